@@ -1,0 +1,108 @@
+"""The didactic experiments behind results/: several configs x seeds, two runs at a time.
+
+    python scripts/run_experiments.py --out results [--only reach_bernoulli ...] [--seeds 0 1 2]
+
+Each run is `skill-embedding train` in its own process (one torch thread), so two runs share a
+2-core machine. Writes results/<experiment>.csv (one row per seed) and results/summary.md, each
+stamped with the command and the commit that produced it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+# name -> (config file under config/, overrides)
+EXPERIMENTS = {
+    "reach_bernoulli": ("reach_bernoulli.yaml", []),
+    "reach_bernoulli_no_inference": ("reach_bernoulli.yaml", ["agent.alpha2=0"]),
+    "reach_gaussian": ("reach_gaussian.yaml", []),
+    "reach_gaussian_no_inference": ("reach_gaussian.yaml", ["agent.alpha2=0"]),
+    "reach_tasks": ("reach_tasks.yaml", []),
+    "push_bernoulli": ("push_bernoulli.yaml", []),
+}
+
+
+def run_one(name: str, seed: int, out: Path) -> dict:
+    config, overrides = EXPERIMENTS[name]
+    run_dir = out / "runs" / f"{name}_seed{seed}"
+    cmd = [
+        sys.executable,
+        "-m",
+        "skill_embedding_ros.cli",
+        "train",
+        "--config",
+        config,
+        "--seed",
+        str(seed),
+        "--out",
+        str(run_dir),
+        "--quiet",
+    ]
+    for o in overrides:
+        cmd += ["--set", o]
+    start = time.time()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        print(proc.stderr[-2000:], file=sys.stderr)
+        return {"experiment": name, "seed": seed, "error": proc.returncode}
+    report = json.loads((run_dir / "eval.json").read_text())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    row = {
+        "experiment": name,
+        "seed": seed,
+        "env_steps": summary["env_steps"],
+        "minutes": round(summary["minutes"], 1),
+        "wall_minutes": round((time.time() - start) / 60, 1),
+    }
+    for task in report["per_task"]:
+        key = f"t{task['task_id']}_{task['task']}"
+        row[f"{key}_success"] = task["success_rate"]
+        row[f"{key}_solutions"] = task["distinct_solutions"]
+        row[f"{key}_regions"] = " ".join(
+            f"{g}:{n}" for g, n in task["episodes_per_region"].items()
+        )
+    kl = report["kl"]
+    for i in range(len(kl)):
+        for j in range(i + 1, len(kl)):
+            row[f"kl_t{i}_t{j}"] = kl[i][j]
+    print(f"{name} seed {seed}: {row}", flush=True)
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", default="results")
+    parser.add_argument("--only", nargs="*", choices=sorted(EXPERIMENTS))
+    parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2, 3, 4])
+    parser.add_argument("--parallel", type=int, default=2)
+    args = parser.parse_args()
+    out = Path(args.out)
+    names = args.only or list(EXPERIMENTS)
+    jobs = [(n, s) for n in names for s in args.seeds]
+    with ThreadPoolExecutor(args.parallel) as pool:
+        rows = list(pool.map(lambda job: run_one(*job, out), jobs))
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    command = "python scripts/run_experiments.py " + " ".join(sys.argv[1:])
+    for name in names:
+        mine = [r for r in rows if r["experiment"] == name]
+        fields = list(dict.fromkeys(k for r in mine for k in r))
+        path = out / f"{name}.csv"
+        with open(path, "w", newline="") as f:
+            f.write(f"# command: {command}\n# commit: {commit}\n")
+            writer = csv.DictWriter(f, fields)
+            writer.writeheader()
+            writer.writerows(mine)
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

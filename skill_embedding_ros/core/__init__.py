@@ -1,0 +1,1 @@
+"""ROS-free core: networks, losses, Retrace, replay, actor logic, learner, trainer."""

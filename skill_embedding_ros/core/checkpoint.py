@@ -1,0 +1,120 @@
+"""Checkpoints and weight messages as safetensors: tensors plus a JSON header, never pickle.
+
+A checkpoint holds every network, the optimizer moments and the run's config; weights for
+actors hold only the embedding and the policy. Loading checks names and shapes and says which
+differ, so a checkpoint of another shape fails with a clear message instead of a torch error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load, load_file, save, save_file
+
+
+def _optimizer_tensors(name: str, opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    out = {}
+    for i, state in opt.state_dict()["state"].items():
+        for key, value in state.items():
+            out[f"optim.{name}.{i}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    return out
+
+
+def _load_optimizer(name: str, opt: torch.optim.Optimizer, tensors: dict) -> None:
+    state_dict = opt.state_dict()
+    prefix = f"optim.{name}."
+    state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        if key.startswith(prefix):
+            index, field = key[len(prefix) :].split(".", 1)
+            state.setdefault(int(index), {})[field] = value
+    state_dict["state"] = state
+    opt.load_state_dict(state_dict)
+
+
+def save_checkpoint(path: str | Path, learner, metadata: dict[str, Any]) -> None:
+    """Atomically write the learner's networks, optimizers and `metadata` (JSON-able)."""
+    path = Path(path)
+    tensors = {
+        f"nets.{k}": v.detach().cpu().contiguous() for k, v in learner.nets.state_dict().items()
+    }
+    for name, opt in learner.optimizers.items():
+        tensors.update(_optimizer_tensors(name, opt))
+    header = {"metadata": json.dumps({**metadata, "updates": learner.updates})}
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, tmp, metadata=header)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Tensors and metadata of a checkpoint file, with a clear error for an unreadable one."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        tensors = load_file(path)
+        with open(path, "rb") as f:
+            header_len = int.from_bytes(f.read(8), "little")
+            header = json.loads(f.read(header_len))
+        metadata = json.loads(header.get("__metadata__", {}).get("metadata", "{}"))
+    except (SafetensorError, ValueError, OSError) as err:
+        raise ValueError(f"{path} is not a readable safetensors checkpoint: {err}") from None
+    return tensors, metadata
+
+
+def check_shapes(expected: dict[str, torch.Tensor], got: dict[str, torch.Tensor], what: str):
+    """Raise ValueError listing missing, unexpected and mis-shaped tensors."""
+    missing = sorted(set(expected) - set(got))
+    extra = sorted(set(got) - set(expected))
+    wrong = [
+        f"{k}: {tuple(got[k].shape)} != {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in got and got[k].shape != v.shape
+    ]
+    if missing or extra or wrong:
+        raise ValueError(
+            f"{what} does not fit these networks (another suite, task count, z size or width?): "
+            f"missing {missing[:5]}, unexpected {extra[:5]}, shape mismatches {wrong[:5]}"
+        )
+
+
+def load_checkpoint_into(learner, tensors: dict[str, torch.Tensor], what: str) -> None:
+    """Restore networks and optimizer moments from `read_checkpoint` tensors."""
+    nets = {k[5:]: v for k, v in tensors.items() if k.startswith("nets.")}
+    check_shapes(learner.nets.state_dict(), nets, what)
+    learner.nets.load_state_dict(nets)
+    for name, opt in learner.optimizers.items():
+        _load_optimizer(name, opt, tensors)
+
+
+def encode_weights(state: dict[str, torch.Tensor], version: int) -> bytes:
+    """Actor weights as safetensors bytes carrying their version (the wire format)."""
+    return save(state, metadata={"version": str(version)})
+
+
+def decode_weights(data: bytes) -> tuple[dict[str, torch.Tensor], int]:
+    """Inverse of `encode_weights`: (tensors, version)."""
+    try:
+        tensors = load(bytes(data))
+        header_len = int.from_bytes(data[:8], "little")
+        header = json.loads(bytes(data[8 : 8 + header_len]))
+        version = int(header["__metadata__"]["version"])
+    except (SafetensorError, ValueError, KeyError) as err:
+        raise ValueError(
+            f"weights message is not valid safetensors with a version: {err}"
+        ) from None
+    return tensors, version
+
+
+def split_actor_state(tensors: dict[str, torch.Tensor]) -> tuple[dict, dict]:
+    """Split decoded actor weights into (embedding state, policy state)."""
+    emb = {k[len("embedding.") :]: v for k, v in tensors.items() if k.startswith("embedding.")}
+    pol = {k[len("policy.") :]: v for k, v in tensors.items() if k.startswith("policy.")}
+    return emb, pol

@@ -1,0 +1,128 @@
+"""One dataclass per component holds every default; YAML files and ROS parameters only override
+them, through `from_dict` (one mapping, one place that rejects unknown keys)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+@dataclass
+class AgentConfig:
+    """Networks and the entropy-regularized objective (Hausman et al. 2018, Sec. 3)."""
+
+    embedding: Literal["gaussian", "bernoulli"] = "bernoulli"
+    """Family of p(z|t): Gaussian (reparameterized) or Bernoulli bits (relaxed for gradients)."""
+    z_dim: int = 2
+    """Size of the latent z (Bernoulli: number of bits, so 2**z_dim codes)."""
+    hidden: tuple[int, ...] = (128, 128)
+    """Hidden layers of the policy and the inference network (paper: 100, 100; ELU)."""
+    critic_hidden: tuple[int, ...] = (128, 128)
+    """Hidden layers of the critic (paper: 200, 200)."""
+    history: int = 4
+    """H: states (and actions) in the inference network's window q(z | a, s^H)."""
+    alpha1: float = 1.0
+    """Weight of the embedding entropy H[p(z|t)], per step of reward held by one z."""
+    alpha2: float = 1.0
+    """Weight of log q(z | a, s^H) in the augmented reward, per step; 0 removes the term."""
+    alpha3: float = 0.01
+    """Weight of the policy entropy H[pi(a|s,z)] in the augmented reward, per step."""
+    gamma: float = 0.99
+    """Discount per control step."""
+    retrace_lambda: float = 1.0
+    """lambda in the Retrace traces c = lambda * min(1, pi p / (b b_z)); 0 gives 1-step TD."""
+    lr: float = 3e-4
+    """Adam learning rate for every network (paper: 1e-4)."""
+    tau: float = 0.005
+    """Polyak rate of the target critic (fraction moved per update)."""
+    temperature: float = 0.5
+    """Temperature of the relaxed Bernoulli used for gradients through binary z."""
+    log_std_bounds: tuple[float, float] = (-5.0, 1.0)
+    """Clamp on Gaussian log standard deviations (policy, embedding, inference)."""
+
+
+@dataclass
+class ReplayConfig:
+    """Trajectory replay."""
+
+    capacity: int = 100_000
+    """Transitions kept; the oldest whole episodes leave first (paper: 1e5)."""
+    segment: int = 10
+    """T: steps per sampled segment for the Retrace target."""
+    batch: int = 32
+    """Segments per learner update (paper: 32 per worker)."""
+
+
+@dataclass
+class TrainConfig:
+    """One training run: which suite and tasks, how long, how actors and learner are paced."""
+
+    suite: str = "reach"
+    """Task suite (skill_embedding_ros/envs/suites.py)."""
+    tasks: tuple[str, ...] = ("any",)
+    """Task of each task id t; the same name twice gives two identical tasks."""
+    env_steps: int = 60_000
+    """Total environment steps over all actors."""
+    envs_per_actor: int = 8
+    """Environments each actor steps side by side (one batched policy call per step)."""
+    actor_processes: int = 0
+    """Actor processes feeding the learner; 0 runs one actor inline (deterministic per seed)."""
+    updates_per_step: float = 0.25
+    """Learner updates per environment step (replay ratio)."""
+    warmup_steps: int = 2_000
+    """Environment steps collected before the first update."""
+    z_hold: int = 0
+    """Steps a sampled z is held; 0 holds it for the whole episode."""
+    weight_sync_updates: int = 50
+    """Actors receive fresh weights after this many learner updates."""
+    seed: int = 0
+    """Seeds torch, numpy and every environment."""
+    threads: int = 1
+    """torch intra-op threads of the learner (1 lets two runs share a 2-core machine)."""
+    log_every: int = 2_000
+    """Environment steps between TensorBoard/log rows."""
+    checkpoint_every: int = 20_000
+    """Environment steps between checkpoints."""
+    device: str = "cpu"
+    """Torch device of the learner ("cpu", "cuda")."""
+
+
+@dataclass
+class RunConfig:
+    """Everything one run needs; what a YAML file under config/ describes."""
+
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def from_dict(cls: type, values: dict[str, Any] | None, where: str = "config") -> Any:
+    """Build dataclass `cls` from defaults overridden by `values`; unknown keys are errors."""
+    values = dict(values or {})
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; valid keys: {sorted(fields)}")
+    kwargs = {}
+    for name, value in values.items():
+        default = getattr(cls(), name)
+        if dataclasses.is_dataclass(default):
+            kwargs[name] = from_dict(type(default), value, f"{where}.{name}")
+        elif isinstance(default, tuple):
+            kwargs[name] = tuple(value) if isinstance(value, list | tuple) else (value,)
+        elif isinstance(default, bool) or not isinstance(default, int | float | str):
+            kwargs[name] = value
+        else:
+            try:
+                kwargs[name] = type(default)(value)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"{where}.{name}: expected {type(default).__name__}, got {value!r}"
+                ) from None
+    return cls(**kwargs)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Plain, YAML/JSON-ready dict of a config dataclass."""
+    return dataclasses.asdict(config)

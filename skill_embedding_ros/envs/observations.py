@@ -1,0 +1,45 @@
+"""Observation vectors built from what a ROS node receives: joint states and object poses.
+
+The simulated env and the ROS skill-policy node both call `build_observation`, so a policy sees
+the same vector whether its data came from MuJoCo directly or through `joint_states` and pose
+topics. Layout: joint positions, joint velocities, then the planar (x, y) position of each object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+
+def observation_size(joints: Sequence[str], objects: Sequence[str]) -> int:
+    """Length of the vector `build_observation` returns."""
+    return 2 * len(joints) + 2 * len(objects)
+
+
+def build_observation(
+    joints: Sequence[str],
+    objects: Sequence[str],
+    joint_positions: Mapping[str, float],
+    joint_velocities: Mapping[str, float],
+    object_positions: Mapping[str, Sequence[float]],
+) -> np.ndarray:
+    """Assemble the observation; raise a ValueError naming anything missing or non-finite.
+
+    joint_positions / joint_velocities: joint name -> m (or rad) and m/s (or rad/s).
+    object_positions: object name -> position (x, y[, z]) in the world frame, metres.
+    """
+    missing = [j for j in joints if j not in joint_positions or j not in joint_velocities]
+    missing += [o for o in objects if o not in object_positions]
+    if missing:
+        raise ValueError(
+            f"observation is missing {missing}; expected joints {list(joints)} "
+            f"and objects {list(objects)}"
+        )
+    parts = [joint_positions[j] for j in joints] + [joint_velocities[j] for j in joints]
+    for o in objects:
+        parts.extend(object_positions[o][:2])
+    obs = np.asarray(parts, dtype=np.float32)
+    if not np.all(np.isfinite(obs)):
+        raise ValueError(f"non-finite value in observation {obs.tolist()}")
+    return obs

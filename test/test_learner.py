@@ -1,0 +1,97 @@
+"""Learner: gradients reach every network they should, and only those."""
+
+import copy
+import inspect
+
+import numpy as np
+import torch
+
+from skill_embedding_ros.core import losses
+from skill_embedding_ros.core.learner import Learner
+from skill_embedding_ros.core.networks import InferenceNet
+from skill_embedding_ros.core.replay import ReplayBuffer
+from test.helpers import make_episode, make_networks
+
+
+def _batch(seed=0):
+    buf = ReplayBuffer(200, obs_dim=3, action_dim=2, z_dim=2)
+    for k in range(6):
+        buf.add(make_episode(8, task=k % 2, offset=0.1 * k))
+    rng = np.random.default_rng(seed)
+    return buf.sample(16, segment=4, history=3, rng=rng), buf.sample_draws(16, rng)
+
+
+def _params(module):
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def _changed(before, module):
+    return any(not torch.equal(b, p) for b, p in zip(before, module.parameters(), strict=True))
+
+
+def test_one_update_moves_every_network():
+    for family in ("gaussian", "bernoulli"):
+        nets = make_networks(family)
+        learner = Learner(nets, hold_steps=8)
+        names = ("embedding", "policy", "inference", "critic", "critic_target")
+        before = {n: _params(getattr(nets, n)) for n in names}
+        metrics = learner.update(*_batch())
+        assert all(np.isfinite(v) for v in metrics.values()), metrics
+        for n in names:
+            assert _changed(before[n], getattr(nets, n)), f"{family}: {n} did not move"
+
+
+def test_embedding_entropy_term_moves_phi_on_its_own():
+    # A public implementation detached H[p(z|t)] from phi; here alpha1 alone must move it.
+    for family in ("gaussian", "bernoulli"):
+        deltas = {}
+        for alpha1 in (0.0, 1.0):
+            nets = make_networks(family, alpha1=alpha1)
+            with torch.no_grad():  # make Q blind to z, so only the entropy term can move phi
+                nets.critic.net[0].weight[:, 3 + 2 : 3 + 2 + 2] = 0
+                nets.policy.net[0].weight[:, 3:] = 0
+            learner = Learner(nets, hold_steps=8)
+            for name in ("critic", "policy"):
+                learner.optimizers[name].param_groups[0]["lr"] = 0.0
+            before = nets.latent.entropy(nets.embedding(torch.arange(2))).sum().item()
+            for seed in range(20):
+                learner.update(*_batch(seed))
+            after = nets.latent.entropy(nets.embedding(torch.arange(2))).sum().item()
+            deltas[alpha1] = after - before
+        assert abs(deltas[0.0]) < 1e-3, (family, deltas)
+        if family == "gaussian":
+            assert deltas[1.0] > 1e-3, (family, deltas)  # entropy grows without bound
+        else:
+            assert deltas[1.0] >= -1e-6  # starts at its maximum (fair coins) and stays there
+
+
+def test_embedding_entropy_gradient_reaches_phi_for_bernoulli():
+    nets = make_networks("bernoulli")
+    with torch.no_grad():
+        nets.embedding.linear.bias.fill_(2.0)  # away from the maximum, so the gradient is not 0
+    params = nets.embedding(torch.arange(2))
+    loss = losses.embedding_loss(torch.zeros(2), nets.latent.entropy(params), 1.0, 10.0)
+    loss.backward()
+    assert nets.embedding.linear.bias.grad.abs().sum() > 0
+
+
+def test_inference_network_never_sees_the_task():
+    assert "task" not in inspect.signature(InferenceNet.forward).parameters
+    batch, draws = _batch()
+    other = dict(batch, task=1 - batch["task"])
+    nets = make_networks("gaussian")
+    a, b = Learner(copy.deepcopy(nets), 8), Learner(copy.deepcopy(nets), 8)
+    torch.manual_seed(1)
+    ma = a.update(batch, draws)
+    torch.manual_seed(1)
+    mb = b.update(other, draws)
+    assert ma["losses/inference"] == mb["losses/inference"]
+    assert ma["losses/critic"] != mb["losses/critic"]  # the critic does see t
+
+
+def test_importance_weights_truncate_and_cut_unknown_behaviour():
+    log_pi = torch.tensor([0.0, -1.0, 2.0])
+    c = losses.importance_weights(
+        log_pi, torch.zeros(3), torch.tensor([0.0, 0.0, float("nan")]), torch.zeros(3), lam=0.9
+    )
+    torch.testing.assert_close(c, torch.tensor([0.9, 0.9 * np.exp(-1.0), 0.0], dtype=c.dtype))

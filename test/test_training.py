@@ -1,0 +1,145 @@
+"""End to end in-process: a short run improves its return; checkpoints round-trip safely."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from skill_embedding_ros.cli import main
+from skill_embedding_ros.core.checkpoint import (
+    decode_weights,
+    encode_weights,
+    load_checkpoint_into,
+    read_checkpoint,
+)
+from skill_embedding_ros.core.config import RunConfig, from_dict
+from skill_embedding_ros.core.evaluate import evaluate
+from skill_embedding_ros.core.learner import Learner
+from skill_embedding_ros.core.trainer import Trainer, build_networks
+from skill_embedding_ros.envs import get_suite
+
+SMOKE = {
+    "agent": {"hidden": [64, 64], "critic_hidden": [64, 64], "alpha3": 0.1, "alpha2": 0.3},
+    "train": {
+        "tasks": ["goal_0"],
+        "env_steps": 8000,
+        "warmup_steps": 1000,
+        "updates_per_step": 0.25,
+        "log_every": 1000,
+        "checkpoint_every": 4000,
+    },
+}
+
+
+def _mean_return(nets, cfg):
+    report, _ = evaluate(nets, get_suite(cfg.train.suite), list(cfg.train.tasks), episodes=10)
+    return report["per_task"][0]["mean_return"]
+
+
+def test_smoke_training_improves_return(tmp_path):
+    cfg = from_dict(RunConfig, SMOKE)
+    trainer = Trainer(cfg, tmp_path, progress=False)
+    before = _mean_return(trainer.nets, cfg)
+    summary = trainer.run()
+    after = _mean_return(trainer.nets, cfg)
+    assert summary["env_steps"] == 8000 and summary["updates"] == 1750
+    assert after > before + 5, (before, after)
+    rows = [json.loads(line) for line in (tmp_path / "progress.jsonl").read_text().splitlines()]
+    assert rows[-1]["env_steps"] == 8000 and "losses/critic" in rows[-1]
+    assert any((tmp_path / "tb").iterdir())
+
+
+def test_actor_processes_feed_the_learner(tmp_path):
+    cfg = from_dict(
+        RunConfig,
+        {
+            "agent": {"hidden": [16], "critic_hidden": [16]},
+            "train": {
+                "env_steps": 3000,
+                "warmup_steps": 800,
+                "actor_processes": 2,
+                "envs_per_actor": 2,
+                "weight_sync_updates": 10,
+            },
+        },
+    )
+    summary = Trainer(cfg, tmp_path, progress=False).run()
+    assert summary["env_steps"] >= 3000 and summary["episodes"] >= 60
+    assert summary["updates"] == int((summary["env_steps"] - 800) * 0.25)
+
+
+def test_checkpoint_round_trip_and_wrong_shape(tmp_path):
+    cfg = from_dict(
+        RunConfig,
+        {
+            "agent": {"hidden": [8], "critic_hidden": [8]},
+            "train": {"env_steps": 400, "warmup_steps": 200},
+        },
+    )
+    trainer = Trainer(cfg, tmp_path, progress=False)
+    trainer.run()
+    tensors, meta = read_checkpoint(tmp_path / "checkpoint.safetensors")
+    assert meta["config"]["train"]["env_steps"] == 400 and meta["updates"] == 50
+    fresh = Learner(build_networks(cfg), 50)
+    load_checkpoint_into(fresh, tensors, "ckpt")
+    for a, b in zip(fresh.nets.parameters(), trainer.nets.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
+    assert fresh.optimizers["critic"].state_dict()["state"]
+    wider = from_dict(RunConfig, {"agent": {"hidden": [9], "critic_hidden": [8]}})
+    with pytest.raises(ValueError, match="does not fit"):
+        load_checkpoint_into(Learner(build_networks(wider), 50), tensors, "ckpt")
+    (tmp_path / "bad.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    with pytest.raises(ValueError, match="not a readable safetensors"):
+        read_checkpoint(tmp_path / "bad.safetensors")
+
+
+def test_weights_message_round_trip():
+    state = {"policy.w": torch.randn(3, 2), "embedding.b": torch.zeros(4)}
+    got, version = decode_weights(encode_weights(state, 7))
+    assert version == 7 and torch.equal(got["policy.w"], state["policy.w"])
+    with pytest.raises(ValueError, match="valid safetensors"):
+        decode_weights(b"junk")
+
+
+def test_cli_train_and_evaluate(tmp_path, capsys):
+    out = tmp_path / "run"
+    main(
+        [
+            "train",
+            "--set",
+            "train.env_steps=600",
+            "--set",
+            "train.warmup_steps=300",
+            "--set",
+            "agent.hidden=[8]",
+            "--out",
+            str(out),
+            "--episodes",
+            "4",
+            "--quiet",
+        ]
+    )
+    report = json.loads((out / "eval.json").read_text())
+    assert report["per_task"][0]["task"] == "any" and (out / "eval.png").stat().st_size > 1000
+    assert "success" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="unknown key"):
+        main(["train", "--set", "agent.alpah2=0"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("agent: [unclosed")
+    with pytest.raises(SystemExit, match="not valid YAML"):
+        main(["train", "--config", str(bad)])
+    with pytest.raises(SystemExit, match="no checkpoint"):
+        main(["evaluate", str(tmp_path / "missing")])
+
+
+def test_kl_of_identical_task_rows_is_zero():
+    cfg = from_dict(RunConfig, {"train": {"tasks": ["goal_0", "goal_1", "goal_0"]}})
+    nets = build_networks(cfg)
+    with torch.no_grad():
+        nets.embedding.linear.weight.copy_(torch.tensor([[1.0, 2.0, 1.0], [0.0, -1.0, 0.0]]))
+    from skill_embedding_ros.core.evaluate import kl_matrix
+
+    kl = kl_matrix(nets)
+    assert kl[0, 2] == pytest.approx(0.0, abs=1e-6) and kl[0, 1] > 0.1
+    assert np.allclose(np.diag(kl), 0, atol=1e-6)
