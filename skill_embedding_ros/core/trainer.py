@@ -111,6 +111,8 @@ class Trainer:
 
     def _updates_owed(self) -> int:
         t = self.cfg.train
+        if self.replay.num_episodes == 0:  # a warm-up shorter than one episode
+            return 0
         target = int(max(0, self.env_steps - t.warmup_steps) * t.updates_per_step)
         return target - self.learner.updates
 
@@ -233,7 +235,9 @@ class Trainer:
             send.close()
             conns.append(recv)
             procs.append(p)
-        # Actors may run this many steps ahead of the replay ratio before they wait.
+        # Actors may run this many steps ahead of the replay ratio before they wait. It must
+        # exceed the steps that can sit in unfinished episodes (one per env), or actors could
+        # wait for updates that wait for those very episodes.
         lead = t.actor_processes * t.envs_per_actor * self.suite.episode_steps
         try:
             while self.env_steps < t.env_steps or self._updates_owed() > 0:
@@ -252,7 +256,7 @@ class Trainer:
                             version,
                         )
                 paced = t.warmup_steps + int(self.learner.updates / t.updates_per_step) + lead
-                allowed.value = min(paced, t.env_steps)
+                allowed.value = min(paced, t.env_steps + lead)
                 dead = [p.name for p in procs if not p.is_alive()]
                 if dead and self.env_steps < t.env_steps:
                     raise RuntimeError(f"actor process(es) {dead} died; see their error above")
