@@ -3,8 +3,9 @@
     python scripts/run_experiments.py --out results [--only reach_bernoulli ...] [--seeds 0 1 2]
 
 Each run is `skill-embedding train` in its own process (one torch thread), so two runs share a
-2-core machine. Writes results/<experiment>.csv (one row per seed) and results/summary.md, each
-stamped with the command and the commit that produced it.
+2-core machine. Writes results/<experiment>.csv (one row per seed), stamped with the command and
+the commit that produced it; each run's directory (checkpoint, eval.json, eval.png) lies under
+results/runs/.
 """
 
 from __future__ import annotations
@@ -86,11 +87,12 @@ def main() -> None:
     out = Path(args.out)
     names = args.only or list(EXPERIMENTS)
     jobs = [(n, s) for n in names for s in args.seeds]
-    with ThreadPoolExecutor(args.parallel) as pool:
-        rows = list(pool.map(lambda job: run_one(*job, out), jobs))
+    # The commit the runs start from (the code they ran), not the one current at the end.
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
+    with ThreadPoolExecutor(args.parallel) as pool:
+        rows = list(pool.map(lambda job: run_one(*job, out), jobs))
     command = "python scripts/run_experiments.py " + " ".join(sys.argv[1:])
     for name in names:
         mine = [r for r in rows if r["experiment"] == name]
