@@ -53,7 +53,6 @@ def test_full_trace_on_policy_gives_discounted_return_plus_bootstrap():
     # c = 1 and Q' consistent with V': Q_ret telescopes to sum gamma^k r_k + gamma^T V'(s_T).
     rewards, _, q_taken, v_next, c = _random_inputs(terminal_rate=0.0)
     discounts = torch.full_like(rewards, 0.9)
-    q_ret = retrace_targets(rewards, discounts, q_taken, v_next, torch.ones_like(c))
     steps = rewards.shape[1]
     expected = sum(0.9**k * rewards[:, k] for k in range(steps)) + 0.9**steps * v_next[:, -1]
     # The correction terms leave v_next[t] - q_taken[t+1] residues; make them vanish:

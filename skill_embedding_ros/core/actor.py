@@ -94,7 +94,7 @@ class Actor:
         self.embedding, self.policy = embedding, policy
         self.z_hold, self.deterministic = z_hold, deterministic
         self.generator = torch.Generator().manual_seed(seed)
-        self.builders: list[EpisodeBuilder] = []
+        self.builders: list[EpisodeBuilder | None] = [None] * n_envs
         self.obs = np.zeros((n_envs, self.envs[0].observation_space.shape[0]), np.float32)
         self.z = np.zeros((n_envs, embedding.latent.z_dim), np.float32)
         self.log_b_z = np.zeros(n_envs, np.float32)
@@ -106,10 +106,7 @@ class Actor:
     def _begin(self, i: int, obs, task: int) -> None:
         self.obs[i] = obs
         self.age[i] = 0
-        if i < len(self.builders):
-            self.builders[i] = EpisodeBuilder(obs, task)
-        else:
-            self.builders.append(EpisodeBuilder(obs, task))
+        self.builders[i] = EpisodeBuilder(obs, task)
 
     def load_state_dict(self, embedding_state: dict, policy_state: dict) -> None:
         self.embedding.load_state_dict(embedding_state)

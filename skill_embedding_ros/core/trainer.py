@@ -241,9 +241,9 @@ class Trainer:
         lead = t.actor_processes * t.envs_per_actor * self.suite.episode_steps
         try:
             while self.env_steps < t.env_steps or self._updates_owed() > 0:
-                for conn in multiprocessing.connection.wait(
-                    conns, timeout=0.0 if self._updates_owed() > 0 else 0.05
-                ):
+                # Block briefly for episodes only when there is no update to do meanwhile.
+                busy = self._updates_owed() > 0
+                for conn in multiprocessing.connection.wait(conns, timeout=0.0 if busy else 0.05):
                     episode = episode_from_bytes(conn.recv_bytes())
                     self._add([episode])
                     self._tick(len(episode))
