@@ -4,11 +4,13 @@ rclpy and the message packages are deliberately not in install_requires: a ROS 2
 provides them, and where ROS 2 is pip-installed, requirements.txt lists its wheels.
 """
 
+import runpy
 from glob import glob
 
 from setuptools import find_packages, setup
 
 package_name = "skill_embedding_ros"
+NODES = runpy.run_path(f"{package_name}/ros/executables.py")["NODES"]
 
 setup(
     name=package_name,
@@ -19,6 +21,7 @@ setup(
         (f"share/{package_name}", ["package.xml"]),
         (f"share/{package_name}/launch", glob("launch/*.launch.py")),
         (f"share/{package_name}/config", glob("config/*.yaml")),
+        (f"share/{package_name}/config/graphs", glob("config/graphs/*.yaml")),
         (f"share/{package_name}/urdf", glob("urdf/*")),
     ],
     python_requires=">=3.10",
@@ -41,6 +44,7 @@ setup(
     entry_points={
         "console_scripts": [
             "skill-embedding = skill_embedding_ros.cli:main",
+            *(f"{name} = {target}" for name, target in NODES.items()),
         ],
     },
 )

@@ -22,6 +22,12 @@ class AgentConfig:
     """Hidden layers of the critic (paper: 200, 200)."""
     history: int = 4
     """H: states (and actions) in the inference network's window q(z | a, s^H)."""
+    inference_actions: bool = True
+    """Whether q sees the actions of its window, or states only (then codes must differ in
+    where they go, not only in how they move)."""
+    inference_noise: float = 0.0
+    """Std of Gaussian noise added to the states q sees (observation units, m here): skills
+    closer than this cannot be told apart, so q rewards distinct outcomes, not tiny offsets."""
     alpha1: float = 1.0
     """Weight of the embedding entropy H[p(z|t)], per step of reward held by one z."""
     alpha2: float = 1.0
@@ -95,6 +101,88 @@ class RunConfig:
     agent: AgentConfig = field(default_factory=AgentConfig)
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+
+@dataclass
+class BridgeConfig:
+    """Sim bridge node: a MuJoCo scene of one suite behind the robot's topics."""
+
+    suite: str = "reach"
+    """Task suite whose scene is simulated (skill_embedding_ros/envs/suites.py)."""
+    mode: str = "lockstep"
+    """lockstep: advance one control period per command received, then publish (training);
+    realtime: step at the wall-clock control rate holding the latest command (like hardware)."""
+    seed: int = 0
+    """Seeds the start-state randomization of every reset."""
+    publish_clock: bool = False
+    """realtime only: publish /clock so use_sim_time nodes follow this bridge (one per graph)."""
+    frame_id: str = "world"
+    """Frame of the published object poses."""
+
+
+@dataclass
+class GateConfig:
+    """Safety gate node: every command to the robot passes through it."""
+
+    control_period: float = 0.1
+    """Seconds per control step of the robot (the watchdog counts in these)."""
+    stale_periods: float = 1.5
+    """A policy command older than this many control periods is stale and the gate commands a
+    stop; checked four times per period, so the stop goes out within two periods."""
+    max_velocity: float = 1.0
+    """Largest commanded joint velocity (m/s or rad/s), applied to every joint."""
+    position_min: float = -1.0
+    """Lower joint position limit (m or rad): commands that push further are zeroed."""
+    position_max: float = 1.0
+    """Upper joint position limit (m or rad)."""
+
+
+@dataclass
+class ActorConfig:
+    """Skill policy node: one actor's episodes."""
+
+    config: str = "reach_bernoulli.yaml"
+    """Run config (agent, replay, train) under config/ or a path: suite, tasks, network sizes."""
+    mode: str = "explore"
+    """explore: sample actions and record them for training; evaluate: mean actions."""
+    episodes: int = 0
+    """Episodes to run before the node exits; 0 runs until stopped."""
+    seed: int = 0
+    """Seeds z and action sampling and the task schedule."""
+    reset_timeout: float = 10.0
+    """Seconds to wait for the bridge's reset service before reporting it missing."""
+
+
+@dataclass
+class StoreConfig:
+    """Replay recorder node and the persistent replay store it writes."""
+
+    store: str = "runs/graph/store"
+    """Directory of the replay store (rosbag2 chunks, one per flush)."""
+    max_megabytes: float = 1024.0
+    """Size bound of the store; the oldest chunks are deleted beyond it."""
+    flush_period: float = 1.0
+    """Seconds between chunk writes: finished episodes wait at most this long in memory."""
+
+
+@dataclass
+class LearnerNodeConfig:
+    """Learner node: trains from the replay store and publishes weights."""
+
+    config: str = "reach_bernoulli.yaml"
+    """Run config (agent, replay, train) under config/ or a path."""
+    store: str = "runs/graph/store"
+    """Directory of the replay store the recorder writes."""
+    out: str = "runs/graph"
+    """Run directory: checkpoint, TensorBoard scalars, progress.jsonl."""
+    device: str = "cpu"
+    """Torch device ("cpu", "cuda")."""
+    publish_every: int = 50
+    """Learner updates between weight broadcasts."""
+    checkpoint_period: float = 30.0
+    """Seconds between atomic checkpoints (and at exit)."""
+    scan_period: float = 1.0
+    """Seconds between scans of the store for new chunks."""
 
 
 def from_dict(cls: type, values: dict[str, Any] | None, where: str = "config") -> Any:

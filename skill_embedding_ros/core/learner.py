@@ -87,8 +87,12 @@ class Learner:
         obs, next_obs, action, z = b["obs"], b["next_obs"], b["action"], b["z"]
 
         # Inference network: max likelihood of the replayed z given the trajectory window.
+        obs_window = b["obs_window"]
+        if cfg.inference_noise > 0:
+            noise = torch.randn_like(obs_window) * b["window_valid"].unsqueeze(-1)
+            obs_window = obs_window + cfg.inference_noise * noise
         log_q = nets.latent.log_prob(
-            nets.inference(b["obs_window"], b["action_window"], b["window_valid"]), z
+            nets.inference(obs_window, b["action_window"], b["window_valid"]), z
         )
         inference_loss = losses.inference_loss(log_q, mask)
 

@@ -129,11 +129,14 @@ class InferenceNet(nn.Module):
     def __init__(self, obs_dim: int, action_dim: int, latent: Latent, cfg: AgentConfig):
         super().__init__()
         self.latent = latent
-        self.net = mlp(cfg.history * (obs_dim + action_dim + 1), cfg.hidden, latent.param_dim)
+        self.use_actions = cfg.inference_actions
+        step_dim = obs_dim + (action_dim if self.use_actions else 0) + 1
+        self.net = mlp(cfg.history * step_dim, cfg.hidden, latent.param_dim)
 
     def forward(self, obs_window, action_window, valid) -> torch.Tensor:
         """[..., H, S], [..., H, A], [..., H] (1 where the step exists) -> params [..., P]"""
-        x = torch.cat([obs_window, action_window, valid.unsqueeze(-1)], -1)
+        parts = [obs_window, action_window] if self.use_actions else [obs_window]
+        x = torch.cat([*parts, valid.unsqueeze(-1)], -1)
         return self.net(x.flatten(-2))
 
 

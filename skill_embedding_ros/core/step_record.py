@@ -1,0 +1,147 @@
+"""The per-step record: what a skill-policy node publishes each control step, and the one layout
+every reader (replay recorder, bag ingestion, tools) decodes.
+
+On the wire it is a std_msgs/Float64MultiArray: `data` holds the fields below back to back and
+`layout.dim` names them, one MultiArrayDimension per field (label = field name, size = values).
+A record is thus self-describing in `ros2 topic echo` and in a bag. This module is ROS-free: it
+works on (labels, sizes, data) so rclpy messages and `rosbags` messages decode the same way.
+
+Record k of an episode of L steps (k < L) holds s_k, a_k, r_k = r(s_{k+1}) and the behaviour
+log-probabilities of a_k and of the z held at step k. One more record, k = L with the LAST flag,
+carries the final observation s_L; its other fields are NaN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+VERSION = 1
+
+# flags (a bit field, stored as a float)
+Z_DRAWN = 1  # z was drawn at this step (episode start or a resample)
+TERMINAL = 2  # the transition from this step ended the task (not a time limit)
+INTERVENTION = 4  # a person or the safety gate replaced the policy's action
+LAST = 8  # the closing record: only obs (s_L) is meaningful
+EVALUATION = 16  # acted with the mean action (evaluate mode); log b(a|s,z) is NaN
+
+
+@dataclass
+class StepRecord:
+    """One decoded record. `source` names the actor (its namespace); not part of `data`."""
+
+    stamp_ns: int
+    """Time of s_k (the observation's stamp), in nanoseconds of the actor's clock."""
+    episode: int
+    """Episode counter of this actor."""
+    step: int
+    """k: step within the episode (L for the closing record)."""
+    task: int
+    obs: np.ndarray
+    action: np.ndarray
+    reward: float
+    z: np.ndarray
+    log_b_z: float
+    log_b_a: float
+    flags: int
+    source: str = ""
+
+    @property
+    def last(self) -> bool:
+        return bool(self.flags & LAST)
+
+
+def field_sizes(obs_dim: int, action_dim: int, z_dim: int) -> list[tuple[str, int]]:
+    """(label, size) of each field, in wire order."""
+    return [
+        ("version", 1),
+        ("stamp", 2),  # sec, nanosec: each exact in a float64
+        ("episode", 1),
+        ("step", 1),
+        ("task", 1),
+        ("obs", obs_dim),
+        ("action", action_dim),
+        ("reward", 1),
+        ("z", z_dim),
+        ("log_b_z", 1),
+        ("log_b_a", 1),
+        ("flags", 1),
+    ]
+
+
+def encode(record: StepRecord) -> tuple[list[tuple[str, int]], np.ndarray]:
+    """A record as ([(label, size)], float64 data)."""
+    sec, nanosec = divmod(int(record.stamp_ns), 1_000_000_000)
+    values = {
+        "version": [VERSION],
+        "stamp": [sec, nanosec],
+        "episode": [record.episode],
+        "step": [record.step],
+        "task": [record.task],
+        "obs": record.obs,
+        "action": record.action,
+        "reward": [record.reward],
+        "z": record.z,
+        "log_b_z": [record.log_b_z],
+        "log_b_a": [record.log_b_a],
+        "flags": [record.flags],
+    }
+    layout = field_sizes(len(record.obs), len(record.action), len(record.z))
+    data = np.concatenate([np.asarray(values[name], np.float64).ravel() for name, _ in layout])
+    return layout, data
+
+
+def decode(
+    labels: Sequence[str], sizes: Sequence[int], data: np.ndarray, source: str = ""
+) -> StepRecord:
+    """Inverse of `encode`; raises ValueError saying what is wrong with a malformed record."""
+    data = np.asarray(data, np.float64)
+    expected = [name for name, _ in field_sizes(0, 0, 0)]
+    if list(labels) != expected:
+        raise ValueError(f"not a step record: fields {list(labels)}, expected {expected}")
+    if sum(sizes) != len(data):
+        raise ValueError(f"step record: fields declare {sum(sizes)} values, data has {len(data)}")
+    parts, offset = {}, 0
+    for name, size in zip(labels, sizes, strict=True):
+        parts[name] = data[offset : offset + size]
+        offset += size
+    if parts["version"].tolist() != [VERSION]:
+        raise ValueError(f"step record version {parts['version'].tolist()}, expected {VERSION}")
+    for name in ("stamp", "episode", "step", "task", "flags"):
+        if not np.all(np.isfinite(parts[name])) or len(parts[name]) != (2 if name == "stamp" else 1):
+            raise ValueError(f"step record: field {name!r} is malformed: {parts[name].tolist()}")
+    sec, nanosec = (int(v) for v in parts["stamp"])
+    return StepRecord(
+        stamp_ns=sec * 1_000_000_000 + nanosec,
+        episode=int(parts["episode"][0]),
+        step=int(parts["step"][0]),
+        task=int(parts["task"][0]),
+        obs=parts["obs"].astype(np.float32),
+        action=parts["action"].astype(np.float32),
+        reward=float(parts["reward"][0]),
+        z=parts["z"].astype(np.float32),
+        log_b_z=float(parts["log_b_z"][0]),
+        log_b_a=float(parts["log_b_a"][0]),
+        flags=int(parts["flags"][0]),
+        source=source,
+    )
+
+
+def closing_record(stamp_ns, episode, step, task, obs, action_dim, z_dim, flags=0) -> StepRecord:
+    """The LAST record of an episode: s_L and NaN elsewhere."""
+    nan = float("nan")
+    return StepRecord(
+        stamp_ns=stamp_ns,
+        episode=episode,
+        step=step,
+        task=task,
+        obs=np.asarray(obs, np.float32),
+        action=np.full(action_dim, nan, np.float32),
+        reward=nan,
+        z=np.full(z_dim, nan, np.float32),
+        log_b_z=nan,
+        log_b_a=nan,
+        flags=flags | LAST,
+    )

@@ -1,0 +1,1 @@
+"""Thin rclpy nodes over the core: convert messages, call core, nothing clever."""

@@ -1,0 +1,11 @@
+"""Node executables: name -> "module:function". setup.py turns these into console scripts (what
+launch files and graph descriptions name), and the pip launcher runs the modules directly.
+Kept free of imports so setup.py can read it without installing anything."""
+
+NODES = {
+    "sim_bridge": "skill_embedding_ros.ros.sim_bridge:main",
+    "skill_policy": "skill_embedding_ros.ros.skill_policy:main",
+    "safety_gate": "skill_embedding_ros.ros.safety_gate:main",
+    "replay_recorder": "skill_embedding_ros.ros.replay_recorder:main",
+    "learner": "skill_embedding_ros.ros.learner_node:main",
+}

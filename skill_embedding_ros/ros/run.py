@@ -1,0 +1,44 @@
+"""Running a node: init, spin until Ctrl-C or the node finishes, shut down in the order rclpy
+needs (executor down and joined before rclpy.shutdown, or the process aborts)."""
+
+from __future__ import annotations
+
+import sys
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+
+
+def spin(node_factory, args=None) -> int:
+    """Build the node with `node_factory()` and spin it; returns the process exit code.
+
+    A node ends its own run by setting `node.exit_code` (an int); the loop then stops. A node
+    with a `close()` method gets it called before it is destroyed (flush files, stop motion).
+    """
+    rclpy.init(args=args if args is not None else sys.argv)
+    executor = SingleThreadedExecutor()
+    node = None
+    code = 0
+    try:
+        node = node_factory()
+        executor.add_node(node)
+        while rclpy.ok() and getattr(node, "exit_code", None) is None:
+            executor.spin_once(timeout_sec=0.1)
+        code = getattr(node, "exit_code", None) or 0
+    except (KeyboardInterrupt, ExternalShutdownException):
+        code = 0
+    except SystemExit as err:  # a configuration error, already phrased for the user
+        if isinstance(err.code, str):
+            print(err.code, file=sys.stderr)
+        code = 2 if isinstance(err.code, str) else int(err.code or 0)
+    finally:
+        if node is not None:
+            close = getattr(node, "close", None)
+            if close is not None:
+                close()
+            executor.remove_node(node)
+            node.destroy_node()
+        executor.shutdown()
+        if rclpy.ok():
+            rclpy.try_shutdown()
+    return code

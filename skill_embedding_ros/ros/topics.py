@@ -1,0 +1,57 @@
+"""Every topic and service name of the graph, and the QoS each one gets (one source of truth).
+
+Relative names live in an actor's namespace (/actor_0/commands); names with a leading slash are
+shared by the whole graph. QoS is chosen per topic:
+* reliable for everything lockstep training depends on: a dropped joint_states or command would
+  stall a lockstep actor, and a dropped record would lose an episode;
+* transient-local (latched) for the weights and the gate state, so a late joiner gets the last one.
+"""
+
+from __future__ import annotations
+
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+# per actor (relative)
+COMMANDS = "commands"  # std_msgs/Float64MultiArray: joint velocity commands (m/s), gate -> bridge
+POLICY_COMMAND = "policy_command"  # std_msgs/Float64MultiArray: policy -> gate
+JOINT_STATES = "joint_states"  # sensor_msgs/JointState
+OBJECT_POSE = "objects/{name}/pose"  # geometry_msgs/PoseStamped, one topic per object
+STEP_RECORDS = "step_records"  # std_msgs/Float64MultiArray (core/step_record.py layout)
+GATE_STATE = "gate_state"  # diagnostic_msgs/DiagnosticStatus
+RESET = "reset"  # std_srvs/Trigger on the bridge: start a new, re-randomized episode
+ESTOP = "estop"  # std_srvs/SetBool on the gate: true latches the e-stop, false releases it
+
+# shared (absolute)
+POLICY_WEIGHTS = "/policy_weights"  # std_msgs/UInt8MultiArray: safetensors bytes with a version
+DIAGNOSTICS = "/diagnostics"  # diagnostic_msgs/DiagnosticArray
+CLOCK = "/clock"  # rosgraph_msgs/Clock (a real-time bridge that owns time)
+JOY = "/joy"  # sensor_msgs/Joy (teleop takeover, a later issue)
+
+
+def object_pose_topic(name: str) -> str:
+    return OBJECT_POSE.format(name=name)
+
+
+RELIABLE = QoSProfile(
+    depth=10,
+    history=HistoryPolicy.KEEP_LAST,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE,
+)
+"""Commands and robot state."""
+
+RECORDS = QoSProfile(
+    depth=1000,
+    history=HistoryPolicy.KEEP_LAST,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE,
+)
+"""Per-step records: a deep queue, so a busy recorder falls behind instead of losing steps."""
+
+LATCHED = QoSProfile(
+    depth=1,
+    history=HistoryPolicy.KEEP_LAST,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+)
+"""Weights and gate state: only the newest matters, and late joiners must get it."""
