@@ -63,7 +63,9 @@ def start_node(
     log_dir.mkdir(parents=True, exist_ok=True)
     name = f"{namespace.strip('/').replace('/', '_')}_{executable}".strip("_")
     log = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)
-    proc = subprocess.Popen(cmd, env=ros_env(domain), stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+    proc = subprocess.Popen(
+        cmd, env=ros_env(domain), stdout=log, stderr=subprocess.STDOUT, cwd=REPO
+    )
     proc.log_path = log_dir / f"{name}.log"  # type: ignore[attr-defined]
     return proc
 

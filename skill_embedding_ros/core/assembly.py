@@ -120,8 +120,13 @@ def episode_records(episode: Episode, source: str, episode_id: int, stamps_ns) -
             )
         )
     closing = sr.closing_record(
-        int(stamps_ns[n]), episode_id, n, episode.task, episode.obs[n],
-        episode.action.shape[1], episode.z.shape[1],
+        int(stamps_ns[n]),
+        episode_id,
+        n,
+        episode.task,
+        episode.obs[n],
+        episode.action.shape[1],
+        episode.z.shape[1],
     )
     closing.source = source
     out.append(closing)

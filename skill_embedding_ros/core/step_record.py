@@ -110,7 +110,8 @@ def decode(
     if parts["version"].tolist() != [VERSION]:
         raise ValueError(f"step record version {parts['version'].tolist()}, expected {VERSION}")
     for name in ("stamp", "episode", "step", "task", "flags"):
-        if not np.all(np.isfinite(parts[name])) or len(parts[name]) != (2 if name == "stamp" else 1):
+        size = 2 if name == "stamp" else 1
+        if len(parts[name]) != size or not np.all(np.isfinite(parts[name])):
             raise ValueError(f"step record: field {name!r} is malformed: {parts[name].tolist()}")
     sec, nanosec = (int(v) for v in parts["stamp"])
     return StepRecord(
