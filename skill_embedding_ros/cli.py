@@ -2,6 +2,7 @@
 
 skill-embedding train    --config config/reach_bernoulli.yaml [--set agent.alpha2=0] [--seed 3]
 skill-embedding evaluate RUN_DIR_OR_CHECKPOINT [--episodes 50]
+skill-embedding launch   GRAPH [name:=value ...] [--describe]   (--list: the graphs)
 """
 
 from __future__ import annotations
@@ -11,40 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-import yaml
-
-from skill_embedding_ros.core.config import RunConfig, from_dict
-
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
-
-
-def load_run_config(path: str | None, overrides: list[str], seed: int | None) -> RunConfig:
-    """YAML file (or the defaults) + `section.key=value` overrides -> RunConfig."""
-    values: dict = {}
-    if path:
-        p = Path(path)
-        if not p.is_file() and (CONFIG_DIR / path).is_file():
-            p = CONFIG_DIR / path
-        if not p.is_file():
-            raise SystemExit(f"error: config file {path} not found (looked in . and {CONFIG_DIR})")
-        try:
-            values = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise SystemExit(f"error: {p} is not valid YAML: {err}") from None
-        if not isinstance(values, dict):
-            raise SystemExit(f"error: {p} must hold a mapping of sections, got {type(values)}")
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or "." not in key:
-            raise SystemExit(f"error: --set expects section.key=value, got {item!r}")
-        section, name = key.split(".", 1)
-        values.setdefault(section, {})[name] = yaml.safe_load(raw)
-    if seed is not None:
-        values.setdefault("train", {})["seed"] = seed
-    try:
-        return from_dict(RunConfig, values)
-    except ValueError as err:
-        raise SystemExit(f"error: {err}") from None
+from skill_embedding_ros.core.config import load_run_config
 
 
 def _format_report(report: dict) -> str:
@@ -67,22 +35,14 @@ def _format_report(report: dict) -> str:
 
 
 def run_evaluation(checkpoint: Path, episodes: int, out_dir: Path) -> dict:
-    from skill_embedding_ros.core.checkpoint import check_shapes, read_checkpoint
     from skill_embedding_ros.core.evaluate import evaluate, plot_evaluation
-    from skill_embedding_ros.core.trainer import build_networks
+    from skill_embedding_ros.core.trainer import load_networks
     from skill_embedding_ros.envs import get_suite
 
-    tensors, meta = read_checkpoint(checkpoint)
-    if "config" not in meta:
-        raise SystemExit(f"error: {checkpoint} carries no run config in its metadata")
-    cfg = from_dict(RunConfig, meta["config"])
-    nets = build_networks(cfg)
-    state = {k[5:]: v for k, v in tensors.items() if k.startswith("nets.")}
     try:
-        check_shapes(nets.state_dict(), state, str(checkpoint))
-    except ValueError as err:
+        nets, cfg, meta = load_networks(checkpoint)
+    except (ValueError, FileNotFoundError) as err:
         raise SystemExit(f"error: {err}") from None
-    nets.load_state_dict(state)
     suite = get_suite(cfg.train.suite)
     report, rollouts = evaluate(nets, suite, list(cfg.train.tasks), episodes)
     report["checkpoint"] = str(checkpoint)
@@ -98,7 +58,10 @@ def run_evaluation(checkpoint: Path, episodes: int, out_dir: Path) -> dict:
 def cmd_train(args) -> int:
     from skill_embedding_ros.core.trainer import Trainer
 
-    cfg = load_run_config(args.config, args.set, args.seed)
+    try:
+        cfg = load_run_config(args.config, args.set, args.seed)
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
     out = Path(args.out or f"runs/{Path(args.config or 'default').stem}_seed{cfg.train.seed}")
     summary = Trainer(cfg, out, progress=not args.quiet).run()
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
@@ -119,6 +82,12 @@ def cmd_evaluate(args) -> int:
     except (FileNotFoundError, ValueError) as err:
         raise SystemExit(f"error: {err}") from None
     return 0
+
+
+def cmd_launch(args) -> int:
+    from skill_embedding_ros.launcher import launch
+
+    return launch(args.graph, args.assignments, args.list, args.describe)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,6 +119,19 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--episodes", type=int, default=50, help="episodes per task (z ~ p(z|t))")
     ev.add_argument("--out", help="where to write eval.json and eval.png (default: beside it)")
     ev.set_defaults(func=cmd_evaluate)
+
+    la = sub.add_parser(
+        "launch", help="run a node graph (config/graphs) as processes, like ros2 launch"
+    )
+    la.add_argument("graph", nargs="?", help="graph name under config/graphs, or a path")
+    la.add_argument(
+        "assignments", nargs="*", metavar="NAME:=VALUE", help="graph arguments, e.g. actors:=4"
+    )
+    la.add_argument("--list", action="store_true", help="list the graphs under config/graphs")
+    la.add_argument(
+        "--describe", action="store_true", help="show the arguments and the nodes; start nothing"
+    )
+    la.set_defaults(func=cmd_launch)
     return parser
 
 

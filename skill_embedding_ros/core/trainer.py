@@ -43,6 +43,24 @@ def build_networks(cfg: RunConfig) -> Networks:
     return Networks(suite.obs_dim, suite.action_dim, len(cfg.train.tasks), cfg.agent)
 
 
+def load_networks(checkpoint: str | Path) -> tuple[Networks, RunConfig, dict[str, Any]]:
+    """Networks rebuilt from a checkpoint's own run config, its weights loaded.
+
+    Raises ValueError (unreadable file, no config, shapes that do not fit)."""
+    from skill_embedding_ros.core.checkpoint import check_shapes, read_checkpoint
+    from skill_embedding_ros.core.config import from_dict
+
+    tensors, meta = read_checkpoint(checkpoint)
+    if "config" not in meta:
+        raise ValueError(f"{checkpoint} carries no run config in its metadata")
+    cfg = from_dict(RunConfig, meta["config"])
+    nets = build_networks(cfg)
+    state = {k[5:]: v for k, v in tensors.items() if k.startswith("nets.")}
+    check_shapes(nets.state_dict(), state, str(checkpoint))
+    nets.load_state_dict(state)
+    return nets, cfg, meta
+
+
 def env_factory(cfg: RunConfig):
     """A picklable callable seed -> env for this run's suite and tasks."""
     return functools.partial(PointMassEnv, cfg.train.suite, list(cfg.train.tasks))

@@ -1,0 +1,38 @@
+"""Message <-> core conversions, in one place: stamps, per-step records, weights."""
+
+from __future__ import annotations
+
+from builtin_interfaces.msg import Time
+from std_msgs.msg import Float64MultiArray, MultiArrayDimension, UInt8MultiArray
+
+from skill_embedding_ros.core import step_record as sr
+
+
+def stamp_ns(stamp: Time) -> int:
+    return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+
+def to_stamp(ns: int) -> Time:
+    sec, nanosec = divmod(int(ns), 1_000_000_000)
+    return Time(sec=sec, nanosec=nanosec)
+
+
+def record_message(record: sr.StepRecord) -> Float64MultiArray:
+    """A per-step record as Float64MultiArray with one labelled dimension per field."""
+    layout, data = sr.encode(record)
+    msg = Float64MultiArray(data=data.tolist())
+    msg.layout.dim = [MultiArrayDimension(label=n, size=s, stride=s) for n, s in layout]
+    return msg
+
+
+def record_from_message(msg: Float64MultiArray, source: str = "") -> sr.StepRecord:
+    """Inverse of `record_message` (ValueError for a malformed record)."""
+    dims = msg.layout.dim
+    return sr.decode([d.label for d in dims], [d.size for d in dims], msg.data, source)
+
+
+def weights_message(data: bytes) -> UInt8MultiArray:
+    """Safetensors bytes (core.checkpoint.encode_weights carries the version) as a message."""
+    msg = UInt8MultiArray()
+    msg.data = bytes(data)
+    return msg

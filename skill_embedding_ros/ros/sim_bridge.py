@@ -1,0 +1,154 @@
+"""Sim bridge: one suite's MuJoCo scene behind the robot's topics (docs/ros_graph.md).
+
+Subscribes `commands` (one joint velocity per suite joint, m/s); publishes `joint_states` and one
+PoseStamped per object, all stamped with this bridge's simulated time (0 at start, never the wall
+clock); serves `reset`. lockstep: each command advances exactly one control period. realtime: a
+wall-clock timer steps at the control rate holding the latest command, and may own /clock.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+from geometry_msgs.msg import PoseStamped
+from rclpy.clock import Clock, ClockType
+from rclpy.node import Node
+from rosgraph_msgs.msg import Clock as ClockMsg
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray
+from std_srvs.srv import Trigger
+
+from skill_embedding_ros.core.config import BridgeConfig
+from skill_embedding_ros.envs import get_suite
+from skill_embedding_ros.envs.point_mass import PointMassScene
+from skill_embedding_ros.ros import topics
+from skill_embedding_ros.ros.conversions import to_stamp
+from skill_embedding_ros.ros.params import declare
+from skill_embedding_ros.ros.run import spin
+
+WARN_EVERY = 2.0  # s between repeats of the same warning (a bad publisher may send at 10 Hz)
+
+
+class SimBridge(Node):
+    def __init__(self):
+        super().__init__("sim_bridge")
+        self.cfg: BridgeConfig = declare(self, BridgeConfig)
+        try:
+            suite = get_suite(self.cfg.suite)
+        except ValueError as err:
+            raise SystemExit(f"error: {err}") from None
+        self.scene = PointMassScene(suite)
+        self.rng = np.random.default_rng(self.cfg.seed)
+        # Simulated time in whole control periods: integer ticks keep stamps exact (no float
+        # drift), so consecutive states differ by exactly one period.
+        self.period_ns = round(suite.control_period * 1e9)
+        self.ticks = 0
+        self.command = np.zeros(suite.action_dim)
+        self.scene.reset(self.rng)
+
+        self.joint_pub = self.create_publisher(JointState, topics.JOINT_STATES, topics.RELIABLE)
+        self.pose_pubs = {
+            o: self.create_publisher(PoseStamped, topics.object_pose_topic(o), topics.RELIABLE)
+            for o in suite.objects
+        }
+        self.create_subscription(
+            Float64MultiArray, topics.COMMANDS, self.on_command, topics.RELIABLE
+        )
+        self.create_service(Trigger, topics.RESET, self.on_reset)
+        # Timers run on the steady clock: this node makes sim time, it must not wait on it.
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self.clock_pub = None
+        if self.cfg.mode == "realtime":
+            if self.cfg.publish_clock:
+                self.clock_pub = self.create_publisher(ClockMsg, topics.CLOCK, topics.RELIABLE)
+            self.create_timer(suite.control_period, self.on_tick, clock=steady)
+            self.startup_timer = None
+        else:
+            # Nothing else would publish until someone acts, and a subscriber that joined after
+            # the first publication would wait forever for a state to act on.
+            self.startup_timer = self.create_timer(
+                self.cfg.startup_repeat, self.publish_state, clock=steady
+            )
+        self.publish_state()
+        self.get_logger().info(
+            f"{self.cfg.mode} bridge for suite {suite.name!r}: joints {list(suite.joints)}, "
+            f"objects {list(suite.objects)}, {suite.control_period} s per control period"
+        )
+
+    def stamp(self):
+        return to_stamp(self.ticks * self.period_ns)
+
+    def publish_state(self) -> None:
+        stamp = self.stamp()
+        suite = self.scene.suite
+        q, v = self.scene.joint_positions(), self.scene.joint_velocities()
+        js = JointState()
+        js.header.stamp = stamp
+        js.name = list(suite.joints)
+        js.position = [q[j] for j in suite.joints]
+        js.velocity = [v[j] for j in suite.joints]
+        self.joint_pub.publish(js)
+        for o, (pos, quat) in self.scene.object_poses().items():
+            msg = PoseStamped()
+            msg.header.stamp = stamp
+            msg.header.frame_id = self.cfg.frame_id
+            p, r = msg.pose.position, msg.pose.orientation
+            p.x, p.y, p.z = (float(c) for c in pos)
+            r.w, r.x, r.y, r.z = (float(c) for c in quat)
+            self.pose_pubs[o].publish(msg)
+        if self.clock_pub is not None:
+            self.clock_pub.publish(ClockMsg(clock=stamp))
+
+    def advance(self) -> None:
+        """One control period with the held command, then the new state."""
+        self.scene.step(self.command)
+        self.ticks += 1
+        self.publish_state()
+
+    def stop_startup_repeat(self) -> None:
+        if self.startup_timer is not None:
+            self.startup_timer.cancel()
+            self.destroy_timer(self.startup_timer)
+            self.startup_timer = None
+
+    def on_command(self, msg: Float64MultiArray) -> None:
+        command = np.asarray(msg.data, dtype=np.float64)
+        n = self.scene.suite.action_dim
+        if command.shape != (n,) or not np.all(np.isfinite(command)):
+            # The safety gate upstream should never send this; a zero command stops the robot
+            # and (in lockstep) still advances time, so an actor waiting on the next state
+            # does not stall.
+            self.get_logger().warning(
+                f"rejected command {command.tolist()}: need {n} finite joint velocities "
+                f"{list(self.scene.suite.joints)}; using zeros",
+                throttle_duration_sec=WARN_EVERY,
+            )
+            command = np.zeros(n)
+        self.command = command
+        if self.cfg.mode == "lockstep":
+            self.stop_startup_repeat()
+            self.advance()
+
+    def on_tick(self) -> None:
+        self.advance()
+
+    def on_reset(self, request: Trigger.Request, response: Trigger.Response):
+        self.stop_startup_repeat()
+        self.scene.reset(self.rng)
+        self.command = np.zeros(self.scene.suite.action_dim)
+        # A new episode still moves time forward, so stamps never repeat within one bridge.
+        self.ticks += 1
+        self.publish_state()
+        stamp = self.stamp()
+        response.success = True
+        response.message = f"reset; new state stamped sec={stamp.sec} nanosec={stamp.nanosec}"
+        return response
+
+
+def main(args=None) -> int:
+    return spin(SimBridge, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
