@@ -9,3 +9,14 @@ NODES = {
     "replay_recorder": "skill_embedding_ros.ros.replay_recorder:main",
     "learner": "skill_embedding_ros.ros.learner_node:main",
 }
+
+# The dataclass in skill_embedding_ros.core.config whose fields are each node's ROS parameters:
+# graph descriptions are checked against it, and each node declares exactly these (a test checks
+# that the node module names the same class).
+PARAMETERS = {
+    "sim_bridge": "BridgeConfig",
+    "skill_policy": "ActorConfig",
+    "safety_gate": "GateConfig",
+    "replay_recorder": "StoreConfig",
+    "learner": "LearnerNodeConfig",
+}
