@@ -42,9 +42,10 @@ from typing import Any
 import yaml
 
 from skill_embedding_ros.core import config as node_configs
+from skill_embedding_ros.paths import data_dir
 from skill_embedding_ros.ros.executables import NODES, PARAMETERS
 
-GRAPH_DIR = Path(__file__).resolve().parents[1] / "config" / "graphs"
+GRAPH_DIR = data_dir("config") / "graphs"
 
 ON_EXIT = {
     "error": "runs until the graph stops; exiting on its own fails the graph",

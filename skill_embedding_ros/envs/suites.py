@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from skill_embedding_ros.envs.observations import observation_size
+from skill_embedding_ros.paths import data_dir
 
-MODEL_DIR = Path(__file__).resolve().parents[2] / "urdf"
+MODEL_DIR = data_dir("urdf")
 
 
 @dataclass(frozen=True)

@@ -92,9 +92,11 @@ class SkillPolicy(Node):
                 lambda msg, name=name: self.on_pose(name, msg),
                 topics.RELIABLE,
             )
-        self.create_subscription(
-            UInt8MultiArray, topics.POLICY_WEIGHTS, self.on_weights, topics.LATCHED
-        )
+        if not (self.deterministic and self.cfg.checkpoint):
+            # An evaluation of a checkpoint must not pick up a learner's weights on the domain.
+            self.create_subscription(
+                UInt8MultiArray, topics.POLICY_WEIGHTS, self.on_weights, topics.LATCHED
+            )
         self.diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
         self.reset_client = self.create_client(Trigger, topics.RESET)
         self.create_timer(0.5, self.watch)
