@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
+
+import yaml
+
+from skill_embedding_ros.paths import data_dir
 
 
 @dataclass
@@ -118,6 +123,15 @@ class BridgeConfig:
     """realtime only: publish /clock so use_sim_time nodes follow this bridge (one per graph)."""
     frame_id: str = "world"
     """Frame of the published object poses."""
+    startup_repeat: float = 0.5
+    """lockstep only: seconds (wall clock) between re-publications of the initial state, until
+    the first command or reset arrives, so a subscriber that joins late still gets it."""
+
+    def __post_init__(self):
+        if self.mode not in ("lockstep", "realtime"):
+            raise ValueError(f"mode must be 'lockstep' or 'realtime', got {self.mode!r}")
+        if self.startup_repeat <= 0:
+            raise ValueError(f"startup_repeat must be > 0 s, got {self.startup_repeat}")
 
 
 @dataclass
@@ -127,14 +141,31 @@ class GateConfig:
     control_period: float = 0.1
     """Seconds per control step of the robot (the watchdog counts in these)."""
     stale_periods: float = 1.5
-    """A policy command older than this many control periods is stale and the gate commands a
-    stop; checked four times per period, so the stop goes out within two periods."""
+    """A policy command older than this many control periods (> 1) is stale and the gate commands
+    a stop; checked four times per period, so the stop goes out within stale_periods + 1/4
+    periods (two at the default)."""
     max_velocity: float = 1.0
     """Largest commanded joint velocity (m/s or rad/s), applied to every joint."""
     position_min: float = -1.0
-    """Lower joint position limit (m or rad): commands that push further are zeroed."""
+    """Lower joint position limit (m or rad): toward it a joint is commanded at most the speed
+    that reaches it in one control period, and zero once there."""
     position_max: float = 1.0
     """Upper joint position limit (m or rad)."""
+
+    def __post_init__(self):
+        if self.control_period <= 0:
+            raise ValueError(f"control_period must be > 0 s, got {self.control_period}")
+        if self.stale_periods <= 1:
+            raise ValueError(
+                "stale_periods must be > 1 (a policy on time would turn stale between commands), "
+                f"got {self.stale_periods}"
+            )
+        if self.max_velocity < 0:
+            raise ValueError(f"max_velocity must be >= 0, got {self.max_velocity}")
+        if not self.position_min < self.position_max:
+            raise ValueError(
+                f"position_min ({self.position_min}) must be < position_max ({self.position_max})"
+            )
 
 
 @dataclass
@@ -149,8 +180,17 @@ class ActorConfig:
     """Episodes to run before the node exits; 0 runs until stopped."""
     seed: int = 0
     """Seeds z and action sampling and the task schedule."""
+    checkpoint: str = ""
+    """Start from this checkpoint's weights (evaluate mode needs one); empty: initial weights
+    until the learner publishes /policy_weights."""
     reset_timeout: float = 10.0
     """Seconds to wait for the bridge's reset service before reporting it missing."""
+    stall_timeout: float = 5.0
+    """Seconds without the next state inside an episode before it is abandoned and reset."""
+    actors: int = 1
+    """Actors feeding the learner. Paced like the in-process trainer: an explorer starts a new
+    episode only while its share (1/actors) of the env steps the learner's replay ratio allows,
+    plus one episode, is not used up; 0 switches pacing off."""
 
 
 @dataclass
@@ -162,7 +202,15 @@ class StoreConfig:
     max_megabytes: float = 1024.0
     """Size bound of the store; the oldest chunks are deleted beyond it."""
     flush_period: float = 1.0
-    """Seconds between chunk writes: finished episodes wait at most this long in memory."""
+    """Seconds between chunk writes: a finished episode waits at most this long for its chunk
+    (meanwhile it is in the store's write-ahead log, so a crash does not lose it)."""
+    scan_period: float = 1.0
+    """Seconds between scans of the graph for new `.../step_records` topics (actors that join)."""
+
+    def __post_init__(self):
+        for name in ("max_megabytes", "flush_period", "scan_period"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
 
 
 @dataclass
@@ -214,3 +262,35 @@ def from_dict(cls: type, values: dict[str, Any] | None, where: str = "config") -
 def to_dict(config: Any) -> dict[str, Any]:
     """Plain, YAML/JSON-ready dict of a config dataclass."""
     return dataclasses.asdict(config)
+
+
+CONFIG_DIR = data_dir("config")
+
+
+def load_run_config(
+    path: str | None, overrides: tuple[str, ...] = (), seed: int | None = None
+) -> RunConfig:
+    """YAML file (under config/ or a path; None: the defaults) + `section.key=value` overrides
+    -> RunConfig. Raises ValueError saying what is wrong and where."""
+    values: dict = {}
+    if path:
+        p = Path(path)
+        if not p.is_file() and (CONFIG_DIR / path).is_file():
+            p = CONFIG_DIR / path
+        if not p.is_file():
+            raise ValueError(f"config file {path} not found (looked in . and {CONFIG_DIR})")
+        try:
+            values = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ValueError(f"{p} is not valid YAML: {err}") from None
+        if not isinstance(values, dict):
+            raise ValueError(f"{p} must hold a mapping of sections, got {type(values)}")
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or "." not in key:
+            raise ValueError(f"--set expects section.key=value, got {item!r}")
+        section, name = key.split(".", 1)
+        values.setdefault(section, {})[name] = yaml.safe_load(raw)
+    if seed is not None:
+        values.setdefault("train", {})["seed"] = seed
+    return from_dict(RunConfig, values)
