@@ -32,6 +32,7 @@ setup(
         "gymnasium>=1.0",
         "pyyaml",
         "safetensors",
+        "rosbags",
         "tqdm",
         "tensorboard",
         "matplotlib",

@@ -18,7 +18,6 @@ ROS_MODULES = {
     "std_srvs",
     "visualization_msgs",
     "builtin_interfaces",
-    "rosbags",
     "launch",
     "launch_ros",
 }

@@ -4,7 +4,8 @@ every reader (replay recorder, bag ingestion, tools) decodes.
 On the wire it is a std_msgs/Float64MultiArray: `data` holds the fields below back to back and
 `layout.dim` names them, one MultiArrayDimension per field (label = field name, size = values).
 A record is thus self-describing in `ros2 topic echo` and in a bag. This module is ROS-free: it
-works on (labels, sizes, data) so rclpy messages and `rosbags` messages decode the same way.
+works on (labels, sizes, data) so rclpy messages and `rosbags` messages decode the same way, and
+`decode_cdr` turns the raw bytes of the topic (a `raw=True` subscription, a bag) into a record.
 
 Record k of an episode of L steps (k < L) holds s_k, a_k, r_k = r(s_{k+1}) and the behaviour
 log-probabilities of a_k and of the z held at step k. One more record, k = L with the LAST flag,
@@ -13,12 +14,17 @@ carries the final observation s_L; its other fields are NaN.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from rosbags.serde import SerdeError
+from rosbags.typesys import Stores, get_typestore
 
 VERSION = 1
+MSGTYPE = "std_msgs/msg/Float64MultiArray"
+"""The record's message type (rosbag2 / rosbags spelling)."""
 
 # flags (a bit field, stored as a float)
 Z_DRAWN = 1  # z was drawn at this step (episode start or a resample)
@@ -146,3 +152,36 @@ def closing_record(stamp_ns, episode, step, task, obs, action_dim, z_dim, flags=
         log_b_a=nan,
         flags=flags | LAST,
     )
+
+
+@functools.cache
+def typestore():
+    """The ROS 2 message definitions of the graph's distribution (pure Python, from rosbags)."""
+    return get_typestore(Stores.ROS2_KILTED)
+
+
+def encode_cdr(record: StepRecord) -> bytes:
+    """A record as the CDR bytes of its Float64MultiArray (what a bag or the wire holds)."""
+    store = typestore()
+    layout, data = encode(record)
+    dim = store.types["std_msgs/msg/MultiArrayDimension"]
+    msg = store.types[MSGTYPE](
+        layout=store.types["std_msgs/msg/MultiArrayLayout"](
+            dim=[dim(label=name, size=size, stride=size) for name, size in layout], data_offset=0
+        ),
+        data=data,
+    )
+    return bytes(store.serialize_cdr(msg, MSGTYPE))
+
+
+def decode_cdr(raw: bytes | memoryview, source: str = "") -> StepRecord:
+    """A record from the CDR bytes of its Float64MultiArray; ValueError if it is not one.
+
+    Every reader of raw records (the replay recorder, its store, bag ingestion) decodes here.
+    """
+    try:
+        msg = typestore().deserialize_cdr(raw, MSGTYPE)
+    except SerdeError as err:
+        raise ValueError(f"step record: not a Float64MultiArray: {err}") from None
+    dims = msg.layout.dim
+    return decode([d.label for d in dims], [d.size for d in dims], msg.data, source)

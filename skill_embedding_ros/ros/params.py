@@ -47,7 +47,8 @@ def declare(node, cls: type, prefix: str = "") -> Any:
         if dataclasses.is_dataclass(default):
             continue
         name = prefix + f.name
-        descriptor = ParameterDescriptor(description=docs.get(f.name, ""))
+        # Dynamic typing lets `-p period:=2` stand for 2.0; from_dict then converts and checks.
+        descriptor = ParameterDescriptor(description=docs.get(f.name, ""), dynamic_typing=True)
         param = node.declare_parameter(name, _ros_value(default), descriptor)
         values[f.name] = param.value
     try:

@@ -27,6 +27,11 @@ from skill_embedding_ros.ros.conversions import to_stamp
 from skill_embedding_ros.ros.params import declare
 from skill_embedding_ros.ros.run import spin
 
+
+def is_safety_stop(msg: Float64MultiArray) -> bool:
+    return bool(msg.layout.dim) and msg.layout.dim[0].label == topics.SAFETY_STOP
+
+
 WARN_EVERY = 2.0  # s between repeats of the same warning (a bad publisher may send at 10 Hz)
 
 
@@ -126,7 +131,7 @@ class SimBridge(Node):
             )
             command = np.zeros(n)
         self.command = command
-        if self.cfg.mode == "lockstep":
+        if self.cfg.mode == "lockstep" and not is_safety_stop(msg):
             self.stop_startup_repeat()
             self.advance()
 

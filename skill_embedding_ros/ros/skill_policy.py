@@ -44,6 +44,8 @@ class SkillPolicy(Node):
         self.cfg = declare(self, ActorConfig)
         if self.cfg.mode not in ("explore", "evaluate"):
             raise SystemExit(f"error: mode must be explore or evaluate, got {self.cfg.mode!r}")
+        torch.manual_seed(self.cfg.seed)  # initial weights too: a seed fixes the trajectory
+        torch.set_num_threads(1)
         try:
             if self.cfg.checkpoint:
                 nets, run_cfg, _ = load_networks(self.cfg.checkpoint)
@@ -52,7 +54,6 @@ class SkillPolicy(Node):
                 nets = build_networks(run_cfg)
         except (ValueError, FileNotFoundError) as err:
             raise SystemExit(f"error: {err}") from None
-        torch.set_num_threads(1)
         self.run_cfg, self.nets = run_cfg, nets
         self.suite = get_suite(run_cfg.train.suite)
         self.tasks = list(run_cfg.train.tasks)

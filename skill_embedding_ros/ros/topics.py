@@ -13,6 +13,11 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 
 # per actor (relative)
 COMMANDS = "commands"  # std_msgs/Float64MultiArray: joint velocity commands (m/s), gate -> bridge
+SAFETY_STOP = "safety_stop"
+"""layout.dim[0].label of a stop the safety gate sends on its own (watchdog, e-stop). Drivers
+apply it like any command (zeros); a lockstep bridge does not step on it: in lockstep nothing
+moves between steps anyway, and stepping would start a second command/state chain beside the
+policy's."""
 POLICY_COMMAND = "policy_command"  # std_msgs/Float64MultiArray: policy -> gate
 JOINT_STATES = "joint_states"  # sensor_msgs/JointState
 OBJECT_POSE = "objects/{name}/pose"  # geometry_msgs/PoseStamped, one topic per object
