@@ -96,8 +96,9 @@ def test_checkpoint_round_trip_and_wrong_shape(tmp_path):
 
 def test_weights_message_round_trip():
     state = {"policy.w": torch.randn(3, 2), "embedding.b": torch.zeros(4)}
-    got, version = decode_weights(encode_weights(state, 7))
-    assert version == 7 and torch.equal(got["policy.w"], state["policy.w"])
+    got, version, counts = decode_weights(encode_weights(state, 7, env_steps=12))
+    assert version == 7 and counts == {"env_steps": 12}
+    assert torch.equal(got["policy.w"], state["policy.w"])
     with pytest.raises(ValueError, match="valid safetensors"):
         decode_weights(b"junk")
 

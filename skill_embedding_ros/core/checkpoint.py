@@ -94,23 +94,26 @@ def load_checkpoint_into(learner, tensors: dict[str, torch.Tensor], what: str) -
         _load_optimizer(name, opt, tensors)
 
 
-def encode_weights(state: dict[str, torch.Tensor], version: int) -> bytes:
-    """Actor weights as safetensors bytes carrying their version (the wire format)."""
-    return save(state, metadata={"version": str(version)})
+def encode_weights(state: dict[str, torch.Tensor], version: int, **counts: int) -> bytes:
+    """Actor weights as safetensors bytes carrying their version and integer `counts` (e.g. the
+    learner's env_steps, which paces actors): the wire format of /policy_weights."""
+    meta = {"version": str(version), **{k: str(int(v)) for k, v in counts.items()}}
+    return save(state, metadata=meta)
 
 
-def decode_weights(data: bytes) -> tuple[dict[str, torch.Tensor], int]:
-    """Inverse of `encode_weights`: (tensors, version)."""
+def decode_weights(data: bytes) -> tuple[dict[str, torch.Tensor], int, dict[str, int]]:
+    """Inverse of `encode_weights`: (tensors, version, counts)."""
     try:
         tensors = load(bytes(data))
         header_len = int.from_bytes(data[:8], "little")
-        header = json.loads(bytes(data[8 : 8 + header_len]))
-        version = int(header["__metadata__"]["version"])
-    except (SafetensorError, ValueError, KeyError) as err:
+        meta = json.loads(bytes(data[8 : 8 + header_len]))["__metadata__"]
+        version = int(meta.pop("version"))
+        counts = {k: int(v) for k, v in meta.items()}
+    except (SafetensorError, ValueError, KeyError, TypeError) as err:
         raise ValueError(
             f"weights message is not valid safetensors with a version: {err}"
         ) from None
-    return tensors, version
+    return tensors, version, counts
 
 
 def split_actor_state(tensors: dict[str, torch.Tensor]) -> tuple[dict, dict]:

@@ -183,14 +183,15 @@ class ActorConfig:
     checkpoint: str = ""
     """Start from this checkpoint's weights (evaluate mode needs one); empty: initial weights
     until the learner publishes /policy_weights."""
-    reset_timeout: float = 10.0
-    """Seconds to wait for the bridge's reset service before reporting it missing."""
-    stall_timeout: float = 5.0
+    reset_timeout: float = 30.0
+    """Seconds to wait for the bridge's reset service, the gate and (when exploring) a
+    recorder before reporting them missing and exiting."""
+    stall_timeout: float = 2.0
     """Seconds without the next state inside an episode before it is abandoned and reset."""
     actors: int = 1
-    """Actors feeding the learner. Paced like the in-process trainer: an explorer starts a new
-    episode only while its share (1/actors) of the env steps the learner's replay ratio allows,
-    plus one episode, is not used up; 0 switches pacing off."""
+    """Actors feeding the learner, for pacing: an explorer starts an episode only while the
+    learner's backlog (env steps not yet used by its replay ratio) is under one episode per
+    actor, as in the in-process trainer; 0 switches pacing off."""
 
 
 @dataclass

@@ -40,6 +40,7 @@ from skill_embedding_ros.ros.params import declare
 from skill_embedding_ros.ros.run import spin
 
 UPDATE_BUDGET_S = 0.05  # train in slices this long, so callbacks (and Ctrl-C) stay responsive
+REBROADCAST_S = 2.0  # weights (and the counts that pace actors) go out at least this often
 
 
 class LearnerNode(Node):
@@ -122,6 +123,11 @@ class LearnerNode(Node):
         deadline = time.monotonic() + UPDATE_BUDGET_S
         while self.owed() > 0 and time.monotonic() < deadline:
             self.update()
+        caught_up = self.owed() <= 0 and self.learner.updates > self.published
+        if caught_up or now - self.published_at > REBROADCAST_S:
+            # Paced explorers wait for these counts: tell them as soon as the learner has caught
+            # up, and every few seconds anyway (a lost episode must not stall them for good).
+            self.publish_weights()
         if now - self.last_checkpoint > self.cfg.checkpoint_period:
             self.checkpoint()
         if self.env_steps >= train.env_steps and self.owed() <= 0:
@@ -167,8 +173,11 @@ class LearnerNode(Node):
             self.publish_weights()
 
     def publish_weights(self) -> None:
-        data = encode_weights(self.learner.nets.actor_state(), self.learner.updates)
+        data = encode_weights(
+            self.learner.nets.actor_state(), self.learner.updates, env_steps=self.env_steps
+        )
         self.weights_pub.publish(weights_message(data))
+        self.published, self.published_at = self.learner.updates, time.monotonic()
 
     def checkpoint(self) -> None:
         meta = {"config": to_dict(self.run_cfg), "env_steps": self.env_steps}

@@ -63,7 +63,8 @@ class SkillPolicy(Node):
         self.rng = np.random.default_rng(self.cfg.seed)
         self.source = self.get_namespace().strip("/") or self.get_name()
         self.weights_version = -1
-        self.env_steps = 0  # steps of finished episodes, for pacing
+        self.learner: dict[str, int] | None = None  # the newest /policy_weights counts
+        self.steps_since_weights = 0  # own steps since that message, for pacing
         self.pending_weights: tuple[dict, dict, int] | None = None
 
         self.joint_state: JointState | None = None
@@ -112,7 +113,7 @@ class SkillPolicy(Node):
 
     def on_weights(self, msg: UInt8MultiArray) -> None:
         try:
-            tensors, version = decode_weights(bytes(msg.data))
+            tensors, version, counts = decode_weights(bytes(msg.data))
             emb, pol = split_actor_state(tensors)
             # Check now, so a bad message is reported when it arrives, not mid-episode.
             check_shapes(self.nets.embedding.state_dict(), emb, "/policy_weights embedding")
@@ -122,6 +123,8 @@ class SkillPolicy(Node):
             return
         if version > self.weights_version:
             self.pending_weights = (emb, pol, version)
+        self.learner = {"updates": version, **counts}
+        self.steps_since_weights = 0
         if self.reset == "paced" and not self.paced_out():
             self.request_reset()
 
@@ -246,7 +249,7 @@ class SkillPolicy(Node):
         )
         self.publish_status(region, lat)
         self.latencies_us.clear()
-        self.env_steps += self.step
+        self.steps_since_weights += self.step
         if self.cfg.episodes and self.episode + 1 >= self.cfg.episodes:
             self.exit_code = 0
             return
@@ -256,14 +259,22 @@ class SkillPolicy(Node):
         self.request_reset()
 
     def paced_out(self) -> bool:
-        """Whether this explorer is ahead of what the learner's updates allow (see `actors`)."""
+        """Whether the learner is too far behind for this explorer to start another episode.
+
+        The learner's backlog is the env steps it holds beyond what its replay ratio has used:
+        env_steps - warmup - updates / ratio (from the last /policy_weights), plus what the
+        actors made since (this one's steps times `actors`). Episodes may start while it is
+        under one episode per actor. Counting what the learner *received* (not what actors
+        sent) means lost episodes cannot stall the graph, and the learner re-broadcasts its
+        counts every few seconds, so a paused explorer always hears when to go on.
+        """
+        if self.deterministic or self.cfg.actors <= 0 or self.learner is None:
+            return False  # evaluating, unpaced, or no learner heard from
         t = self.run_cfg.train
-        pending = self.pending_weights[2] if self.pending_weights else -1
-        version = max(self.weights_version, pending)
-        if self.deterministic or self.cfg.actors <= 0 or version < 0:
-            return False  # no learner heard from: nothing to keep pace with
-        allowed = t.warmup_steps + version / t.updates_per_step
-        return self.env_steps >= allowed / self.cfg.actors + self.suite.episode_steps
+        learned = self.learner["updates"] / t.updates_per_step
+        backlog = self.learner.get("env_steps", 0) - t.warmup_steps - learned
+        backlog += self.steps_since_weights * self.cfg.actors
+        return backlog >= self.cfg.actors * self.suite.episode_steps
 
     def publish_status(self, region: int, latency_us) -> None:
         """One DiagnosticStatus per episode: what a monitor (or a test) needs to see."""
@@ -293,11 +304,23 @@ class SkillPolicy(Node):
         """Ask the bridge for a new episode; `watch` retries until it answers."""
         self.prev = None
         self.reset_since = time.monotonic()
-        if not self.reset_client.service_is_ready():
+        if not (self.reset_client.service_is_ready() and self.connected()):
             self.reset = "waiting_service"
             return
         self.reset = "in_flight"
         self.reset_client.call_async(Trigger.Request()).add_done_callback(self.on_reset)
+
+    def connected(self) -> bool:
+        """Whether the command path (this node -> gate -> robot) is discovered, and, when
+        exploring, a recorder: a command sent before then would be lost (and a lockstep robot
+        would wait for it forever)."""
+        command_path = (
+            self.command_pub.get_subscription_count() > 0
+            and self.count_subscribers(topics.COMMANDS) > 0
+        )
+        # Exploring is for the replay store: wait for the recorder rather than lose episodes.
+        recorded = self.deterministic or self.record_pub.get_subscription_count() > 0
+        return command_path and recorded
 
     def on_reset(self, future) -> None:
         result = future.result()
@@ -317,13 +340,14 @@ class SkillPolicy(Node):
             if not self.paced_out():
                 self.request_reset()
         elif self.reset == "waiting_service":
-            if self.reset_client.service_is_ready():
+            if self.reset_client.service_is_ready() and self.connected():
                 self.request_reset()
             elif waited > self.cfg.reset_timeout:
                 self.get_logger().error(
-                    f"no reset service '{self.reset_client.srv_name}' after "
-                    f"{self.cfg.reset_timeout:.0f} s: is the sim bridge (or arm driver) running "
-                    "in this namespace?"
+                    f"after {self.cfg.reset_timeout:.0f} s no reset service "
+                    f"'{self.reset_client.srv_name}' or no subscriber on {topics.COMMANDS} / "
+                    f"{topics.POLICY_COMMAND} / {topics.STEP_RECORDS}: are the sim bridge (or arm "
+                    "driver), the safety gate and (to explore) a replay recorder running?"
                 )
                 self.exit_code = 1
         elif self.reset == "in_flight" and waited > self.cfg.reset_timeout:
