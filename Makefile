@@ -18,9 +18,12 @@ $(VENV)/.bench: $(STAMP) requirements-bench.txt
 	$(PY) -m pip install --quiet -r requirements-bench.txt
 	touch $@
 
-## Train the point-mass skills (Bernoulli embedding, any-of-four goals) and evaluate them.
+## Train the point-mass skills (Bernoulli embedding, any-of-four goals) through the ROS 2 graph
+## (2 actors, replay recorder, learner), then evaluate them. Starts afresh in runs/demo.
 demo: $(STAMP)
-	$(VENV)/bin/skill-embedding train --config reach_bernoulli.yaml --out runs/demo
+	rm -rf runs/demo
+	$(VENV)/bin/skill-embedding launch train_sim actors:=2 config:=reach_bernoulli.yaml run_dir:=runs/demo
+	$(VENV)/bin/skill-embedding evaluate runs/demo
 
 ## The test suite (plus lint).
 test: $(STAMP) lint
@@ -37,6 +40,7 @@ format: $(STAMP)
 ## Speed figures under benchmarks/ (README numbers come from here).
 bench: $(VENV)/.bench
 	$(PY) benchmarks/bench_core.py --out benchmarks/results_core.json
+	$(PY) benchmarks/bench_graph.py --out benchmarks/results_graph.json
 
 ## The didactic experiment behind results/ (tens of minutes on 2 cores).
 experiments: $(STAMP)

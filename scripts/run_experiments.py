@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
+import shutil
 import subprocess
 import sys
 import time
@@ -27,6 +29,11 @@ EXPERIMENTS = {
     "reach_gaussian_no_inference": ("reach_gaussian.yaml", ["agent.alpha2=0"]),
     "reach_tasks": ("reach_tasks.yaml", []),
     "push_bernoulli": ("push_bernoulli.yaml", []),
+}
+# The same experiment through the ROS 2 training graph (2 actors, recorder, learner; every node
+# its own process over DDS). A graph uses both cores: these run one at a time.
+GRAPH_EXPERIMENTS = {
+    "graph_reach_bernoulli": ("reach_bernoulli.yaml", 2),
 }
 
 
@@ -53,13 +60,17 @@ def run_one(name: str, seed: int, out: Path) -> dict:
     if proc.returncode != 0:
         print(proc.stderr[-2000:], file=sys.stderr)
         return {"experiment": name, "seed": seed, "error": proc.returncode}
-    report = json.loads((run_dir / "eval.json").read_text())
     summary = json.loads((run_dir / "summary.json").read_text())
+    return _row(name, seed, run_dir, summary["minutes"], start)
+
+
+def _row(name: str, seed: int, run_dir: Path, minutes: float, start: float) -> dict:
+    report = json.loads((run_dir / "eval.json").read_text())
     row = {
         "experiment": name,
         "seed": seed,
-        "env_steps": summary["env_steps"],
-        "minutes": round(summary["minutes"], 1),
+        "env_steps": report["env_steps"],
+        "minutes": round(minutes, 1),
         "wall_minutes": round((time.time() - start) / 60, 1),
     }
     for task in report["per_task"]:
@@ -77,22 +88,49 @@ def run_one(name: str, seed: int, out: Path) -> dict:
     return row
 
 
+def run_graph(name: str, seed: int, out: Path) -> dict:
+    """`skill-embedding launch train_sim` on its own ROS domain, then `evaluate`."""
+    config, actors = GRAPH_EXPERIMENTS[name]
+    run_dir = out / "runs" / f"{name}_seed{seed}"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    env = dict(os.environ, ROS_DOMAIN_ID=str(60 + seed), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    cli = [sys.executable, "-m", "skill_embedding_ros.cli"]
+    launch = [
+        "launch", "train_sim", f"actors:={actors}", f"config:={config}", f"seed:={seed}",
+        f"run_dir:={run_dir}",
+    ]  # fmt: skip
+    start = time.time()
+    log = run_dir.with_suffix(".log")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as f:
+        proc = subprocess.run(cli + launch, env=env, stdout=f, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        print(f"{name} seed {seed}: graph failed, see {log}", file=sys.stderr)
+        return {"experiment": name, "seed": seed, "error": proc.returncode}
+    minutes = (time.time() - start) / 60
+    subprocess.run([*cli, "evaluate", str(run_dir)], env=env, check=True, capture_output=True)
+    return _row(name, seed, run_dir, minutes, start)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default="results")
-    parser.add_argument("--only", nargs="*", choices=sorted(EXPERIMENTS))
+    parser.add_argument(
+        "--only", nargs="*", choices=sorted(EXPERIMENTS) + sorted(GRAPH_EXPERIMENTS)
+    )
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--parallel", type=int, default=2)
     args = parser.parse_args()
     out = Path(args.out)
-    names = args.only or list(EXPERIMENTS)
-    jobs = [(n, s) for n in names for s in args.seeds]
+    names = args.only or [*EXPERIMENTS, *GRAPH_EXPERIMENTS]
+    jobs = [(n, s) for n in names if n in EXPERIMENTS for s in args.seeds]
     # The commit the runs start from (the code they ran), not the one current at the end.
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
     with ThreadPoolExecutor(args.parallel) as pool:
         rows = list(pool.map(lambda job: run_one(*job, out), jobs))
+    rows += [run_graph(n, s, out) for n in names if n in GRAPH_EXPERIMENTS for s in args.seeds]
     command = "python scripts/run_experiments.py " + " ".join(sys.argv[1:])
     for name in names:
         mine = [r for r in rows if r["experiment"] == name]

@@ -190,8 +190,11 @@ class ActorConfig:
     """Seconds without the next state inside an episode before it is abandoned and reset."""
     actors: int = 1
     """Actors feeding the learner, for pacing: an explorer starts an episode only while the
-    learner's backlog (env steps not yet used by its replay ratio) is under one episode per
-    actor, as in the in-process trainer; 0 switches pacing off."""
+    learner's backlog (env steps not yet used by its replay ratio) is under `lead_episodes`
+    episodes per actor, as in the in-process trainer; 0 switches pacing off."""
+    lead_episodes: int = 4
+    """Episodes per actor the learner may have waiting. More keeps actors busy while episodes
+    travel (recorder flush + learner scan); fewer keeps the data closer to on-policy."""
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import time
 
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
@@ -21,6 +22,8 @@ from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.params import declare
 from skill_embedding_ros.ros.run import spin
 
+LOG_PERIOD_S = 10.0
+
 
 class ReplayRecorder(Node):
     def __init__(self):
@@ -31,6 +34,7 @@ class ReplayRecorder(Node):
         except RuntimeError as err:
             raise SystemExit(f"error: {err}") from None
         self.malformed = 0
+        self.logged_at, self.dropped_logged = float("-inf"), {}
         self._recorded_topics: dict[str, object] = {}
         self.get_logger().info(
             f"recording into {self.cfg.store}: {self.store.chunks} chunks, "
@@ -74,7 +78,12 @@ class ReplayRecorder(Node):
     def _log(self, info: ChunkInfo) -> None:
         counts = self.store.assembler.counts
         dropped = {k: v for k, v in counts.items() if k not in ("records", "episodes") and v}
-        self.get_logger().info(
+        # A chunk lands every flush period: one info line per LOG_PERIOD_S, the rest at debug.
+        log = self.get_logger().debug
+        now = time.monotonic()
+        if now - self.logged_at >= LOG_PERIOD_S or dropped != self.dropped_logged:
+            log, self.logged_at, self.dropped_logged = self.get_logger().info, now, dropped
+        log(
             f"{info.path.name}: {info.episodes} episodes, {info.transitions} transitions, "
             f"{info.bytes / 1e3:.0f} kB; store {self.store.size_bytes / 1e6:.1f} MB, "
             f"{self.store.assembler.in_flight} episodes in flight"

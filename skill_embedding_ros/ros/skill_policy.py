@@ -37,6 +37,8 @@ from skill_embedding_ros.ros.conversions import record_message, stamp_ns, to_sta
 from skill_embedding_ros.ros.params import declare
 from skill_embedding_ros.ros.run import spin
 
+LOG_EVERY = 25  # explore mode: episodes per log line (each one is on /diagnostics)
+
 
 class SkillPolicy(Node):
     def __init__(self):
@@ -242,7 +244,11 @@ class SkillPolicy(Node):
     def end_episode(self, obs: np.ndarray) -> None:
         region = int(goal_index(self.suite, obs))
         lat = np.percentile(self.latencies_us, [50, 99]) if self.latencies_us else (0, 0)
-        self.get_logger().info(
+        # Every evaluation episode is news; while exploring, one line in LOG_EVERY is enough.
+        log = self.get_logger().info
+        if not self.deterministic and self.episode % LOG_EVERY:
+            log = self.get_logger().debug
+        log(
             f"episode {self.episode} task {self.tasks[self.task]}: return "
             f"{self.episode_return:.0f}, final region {region}, weights v{self.weights_version}, "
             f"obs->command p50 {lat[0]:.0f} us p99 {lat[1]:.0f} us"
@@ -264,9 +270,10 @@ class SkillPolicy(Node):
         The learner's backlog is the env steps it holds beyond what its replay ratio has used:
         env_steps - warmup - updates / ratio (from the last /policy_weights), plus what the
         actors made since (this one's steps times `actors`). Episodes may start while it is
-        under one episode per actor. Counting what the learner *received* (not what actors
-        sent) means lost episodes cannot stall the graph, and the learner re-broadcasts its
-        counts every few seconds, so a paused explorer always hears when to go on.
+        under `lead_episodes` episodes per actor. Counting what the learner *received* (not
+        what actors sent) means lost episodes cannot stall the graph, and the learner
+        re-broadcasts its counts every few seconds, so a paused explorer always hears when to
+        go on.
         """
         if self.deterministic or self.cfg.actors <= 0 or self.learner is None:
             return False  # evaluating, unpaced, or no learner heard from
@@ -274,7 +281,7 @@ class SkillPolicy(Node):
         learned = self.learner["updates"] / t.updates_per_step
         backlog = self.learner.get("env_steps", 0) - t.warmup_steps - learned
         backlog += self.steps_since_weights * self.cfg.actors
-        return backlog >= self.cfg.actors * self.suite.episode_steps
+        return backlog >= self.cfg.actors * self.cfg.lead_episodes * self.suite.episode_steps
 
     def publish_status(self, region: int, latency_us) -> None:
         """One DiagnosticStatus per episode: what a monitor (or a test) needs to see."""

@@ -1,0 +1,44 @@
+"""The graph benchmark's smoke run: `--quick` with one actor measures every figure (real nodes,
+real DDS) and writes them. Checks that the script still runs against the nodes, not speeds."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_quick_graph_benchmark_writes_every_figure(tmp_path):
+    out = tmp_path / "results_graph.json"
+    cmd = [sys.executable, "benchmarks/bench_graph.py", "--quick", "--actors", "1"]
+    proc = subprocess.run(
+        [*cmd, "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=240
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    res = json.loads(out.read_text())
+
+    assert res["command"].startswith("python benchmarks/bench_graph.py --quick")
+    assert res["machine"]["cpus"] > 0 and res["machine"]["python"]
+    assert "commit" in res
+    graph = res["graph"]["1"]
+    figures = [
+        res["inprocess"]["steps_per_s"],
+        res["dds_round_trip"]["round_trips_per_s"],
+        res["dds_round_trip"]["p50_us"],
+        res["dds_round_trip"]["p99_us"],
+        res["weights_broadcast"]["payload_bytes"],
+        res["weights_broadcast"]["p50_us"],
+        res["weights_broadcast"]["p99_us"],
+        graph["steps_per_s_per_actor"],
+        graph["policy_latency_p50_us"],
+        graph["policy_latency_p99_us"],
+        graph["episodes_stored"],
+        res["ratios"]["graph_vs_inprocess_steps_ratio"],
+        res["ratios"]["graph_step_over_dds_round_trip"],
+    ]
+    assert all(x > 0 for x in figures), figures
+    assert graph["exit_codes"] == {}  # every node stopped cleanly on Ctrl-C
+    assert "steps/s" in proc.stdout  # the table
