@@ -3,11 +3,14 @@
 skill-embedding train    --config config/reach_bernoulli.yaml [--set agent.alpha2=0] [--seed 3]
 skill-embedding evaluate RUN_DIR_OR_CHECKPOINT [--episodes 50]
 skill-embedding launch   GRAPH [name:=value ...] [--describe]   (--list: the graphs)
+skill-embedding record   OUT [TOPIC_PATTERN ...] [--storage sqlite3] [--duration S]
+skill-embedding ingest   BAG [BAG ...] --into STORE [--task NAME | --task-topic TOPIC]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -90,6 +93,72 @@ def cmd_launch(args) -> int:
     return launch(args.graph, args.assignments, args.list, args.describe)
 
 
+def cmd_record(args) -> int:
+    from skill_embedding_ros.ros.bag_recorder import main as record
+
+    params = {
+        "out": args.out,
+        "topics": json.dumps(args.topics or ["*"]),
+        "storage": args.storage,
+        "duration": float(args.duration),
+    }
+    ros_args = [arg for k, v in params.items() for arg in ("-p", f"{k}:={v}")]
+    return record(["skill-embedding-record", "--ros-args", *ros_args])
+
+
+def cmd_ingest(args) -> int:
+    from skill_embedding_ros.core.bag_align import AlignConfig
+    from skill_embedding_ros.core.bag_ingest import IngestOptions, ingest
+    from skill_embedding_ros.core.bag_label import checkpoint_labeller
+    from skill_embedding_ros.envs import get_suite
+
+    try:
+        label = None
+        if args.checkpoint:
+            from skill_embedding_ros.core.trainer import load_networks
+
+            nets, cfg, _ = load_networks(args.checkpoint)
+        else:
+            cfg = load_run_config(args.config)
+        suite = get_suite(cfg.train.suite)
+        if args.checkpoint:
+            label = checkpoint_labeller(nets, suite)
+        remap = dict(_remap(item) for item in args.remap)
+        align = AlignConfig(
+            suite=suite,
+            tasks=tuple(cfg.train.tasks),
+            z_dim=cfg.agent.z_dim,
+            task=args.task,
+            task_topic=args.task_topic,
+            tolerance=args.tolerance,
+            min_steps=args.min_steps,
+            remap=remap,
+            namespace=args.namespace,
+        )
+        align.tolerance_ns  # noqa: B018 (checks the tolerance before any bag is read)
+    except (ValueError, FileNotFoundError) as err:
+        raise SystemExit(f"error: {err}") from None
+    options = IngestOptions(kind=args.kind, align=align, label=label, force=args.force)
+    try:
+        code, summaries = ingest(args.bags, args.into, options, progress=not args.quiet)
+    except RuntimeError as err:  # the store is held by a running recorder
+        raise SystemExit(f"error: {err}") from None
+    if args.summary:
+        Path(args.summary).write_text(
+            json.dumps([dataclasses.asdict(s) for s in summaries], indent=1)
+        )
+    return code
+
+
+def _remap(item: str) -> tuple[str, str]:
+    name, sep, topic = item.partition(":=")
+    if not sep or not name or not topic:
+        raise ValueError(
+            f"--remap expects NAME:=TOPIC (e.g. joint_states:=/arm/joint_states), got {item!r}"
+        )
+    return name, topic
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="skill-embedding",
@@ -132,6 +201,54 @@ def build_parser() -> argparse.ArgumentParser:
         "--describe", action="store_true", help="show the arguments and the nodes; start nothing"
     )
     la.set_defaults(func=cmd_launch)
+
+    rec = sub.add_parser(
+        "record", help="record topics of a running graph into a rosbag2 bag (no ros2 bag needed)"
+    )
+    rec.add_argument("out", help="bag directory to create")
+    rec.add_argument(
+        "topics", nargs="*", help="topic names or patterns, e.g. '/actor_*/step_records' (all)"
+    )
+    rec.add_argument("--storage", choices=["mcap", "sqlite3"], default="mcap")
+    rec.add_argument("--duration", type=float, default=0.0, help="seconds; 0: until Ctrl-C")
+    rec.set_defaults(func=cmd_record)
+
+    ing = sub.add_parser(
+        "ingest", help="rebuild replay episodes from rosbags into a store (docs/rosbags.md)"
+    )
+    ing.add_argument("bags", nargs="+", help="rosbag2 directories, .mcap/.db3 files, ROS 1 .bag")
+    ing.add_argument("--into", required=True, metavar="STORE", help="replay store directory")
+    ing.add_argument(
+        "--kind",
+        choices=["auto", "records", "robot"],
+        default="auto",
+        help="records: the per-step record topics; robot: align robot topics (auto: records "
+        "when the bag has any)",
+    )
+    ing.add_argument("--config", help="run YAML: suite, tasks, z size (robot topics)")
+    ing.add_argument(
+        "--checkpoint", help="label each episode's z with this run's q(z|a,s^H) (and its config)"
+    )
+    ing.add_argument("--task", help="task name of every state (robot topics)")
+    ing.add_argument("--task-topic", help="std_msgs/String topic naming the task instead")
+    ing.add_argument(
+        "--remap",
+        action="append",
+        default=[],
+        metavar="NAME:=TOPIC",
+        help="robot topic in the bag, e.g. joint_states:=/arm/joint_states (repeatable)",
+    )
+    ing.add_argument("--namespace", help="only the robot topics under this namespace")
+    ing.add_argument(
+        "--tolerance",
+        type=float,
+        help="seconds between a state's and a pose's stamps (default: a quarter period)",
+    )
+    ing.add_argument("--min-steps", type=int, default=1, help="drop shorter segments")
+    ing.add_argument("--force", action="store_true", help="store a bag already ingested again")
+    ing.add_argument("--summary", help="also write the per-bag summaries to this JSON file")
+    ing.add_argument("--quiet", action="store_true", help="no progress bar")
+    ing.set_defaults(func=cmd_ingest)
     return parser
 
 

@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow  # ~30 s of real graph; `make bench` runs the full version
 def test_quick_graph_benchmark_writes_every_figure(tmp_path):
     out = tmp_path / "results_graph.json"
     cmd = [sys.executable, "benchmarks/bench_graph.py", "--quick", "--actors", "1"]

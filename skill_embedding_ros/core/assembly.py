@@ -35,6 +35,10 @@ class EpisodeAssembler:
         """Episodes begun and not yet closed."""
         return len(self._open)
 
+    def is_open(self, source: str, episode: int) -> bool:
+        """Whether that episode has begun and is still waiting for records."""
+        return (source, episode) in self._open
+
     def add(self, record: sr.StepRecord) -> Episode | None:
         self.counts["records"] += 1
         key = (record.source, record.episode)

@@ -29,6 +29,7 @@ the newest chunk is always kept (and the WAL holds at most one flush period of e
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
@@ -202,6 +203,94 @@ class StoreReader:
             return []
 
 
+class EpisodeCollector:
+    """Decoded records with their raw bytes -> complete episodes with exactly their records.
+
+    The live recorder (`StoreWriter.add`) and bag ingestion both collect through this one rule
+    (the assembler's: a step-0 record (re)starts an episode, its closing record ends it), so a
+    bag of record topics yields the episodes the recorder would have stored, byte for byte.
+    """
+
+    def __init__(self):
+        self.assembler = EpisodeAssembler()
+        self._open: dict[tuple[str, int], list[RawRecord]] = {}  # raw records of open episodes
+
+    def add(self, record: sr.StepRecord, raw: RawRecord) -> tuple[Episode, list[RawRecord]] | None:
+        """Returns (episode, its raw records) when `record` completes an episode."""
+        key = (record.source, record.episode)
+        if record.step == 0 and not record.last:
+            self._open[key] = []
+        records = self._open.pop(key, None) if record.last else self._open.get(key)
+        if records is not None:
+            records.append(raw)
+        episode = self.assembler.add(record)
+        if episode is None:
+            if not self.assembler.is_open(*key):
+                self._open.pop(key, None)  # dropped (a gap): its bytes are no longer needed
+            return None
+        return episode, records
+
+    def drop_in_flight(self) -> int:
+        """Forget unfinished episodes (end of a bag, shutdown); returns how many."""
+        self._open.clear()
+        return self.assembler.drop_in_flight()
+
+
+class ChunkBuilder:
+    """One chunk being written: records go straight to the MCAP file (rosbags writes it in
+    1 MiB zstd chunks), so memory stays bounded however many episodes it takes. Log times are
+    made strictly increasing in write order (nudged by 1 ns where needed)."""
+
+    def __init__(self, path: Path, custom_data: dict[str, str]):
+        self.path = path
+        self.episodes = 0
+        """Complete episodes written (the caller counts them: metadata custom_data)."""
+        self.records = 0
+        self._last_ns = 0
+        path.parent.mkdir(exist_ok=True)
+        shutil.rmtree(path, ignore_errors=True)
+        self._bag = Writer(path, version=9, storage_plugin=StoragePlugin.MCAP)
+        # zstd inside the MCAP (rosbag2's own "storage" compression): every reader handles it.
+        self._bag.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
+        for key, value in custom_data.items():
+            self._bag.set_custom_data(key, str(value))
+        self._bag.open()
+        self._connections: dict[str, object] = {}
+
+    def write(self, topic: str, time_ns: int, data: bytes) -> None:
+        if topic not in self._connections:
+            self._connections[topic] = self._bag.add_connection(
+                topic, sr.MSGTYPE, typestore=sr.typestore(), offered_qos_profiles=[_OFFERED_QOS]
+            )
+        self._last_ns = max(int(time_ns), self._last_ns + 1)
+        self._bag.write(self._connections[topic], self._last_ns, data)
+        self.records += 1
+
+    def set_custom_data(self, key: str, value: str) -> None:
+        """A key of the chunk's metadata.yaml custom_data (before `finish`)."""
+        self._bag.set_custom_data(key, str(value))
+
+    def add_episode(self, records: list[RawRecord]) -> None:
+        """Write one complete episode's records."""
+        for r in records:
+            self.write(r.topic, r.time_ns, r.data)
+        self.episodes += 1
+
+    def finish(self) -> None:
+        """Close the bag (index, metadata.yaml) and fsync it, ready to be renamed into place."""
+        self._bag.set_custom_data("episodes", str(self.episodes))
+        self._bag.close()
+        for file in self.path.iterdir():
+            _fsync(file)
+        _fsync_dir(self.path)
+
+    def discard(self) -> None:
+        """Drop the chunk (nothing of it reaches the store)."""
+        with contextlib.suppress(Exception):
+            self._bag.abort()
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
 class StoreWriter:
     """Writes a store: `add` each raw record as it arrives, `flush` every flush period, `close`.
 
@@ -214,8 +303,8 @@ class StoreWriter:
         self.path.mkdir(parents=True, exist_ok=True)
         self.max_bytes = max_bytes
         self._lock = _lock(self.path / ".lock")
-        self.assembler = EpisodeAssembler()
-        self._open: dict[tuple[str, int], list[RawRecord]] = {}  # raw records of open episodes
+        self._collector = EpisodeCollector()
+        self.assembler = self._collector.assembler
         self._pending: list[list[RawRecord]] = []  # complete episodes: in the WAL, no chunk yet
         self._last_ns = 0
         self._sizes = {info.number: info.bytes for info in list_chunks(self.path)}
@@ -244,18 +333,12 @@ class StoreWriter:
         then in the WAL. Raises ValueError for a malformed record (nothing is kept of it)."""
         record = sr.decode_cdr(data, source_of(topic))
         self._last_ns = max(int(time_ns), self._last_ns + 1)
-        key = (record.source, record.episode)
-        # The same rules as the assembler's: a step-0 record (re)starts the episode, its closing
-        # record ends it; when the assembler completes it, these are exactly its records.
-        if record.step == 0 and not record.last:
-            self._open[key] = []
-        raw = self._open.pop(key, None) if record.last else self._open.get(key)
-        if raw is not None:
-            raw.append(RawRecord(topic, self._last_ns, bytes(data)))
-        episode = self.assembler.add(record)
-        if episode is not None:
-            self._wal.append(raw)
-            self._pending.append(raw)
+        done = self._collector.add(record, RawRecord(topic, self._last_ns, bytes(data)))
+        if done is None:
+            return None
+        episode, raw = done
+        self._wal.append(raw)
+        self._pending.append(raw)
         return episode
 
     def flush(self) -> ChunkInfo | None:
@@ -265,18 +348,38 @@ class StoreWriter:
             return None
         info = self._write_chunk(self.next_chunk, self._pending)
         self._pending = []
+        self._next()
+        return info
+
+    def new_chunk(self, **custom_data: str) -> ChunkBuilder:
+        """A chunk to stream complete episodes into (bag ingestion), built under .incoming/:
+        `land` puts it in place in one rename, `ChunkBuilder.discard` drops it, and a crash
+        before landing leaves nothing (.incoming/ is cleared on open). Pending episodes are
+        flushed first, so the chunk numbers stay in arrival order."""
+        self.flush()
+        return ChunkBuilder(self.path / _INCOMING / chunk_name(self.next_chunk), custom_data)
+
+    def land(self, builder: ChunkBuilder) -> ChunkInfo:
+        """Finish `builder` (from `new_chunk`) and put it in place as the next chunk; then as
+        after a flush (fresh WAL, size bound)."""
+        if builder.path.name != chunk_name(self.next_chunk):
+            raise RuntimeError(f"{builder.path.name} is not the next chunk of {self.path}")
+        builder.finish()
+        info = self._place(builder, self.next_chunk)
+        self._next()
+        return info
+
+    def _next(self) -> None:
         self.next_chunk += 1
         old, self._wal = self._wal, _Wal(self.path / f"wal_{self.next_chunk:06d}.log")
         old.close(remove=True)
         _fsync_dir(self.path)
         self._bound()
-        return info
 
     def close(self) -> None:
         """Flush, drop the episodes in flight, remove the (empty) WAL, release the store."""
         self.flush()
-        self.assembler.drop_in_flight()
-        self._open.clear()
+        self._collector.drop_in_flight()
         self._wal.close(remove=True)
         self._lock.close()
 
@@ -296,34 +399,24 @@ class StoreWriter:
         return recovered
 
     def _write_chunk(self, number: int, episodes: list[list[RawRecord]]) -> ChunkInfo:
-        tmp = self.path / _INCOMING / chunk_name(number)
-        tmp.parent.mkdir(exist_ok=True)
-        shutil.rmtree(tmp, ignore_errors=True)
-        records = sorted((r for episode in episodes for r in episode), key=lambda r: r.time_ns)
-        bag = Writer(tmp, version=9, storage_plugin=StoragePlugin.MCAP)
-        # zstd inside the MCAP (rosbag2's own "storage" compression): every reader handles it.
-        bag.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
-        bag.set_custom_data("episodes", str(len(episodes)))
-        with bag:
-            connections = {}
-            for r in records:
-                if r.topic not in connections:
-                    connections[r.topic] = bag.add_connection(
-                        r.topic,
-                        sr.MSGTYPE,
-                        typestore=sr.typestore(),
-                        offered_qos_profiles=[_OFFERED_QOS],
-                    )
-                bag.write(connections[r.topic], r.time_ns, r.data)
-        for file in tmp.iterdir():
-            _fsync(file)
-        _fsync_dir(tmp)
+        builder = ChunkBuilder(self.path / _INCOMING / chunk_name(number), {})
+        try:
+            for r in sorted((r for episode in episodes for r in episode), key=lambda r: r.time_ns):
+                builder.write(r.topic, r.time_ns, r.data)
+            builder.episodes = len(episodes)
+            builder.finish()
+        except BaseException:
+            builder.discard()
+            raise
+        return self._place(builder, number)
+
+    def _place(self, builder: ChunkBuilder, number: int) -> ChunkInfo:
         final = self.path / chunk_name(number)
-        tmp.rename(final)
+        builder.path.rename(final)
         _fsync_dir(self.path)
         self._sizes[number] = _dir_bytes(final)
-        transitions = len(records) - len(episodes)
-        return ChunkInfo(number, final, len(episodes), transitions, self._sizes[number])
+        transitions = builder.records - builder.episodes
+        return ChunkInfo(number, final, builder.episodes, transitions, self._sizes[number])
 
     def _bound(self) -> None:
         while self.size_bytes > self.max_bytes and len(self._sizes) > 1:

@@ -32,6 +32,7 @@ TERMINAL = 2  # the transition from this step ended the task (not a time limit)
 INTERVENTION = 4  # a person or the safety gate replaced the policy's action
 LAST = 8  # the closing record: only obs (s_L) is meaningful
 EVALUATION = 16  # acted with the mean action (evaluate mode); log b(a|s,z) is NaN
+DEMONSTRATION = 32  # the action came from outside the policy (an ingested bag); log b is NaN
 
 
 @dataclass

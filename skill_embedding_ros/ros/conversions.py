@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from builtin_interfaces.msg import Time
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension, UInt8MultiArray
 
@@ -15,6 +17,18 @@ def stamp_ns(stamp: Time) -> int:
 def to_stamp(ns: int) -> Time:
     sec, nanosec = divmod(int(ns), 1_000_000_000)
     return Time(sec=sec, nanosec=nanosec)
+
+
+def reset_reply(stamp: Time) -> str:
+    """The `reset` service's reply message: names the new episode's first state stamp, because
+    the state and the reply travel separately and a client must not act on an older state."""
+    return f"reset; new state stamped sec={stamp.sec} nanosec={stamp.nanosec}"
+
+
+def reset_reply_stamp(message: str) -> int | None:
+    """The stamp (ns) a `reset_reply` names, or None for a reply without one."""
+    match = re.search(r"sec=(\d+) nanosec=(\d+)", message)
+    return int(match[1]) * 1_000_000_000 + int(match[2]) if match else None
 
 
 def record_message(record: sr.StepRecord) -> Float64MultiArray:

@@ -3,10 +3,16 @@ needs (executor down and joined before rclpy.shutdown, or the process aborts).""
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.signals import SignalHandlerOptions
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def spin(node_factory, args=None) -> int:
@@ -15,7 +21,15 @@ def spin(node_factory, args=None) -> int:
     A node ends its own run by setting `node.exit_code` (an int); the loop then stops. A node
     with a `close()` method gets it called before it is destroyed (flush files, stop motion).
     """
-    rclpy.init(args=args if args is not None else sys.argv)
+    # rclpy's own SIGINT handler shuts the context down at once: a timer callback then running
+    # fails to publish (an exit 1 on every Ctrl-C, at random) and `close()` could no longer send
+    # a last stop. Here SIGINT and SIGTERM raise KeyboardInterrupt in the spin loop instead, and
+    # the node closes before the context goes.
+    signal.signal(signal.SIGTERM, _interrupt)
+    rclpy.init(
+        args=args if args is not None else sys.argv,
+        signal_handler_options=SignalHandlerOptions.NO,
+    )
     executor = SingleThreadedExecutor()
     node = None
     code = 0

@@ -128,6 +128,10 @@ class SafetyGate(Node):
             )
         )
 
+    def close(self) -> None:
+        """Ctrl-C: one last stop, so a driver holding the last command does not keep moving."""
+        self._send(self.gate.tick(float("inf")), own=True)
+
 
 def main(args=None):
     return spin(SafetyGate, args)

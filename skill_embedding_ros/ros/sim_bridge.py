@@ -23,7 +23,7 @@ from skill_embedding_ros.core.config import BridgeConfig
 from skill_embedding_ros.envs import get_suite
 from skill_embedding_ros.envs.point_mass import PointMassScene
 from skill_embedding_ros.ros import topics
-from skill_embedding_ros.ros.conversions import to_stamp
+from skill_embedding_ros.ros.conversions import reset_reply, to_stamp
 from skill_embedding_ros.ros.params import declare
 from skill_embedding_ros.ros.run import spin
 
@@ -147,7 +147,7 @@ class SimBridge(Node):
         self.publish_state()
         stamp = self.stamp()
         response.success = True
-        response.message = f"reset; new state stamped sec={stamp.sec} nanosec={stamp.nanosec}"
+        response.message = reset_reply(stamp)
         return response
 
 

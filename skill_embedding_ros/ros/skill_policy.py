@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
+from rclpy.duration import Duration
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, UInt8MultiArray
@@ -33,7 +34,12 @@ from skill_embedding_ros.envs import get_suite
 from skill_embedding_ros.envs.observations import build_observation
 from skill_embedding_ros.envs.suites import goal_index, reward
 from skill_embedding_ros.ros import topics
-from skill_embedding_ros.ros.conversions import record_message, stamp_ns, to_stamp
+from skill_embedding_ros.ros.conversions import (
+    record_message,
+    reset_reply_stamp,
+    stamp_ns,
+    to_stamp,
+)
 from skill_embedding_ros.ros.params import declare
 from skill_embedding_ros.ros.run import spin
 
@@ -49,8 +55,9 @@ class SkillPolicy(Node):
         torch.manual_seed(self.cfg.seed)  # initial weights too: a seed fixes the trajectory
         torch.set_num_threads(1)
         try:
+            meta = {}
             if self.cfg.checkpoint:
-                nets, run_cfg, _ = load_networks(self.cfg.checkpoint)
+                nets, run_cfg, meta = load_networks(self.cfg.checkpoint)
             else:
                 run_cfg = load_run_config(self.cfg.config)
                 nets = build_networks(run_cfg)
@@ -64,7 +71,7 @@ class SkillPolicy(Node):
         self.generator = torch.Generator().manual_seed(self.cfg.seed)
         self.rng = np.random.default_rng(self.cfg.seed)
         self.source = self.get_namespace().strip("/") or self.get_name()
-        self.weights_version = -1
+        self.weights_version = int(meta.get("updates", -1))  # -1: initial weights
         self.learner: dict[str, int] | None = None  # the newest /policy_weights counts
         self.steps_since_weights = 0  # own steps since that message, for pacing
         self.pending_weights: tuple[dict, dict, int] | None = None
@@ -72,6 +79,8 @@ class SkillPolicy(Node):
         self.joint_state: JointState | None = None
         self.poses: dict[str, PoseStamped] = {}
         self.last_stamp = -1  # ns of the newest state acted on
+        self.received_stamp = -1  # ns of the newest joint state received
+        self.min_stamp = 0  # ns: the first state of the current episode (from the reset reply)
         self.episode = -1
         self.step = 0
         self.task = 0
@@ -136,6 +145,7 @@ class SkillPolicy(Node):
 
     def on_joints(self, msg: JointState) -> None:
         self.joint_state = msg
+        self.received_stamp = max(self.received_stamp, stamp_ns(msg.header.stamp))
         self.try_step()
 
     def try_step(self) -> None:
@@ -144,7 +154,7 @@ class SkillPolicy(Node):
         if js is None or self.reset is not None:
             return
         stamp = stamp_ns(js.header.stamp)
-        if stamp <= self.last_stamp:
+        if stamp <= self.last_stamp or stamp < self.min_stamp:
             return
         if any(
             name not in self.poses or stamp_ns(self.poses[name].header.stamp) != stamp
@@ -305,6 +315,10 @@ class SkillPolicy(Node):
         msg.header.stamp = to_stamp(self.last_stamp)
         self.diag_pub.publish(msg)
 
+    def close(self) -> None:
+        """Let the last records reach the recorder: reliable delivery needs a live writer."""
+        self.record_pub.wait_for_all_acked(Duration(seconds=2.0))
+
     # -- resets and stalls -----------------------------------------------------------------
 
     def request_reset(self) -> None:
@@ -319,15 +333,17 @@ class SkillPolicy(Node):
 
     def connected(self) -> bool:
         """Whether the command path (this node -> gate -> robot) is discovered, and, when
-        exploring, a recorder: a command sent before then would be lost (and a lockstep robot
-        would wait for it forever)."""
+        exploring, a recorder (and the learner's first weights, when paced): a command sent
+        before then would be lost (and a lockstep robot would wait for it forever)."""
         command_path = (
             self.command_pub.get_subscription_count() > 0
             and self.count_subscribers(topics.COMMANDS) > 0
         )
         # Exploring is for the replay store: wait for the recorder rather than lose episodes.
         recorded = self.deterministic or self.record_pub.get_subscription_count() > 0
-        return command_path and recorded
+        # A paced explorer starts from the learner's weights (all actors from the same ones).
+        paced = not self.deterministic and self.cfg.actors > 0
+        return command_path and recorded and (self.learner is not None or not paced)
 
     def on_reset(self, future) -> None:
         result = future.result()
@@ -335,6 +351,10 @@ class SkillPolicy(Node):
             self.get_logger().error(f"reset failed: {getattr(result, 'message', 'no reply')}")
             self.reset = "waiting_service"  # retried by watch
             return
+        # Act first on the state the reset produced, not on an older one still arriving (the
+        # reply and the state travel separately). A driver that names no stamp: anything newer.
+        named = reset_reply_stamp(result.message)
+        self.min_stamp = named if named is not None else self.received_stamp + 1
         self.reset = None
         self.last_progress = time.monotonic()
         self.try_step()  # the new episode's first state may already be here
@@ -353,8 +373,10 @@ class SkillPolicy(Node):
                 self.get_logger().error(
                     f"after {self.cfg.reset_timeout:.0f} s no reset service "
                     f"'{self.reset_client.srv_name}' or no subscriber on {topics.COMMANDS} / "
-                    f"{topics.POLICY_COMMAND} / {topics.STEP_RECORDS}: are the sim bridge (or arm "
-                    "driver), the safety gate and (to explore) a replay recorder running?"
+                    f"{topics.POLICY_COMMAND} / {topics.STEP_RECORDS} or no "
+                    f"{topics.POLICY_WEIGHTS}: are the sim bridge (or arm driver), the safety "
+                    "gate and, to explore, a replay recorder and a learner running? (With "
+                    "actors:=0 it explores without a learner.)"
                 )
                 self.exit_code = 1
         elif self.reset == "in_flight" and waited > self.cfg.reset_timeout:

@@ -1,0 +1,420 @@
+"""Robot topics -> transitions, by time alignment: what a bag without per-step records (a
+teleoperated demonstration, a scripted controller, another team's logs) becomes in the store.
+
+Per source (a namespace holding `joint_states`, `commands` and `objects/<name>/pose`):
+
+* States are `joint_states` messages, by header stamp. Stamps that go backwards are dropped
+  (out of order), a repeated stamp is dropped (duplicate: a lockstep bridge re-publishes its
+  first state), and states closer than a control period (minus the tolerance) to the last kept
+  one are skipped, so a fast joint-state stream is sampled at the suite's control rate.
+* Each object's position is the pose whose stamp is nearest the state's, within the tolerance
+  (default a quarter of the control period); none within it leaves the state unmatched.
+* The action of state s_k is the last command logged between s_k and s_{k+1} (bag log times:
+  commands carry no stamp), clipped to [-1, 1]. No command there, a safety stop (the gate's own
+  stop: nobody was commanding) or a malformed one ends the segment, as do a gap in the stamps
+  (more than a period plus the tolerance), an unmatched or non-finite state and a task change.
+* Segments are cut into episodes of at most the suite's episode length; rewards are recomputed
+  with the task's pure reward function, r_k = r(s_{k+1}), as the skill policy scores them.
+
+Behaviour probabilities are unknown, so every step stores log b(a|s,z) = log b(z|t) = NaN and the
+intervention flag: the learner's trace c_k is then 0 (core/losses.py importance_weights), which
+turns Retrace into the one-step expected-SARSA target there, sound whoever chose the action.
+z is zero unless a `label` function (q_psi, core/bag_label.py) names it from the trajectory.
+
+Memory is bounded: one open segment (at most an episode) and a short window of poses per source.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+
+from skill_embedding_ros.core.bag_reader import BagError
+from skill_embedding_ros.core.replay import Episode
+from skill_embedding_ros.envs.observations import build_observation
+from skill_embedding_ros.envs.suites import Suite, reward
+
+# Names and types of the robot topics (ros/topics.py spells the names; core cannot import it).
+JOINT_STATES = "joint_states"
+COMMANDS = "commands"
+SAFETY_STOP = "safety_stop"
+"""Label of a stop the safety gate sends on its own (ros/topics.py SAFETY_STOP)."""
+TYPES = {
+    JOINT_STATES: "sensor_msgs/msg/JointState",
+    COMMANDS: "std_msgs/msg/Float64MultiArray",
+    "pose": "geometry_msgs/msg/PoseStamped",
+    "task": "std_msgs/msg/String",
+}
+POSE_WINDOW_S = 2.0  # poses kept per object: a late state still finds its pose, memory bounded
+
+
+def object_pose_topic(name: str) -> str:
+    return f"objects/{name}/pose"
+
+
+@dataclass
+class AlignConfig:
+    """How robot topics are turned into transitions (the ingest CLI maps its flags here)."""
+
+    suite: Suite
+    tasks: tuple[str, ...]
+    """Task of each task id (the run config's train.tasks): a task name maps to its id."""
+    z_dim: int
+    task: str | None = None
+    """The task of every state in the bag; or read it from `task_topic`."""
+    task_topic: str | None = None
+    """std_msgs/String topic naming the task; the latest message before a state applies.
+    Relative names resolve in each source's namespace."""
+    tolerance: float | None = None
+    """Seconds: how far an object pose's stamp may lie from the state's, and the slack on the
+    control period when sampling states and finding gaps. None: a quarter of the period."""
+    min_steps: int = 1
+    """Shorter segments are dropped (counted as short_segments)."""
+    remap: dict[str, str] = field(default_factory=dict)
+    """Relative robot topic name -> the bag's topic, e.g. joint_states -> /arm/joint_states."""
+    namespace: str | None = None
+    """Only this source's topics; None: every namespace with a joint_states topic."""
+
+    @property
+    def tolerance_ns(self) -> int:
+        seconds = self.suite.control_period / 4 if self.tolerance is None else self.tolerance
+        if not 0 <= seconds < self.suite.control_period:
+            raise ValueError(
+                f"tolerance must be in [0, {self.suite.control_period}) s (the control period),"
+                f" got {seconds}"
+            )
+        return round(seconds * 1e9)
+
+
+@dataclass
+class AlignedEpisode:
+    """An episode rebuilt from robot topics, with when each of its states was taken."""
+
+    episode: Episode
+    source: str
+    """Namespace of its topics (the actor), e.g. /actor_0."""
+    stamps_ns: np.ndarray
+    """[L+1] header stamps of the states."""
+    log_ns: np.ndarray
+    """[L+1] bag log times of the states."""
+
+
+def find_sources(bag_topics: dict[str, str], cfg: AlignConfig) -> dict[str, dict[str, str]]:
+    """source namespace -> {role: the bag's topic}, roles being joint_states, commands,
+    objects/<name>/pose and task (with a task topic). BagError names what is missing or has
+    the wrong type, and the bag's topics."""
+    if cfg.task is None and cfg.task_topic is None:
+        raise BagError("robot topics need the task: give --task NAME or --task-topic TOPIC")
+    if cfg.task is not None and cfg.task not in cfg.tasks:
+        raise BagError(f"task {cfg.task!r} is not one of the run's tasks {list(cfg.tasks)}")
+    roles = [JOINT_STATES, COMMANDS] + [object_pose_topic(o) for o in cfg.suite.objects]
+    if cfg.task_topic:
+        roles.append("task")
+    unknown = sorted(set(cfg.remap) - set(roles))
+    if unknown:
+        raise BagError(f"cannot remap {unknown}: the robot topics are {roles}")
+    if cfg.namespace is not None:
+        namespaces = [_absolute(cfg.namespace)]
+    elif JOINT_STATES in cfg.remap:
+        namespaces = [posixpath.dirname(_absolute(cfg.remap[JOINT_STATES]))]
+    else:
+        namespaces = sorted(
+            posixpath.dirname(t)
+            for t, msgtype in bag_topics.items()
+            if t.rsplit("/", 1)[-1] == JOINT_STATES and msgtype == TYPES[JOINT_STATES]
+        )
+    if not namespaces:
+        raise BagError(
+            f"no {JOINT_STATES} topic of type {TYPES[JOINT_STATES]} in the bag "
+            f"(remap one with joint_states:=TOPIC); its topics: {_listing(bag_topics)}"
+        )
+    sources = {}
+    for ns in namespaces:
+        chosen = {}
+        for role in roles:
+            name = cfg.task_topic if role == "task" else role
+            topic = _absolute(cfg.remap.get(role, name), ns)
+            expected = TYPES["pose"] if role.startswith("objects/") else TYPES[role]
+            if topic not in bag_topics:
+                raise BagError(
+                    f"missing topic {topic} ({expected}) for the source {ns}; "
+                    f"the bag's topics: {_listing(bag_topics)}"
+                )
+            if bag_topics[topic] != expected:
+                raise BagError(f"topic {topic} has type {bag_topics[topic]}, expected {expected}")
+            chosen[role] = topic
+        sources[ns] = chosen
+    return sources
+
+
+class _State(NamedTuple):
+    stamp: int
+    log_ns: int
+    positions: dict
+    velocities: dict
+    task: str | None
+
+
+class SourceAligner:
+    """One source's streams -> its episodes; feed messages in log-time order."""
+
+    def __init__(self, source: str, cfg: AlignConfig, counts: Counter, problems: dict):
+        self.source, self.cfg, self.suite = source, cfg, cfg.suite
+        self.counts, self.problems = counts, problems
+        self.period = round(self.suite.control_period * 1e9)
+        self.tol = cfg.tolerance_ns
+        self.task = cfg.task
+        self.last_stamp: int | None = None
+        self.pending: _State | None = None  # newest kept state; its action is still coming
+        self.command: np.ndarray | None = None  # the last command since `pending`, if usable
+        self.commanded = False  # whether any command came since `pending`
+        self.poses: dict[str, deque] = {o: deque() for o in self.suite.objects}
+        self._new_segment()
+
+    def _new_segment(self) -> None:
+        self.obs: list[np.ndarray] = []
+        self.actions: list[np.ndarray] = []
+        self.stamps: list[int] = []
+        self.logs: list[int] = []
+        self.segment_task: str | None = None
+
+    def _problem(self, kind: str, text: str) -> None:
+        self.counts[kind] += 1
+        self.problems.setdefault(kind, f"{self.source}: {text}")
+
+    # -- inputs (log-time order) ------------------------------------------------------------
+
+    def on_task(self, name: str) -> None:
+        self.task = name
+
+    def on_pose(self, name: str, msg) -> None:
+        stamp = _stamp_ns(msg.header.stamp)
+        p = msg.pose.position
+        window = self.poses[name]
+        window.append((stamp, (p.x, p.y, p.z)))
+        while window and window[0][0] < stamp - POSE_WINDOW_S * 1e9:
+            window.popleft()
+
+    def on_command(self, msg) -> None:
+        if self.pending is None:
+            self.counts["commands_unmatched"] += 1  # before any state: acts on nothing we have
+            return
+        if self.commanded:
+            self.counts["commands_superseded"] += 1
+        self.commanded = True
+        self.command = None
+        labels = [d.label for d in msg.layout.dim]
+        data = np.asarray(msg.data, np.float64)
+        if labels[:1] == [SAFETY_STOP]:
+            self.counts["safety_stops"] += 1
+        elif data.shape != (self.suite.action_dim,):
+            self._problem(
+                "malformed",
+                f"command of {data.size} values, the suite has {self.suite.action_dim} joints",
+            )
+        elif not np.all(np.isfinite(data)):
+            self._problem("non_finite", f"command {data.tolist()}")
+        else:
+            self.command = np.clip(data, -1.0, 1.0).astype(np.float32)
+
+    def on_joint_state(self, log_ns: int, msg) -> list[AlignedEpisode]:
+        stamp = _stamp_ns(msg.header.stamp)
+        if self.last_stamp is not None and stamp <= self.last_stamp:
+            kind = "duplicates" if stamp == self.last_stamp else "out_of_order"
+            self.counts[kind] += 1
+            return []
+        self.last_stamp = stamp
+        previous = self.pending
+        if previous is not None and stamp < previous.stamp + self.period - self.tol:
+            self.counts["resampled"] += 1  # faster than the control rate: one per period
+            return []
+        state = _State(
+            stamp,
+            log_ns,
+            dict(zip(msg.name, msg.position, strict=False)),
+            dict(zip(msg.name, msg.velocity, strict=False)),
+            self.task,
+        )
+        out = [] if previous is None else self._close(previous, stamp)
+        self.pending, self.command, self.commanded = state, None, False
+        return out
+
+    def finish(self) -> list[AlignedEpisode]:
+        """End of the bag: the last state closes its segment."""
+        out = [] if self.pending is None else self._close(self.pending, None)
+        self.pending = None
+        return out
+
+    # -- segments ---------------------------------------------------------------------------
+
+    def _close(self, state: _State, next_stamp: int | None) -> list[AlignedEpisode]:
+        """`state`'s observation and outgoing action are known now: extend the segment."""
+        obs = self._observe(state)
+        out: list[AlignedEpisode] = []
+        if obs is None:
+            return self._end()
+        if self.obs and state.task != self.segment_task:
+            self.counts["task_changes"] += 1
+            out += self._end()
+        if not self.obs:
+            self.segment_task = state.task
+        self.obs.append(obs)
+        self.stamps.append(state.stamp)
+        self.logs.append(state.log_ns)
+        if len(self.obs) == self.suite.episode_steps + 1:
+            out.append(self._episode(len(self.obs)))
+            self.obs, self.stamps, self.logs = self.obs[-1:], self.stamps[-1:], self.logs[-1:]
+            self.actions = []
+        if next_stamp is None:
+            return out + self._end()
+        if next_stamp > state.stamp + self.period + self.tol:
+            self.counts["gaps"] += 1
+            return out + self._end()
+        if self.command is None:
+            if not self.commanded:
+                self.counts["steps_without_command"] += 1
+            return out + self._end()
+        self.actions.append(self.command)
+        return out
+
+    def _end(self) -> list[AlignedEpisode]:
+        """Close the open segment; an action leading to a state that did not join is dropped."""
+        if len(self.actions) == len(self.obs):
+            self.actions.pop()
+        n = len(self.actions)
+        out = []
+        if n >= max(1, self.cfg.min_steps):
+            out.append(self._episode(n + 1))
+        elif n:
+            self.counts["short_segments"] += 1
+        self._new_segment()
+        return out
+
+    def _episode(self, n_obs: int) -> AlignedEpisode:
+        task = self.segment_task
+        obs = np.stack(self.obs[:n_obs]).astype(np.float32)
+        n = n_obs - 1
+        nan = np.full(n, np.nan, np.float32)
+        z_drawn = np.zeros(n, bool)
+        z_drawn[0] = True
+        episode = Episode(
+            obs=obs,
+            action=np.stack(self.actions[:n]).astype(np.float32),
+            reward=reward(self.suite, task, obs[1:]).astype(np.float32),
+            terminal=np.zeros(n, bool),  # the suites end on time limits only
+            task=self.cfg.tasks.index(task),
+            z=np.zeros((n, self.cfg.z_dim), np.float32),
+            log_b_z=nan,
+            log_b_a=nan.copy(),
+            z_drawn=z_drawn,
+            intervention=np.ones(n, bool),  # not the policy's action
+        )
+        return AlignedEpisode(
+            episode,
+            self.source,
+            np.asarray(self.stamps[:n_obs], np.int64),
+            np.asarray(self.logs[:n_obs], np.int64),
+        )
+
+    def _observe(self, state: _State) -> np.ndarray | None:
+        """The state's observation, or None (counted) if it cannot be built."""
+        if state.task is None:
+            self._problem("no_task", f"state at {state.stamp} ns before any task message")
+            return None
+        if state.task not in self.cfg.tasks:
+            self._problem("unknown_task", f"task {state.task!r} is not in {list(self.cfg.tasks)}")
+            return None
+        joints = self.suite.joints
+        missing = [j for j in joints if j not in state.positions or j not in state.velocities]
+        if missing:
+            self._problem(
+                "missing_joints",
+                f"joint_states lacks position or velocity of {missing} "
+                f"(has {sorted(state.positions)}; the suite needs {list(joints)})",
+            )
+            return None
+        objects = {}
+        for name, window in self.poses.items():
+            while window and window[0][0] < state.stamp - self.tol:
+                window.popleft()  # later states are later still: these can never match
+            best = min(window, default=None, key=lambda pose: abs(pose[0] - state.stamp))
+            if best is None or abs(best[0] - state.stamp) > self.tol:
+                self._problem(
+                    "states_unmatched",
+                    f"no pose of {name} within {self.tol / 1e9:g} s of the state at "
+                    f"{state.stamp} ns",
+                )
+                return None
+            objects[name] = best[1]
+        values = [state.positions[j] for j in joints] + [state.velocities[j] for j in joints]
+        values += [v for xyz in objects.values() for v in xyz]
+        if not np.all(np.isfinite(values)):
+            self._problem("non_finite", f"state at {state.stamp} ns holds {values}")
+            return None
+        return build_observation(
+            joints, self.suite.objects, state.positions, state.velocities, objects
+        )
+
+
+class RobotAligner:
+    """Every source of one bag: route its messages (log-time order), collect episodes."""
+
+    def __init__(self, bag_topics: dict[str, str], cfg: AlignConfig):
+        self.cfg = cfg
+        self.counts: Counter[str] = Counter()
+        self.problems: dict[str, str] = {}
+        """First example of each kind of problem, for the summary."""
+        self.sources = find_sources(bag_topics, cfg)
+        self._aligners = []
+        self._routes: dict[str, list[tuple[SourceAligner, str]]] = {}
+        for ns, roles in self.sources.items():
+            aligner = SourceAligner(ns, cfg, self.counts, self.problems)
+            self._aligners.append(aligner)
+            for role, topic in roles.items():
+                self._routes.setdefault(topic, []).append((aligner, role))
+        self.types = {topic: bag_topics[topic] for topic in self._routes}
+        """The topics to read, with their types."""
+
+    def feed(self, topic: str, log_ns: int, msg) -> list[AlignedEpisode]:
+        out = []
+        for aligner, role in self._routes[topic]:
+            if role == JOINT_STATES:
+                out += aligner.on_joint_state(log_ns, msg)
+            elif role == COMMANDS:
+                aligner.on_command(msg)
+            elif role == "task":
+                aligner.on_task(str(msg.data))
+            else:
+                aligner.on_pose(role.split("/")[1], msg)
+        return out
+
+    def finish(self) -> list[AlignedEpisode]:
+        return [e for aligner in self._aligners for e in aligner.finish()]
+
+
+def label_episodes(
+    episodes: list[AlignedEpisode], label: Callable[[Episode], np.ndarray] | None
+) -> None:
+    """Give each episode the z that `label` (q_psi) infers from it, held for the episode."""
+    if label is None:
+        return
+    for item in episodes:
+        z = np.asarray(label(item.episode), np.float32)
+        item.episode.z = np.broadcast_to(z, item.episode.z.shape).copy()
+
+
+def _stamp_ns(stamp) -> int:
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def _absolute(name: str, namespace: str = "/") -> str:
+    return posixpath.normpath(posixpath.join("/", namespace, name)).replace("//", "/")
+
+
+def _listing(bag_topics: dict[str, str]) -> str:
+    return ", ".join(f"{t} ({m})" for t, m in sorted(bag_topics.items())) or "none"

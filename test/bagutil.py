@@ -1,0 +1,171 @@
+"""Bags for the ingestion tests (and the demonstration experiment): record bags from episodes,
+and robot-topic bags of a scripted controller driving the MuJoCo scene as a lockstep bridge and
+a safety gate would show it (joint_states, object poses, commands), with the episodes a perfect
+ingester must rebuild from them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from rosbags.rosbag2 import Writer
+from rosbags.rosbag2.enums import StoragePlugin
+
+from skill_embedding_ros.core import step_record as sr
+from skill_embedding_ros.core.assembly import episode_records
+from skill_embedding_ros.core.replay import Episode
+from skill_embedding_ros.envs.point_mass import PointMassScene
+from skill_embedding_ros.envs.suites import Suite, reward
+
+TS = sr.typestore()
+MS = 1_000_000
+
+
+def write_record_bag(path: Path, episodes: list[Episode], storage="mcap", actors: int = 2) -> None:
+    """Episode i on /actor_{i % actors}/step_records, actors interleaved step by step."""
+    plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
+    streams: list[list[bytes]] = [[] for _ in range(actors)]
+    for i, episode in enumerate(episodes):
+        stamps = np.arange(len(episode) + 1) * 10**8 + i * 10**10
+        records = episode_records(episode, f"/actor_{i % actors}", i, stamps)
+        streams[i % actors] += [sr.encode_cdr(r) for r in records]
+    with Writer(path, version=9, storage_plugin=plugin) as bag:
+        conns = [
+            bag.add_connection(f"/actor_{a}/step_records", sr.MSGTYPE, typestore=TS)
+            for a in range(actors)
+        ]
+        t = 10**9
+        for k in range(max(map(len, streams))):
+            for a, stream in enumerate(streams):
+                if k < len(stream):
+                    t += MS
+                    bag.write(conns[a], t, stream[k])
+
+
+def _controller(obs: np.ndarray, goal: np.ndarray, rng, noise: float) -> np.ndarray:
+    """Velocity towards the goal (saturating), plus exploration noise: a scripted demonstrator."""
+    return np.clip(3.0 * (goal - obs[:2]) + rng.normal(0, noise, 2), -1.5, 1.5)
+
+
+def robot_demos(suite: Suite, episodes: int, goal: int, seed: int = 0, noise: float = 0.2):
+    """Run the scripted controller towards goal region `goal`: per episode the states (q, v,
+    object positions) and the commands sent (unclipped: the ingester clips)."""
+    scene = PointMassScene(suite)
+    rng = np.random.default_rng(seed)
+    target = np.asarray(suite.goals[goal])
+    out = []
+    for _ in range(episodes):
+        scene.reset(rng)
+        states, commands = [_state(scene)], []
+        for _ in range(suite.episode_steps):
+            command = _controller(scene.observe(), target, rng, noise)
+            scene.step(command)
+            commands.append(command)
+            states.append(_state(scene))
+        out.append((states, commands))
+    return out
+
+
+def _state(scene: PointMassScene):
+    poses = {o: pos.copy() for o, (pos, _) in scene.object_poses().items()}
+    return scene.joint_positions(), scene.joint_velocities(), poses, scene.observe()
+
+
+def expected_episodes(suite: Suite, demos, task: str, task_id: int, z_dim: int = 2):
+    """What a perfect ingester makes of `robot_demos` output."""
+    out = []
+    for states, commands in demos:
+        obs = np.stack([s[3] for s in states]).astype(np.float32)
+        n = len(commands)
+        z_drawn = np.zeros(n, bool)
+        z_drawn[0] = True
+        out.append(
+            Episode(
+                obs=obs,
+                action=np.clip(np.stack(commands), -1, 1).astype(np.float32),
+                reward=reward(suite, task, obs[1:]),
+                terminal=np.zeros(n, bool),
+                task=task_id,
+                z=np.zeros((n, z_dim), np.float32),
+                log_b_z=np.full(n, np.nan, np.float32),
+                log_b_a=np.full(n, np.nan, np.float32),
+                z_drawn=z_drawn,
+                intervention=np.ones(n, bool),
+            )
+        )
+    return out
+
+
+def robot_messages(suite: Suite, demos, namespace: str = "/actor_0", stop_between=True):
+    """(topic, msgtype, log time, message) as a lockstep graph's bag holds them: per episode
+    a reset state (time advances one period), then command -> next state; the gate's own
+    stops while the policy waits between episodes; the bridge's startup state repeated."""
+    t = TS.types
+    period = round(suite.control_period * 1e9)
+    ticks, log = 0, 10**9
+    out = []
+
+    def emit(topic, msgtype, msg):
+        nonlocal log
+        log += MS
+        out.append((f"{namespace}/{topic}", msgtype, log, msg))
+
+    def state(s):
+        q, v, poses, _ = s
+        sec, nsec = divmod(ticks * period, 10**9)
+        header = t["std_msgs/msg/Header"](
+            stamp=t["builtin_interfaces/msg/Time"](sec=sec, nanosec=nsec), frame_id="world"
+        )
+        js = t["sensor_msgs/msg/JointState"](
+            header=header,
+            name=list(suite.joints),
+            position=np.array([q[j] for j in suite.joints]),
+            velocity=np.array([v[j] for j in suite.joints]),
+            effort=np.zeros(0),
+        )
+        emit("joint_states", "sensor_msgs/msg/JointState", js)
+        for o, pos in poses.items():
+            pose = t["geometry_msgs/msg/Pose"](
+                position=t["geometry_msgs/msg/Point"](x=pos[0], y=pos[1], z=pos[2]),
+                orientation=t["geometry_msgs/msg/Quaternion"](x=0.0, y=0.0, z=0.0, w=1.0),
+            )
+            emit(
+                f"objects/{o}/pose",
+                "geometry_msgs/msg/PoseStamped",
+                t["geometry_msgs/msg/PoseStamped"](header=header, pose=pose),
+            )
+
+    def command(values, label=""):
+        dims = [t["std_msgs/msg/MultiArrayDimension"](label=label, size=len(values), stride=0)]
+        msg = t["std_msgs/msg/Float64MultiArray"](
+            layout=t["std_msgs/msg/MultiArrayLayout"](dim=dims if label else [], data_offset=0),
+            data=np.asarray(values, np.float64),
+        )
+        emit("commands", "std_msgs/msg/Float64MultiArray", msg)
+
+    # the startup state, repeated until the policy's first reset
+    first = demos[0][0][0]
+    state(first)
+    state(first)
+    command(np.zeros(suite.action_dim), "safety_stop")
+    for states, commands in demos:
+        ticks += 1  # a reset advances one period, with no command
+        state(states[0])
+        for k, values in enumerate(commands):
+            command(values)
+            ticks += 1
+            state(states[k + 1])
+        if stop_between:
+            command(np.zeros(suite.action_dim), "safety_stop")
+    return out
+
+
+def write_messages(path: Path, messages, storage="mcap", extra_types=()) -> None:
+    """Write (topic, msgtype, log time, message) tuples with rosbags."""
+    plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
+    with Writer(path, version=9, storage_plugin=plugin) as bag:
+        conns = {}
+        for topic, msgtype, log, msg in messages:
+            if topic not in conns:
+                conns[topic] = bag.add_connection(topic, msgtype, typestore=TS)
+            bag.write(conns[topic], log, TS.serialize_cdr(msg, msgtype))
