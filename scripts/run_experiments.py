@@ -37,6 +37,16 @@ GRAPH_EXPERIMENTS = {
 }
 
 
+def current_commit() -> str:
+    """Short hash of HEAD, "-dirty" when tracked files differ from it."""
+    git = ["git", "-C", str(Path(__file__).resolve().parents[1])]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(
+        [*git, "diff", "--quiet", "HEAD", "--", "skill_embedding_ros", "config"]
+    )
+    return head.stdout.strip() + ("-dirty" if dirty.returncode else "")
+
+
 def run_one(name: str, seed: int, out: Path) -> dict:
     config, overrides = EXPERIMENTS[name]
     run_dir = out / "runs" / f"{name}_seed{seed}"
@@ -55,20 +65,21 @@ def run_one(name: str, seed: int, out: Path) -> dict:
     ]
     for o in overrides:
         cmd += ["--set", o]
-    start = time.time()
+    start, commit = time.time(), current_commit()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         print(proc.stderr[-2000:], file=sys.stderr)
         return {"experiment": name, "seed": seed, "error": proc.returncode}
     summary = json.loads((run_dir / "summary.json").read_text())
-    return _row(name, seed, run_dir, summary["minutes"], start)
+    return _row(name, seed, run_dir, summary["minutes"], start, commit)
 
 
-def _row(name: str, seed: int, run_dir: Path, minutes: float, start: float) -> dict:
+def _row(name: str, seed: int, run_dir: Path, minutes: float, start: float, commit: str) -> dict:
     report = json.loads((run_dir / "eval.json").read_text())
     row = {
         "experiment": name,
         "seed": seed,
+        "commit": commit,
         "env_steps": report["env_steps"],
         "minutes": round(minutes, 1),
         "wall_minutes": round((time.time() - start) / 60, 1),
@@ -99,7 +110,7 @@ def run_graph(name: str, seed: int, out: Path) -> dict:
         "launch", "train_sim", f"actors:={actors}", f"config:={config}", f"seed:={seed}",
         f"run_dir:={run_dir}",
     ]  # fmt: skip
-    start = time.time()
+    start, commit = time.time(), current_commit()
     log = run_dir.with_suffix(".log")
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as f:
@@ -109,7 +120,7 @@ def run_graph(name: str, seed: int, out: Path) -> dict:
         return {"experiment": name, "seed": seed, "error": proc.returncode}
     minutes = (time.time() - start) / 60
     subprocess.run([*cli, "evaluate", str(run_dir)], env=env, check=True, capture_output=True)
-    return _row(name, seed, run_dir, minutes, start)
+    return _row(name, seed, run_dir, minutes, start, commit)
 
 
 def main() -> None:
@@ -124,10 +135,9 @@ def main() -> None:
     out = Path(args.out)
     names = args.only or [*EXPERIMENTS, *GRAPH_EXPERIMENTS]
     jobs = [(n, s) for n in names if n in EXPERIMENTS for s in args.seeds]
-    # The commit the runs start from (the code they ran), not the one current at the end.
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
+    # The code the runs start from (each run imports the working tree when it starts, so a
+    # change made meanwhile would show up as "-dirty" in the row of a later run).
+    commit = current_commit()
     with ThreadPoolExecutor(args.parallel) as pool:
         rows = list(pool.map(lambda job: run_one(*job, out), jobs))
     rows += [run_graph(n, s, out) for n in names if n in GRAPH_EXPERIMENTS for s in args.seeds]
