@@ -69,7 +69,6 @@ class SkillPolicy(Node):
         self.z_hold = run_cfg.train.z_hold
         self.deterministic = self.cfg.mode == "evaluate"
         self.generator = torch.Generator().manual_seed(self.cfg.seed)
-        self.rng = np.random.default_rng(self.cfg.seed)
         self.source = self.get_namespace().strip("/") or self.get_name()
         self.weights_version = int(meta.get("updates", -1))  # -1: initial weights
         self.learner: dict[str, int] | None = None  # the newest /policy_weights counts
@@ -85,7 +84,8 @@ class SkillPolicy(Node):
         self.step = 0
         self.task = 0
         self.prev: dict | None = None  # what record k needs once s_{k+1} arrives
-        self.reset: str | None = None  # None (in an episode), "waiting_service", "in_flight"
+        # None (in an episode), "waiting_service", "in_flight", or "paced" (learner behind)
+        self.reset: str | None = None
         self.reset_since = 0.0
         self.last_progress = time.monotonic()
         self.episode_return = 0.0
@@ -113,7 +113,6 @@ class SkillPolicy(Node):
         self.diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
         self.reset_client = self.create_client(Trigger, topics.RESET)
         self.create_timer(0.5, self.watch)
-        self.started = time.monotonic()
         self.get_logger().info(
             f"{self.cfg.mode} {self.suite.name} tasks {self.tasks} as '{self.source}'"
             + (f", weights from {self.cfg.checkpoint}" if self.cfg.checkpoint else "")
