@@ -41,6 +41,7 @@ format: $(STAMP)
 bench: $(VENV)/.bench
 	$(PY) benchmarks/bench_core.py --out benchmarks/results_core.json
 	$(PY) benchmarks/bench_graph.py --out benchmarks/results_graph.json
+	$(PY) benchmarks/bench_ingest.py --out benchmarks/results_ingest.json
 
 ## The didactic experiment behind results/ (tens of minutes on 2 cores).
 experiments: $(STAMP)

@@ -101,12 +101,15 @@ def cmd_record(args) -> int:
         "topics": json.dumps(args.topics or ["*"]),
         "storage": args.storage,
         "duration": float(args.duration),
+        "log_time": args.log_time,
     }
     ros_args = [arg for k, v in params.items() for arg in ("-p", f"{k}:={v}")]
     return record(["skill-embedding-record", "--ros-args", *ros_args])
 
 
 def cmd_ingest(args) -> int:
+    """Exit 0: every bag stored (or already in the store); 1: a bag left nothing usable;
+    2: bad arguments or the store is in use."""
     from skill_embedding_ros.core.bag_align import AlignConfig
     from skill_embedding_ros.core.bag_ingest import IngestOptions, ingest
     from skill_embedding_ros.core.bag_label import checkpoint_labeller
@@ -135,14 +138,15 @@ def cmd_ingest(args) -> int:
             remap=remap,
             namespace=args.namespace,
         )
-        align.tolerance_ns  # noqa: B018 (checks the tolerance before any bag is read)
     except (ValueError, FileNotFoundError) as err:
-        raise SystemExit(f"error: {err}") from None
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     options = IngestOptions(kind=args.kind, align=align, label=label, force=args.force)
     try:
         code, summaries = ingest(args.bags, args.into, options, progress=not args.quiet)
     except RuntimeError as err:  # the store is held by a running recorder
-        raise SystemExit(f"error: {err}") from None
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if args.summary:
         Path(args.summary).write_text(
             json.dumps([dataclasses.asdict(s) for s in summaries], indent=1)
@@ -211,6 +215,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rec.add_argument("--storage", choices=["mcap", "sqlite3"], default="mcap")
     rec.add_argument("--duration", type=float, default=0.0, help="seconds; 0: until Ctrl-C")
+    rec.add_argument(
+        "--log-time",
+        choices=["send", "receive"],
+        default="send",
+        help="log time of a message: its publisher's send time (keeps causal order) or the "
+        "reception time (as ros2 bag record)",
+    )
     rec.set_defaults(func=cmd_record)
 
     ing = sub.add_parser(

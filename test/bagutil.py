@@ -5,11 +5,12 @@ ingester must rebuild from them."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
 from rosbags.rosbag2 import Writer
-from rosbags.rosbag2.enums import StoragePlugin
+from rosbags.rosbag2.enums import CompressionFormat, CompressionMode, StoragePlugin
 
 from skill_embedding_ros.core import step_record as sr
 from skill_embedding_ros.core.assembly import episode_records
@@ -21,7 +22,9 @@ TS = sr.typestore()
 MS = 1_000_000
 
 
-def write_record_bag(path: Path, episodes: list[Episode], storage="mcap", actors: int = 2) -> None:
+def write_record_bag(
+    path: Path, episodes: list[Episode], storage="mcap", actors: int = 2, compress=False
+) -> None:
     """Episode i on /actor_{i % actors}/step_records, actors interleaved step by step."""
     plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
     streams: list[list[bytes]] = [[] for _ in range(actors)]
@@ -29,7 +32,10 @@ def write_record_bag(path: Path, episodes: list[Episode], storage="mcap", actors
         stamps = np.arange(len(episode) + 1) * 10**8 + i * 10**10
         records = episode_records(episode, f"/actor_{i % actors}", i, stamps)
         streams[i % actors] += [sr.encode_cdr(r) for r in records]
-    with Writer(path, version=9, storage_plugin=plugin) as bag:
+    bag = Writer(path, version=9, storage_plugin=plugin)
+    if compress:
+        bag.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
+    with bag:
         conns = [
             bag.add_connection(f"/actor_{a}/step_records", sr.MSGTYPE, typestore=TS)
             for a in range(actors)
@@ -129,11 +135,8 @@ def robot_messages(suite: Suite, demos, namespace: str = "/actor_0", stop_betwee
                 position=t["geometry_msgs/msg/Point"](x=pos[0], y=pos[1], z=pos[2]),
                 orientation=t["geometry_msgs/msg/Quaternion"](x=0.0, y=0.0, z=0.0, w=1.0),
             )
-            emit(
-                f"objects/{o}/pose",
-                "geometry_msgs/msg/PoseStamped",
-                t["geometry_msgs/msg/PoseStamped"](header=header, pose=pose),
-            )
+            stamped = t["geometry_msgs/msg/PoseStamped"](header=copy.deepcopy(header), pose=pose)
+            emit(f"objects/{o}/pose", "geometry_msgs/msg/PoseStamped", stamped)
 
     def command(values, label=""):
         dims = [t["std_msgs/msg/MultiArrayDimension"](label=label, size=len(values), stride=0)]

@@ -50,6 +50,7 @@ TYPES = {
     "pose": "geometry_msgs/msg/PoseStamped",
     "task": "std_msgs/msg/String",
 }
+MAX_COMMANDS = 10_000  # commands held between two states: memory stays bounded
 POSE_WINDOW_S = 2.0  # poses kept per object: a late state still finds its pose, memory bounded
 
 
@@ -79,6 +80,13 @@ class AlignConfig:
     """Relative robot topic name -> the bag's topic, e.g. joint_states -> /arm/joint_states."""
     namespace: str | None = None
     """Only this source's topics; None: every namespace with a joint_states topic."""
+
+    def __post_init__(self):
+        if self.task is not None and self.task not in self.tasks:
+            raise ValueError(
+                f"task {self.task!r} is not one of the run's tasks {list(self.tasks)}"
+            )
+        self.tolerance_ns  # noqa: B018 (checks the range)
 
     @property
     def tolerance_ns(self) -> int:
@@ -110,8 +118,6 @@ def find_sources(bag_topics: dict[str, str], cfg: AlignConfig) -> dict[str, dict
     the wrong type, and the bag's topics."""
     if cfg.task is None and cfg.task_topic is None:
         raise BagError("robot topics need the task: give --task NAME or --task-topic TOPIC")
-    if cfg.task is not None and cfg.task not in cfg.tasks:
-        raise BagError(f"task {cfg.task!r} is not one of the run's tasks {list(cfg.tasks)}")
     roles = [JOINT_STATES, COMMANDS] + [object_pose_topic(o) for o in cfg.suite.objects]
     if cfg.task_topic:
         roles.append("task")
@@ -152,6 +158,12 @@ def find_sources(bag_topics: dict[str, str], cfg: AlignConfig) -> dict[str, dict
     return sources
 
 
+class _Command(NamedTuple):
+    log_ns: int
+    action: np.ndarray | None
+    """None: not usable as an action (a safety stop, malformed, non-finite)."""
+
+
 class _State(NamedTuple):
     stamp: int
     log_ns: int
@@ -170,9 +182,11 @@ class SourceAligner:
         self.tol = cfg.tolerance_ns
         self.task = cfg.task
         self.last_stamp: int | None = None
-        self.pending: _State | None = None  # newest kept state; its action is still coming
-        self.command: np.ndarray | None = None  # the last command since `pending`, if usable
-        self.commanded = False  # whether any command came since `pending`
+        self.kept: _State | None = None  # the newest state of the sampled sequence
+        self.candidate: _State | None = None  # the best next state so far (nearest a period on)
+        self.commands: deque[_Command] = deque(maxlen=MAX_COMMANDS)  # logged since `kept`
+        self.command: np.ndarray | None = None  # the action of `kept`, once known
+        self.commanded = False
         self.poses: dict[str, deque] = {o: deque() for o in self.suite.objects}
         self._new_segment()
 
@@ -200,16 +214,13 @@ class SourceAligner:
         while window and window[0][0] < stamp - POSE_WINDOW_S * 1e9:
             window.popleft()
 
-    def on_command(self, msg) -> None:
-        if self.pending is None:
+    def on_command(self, log_ns: int, msg) -> None:
+        if self.kept is None:
             self.counts["commands_unmatched"] += 1  # before any state: acts on nothing we have
             return
-        if self.commanded:
-            self.counts["commands_superseded"] += 1
-        self.commanded = True
-        self.command = None
         labels = [d.label for d in msg.layout.dim]
         data = np.asarray(msg.data, np.float64)
+        action = None
         if labels[:1] == [SAFETY_STOP]:
             self.counts["safety_stops"] += 1
         elif data.shape != (self.suite.action_dim,):
@@ -220,7 +231,8 @@ class SourceAligner:
         elif not np.all(np.isfinite(data)):
             self._problem("non_finite", f"command {data.tolist()}")
         else:
-            self.command = np.clip(data, -1.0, 1.0).astype(np.float32)
+            action = np.clip(data, -1.0, 1.0).astype(np.float32)
+        self.commands.append(_Command(log_ns, action))
 
     def on_joint_state(self, log_ns: int, msg) -> list[AlignedEpisode]:
         stamp = _stamp_ns(msg.header.stamp)
@@ -229,10 +241,6 @@ class SourceAligner:
             self.counts[kind] += 1
             return []
         self.last_stamp = stamp
-        previous = self.pending
-        if previous is not None and stamp < previous.stamp + self.period - self.tol:
-            self.counts["resampled"] += 1  # faster than the control rate: one per period
-            return []
         state = _State(
             stamp,
             log_ns,
@@ -240,14 +248,44 @@ class SourceAligner:
             dict(zip(msg.name, msg.velocity, strict=False)),
             self.task,
         )
-        out = [] if previous is None else self._close(previous, stamp)
-        self.pending, self.command, self.commanded = state, None, False
+        if self.kept is None:
+            self.kept = state
+            return []
+        out = []
+        target = self.kept.stamp + self.period
+        if stamp > target + self.tol and self.candidate is not None:
+            out += self._advance(self.candidate)
+            target = self.kept.stamp + self.period
+        if stamp < target - self.tol:
+            self.counts["resampled"] += 1  # faster than the control rate: one per period
+        elif stamp <= target + self.tol:
+            # The state nearest one period on is the next: a fast stream sampled at the rate.
+            if self.candidate is None or abs(stamp - target) < abs(self.candidate.stamp - target):
+                self.counts["resampled"] += self.candidate is not None
+                self.candidate = state
+            else:
+                self.counts["resampled"] += 1
+        else:
+            out += self._advance(state)  # nothing within a period: a gap (_close counts it)
         return out
 
     def finish(self) -> list[AlignedEpisode]:
-        """End of the bag: the last state closes its segment."""
-        out = [] if self.pending is None else self._close(self.pending, None)
-        self.pending = None
+        """End of the bag: the last states close their segment."""
+        out = [] if self.candidate is None else self._advance(self.candidate)
+        if self.kept is not None:
+            out += self._close(self.kept, None)
+        self.kept = None
+        return out
+
+    def _advance(self, state: _State) -> list[AlignedEpisode]:
+        """`state` follows `kept`: `kept`'s action is the last command logged between them."""
+        before = [c for c in self.commands if c.log_ns < state.log_ns]
+        self.commanded = bool(before)
+        self.command = before[-1].action if before else None
+        self.counts["commands_superseded"] += max(0, len(before) - 1)
+        out = self._close(self.kept, state.stamp)
+        self.commands = deque((c for c in self.commands if c.log_ns >= state.log_ns), MAX_COMMANDS)
+        self.kept, self.candidate = state, None
         return out
 
     # -- segments ---------------------------------------------------------------------------
@@ -284,7 +322,7 @@ class SourceAligner:
 
     def _end(self) -> list[AlignedEpisode]:
         """Close the open segment; an action leading to a state that did not join is dropped."""
-        if len(self.actions) == len(self.obs):
+        if self.obs and len(self.actions) == len(self.obs):
             self.actions.pop()
         n = len(self.actions)
         out = []
@@ -383,10 +421,11 @@ class RobotAligner:
     def feed(self, topic: str, log_ns: int, msg) -> list[AlignedEpisode]:
         out = []
         for aligner, role in self._routes[topic]:
+            self.counts[f"messages {role}"] += 1
             if role == JOINT_STATES:
                 out += aligner.on_joint_state(log_ns, msg)
             elif role == COMMANDS:
-                aligner.on_command(msg)
+                aligner.on_command(log_ns, msg)
             elif role == "task":
                 aligner.on_task(str(msg.data))
             else:

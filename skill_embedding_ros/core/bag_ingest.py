@@ -106,7 +106,8 @@ class BagSummary:
         lines = [
             head,
             f"  {self.kind or '-'}: {self.messages_read} messages read in {self.seconds:.1f} s; "
-            f"{self.episodes} episodes, {self.transitions} transitions stored",
+            f"{self.episodes} episodes, {self.transitions} transitions "
+            + ("stored" if self.status == "stored" else "found, none stored"),
             f"  dropped {self.dropped}, unmatched {self.unmatched}, gaps {self.gaps}, "
             f"out of order {self.out_of_order}, duplicates {self.duplicates}, "
             f"non-finite {self.non_finite}",
@@ -227,7 +228,11 @@ def _pipeline(bag: BagFile, options: IngestOptions):
 
 
 def _why(summary: BagSummary) -> str:
-    reasons = {k: v for k, v in summary.counts.items() if v and k not in ("records", "states")}
+    reasons = {
+        k: v
+        for k, v in summary.counts.items()
+        if v and k != "records" and not k.startswith(("messages", "assembly"))
+    }
     if summary.problems:
         return "; " + "; ".join(summary.problems.values())
     if reasons:
@@ -269,9 +274,9 @@ class RecordPipeline:
         elif last is not None and record.stamp_ns == last:
             self.counts["duplicates"] += 1
         self._last_stamp[record.source] = max(record.stamp_ns, last or record.stamp_ns)
-        values = [record.obs] if record.last else [record.obs, record.action, record.z]
-        values.append([0.0 if record.last else record.reward])
-        if not all(np.all(np.isfinite(v)) for v in values):
+        values = (record.obs,) if record.last else (record.obs, record.action, record.z)
+        reward = 0.0 if record.last else record.reward
+        if not (np.isfinite(np.concatenate(values)).all() and np.isfinite(reward)):
             self._problem(
                 "non_finite", f"{record.source} episode {record.episode} step {record.step}"
             )
@@ -317,7 +322,6 @@ class RobotPipeline:
             self.aligner.counts["malformed"] += 1
             self.aligner.problems.setdefault("malformed", f"{topic}: {err}")
             return []
-        self.aligner.counts["messages_" + topic.rsplit("/", 1)[-1]] += 1
         return self._records(self.aligner.feed(topic, log_ns, msg))
 
     def finish(self) -> list[list[RawRecord]]:
@@ -330,16 +334,16 @@ class RobotPipeline:
             topic = f"{item.source.rstrip('/')}/{RECORD_TOPIC}"
             ident = self._ids[item.source]
             self._ids[item.source] += 1
-            episode_raw = []
+            done = None
             for k, record in enumerate(
                 episode_records(item.episode, item.source, ident, item.stamps_ns)
             ):
                 if not record.last:
                     record.flags = (record.flags & ~sr.EVALUATION) | sr.DEMONSTRATION
-                episode_raw.append(RawRecord(topic, int(item.log_ns[k]), sr.encode_cdr(record)))
-            done = None
-            for raw in episode_raw:
-                done = self.collector.add(sr.decode_cdr(raw.data, item.source), raw)
+                # The record itself stands for its decoded bytes: float32 values survive the
+                # float64 wire layout exactly.
+                raw = RawRecord(topic, int(item.log_ns[k]), sr.encode_cdr(record))
+                done = self.collector.add(record, raw)
             if done is not None:
                 out.append(done[1])
         return out

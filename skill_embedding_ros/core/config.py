@@ -268,6 +268,38 @@ def to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
+@dataclass
+class BagRecordConfig:
+    """Bag recorder node: which topics go into which bag."""
+
+    out: str = "rosbag"
+    """Bag directory to create (must not exist): metadata.yaml + the storage file."""
+    topics: tuple[str, ...] = ("*",)
+    """Topic names or fnmatch patterns (absolute, e.g. /actor_*/joint_states); "*": all."""
+    storage: str = "mcap"
+    """mcap (rosbag2's default since Iron) or sqlite3."""
+    duration: float = 0.0
+    """Seconds (wall clock) to record before exiting 0; 0 records until Ctrl-C."""
+    scan_period: float = 0.5
+    """Seconds between scans of the graph for new topics matching `topics`."""
+    depth: int = 1000
+    """Queue depth of every subscription: a busy recorder falls behind before it drops."""
+    log_time: str = "send"
+    """Log time of a message: send (the publisher's source timestamp) keeps the causal order of
+    a lockstep chain (command -> the state it caused, sub-millisecond apart), which reception
+    times across topics do not always keep; receive (as `ros2 bag record`). Both system clock."""
+
+    def __post_init__(self):
+        if self.storage not in ("mcap", "sqlite3"):
+            raise ValueError(f"storage must be mcap or sqlite3, got {self.storage!r}")
+        if not self.scan_period > 0:
+            raise ValueError(f"scan_period must be > 0 s, got {self.scan_period}")
+        if self.log_time not in ("send", "receive"):
+            raise ValueError(f"log_time must be send or receive, got {self.log_time!r}")
+        if self.duration < 0:
+            raise ValueError(f"duration must be >= 0 s, got {self.duration}")
+
+
 CONFIG_DIR = data_dir("config")
 
 

@@ -6,10 +6,12 @@ Like `ros2 bag record`: topics are found by name pattern every `scan_period` s (
 join at any time); each topic is subscribed with QoS that matches every publisher found (reliable
 only if they all are, transient-local only if they all are), and the publishers' offered QoS and
 the type's hash go into metadata.yaml, so `ros2 bag info/play` read the bag as one of their own.
-The log time of a message is the middleware's reception time (MessageInfo.received_timestamp,
-system clock), not the time the executor got round to the callback: across topics that keeps
-the causal order ingestion aligns by (a command before the state it caused). A bag is readable
-once closed (Ctrl-C, `duration`); a killed recorder leaves an MCAP without its index.
+The log time of a message is, by default, its publisher's send time (MessageInfo.
+source_timestamp, what rosbag2 keeps as publish_time): measured here, reception times across
+topics can put a lockstep command a few microseconds after the state it caused, which would
+break ingestion's alignment; send times on one host keep the causal order (`log_time: receive`
+gives rosbag2's reception times). A bag is readable once closed (Ctrl-C, `duration`); a killed
+recorder leaves an MCAP without its index.
 
     skill-embedding record runs/demo.bag '/actor_*/joint_states' '/actor_*/commands' ...
 """
@@ -21,7 +23,6 @@ import functools
 import importlib
 import sys
 import time
-from dataclasses import dataclass
 
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
@@ -38,36 +39,14 @@ from rosbags.rosbag2 import Writer
 from rosbags.rosbag2.enums import StoragePlugin
 
 from skill_embedding_ros.core import step_record as sr
+from skill_embedding_ros.core.config import BagRecordConfig
 from skill_embedding_ros.ros.params import declare
 from skill_embedding_ros.ros.run import spin
 
-STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
-
-
-@dataclass
-class BagRecordConfig:
-    """Bag recorder node: which topics go into which bag."""
-
-    out: str = "rosbag"
-    """Bag directory to create (must not exist): metadata.yaml + the storage file."""
-    topics: tuple[str, ...] = ("*",)
-    """Topic names or fnmatch patterns (absolute, e.g. /actor_*/joint_states); "*": all."""
-    storage: str = "mcap"
-    """mcap (rosbag2's default since Iron) or sqlite3."""
-    duration: float = 0.0
-    """Seconds (wall clock) to record before exiting 0; 0 records until Ctrl-C."""
-    scan_period: float = 0.5
-    """Seconds between scans of the graph for new topics matching `topics`."""
-    depth: int = 1000
-    """Queue depth of every subscription: a busy recorder falls behind before it drops."""
-
-    def __post_init__(self):
-        if self.storage not in STORAGES:
-            raise ValueError(f"storage must be one of {sorted(STORAGES)}, got {self.storage!r}")
-        if not self.scan_period > 0:
-            raise ValueError(f"scan_period must be > 0 s, got {self.scan_period}")
-        if self.duration < 0:
-            raise ValueError(f"duration must be >= 0 s, got {self.duration}")
+STORAGES = {
+    "mcap": StoragePlugin.MCAP,
+    "sqlite3": StoragePlugin.SQLITE3,
+}  # BagRecordConfig.storage
 
 
 class BagRecorder(Node):
@@ -83,6 +62,7 @@ class BagRecorder(Node):
         self.subscriptions_: list = []
         self.skipped: set[str] = set()
         self.messages = 0
+        self._time_key = f"{'source' if self.cfg.log_time == 'send' else 'received'}_timestamp"
         steady = Clock(clock_type=ClockType.STEADY_TIME)
         self.create_timer(self.cfg.scan_period, self._scan, clock=steady)
         if self.cfg.duration:
@@ -136,9 +116,9 @@ class BagRecorder(Node):
         self.get_logger().warning(f"not recording {topic}: {why}")
 
     def _on_message(self, connection, data: bytes, info) -> None:
-        # Written as received, even where the executor ran callbacks in another order than the
-        # middleware received the messages: bag readers sort by log time.
-        stamp = info.get("received_timestamp") or time.time_ns()
+        # Written as stamped, whatever order the executor ran the callbacks in: bag readers sort
+        # by log time.
+        stamp = info.get(self._time_key) or time.time_ns()
         self.bag.write(connection, int(stamp), data)
         self.messages += 1
 

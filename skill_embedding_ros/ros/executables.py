@@ -8,6 +8,7 @@ NODES = {
     "safety_gate": "skill_embedding_ros.ros.safety_gate:main",
     "replay_recorder": "skill_embedding_ros.ros.replay_recorder:main",
     "learner": "skill_embedding_ros.ros.learner_node:main",
+    "bag_recorder": "skill_embedding_ros.ros.bag_recorder:main",
 }
 
 # The dataclass in skill_embedding_ros.core.config whose fields are each node's ROS parameters:
@@ -19,4 +20,5 @@ PARAMETERS = {
     "safety_gate": "GateConfig",
     "replay_recorder": "StoreConfig",
     "learner": "LearnerNodeConfig",
+    "bag_recorder": "BagRecordConfig",
 }
