@@ -169,7 +169,12 @@ def main() -> None:
         return
     episodes, repeats = (40, 1) if args.quick else (400, 3)
     load_before = os.getloadavg()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     results = {
+        "command": "python benchmarks/bench_ingest.py " + " ".join(sys.argv[1:]),
+        "commit": commit,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
         "load_average_before": [round(x, 2) for x in load_before],
         "records_bag": throughput(record_bag, IngestOptions(), episodes, repeats),

@@ -25,6 +25,9 @@ def spin(node_factory, args=None) -> int:
     # fails to publish (an exit 1 on every Ctrl-C, at random) and `close()` could no longer send
     # a last stop. Here SIGINT and SIGTERM raise KeyboardInterrupt in the spin loop instead, and
     # the node closes before the context goes.
+    # Installed explicitly: a process started in the background by a non-interactive shell
+    # inherits SIGINT ignored, and Ctrl-C from its launcher would then do nothing.
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     rclpy.init(
         args=args if args is not None else sys.argv,
