@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -121,7 +122,12 @@ def main() -> None:
             curve.append(row)
             print(json.dumps(row), flush=True)
     trained = evaluate(nets, suite, tasks, args.episodes)
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     result = {
+        "command": "python scripts/learn_from_bags.py " + " ".join(sys.argv[1:]),
+        "commit": commit,
         "task": f"{suite.name} {TASK}",
         "demonstrations": {
             "episodes": len(episodes),
