@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import time
 from pathlib import Path
 
@@ -22,7 +21,13 @@ from skill_embedding_ros.core.actor import Actor
 from skill_embedding_ros.core.config import RunConfig, from_dict
 from skill_embedding_ros.core.learner import Learner
 from skill_embedding_ros.core.replay import ReplayBuffer
-from skill_embedding_ros.core.trainer import build_networks, env_factory, hold_steps
+from skill_embedding_ros.core.trainer import (
+    build_networks,
+    env_factory,
+    hold_steps,
+    replay_update,
+)
+from skill_embedding_ros.provenance import git_commit
 
 
 def _rate(fn, seconds: float) -> float:
@@ -46,12 +51,7 @@ def bench_learner(batch: int, segment: int, seconds: float) -> dict:
             replay.add(ep)
     rng = np.random.default_rng(0)
 
-    def update():
-        learner.update(
-            replay.sample(batch, segment, cfg.agent.history, rng), replay.sample_draws(batch, rng)
-        )
-
-    updates = _rate(update, seconds)
+    updates = _rate(lambda: replay_update(learner, replay, cfg, rng), seconds)
     env_steps = 8 * _rate(lambda: actor.step(), seconds)
     return {
         "learner_updates_per_s": round(updates, 1),
@@ -92,10 +92,7 @@ def main() -> None:
     batch, segment = 256, 10
     results = {
         "command": "python benchmarks/bench_core.py --out " + args.out,
-        "commit": subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-        ).stdout.strip()
-        or None,
+        "commit": git_commit(),
         "machine": f"{platform.processor() or platform.machine()}, torch threads 1",
         "batch_segments": batch,
         "segment_steps": segment,

@@ -36,41 +36,24 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from std_msgs.msg import Float64MultiArray, UInt8MultiArray
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from skill_embedding_ros.core.actor import Actor
 from skill_embedding_ros.core.checkpoint import decode_weights, encode_weights
 from skill_embedding_ros.core.config import load_run_config
 from skill_embedding_ros.core.replay_store import list_chunks
 from skill_embedding_ros.core.trainer import build_networks, env_factory
 from skill_embedding_ros.envs import get_suite
+from skill_embedding_ros.provenance import git_commit
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.conversions import weights_message
-from skill_embedding_ros.ros.executables import NODES
 from skill_embedding_ros.ros.run import spin
+from test.rosutil import fresh_domain, ros_env, start_node
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_CONFIG = "reach_bernoulli.yaml"  # the network sizes and suite every measurement uses
 PING, PONG, WEIGHTS_ACK = "bench_ping", "bench_pong", "bench_weights_ack"
-# Spread over 1..101 (the safe range on Linux), away from where test/rosutil.py starts, so a
-# benchmark and a test graph running at the same time rarely share a domain.
-_domains = itertools.count(os.getpid() % 50 + 50)
-
-
-def fresh_domain() -> int:
-    return 1 + next(_domains) % 101
-
-
-# -- processes -------------------------------------------------------------------------------
-
-
-def ros_env(domain: int) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        ROS_DOMAIN_ID=str(domain),
-        ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-        PYTHONUNBUFFERED="1",
-        OMP_NUM_THREADS="1",
-    )
-    return env
+# -- processes (nodes start as in the tests: test/rosutil.py) ------------------------------
 
 
 def start(args: list[str], domain: int, log: Path) -> subprocess.Popen:
@@ -83,19 +66,6 @@ def start(args: list[str], domain: int, log: Path) -> subprocess.Popen:
         )
     proc.log_path = log  # type: ignore[attr-defined]
     return proc
-
-
-def start_node(
-    executable: str, domain: int, log_dir: Path, namespace: str = "", params: dict | None = None
-) -> subprocess.Popen:
-    """A graph node (a key of NODES) as the launcher starts it: `python -m <module>`."""
-    args = ["-m", NODES[executable].split(":")[0], "--ros-args"]
-    if namespace:
-        args += ["-r", f"__ns:=/{namespace}"]
-    for key, value in (params or {}).items():
-        args += ["-p", f"{key}:={value}"]
-    name = f"{namespace}_{executable}".strip("_")
-    return start(args, domain, log_dir / f"{name}.log")
 
 
 def stop_all(procs: list[subprocess.Popen], timeout: float = 10.0) -> list[int]:
@@ -432,16 +402,6 @@ def machine() -> dict:
     }
 
 
-def commit() -> str | None:
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=REPO).stdout
-
-    head = git("rev-parse", "--short", "HEAD").strip()
-    if not head:
-        return None
-    return head + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
-
-
 def ratios(res: dict) -> dict:
     one = res["graph"]["1"]
     out = {
@@ -505,7 +465,7 @@ def main() -> None:
     short = 1.0 if args.quick else 5.0
     results: dict = {
         "command": "python " + shlex.join(sys.argv),
-        "commit": commit(),
+        "commit": git_commit(),
         "machine": machine(),
         "run_config": RUN_CONFIG,
         "graph_recorder": "replay_recorder node into a temporary store",

@@ -35,6 +35,7 @@ from skill_embedding_ros.core.bag_align import AlignConfig  # noqa: E402
 from skill_embedding_ros.core.bag_ingest import IngestOptions, ingest  # noqa: E402
 from skill_embedding_ros.core.replay import Episode  # noqa: E402
 from skill_embedding_ros.envs import get_suite  # noqa: E402
+from skill_embedding_ros.provenance import git_commit  # noqa: E402
 from test.bagutil import robot_demos, robot_messages, write_messages, write_record_bag  # noqa: E402
 
 STEPS = 50
@@ -169,9 +170,7 @@ def main() -> None:
         return
     episodes, repeats = (40, 1) if args.quick else (400, 3)
     load_before = os.getloadavg()
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
+    commit = git_commit()
     results = {
         "command": "python benchmarks/bench_ingest.py " + " ".join(sys.argv[1:]),
         "commit": commit,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,8 +33,9 @@ from skill_embedding_ros.core.evaluate import rollout_task  # noqa: E402
 from skill_embedding_ros.core.learner import Learner  # noqa: E402
 from skill_embedding_ros.core.replay import ReplayBuffer  # noqa: E402
 from skill_embedding_ros.core.replay_store import StoreReader  # noqa: E402
-from skill_embedding_ros.core.trainer import build_networks, hold_steps  # noqa: E402
+from skill_embedding_ros.core.trainer import build_networks, hold_steps, replay_update  # noqa: E402
 from skill_embedding_ros.envs import PointMassEnv, get_suite  # noqa: E402
+from skill_embedding_ros.provenance import git_commit  # noqa: E402
 from test.bagutil import robot_demos, robot_messages, write_messages  # noqa: E402
 
 TASK = "goal_1"
@@ -113,8 +113,7 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     curve = []
     for update in range(1, args.updates + 1):
-        batch = replay.sample(cfg.replay.batch, cfg.replay.segment, cfg.agent.history, rng)
-        metrics = learner.update(batch, replay.sample_draws(cfg.replay.batch, rng))
+        metrics = replay_update(learner, replay, cfg, rng)
         if update % max(1, args.updates // 4) == 0:
             row = {"updates": update, **evaluate(nets, suite, tasks, args.episodes // 2)}
             row["trace_c"] = metrics["values/trace_c"]
@@ -122,9 +121,7 @@ def main() -> None:
             curve.append(row)
             print(json.dumps(row), flush=True)
     trained = evaluate(nets, suite, tasks, args.episodes)
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
+    commit = git_commit()
     result = {
         "command": "python scripts/learn_from_bags.py " + " ".join(sys.argv[1:]),
         "commit": commit,

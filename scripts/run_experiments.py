@@ -21,6 +21,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from skill_embedding_ros.provenance import git_commit
+
 # name -> (config file under config/, overrides)
 EXPERIMENTS = {
     "reach_bernoulli": ("reach_bernoulli.yaml", []),
@@ -35,16 +37,6 @@ EXPERIMENTS = {
 GRAPH_EXPERIMENTS = {
     "graph_reach_bernoulli": ("reach_bernoulli.yaml", 2),
 }
-
-
-def current_commit() -> str:
-    """Short hash of HEAD, "-dirty" when tracked files differ from it."""
-    git = ["git", "-C", str(Path(__file__).resolve().parents[1])]
-    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run(
-        [*git, "diff", "--quiet", "HEAD", "--", "skill_embedding_ros", "config"]
-    )
-    return head.stdout.strip() + ("-dirty" if dirty.returncode else "")
 
 
 def run_one(name: str, seed: int, out: Path) -> dict:
@@ -65,7 +57,7 @@ def run_one(name: str, seed: int, out: Path) -> dict:
     ]
     for o in overrides:
         cmd += ["--set", o]
-    start, commit = time.time(), current_commit()
+    start, commit = time.time(), git_commit()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         print(proc.stderr[-2000:], file=sys.stderr)
@@ -110,7 +102,7 @@ def run_graph(name: str, seed: int, out: Path) -> dict:
         "launch", "train_sim", f"actors:={actors}", f"config:={config}", f"seed:={seed}",
         f"run_dir:={run_dir}",
     ]  # fmt: skip
-    start, commit = time.time(), current_commit()
+    start, commit = time.time(), git_commit()
     log = run_dir.with_suffix(".log")
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as f:
@@ -137,7 +129,7 @@ def main() -> None:
     jobs = [(n, s) for n in names if n in EXPERIMENTS for s in args.seeds]
     # The code the runs start from (each run imports the working tree when it starts, so a
     # change made meanwhile would show up as "-dirty" in the row of a later run).
-    commit = current_commit()
+    commit = git_commit()
     with ThreadPoolExecutor(args.parallel) as pool:
         rows = list(pool.map(lambda job: run_one(*job, out), jobs))
     rows += [run_graph(n, s, out) for n in names if n in GRAPH_EXPERIMENTS for s in args.seeds]

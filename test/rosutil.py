@@ -8,7 +8,6 @@ import itertools
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +15,8 @@ from pathlib import Path
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 
-from skill_embedding_ros.ros.executables import NODES
+from skill_embedding_ros.graph import NodeSpec
+from skill_embedding_ros.launcher import node_command
 
 REPO = Path(__file__).resolve().parents[1]
 # Spread over 1..101 (the safe range on Linux) so parallel test runs rarely collide.
@@ -38,14 +38,6 @@ def ros_env(domain: int) -> dict[str, str]:
     return env
 
 
-def _param(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(_param(v) for v in value) + "]"
-    return str(value)
-
-
 def start_node(
     executable: str,
     domain: int,
@@ -54,12 +46,8 @@ def start_node(
     params: dict | None = None,
 ) -> subprocess.Popen:
     """Start node `executable` (a key of NODES) as its own process; stdout+stderr to a log."""
-    module = NODES[executable].split(":")[0]
-    cmd = [sys.executable, "-m", module, "--ros-args"]
-    if namespace:
-        cmd += ["-r", f"__ns:=/{namespace.strip('/')}"]
-    for key, value in (params or {}).items():
-        cmd += ["-p", f"{key}:={_param(value)}"]
+    # The launcher's own command line, so tests start nodes exactly as a graph does.
+    cmd = node_command(NodeSpec(executable, executable, namespace.strip("/"), dict(params or {})))
     log_dir.mkdir(parents=True, exist_ok=True)
     name = f"{namespace.strip('/').replace('/', '_')}_{executable}".strip("_")
     log = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)

@@ -5,12 +5,13 @@ import signal
 
 import numpy as np
 from rosbags.rosbag2 import Reader
-from std_msgs.msg import Float64MultiArray, MultiArrayDimension
+from std_msgs.msg import Float64MultiArray
 
 from skill_embedding_ros.core import replay_store as rs
 from skill_embedding_ros.core import step_record as sr
 from skill_embedding_ros.core.assembly import episode_records
 from skill_embedding_ros.ros import topics
+from skill_embedding_ros.ros.conversions import record_message
 from test.rosutil import Probe, fresh_domain, log_text, start_node, stop
 from test.test_replay_store import _assert_all_expected, _make_episode, _uid
 
@@ -23,10 +24,7 @@ def _messages(uid: int, length: int | None = None) -> list[Float64MultiArray]:
     out = []
     episode = _make_episode(uid, length)
     for record in episode_records(episode, actor, uid, np.arange(100) * 10**8):
-        layout, data = sr.encode(record)
-        msg = Float64MultiArray(data=data.tolist())
-        msg.layout.dim = [MultiArrayDimension(label=n, size=s, stride=s) for n, s in layout]
-        out.append(msg)
+        out.append(record_message(record))
     return out
 
 

@@ -323,11 +323,6 @@ class StoreWriter:
         """Bytes of all chunks (the size the bound applies to)."""
         return sum(self._sizes.values())
 
-    @property
-    def pending(self) -> int:
-        """Complete episodes waiting for the next chunk."""
-        return len(self._pending)
-
     def add(self, topic: str, data: bytes, time_ns: int) -> Episode | None:
         """Feed one record as received (CDR bytes); returns the episode it completes, which is
         then in the WAL. Raises ValueError for a malformed record (nothing is kept of it)."""

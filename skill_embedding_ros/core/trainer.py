@@ -76,6 +76,18 @@ def seed_everything(seed: int, threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def updates_due(env_steps: int, train) -> int:
+    """Learner updates the replay ratio asks for after `env_steps` (none during warm-up)."""
+    return int(max(0, env_steps - train.warmup_steps) * train.updates_per_step)
+
+
+def replay_update(learner: Learner, replay: ReplayBuffer, cfg: RunConfig, rng) -> dict:
+    """One learner update from a batch of replayed segments and z-draw states."""
+    r = cfg.replay
+    batch = replay.sample(r.batch, r.segment, cfg.agent.history, rng)
+    return learner.update(batch, replay.sample_draws(r.batch, rng))
+
+
 class EpisodeStats:
     """Running returns and success of recent episodes, per task."""
 
@@ -122,17 +134,12 @@ class Trainer:
     # -- shared pieces -------------------------------------------------------------------------
 
     def _update(self) -> None:
-        r = self.cfg.replay
-        batch = self.replay.sample(r.batch, r.segment, self.cfg.agent.history, self.rng)
-        draws = self.replay.sample_draws(r.batch, self.rng)
-        self.metrics = self.learner.update(batch, draws)
+        self.metrics = replay_update(self.learner, self.replay, self.cfg, self.rng)
 
     def _updates_owed(self) -> int:
-        t = self.cfg.train
         if self.replay.num_episodes == 0:  # a warm-up shorter than one episode
             return 0
-        target = int(max(0, self.env_steps - t.warmup_steps) * t.updates_per_step)
-        return target - self.learner.updates
+        return updates_due(self.env_steps, self.cfg.train) - self.learner.updates
 
     def _add(self, episodes) -> None:
         for ep in episodes:

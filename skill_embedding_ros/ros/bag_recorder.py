@@ -59,7 +59,6 @@ class BagRecorder(Node):
         except Exception as err:  # an existing directory, no permission: say so and stop
             raise SystemExit(f"error: cannot create bag {self.cfg.out}: {err}") from None
         self.connections: dict[str, object] = {}
-        self.subscriptions_: list = []
         self.skipped: set[str] = set()
         self.messages = 0
         self._time_key = f"{'source' if self.cfg.log_time == 'send' else 'received'}_timestamp"
@@ -100,14 +99,12 @@ class BagRecorder(Node):
             self._skip(topic, f"its type {msgtype} is unknown here ({err})")
             return
         self.connections[topic] = connection
-        self.subscriptions_.append(
-            self.create_subscription(
-                msg_class,
-                topic,
-                functools.partial(self._on_message, connection),
-                _matching_qos([p.qos_profile for p in publishers], self.cfg.depth),
-                raw=True,
-            )
+        self.create_subscription(
+            msg_class,
+            topic,
+            functools.partial(self._on_message, connection),
+            _matching_qos([p.qos_profile for p in publishers], self.cfg.depth),
+            raw=True,
         )
         self.get_logger().info(f"recording {topic} ({msgtype})")
 

@@ -39,12 +39,6 @@ def record_message(record: sr.StepRecord) -> Float64MultiArray:
     return msg
 
 
-def record_from_message(msg: Float64MultiArray, source: str = "") -> sr.StepRecord:
-    """Inverse of `record_message` (ValueError for a malformed record)."""
-    dims = msg.layout.dim
-    return sr.decode([d.label for d in dims], [d.size for d in dims], msg.data, source)
-
-
 def weights_message(data: bytes) -> UInt8MultiArray:
     """Safetensors bytes (core.checkpoint.encode_weights carries the version) as a message."""
     msg = UInt8MultiArray()

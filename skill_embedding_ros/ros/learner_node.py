@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 import yaml
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
@@ -32,7 +31,14 @@ from skill_embedding_ros.core.config import LearnerNodeConfig, load_run_config, 
 from skill_embedding_ros.core.learner import Learner
 from skill_embedding_ros.core.replay import ReplayBuffer
 from skill_embedding_ros.core.replay_store import StoreReader
-from skill_embedding_ros.core.trainer import EpisodeStats, build_networks, hold_steps
+from skill_embedding_ros.core.trainer import (
+    EpisodeStats,
+    build_networks,
+    hold_steps,
+    replay_update,
+    seed_everything,
+    updates_due,
+)
 from skill_embedding_ros.envs import get_suite
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.conversions import weights_message
@@ -52,8 +58,7 @@ class LearnerNode(Node):
         except ValueError as err:
             raise SystemExit(f"error: {err}") from None
         run = self.run_cfg
-        torch.manual_seed(run.train.seed)
-        torch.set_num_threads(run.train.threads)
+        seed_everything(run.train.seed, run.train.threads)
         suite = get_suite(run.train.suite)
         self.out = Path(self.cfg.out)
         self.out.mkdir(parents=True, exist_ok=True)
@@ -160,15 +165,10 @@ class LearnerNode(Node):
         t = self.run_cfg.train
         if self.replay.num_episodes == 0:
             return 0
-        learned_from = min(self.env_steps, t.env_steps) - t.warmup_steps
-        target = int(max(0, learned_from) * t.updates_per_step)
-        return target - self.learner.updates
+        return updates_due(min(self.env_steps, t.env_steps), t) - self.learner.updates
 
     def update(self) -> None:
-        r, history = self.run_cfg.replay, self.run_cfg.agent.history
-        batch = self.replay.sample(r.batch, r.segment, history, self.rng)
-        draws = self.replay.sample_draws(r.batch, self.rng)
-        self.metrics = self.learner.update(batch, draws)
+        self.metrics = replay_update(self.learner, self.replay, self.run_cfg, self.rng)
         if self.learner.updates % self.cfg.publish_every == 0:
             self.publish_weights()
 

@@ -38,7 +38,7 @@ def _ros_value(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def declare(node, cls: type, prefix: str = "") -> Any:
+def declare(node, cls: type) -> Any:
     """Declare every field of dataclass `cls` on `node`; return `cls` filled from the values."""
     docs = field_docs(cls)
     values = {}
@@ -46,7 +46,7 @@ def declare(node, cls: type, prefix: str = "") -> Any:
         default = getattr(cls(), f.name)
         if dataclasses.is_dataclass(default):
             continue
-        name = prefix + f.name
+        name = f.name
         # Dynamic typing lets `-p period:=2` stand for 2.0; from_dict then converts and checks.
         descriptor = ParameterDescriptor(description=docs.get(f.name, ""), dynamic_typing=True)
         param = node.declare_parameter(name, _ros_value(default), descriptor)

@@ -91,9 +91,7 @@ class ReplayRecorder(Node):
         )
 
     def close(self) -> None:
-        info = self.store.flush()
-        if info is not None:
-            self._log(info)
+        self._flush()
         self.store.close()
 
 

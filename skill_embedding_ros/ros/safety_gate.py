@@ -92,9 +92,9 @@ class SafetyGate(Node):
 
     def _report_mode(self) -> None:
         """Log and publish the state once per change of mode, never per message."""
-        state, before = self.gate.state(), self._reported
-        if state.mode == before.mode:
+        if self.gate.mode == self._reported.mode:  # every command passes here: stay cheap
             return
+        state, before = self.gate.state(), self._reported
         self._reported = state
         if before.estop and not state.estop:
             detail = f": {state.reason}" if state.reason else ""

@@ -135,8 +135,7 @@ class SkillPolicy(Node):
             self.pending_weights = (emb, pol, version)
         self.learner = {"updates": version, **counts}
         self.steps_since_weights = 0
-        if self.reset == "paced" and not self.paced_out():
-            self.request_reset()
+        self.resume_if_paced()
 
     def on_pose(self, name: str, msg: PoseStamped) -> None:
         self.poses[name] = msg
@@ -273,6 +272,10 @@ class SkillPolicy(Node):
             return
         self.request_reset()
 
+    def resume_if_paced(self) -> None:
+        if self.reset == "paced" and not self.paced_out():
+            self.request_reset()
+
     def paced_out(self) -> bool:
         """Whether the learner is too far behind for this explorer to start another episode.
 
@@ -324,18 +327,20 @@ class SkillPolicy(Node):
         """Ask the bridge for a new episode; `watch` retries until it answers."""
         self.prev = None
         self.reset_since = time.monotonic()
-        if not (self.reset_client.service_is_ready() and self.connected()):
+        if not self.connected():
             self.reset = "waiting_service"
             return
         self.reset = "in_flight"
         self.reset_client.call_async(Trigger.Request()).add_done_callback(self.on_reset)
 
     def connected(self) -> bool:
-        """Whether the command path (this node -> gate -> robot) is discovered, and, when
-        exploring, a recorder (and the learner's first weights, when paced): a command sent
-        before then would be lost (and a lockstep robot would wait for it forever)."""
+        """Whether the reset service and the command path (this node -> gate -> robot) are
+        discovered, and, when exploring, a recorder (and the learner's first weights, when
+        paced): a command sent before then would be lost (and a lockstep robot would wait for
+        it forever)."""
         command_path = (
-            self.command_pub.get_subscription_count() > 0
+            self.reset_client.service_is_ready()
+            and self.command_pub.get_subscription_count() > 0
             and self.count_subscribers(topics.COMMANDS) > 0
         )
         # Exploring is for the replay store: wait for the recorder rather than lose episodes.
@@ -363,10 +368,9 @@ class SkillPolicy(Node):
         now = time.monotonic()
         waited = now - self.reset_since
         if self.reset == "paced":
-            if not self.paced_out():
-                self.request_reset()
+            self.resume_if_paced()
         elif self.reset == "waiting_service":
-            if self.reset_client.service_is_ready() and self.connected():
+            if self.connected():
                 self.request_reset()
             elif waited > self.cfg.reset_timeout:
                 self.get_logger().error(

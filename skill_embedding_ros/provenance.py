@@ -1,0 +1,20 @@
+"""Which code produced a result: every results and benchmark file records this."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+_REPO = Path(__file__).resolve().parents[1]
+
+
+def git_commit() -> str | None:
+    """Short hash of HEAD, with "-dirty" when the package or config/ differ from it (None
+    outside a git checkout)."""
+    git = ["git", "-C", str(_REPO)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    if head.returncode != 0:
+        return None
+    paths = ["--", "skill_embedding_ros", "config"]
+    dirty = subprocess.run([*git, "diff", "--quiet", "HEAD", *paths], capture_output=True)
+    return head.stdout.strip() + ("-dirty" if dirty.returncode else "")
