@@ -8,7 +8,7 @@ import torch
 
 from skill_embedding_ros.core import losses
 from skill_embedding_ros.core.learner import Learner
-from skill_embedding_ros.core.networks import InferenceNet
+from skill_embedding_ros.core.networks import InferenceNet, z_features
 from skill_embedding_ros.core.replay import ReplayBuffer
 from test.helpers import make_episode, make_networks
 
@@ -95,3 +95,17 @@ def test_importance_weights_truncate_and_cut_unknown_behaviour():
         log_pi, torch.zeros(3), torch.tensor([0.0, 0.0, float("nan")]), torch.zeros(3), lam=0.9
     )
     torch.testing.assert_close(c, torch.tensor([0.9, 0.9 * np.exp(-1.0), 0.0], dtype=c.dtype))
+
+
+def test_bernoulli_codes_enter_policy_and_critic_as_plus_minus_one():
+    nets = make_networks("bernoulli")
+    codes = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    features = z_features(codes, "bernoulli")
+    assert torch.equal(features.abs(), torch.ones_like(codes))  # every code the same norm
+    assert torch.equal(features.sum(0), torch.zeros(2))  # centred on 0
+    obs = torch.randn(4, 3)
+    mean, _ = nets.policy(obs, codes)
+    by_hand = nets.policy.net(torch.cat([obs, features], -1)).chunk(2, -1)[0]
+    assert torch.allclose(mean, by_hand)
+    gaussian_z = torch.randn(4, 2)
+    assert torch.equal(z_features(gaussian_z, "gaussian"), gaussian_z)
