@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from skill_embedding_ros.provenance import git_commit
@@ -130,20 +130,33 @@ def main() -> None:
     # The code the runs start from (each run imports the working tree when it starts, so a
     # change made meanwhile would show up as "-dirty" in the row of a later run).
     commit = git_commit()
-    with ThreadPoolExecutor(args.parallel) as pool:
-        rows = list(pool.map(lambda job: run_one(*job, out), jobs))
-    rows += [run_graph(n, s, out) for n in names if n in GRAPH_EXPERIMENTS for s in args.seeds]
     command = "python scripts/run_experiments.py " + " ".join(sys.argv[1:])
+    rows: list[dict] = []
+
+    def keep(row: dict) -> None:
+        # Rewrite the experiment's CSV after every run, so stopping a long grid keeps the rows
+        # already measured.
+        rows.append(row)
+        write_csv(out / f"{row['experiment']}.csv", row["experiment"], rows, command, commit)
+
+    with ThreadPoolExecutor(args.parallel) as pool:
+        for future in as_completed([pool.submit(run_one, *job, out) for job in jobs]):
+            keep(future.result())
     for name in names:
-        mine = [r for r in rows if r["experiment"] == name]
-        fields = list(dict.fromkeys(k for r in mine for k in r))
-        path = out / f"{name}.csv"
-        with open(path, "w", newline="") as f:
-            f.write(f"# command: {command}\n# commit: {commit}\n")
-            writer = csv.DictWriter(f, fields)
-            writer.writeheader()
-            writer.writerows(mine)
-        print(f"wrote {path}")
+        if name in GRAPH_EXPERIMENTS:
+            for seed in args.seeds:
+                keep(run_graph(name, seed, out))
+
+
+def write_csv(path: Path, name: str, rows: list[dict], command: str, commit: str) -> None:
+    mine = sorted((r for r in rows if r["experiment"] == name), key=lambda r: r["seed"])
+    fields = list(dict.fromkeys(k for r in mine for k in r))
+    with open(path, "w", newline="") as f:
+        f.write(f"# command: {command}\n# commit: {commit}\n")
+        writer = csv.DictWriter(f, fields)
+        writer.writeheader()
+        writer.writerows(mine)
+    print(f"wrote {path} ({len(mine)} rows)", flush=True)
 
 
 if __name__ == "__main__":
