@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -91,7 +93,7 @@ def main() -> None:
     torch.set_num_threads(1)
     batch, segment = 256, 10
     results = {
-        "command": "python benchmarks/bench_core.py --out " + args.out,
+        "command": "python " + shlex.join(sys.argv),
         "commit": git_commit(),
         "machine": f"{platform.processor() or platform.machine()}, torch threads 1",
         "batch_segments": batch,

@@ -26,6 +26,10 @@ def table(rows: list[dict]) -> str:
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["experiment"], r["seed"]]
+        if r.get("error"):  # run_experiments.py keeps a failed run as a row with its exit code
+            cells += [f"failed (exit {r['error']})"] + [""] * (len(head) - 3)
+            out.append("| " + " | ".join(cells) + " |")
+            continue
         for t in tasks:
             success = float(r[f"{t}_success"])
             cells.append(f"{success:.0%}, {r[f'{t}_solutions']} ({r[f'{t}_regions']})")

@@ -137,7 +137,7 @@ def main() -> None:
         # Rewrite the experiment's CSV after every run, so stopping a long grid keeps the rows
         # already measured.
         rows.append(row)
-        write_csv(out / f"{row['experiment']}.csv", row["experiment"], rows, command, commit)
+        write_csv(out, row["experiment"], rows, command, commit)
 
     with ThreadPoolExecutor(args.parallel) as pool:
         for future in as_completed([pool.submit(run_one, *job, out) for job in jobs]):
@@ -148,7 +148,9 @@ def main() -> None:
                 keep(run_graph(name, seed, out))
 
 
-def write_csv(path: Path, name: str, rows: list[dict], command: str, commit: str) -> None:
+def write_csv(out: Path, name: str, rows: list[dict], command: str, commit: str) -> None:
+    """out/<name>.csv: the rows of experiment `name` so far, by seed, under their provenance."""
+    path = out / f"{name}.csv"
     mine = sorted((r for r in rows if r["experiment"] == name), key=lambda r: r["seed"])
     fields = list(dict.fromkeys(k for r in mine for k in r))
     with open(path, "w", newline="") as f:

@@ -130,7 +130,9 @@ def test_pose_stamps_match_within_the_tolerance_only(tmp_path):
     assert s.counts["states_unmatched"] > 0 and "no pose of block within 0.005 s" in s.error
 
 
-def test_bad_states_and_commands_are_counted_and_cut_the_segments(tmp_path):
+# 1e300 is finite as float64 but not as the float32 of an observation (a flipped exponent bit)
+@pytest.mark.parametrize("bad_reading", [np.nan, 1e300])
+def test_bad_states_and_commands_are_counted_and_cut_the_segments(tmp_path, bad_reading):
     suite = get_suite("reach")
     demos = robot_demos(suite, 2, goal=3)
     messages = robot_messages(suite, demos)
@@ -139,7 +141,7 @@ def test_bad_states_and_commands_are_counted_and_cut_the_segments(tmp_path):
     # states: 2 startup copies, then per episode s_0..s_50; commands: a stop, then per episode
     # a_0..a_49 and a stop
     ep0, ep1 = 2, 2 + 51
-    messages[states[ep0 + 10]][3].position[0] = np.nan  # a NaN reading
+    messages[states[ep0 + 10]][3].position[0] = bad_reading
     late = copy.deepcopy(messages[states[ep1 + 5]])
     repeat = copy.deepcopy(messages[states[ep1 + 20]])
     messages.append((*repeat[:2], repeat[2] + 1, repeat[3]))  # (the bag sorts by log time)

@@ -389,14 +389,15 @@ class SourceAligner:
                 )
                 return None
             objects[name] = best[1]
-        values = [state.positions[j] for j in joints] + [state.velocities[j] for j in joints]
-        values += [v for xyz in objects.values() for v in xyz]
-        if not np.all(np.isfinite(values)):
-            self._problem("non_finite", f"state at {state.stamp} ns holds {values}")
+        try:
+            # The shared observation function checks finiteness after the float32 cast, so a
+            # huge float64 (a flipped exponent bit) is caught as well as a NaN or an inf.
+            return build_observation(
+                joints, self.suite.objects, state.positions, state.velocities, objects
+            )
+        except ValueError as err:
+            self._problem("non_finite", f"state at {state.stamp} ns: {err}")
             return None
-        return build_observation(
-            joints, self.suite.objects, state.positions, state.velocities, objects
-        )
 
 
 class RobotAligner:
