@@ -116,6 +116,29 @@ def test_evaluate_graph_runs_policies_to_the_end():
     }
 
 
+@pytest.mark.parametrize(
+    "name, args", [("train_sim", {}), ("evaluate_sim", {"checkpoint": "c.safetensors"})]
+)
+def test_sim_gates_limit_positions_to_the_scenes_joint_range(name, args):
+    # A gate tighter than the scene shrinks the arena the graph trains in, and the skills it
+    # learns no longer match in-process training and evaluation (which only the scene limits).
+    mujoco = pytest.importorskip("mujoco")
+    from skill_embedding_ros.envs import SUITES
+
+    scene_ranges = {
+        tuple(mujoco.MjModel.from_xml_path(str(suite.model_path)).joint(j).range)
+        for suite in SUITES.values()
+        for j in suite.joints
+    }
+    specs = load_graph(find_graph(name)).resolve(args)
+    gate_ranges = {
+        (s.parameters["position_min"], s.parameters["position_max"])
+        for s in specs
+        if s.executable == "safety_gate"
+    }
+    assert gate_ranges == scene_ranges
+
+
 # -- the launch files --------------------------------------------------------------------------
 
 

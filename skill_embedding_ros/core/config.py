@@ -63,6 +63,14 @@ class ReplayConfig:
     """T: steps per sampled segment for the Retrace target."""
     batch: int = 32
     """Segments per learner update (paper: 32 per worker)."""
+    relabel: float = 0.0
+    """Fraction of segments the critic scores for a task drawn uniformly from all tasks, with
+    that task's reward recomputed from the observations (core/relabel.py); 0 keeps each
+    segment's own task. Lets a task learn from episodes collected under the others."""
+
+    def __post_init__(self):
+        if not 0.0 <= self.relabel <= 1.0:
+            raise ValueError(f"replay.relabel must lie in [0, 1], got {self.relabel}")
 
 
 @dataclass

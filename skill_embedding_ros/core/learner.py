@@ -84,6 +84,10 @@ class Learner:
         b = self._tensors(batch)
         mask = b["mask"]
         task = b["task"][:, None].expand_as(mask)
+        # The critic may score a segment for another task (core/relabel.py); the policy and the
+        # inference network always train on the task the segment was collected under.
+        critic_task = b.get("critic_task", b["task"])[:, None].expand_as(mask)
+        reward = b.get("critic_reward", b["reward"])
         obs, next_obs, action, z = b["obs"], b["next_obs"], b["action"], b["z"]
 
         # Inference network: max likelihood of the replayed z given the trajectory window.
@@ -100,22 +104,22 @@ class Learner:
             mean, log_std = nets.policy(obs, z)
             _, log_pi_sample = sample_tanh_gaussian(mean, log_std)
             r_hat = losses.augmented_reward(
-                b["reward"], log_q.detach(), -log_pi_sample, cfg.alpha2, cfg.alpha3
+                reward, log_q.detach(), -log_pi_sample, cfg.alpha2, cfg.alpha3
             )
             log_pi = tanh_gaussian_log_prob(atanh_clipped(action), mean, log_std)
-            log_p_z = nets.latent.log_prob(nets.embedding(task), z)
+            log_p_z = nets.latent.log_prob(nets.embedding(critic_task), z)
             c = losses.importance_weights(
                 log_pi, log_p_z, b["log_b_a"], b["log_b_z"], cfg.retrace_lambda
             )
             # A step past the segment's valid end must not carry the trace: cut it there.
             c = c * mask
-            q_taken = nets.critic_target(obs, action, z, task)
+            q_taken = nets.critic_target(obs, action, z, critic_task)
             next_action, _ = sample_tanh_gaussian(*nets.policy(next_obs, z))
-            v_next = nets.critic_target(next_obs, next_action, z, task)
+            v_next = nets.critic_target(next_obs, next_action, z, critic_task)
             discounts = cfg.gamma * (1.0 - b["terminal"].float())
             q_ret = retrace_targets(r_hat, discounts, q_taken, v_next, c)
 
-        q = nets.critic(obs, action, z, task)
+        q = nets.critic(obs, action, z, critic_task)
         critic_loss = losses.critic_loss(q, q_ret, mask)
         self._step("critic", critic_loss)
 

@@ -32,6 +32,7 @@ from skill_embedding_ros.core.checkpoint import (
 )
 from skill_embedding_ros.core.config import RunConfig, to_dict
 from skill_embedding_ros.core.learner import Learner, Networks
+from skill_embedding_ros.core.relabel import relabel, task_rewards
 from skill_embedding_ros.core.replay import ReplayBuffer, episode_from_bytes, episode_to_bytes
 from skill_embedding_ros.envs import PointMassEnv, get_suite
 
@@ -85,6 +86,9 @@ def replay_update(learner: Learner, replay: ReplayBuffer, cfg: RunConfig, rng) -
     """One learner update from a batch of replayed segments and z-draw states."""
     r = cfg.replay
     batch = replay.sample(r.batch, r.segment, cfg.agent.history, rng)
+    if r.relabel > 0:
+        rewards = task_rewards(get_suite(cfg.train.suite), cfg.train.tasks)
+        batch = relabel(batch, rewards, r.relabel, rng)
     return learner.update(batch, replay.sample_draws(r.batch, rng))
 
 
