@@ -23,6 +23,8 @@ from pathlib import Path
 
 from skill_embedding_ros.provenance import git_commit
 
+COMMAND = "python scripts/run_experiments.py " + " ".join(sys.argv[1:])
+
 # name -> (config file under config/, overrides)
 EXPERIMENTS = {
     "reach_bernoulli": ("reach_bernoulli.yaml", []),
@@ -72,6 +74,7 @@ def _row(name: str, seed: int, run_dir: Path, minutes: float, start: float, comm
         "experiment": name,
         "seed": seed,
         "commit": commit,
+        "command": COMMAND,
         "env_steps": report["env_steps"],
         "minutes": round(minutes, 1),
         "wall_minutes": round((time.time() - start) / 60, 1),
@@ -129,15 +132,13 @@ def main() -> None:
     jobs = [(n, s) for n in names if n in EXPERIMENTS for s in args.seeds]
     # The code the runs start from (each run imports the working tree when it starts, so a
     # change made meanwhile would show up as "-dirty" in the row of a later run).
-    commit = git_commit()
-    command = "python scripts/run_experiments.py " + " ".join(sys.argv[1:])
     rows: list[dict] = []
 
     def keep(row: dict) -> None:
         # Rewrite the experiment's CSV after every run, so stopping a long grid keeps the rows
         # already measured.
         rows.append(row)
-        write_csv(out, row["experiment"], rows, command, commit)
+        write_csv(out, row["experiment"], rows)
 
     with ThreadPoolExecutor(args.parallel) as pool:
         for future in as_completed([pool.submit(run_one, *job, out) for job in jobs]):
@@ -148,14 +149,22 @@ def main() -> None:
                 keep(run_graph(name, seed, out))
 
 
-def write_csv(out: Path, name: str, rows: list[dict], command: str, commit: str) -> None:
-    """out/<name>.csv: the rows of experiment `name` so far, by seed, under their provenance."""
+def write_csv(out: Path, name: str, rows: list[dict]) -> None:
+    """out/<name>.csv: the rows of experiment `name`, one per seed. Rows of seeds this invocation
+    did not run are kept from the file, so seeds can run in batches; every row names the
+    command and the commit that produced it."""
     path = out / f"{name}.csv"
-    mine = sorted((r for r in rows if r["experiment"] == name), key=lambda r: r["seed"])
+    mine = {r["seed"]: r for r in rows if r["experiment"] == name}
+    if path.exists():
+        with open(path, newline="") as f:
+            kept = csv.DictReader(line for line in f if not line.startswith("#"))
+            for old in kept:
+                mine.setdefault(int(old["seed"]), old)
+    mine = [mine[s] for s in sorted(mine)]
     fields = list(dict.fromkeys(k for r in mine for k in r))
     with open(path, "w", newline="") as f:
-        f.write(f"# command: {command}\n# commit: {commit}\n")
-        writer = csv.DictWriter(f, fields)
+        f.write("# one row per seed; each names the command and commit that produced it\n")
+        writer = csv.DictWriter(f, fields, restval="")
         writer.writeheader()
         writer.writerows(mine)
     print(f"wrote {path} ({len(mine)} rows)", flush=True)
