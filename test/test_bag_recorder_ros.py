@@ -21,7 +21,7 @@ from skill_embedding_ros.core.bag_ingest import IngestOptions, ingest
 from skill_embedding_ros.core.checkpoint import encode_weights
 from skill_embedding_ros.core.config import ActorConfig, GateConfig, load_run_config
 from skill_embedding_ros.core.replay_store import StoreReader
-from skill_embedding_ros.core.safety_gate import Gate
+from skill_embedding_ros.core.safety_gate import limit_command
 from skill_embedding_ros.core.trainer import build_networks
 from skill_embedding_ros.envs import get_suite
 from skill_embedding_ros.ros import topics
@@ -143,8 +143,9 @@ def test_record_a_running_graph_and_ingest_it_back(tmp_path):
 
     # Robot topics only: the same states and rewards, and the actions as the gate forwarded them:
     # the policy's, held within the joint position limits from the gate's latest joint state,
-    # which is the step's own or (when the command overtook the state on the way) the one before.
-    gate = Gate(GateConfig(), now=0.0)
+    # which is the step's own or (when the command overtook the state on the way) the one before,
+    # and the motion of the command the gate forwarded before (core/safety_gate.py).
+    gate_config = GateConfig()
     suite = get_suite("reach")
     align = AlignConfig(suite=suite, tasks=("any",), z_dim=2, task="any")
     options = IngestOptions(kind="robot", align=align)
@@ -157,10 +158,11 @@ def test_record_a_running_graph_and_ingest_it_back(tmp_path):
         a = aligned[_start(b)]
         np.testing.assert_array_equal(a.obs, b.obs)
         for i, action in enumerate(b.action.astype(float)):
-            candidates = []
-            for obs in b.obs[max(i - 1, 0) : i + 1]:
-                gate.set_positions(obs[:2])
-                candidates.append(gate.limit(action))
+            last_motion = a.action[i - 1] * gate_config.control_period if i else 0.0
+            candidates = [
+                limit_command(action, obs[:2], last_motion, gate_config)
+                for obs in b.obs[max(i - 1, 0) : i + 1]
+            ]
             # atol: the gate limited from float64 joint states, obs holds them as float32.
             assert any(np.allclose(a.action[i], c, atol=1e-5) for c in candidates), (
                 i,

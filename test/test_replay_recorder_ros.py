@@ -75,8 +75,6 @@ class _Actors:
 
 
 def test_the_store_matches_record_topics_by_their_graph_name():
-    # core/ cannot import ros/topics.py, so the store spells the name once more.
-    assert rs.RECORD_TOPIC == topics.STEP_RECORDS
     assert rs.is_record_topic("/actor_3/" + topics.STEP_RECORDS, sr.MSGTYPE)
     assert not rs.is_record_topic("/actor_3/" + topics.COMMANDS, sr.MSGTYPE)
 

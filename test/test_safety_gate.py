@@ -73,6 +73,35 @@ def test_output_respects_velocity_and_position_limits(positions, command):
     assert np.all(reached <= 1.0 + 1e-9) and np.all(reached >= -1.0 - 1e-9)
 
 
+@given(
+    commands=st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=30),
+    late=st.lists(st.booleans(), min_size=30, max_size=30),
+)
+def test_a_late_joint_state_never_lets_a_joint_pass_its_limit(commands, late):
+    """A command can overtake the joint state the previous command caused (lockstep over DDS):
+    a joint that the gate drives must stay inside its limits all the same. After each command
+    the gate learns the state it caused, or (late) only the state before it."""
+    gate = _make_gate(positions=[0.9], max_velocity=1.0)
+    states = [0.9]
+    for i, command in enumerate(commands):
+        out = gate.command([command], now=0.1 * i)
+        states.append(states[-1] + out[0] * PERIOD)
+        assert -1.0 - 1e-9 <= states[-1] <= 1.0 + 1e-9
+        gate.set_positions([states[-2] if late[i] else states[-1]])
+
+
+def test_motion_commanded_since_the_latest_state_counts_toward_the_limit():
+    gate = _make_gate(positions=[0.85], max_velocity=1.0)
+    np.testing.assert_allclose(gate.command([1.0], now=0.0), [1.0])  # reaches 0.95
+    # The state after that command has not arrived: the joint may already be at 0.95.
+    np.testing.assert_allclose(gate.command([1.0], now=0.1), [(1.0 - 0.95) / PERIOD])
+    # The state says 0.95, but may not show the last command's 0.05 yet: the limit may be there.
+    gate.set_positions([0.95])
+    np.testing.assert_allclose(gate.command([1.0], now=0.2), [0.0])
+    # That command moved nothing, so 0.95 is where the joint is.
+    np.testing.assert_allclose(gate.command([1.0], now=0.3), [(1.0 - 0.95) / PERIOD])
+
+
 @pytest.mark.parametrize(
     "command", [[np.nan, 0.0], [0.0, np.inf], [-np.inf, 0.0], [0.1], [0.1, 0.1, 0.1]]
 )

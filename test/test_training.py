@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from skill_embedding_ros.cli import main
 from skill_embedding_ros.core.checkpoint import (
@@ -92,6 +93,22 @@ def test_checkpoint_round_trip_and_wrong_shape(tmp_path):
     (tmp_path / "bad.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
     with pytest.raises(ValueError, match="not a readable safetensors"):
         read_checkpoint(tmp_path / "bad.safetensors")
+
+
+@pytest.mark.parametrize("embedding", ["bernoulli", "gaussian"])
+def test_checkpoint_from_before_the_pm1_codes(tmp_path, embedding):
+    """An unmarked (format 1) checkpoint has the right shapes, but its Bernoulli codes meant 0/1
+    inputs: it must be refused with a message, not loaded into +-1 networks."""
+    tensors = {"nets.x": torch.zeros(2)}
+    meta = {"config": {"agent": {"embedding": embedding}}, "updates": 3}
+    save_file(tensors, tmp_path / "old.safetensors", metadata={"metadata": json.dumps(meta)})
+    if embedding == "gaussian":  # z enters unchanged in both formats: still readable
+        assert read_checkpoint(tmp_path / "old.safetensors")[1]["updates"] == 3
+        return
+    with pytest.raises(ValueError, match="entered the networks as 0/1"):
+        read_checkpoint(tmp_path / "old.safetensors")
+    with pytest.raises(SystemExit, match="0/1"):
+        main(["evaluate", str(tmp_path / "old.safetensors")])
 
 
 def test_weights_message_round_trip():

@@ -36,14 +36,16 @@ import numpy as np
 
 from skill_embedding_ros.core.bag_reader import BagError
 from skill_embedding_ros.core.replay import Episode
+from skill_embedding_ros.core.topic_names import (
+    COMMANDS,
+    JOINT_STATES,
+    SAFETY_STOP,
+    object_pose_topic,
+)
 from skill_embedding_ros.envs.observations import build_observation
 from skill_embedding_ros.envs.suites import Suite, reward
 
-# Names and types of the robot topics (ros/topics.py spells the names; core cannot import it).
-JOINT_STATES = "joint_states"
-COMMANDS = "commands"
-SAFETY_STOP = "safety_stop"
-"""Label of a stop the safety gate sends on its own (ros/topics.py SAFETY_STOP)."""
+# Types of the robot topics.
 TYPES = {
     JOINT_STATES: "sensor_msgs/msg/JointState",
     COMMANDS: "std_msgs/msg/Float64MultiArray",
@@ -52,10 +54,6 @@ TYPES = {
 }
 MAX_COMMANDS = 10_000  # commands held between two states: memory stays bounded
 POSE_WINDOW_S = 2.0  # poses kept per object: a late state still finds its pose, memory bounded
-
-
-def object_pose_topic(name: str) -> str:
-    return f"objects/{name}/pose"
 
 
 @dataclass

@@ -139,28 +139,19 @@ def ingest_bag(
         if builder.episodes == 0:
             summary.status = "nothing usable"
             summary.error = "no complete episode in the bag" + _why(summary)
-            builder.discard()
-            return summary
-        existing = None if options.force else find_ingested(store.path, digest.hexdigest())
-        if existing:
+        elif existing := None if options.force else find_ingested(store.path, digest.hexdigest()):
             summary.status, summary.chunk = "already ingested", existing
-            builder.discard()
-            return summary
-        builder.set_custom_data("source_digest", digest.hexdigest())
-        info = store.land(builder)
-        summary.status, summary.chunk = "stored", info.path.name
-        return summary
+        else:
+            builder.set_custom_data("source_digest", digest.hexdigest())
+            summary.status, summary.chunk = "stored", store.land(builder).path.name
+            builder = None  # landed: nothing left to discard
     except BagError as err:
         summary.status, summary.error = "unreadable", str(err)
-        if builder is not None:
-            builder.discard()
-        return summary
-    except BaseException:
-        if builder is not None:
-            builder.discard()
-        raise
     finally:
+        if builder is not None:  # whatever did not land (also on an exception) leaves no trace
+            builder.discard()
         summary.seconds = time.perf_counter() - start
+    return summary
 
 
 def find_ingested(store: Path | str, digest: str) -> str | None:
@@ -287,18 +278,10 @@ class RecordPipeline:
 
     def summarize(self, summary: BagSummary, builder) -> None:
         counts = self.counts + self.collector.assembler.counts
-        summary.counts = dict(counts)
-        summary.problems = dict(self.problems)
-        summary.episodes, summary.transitions = (
-            builder.episodes,
-            builder.records - builder.episodes,
-        )
+        _fill(summary, builder, counts, self.problems)
         summary.dropped = summary.messages_read - builder.records
         summary.unmatched = counts["records_without_start"]
         summary.gaps = counts["episodes_with_gaps"]
-        summary.out_of_order = counts["out_of_order"]
-        summary.duplicates = counts["duplicates"]
-        summary.non_finite = counts["non_finite"]
 
 
 class RobotPipeline:
@@ -351,12 +334,7 @@ class RobotPipeline:
     def summarize(self, summary: BagSummary, builder) -> None:
         counts = self.aligner.counts
         counts.update({f"assembly_{k}": v for k, v in self.collector.assembler.counts.items()})
-        summary.counts = dict(counts)
-        summary.problems = dict(self.aligner.problems)
-        summary.episodes, summary.transitions = (
-            builder.episodes,
-            builder.records - builder.episodes,
-        )
+        _fill(summary, builder, counts, self.aligner.problems)
         summary.dropped = (
             counts["duplicates"]
             + counts["out_of_order"]
@@ -373,9 +351,16 @@ class RobotPipeline:
             + counts["steps_without_command"]
         )
         summary.gaps = counts["gaps"]
-        summary.out_of_order = counts["out_of_order"]
-        summary.duplicates = counts["duplicates"]
-        summary.non_finite = counts["non_finite"]
+
+
+def _fill(summary: BagSummary, builder, counts: Counter, problems: dict[str, str]) -> None:
+    """What both pipelines report alike: the chunk's episodes and transitions, and the counts."""
+    summary.counts, summary.problems = dict(counts), dict(problems)
+    summary.episodes = builder.episodes
+    summary.transitions = builder.records - builder.episodes
+    summary.out_of_order = counts["out_of_order"]
+    summary.duplicates = counts["duplicates"]
+    summary.non_finite = counts["non_finite"]
 
 
 def ingest(

@@ -16,6 +16,11 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load, load_file, save, save_file
 
+FORMAT = 2
+"""Checkpoint format, raised when the same tensors come to mean something else. 2: Bernoulli
+bits enter the policy and the critic as +-1 (networks.z_features); 1 (unmarked) fed them as 0/1,
+so such a checkpoint has the right shapes but would act as another policy."""
+
 
 def _optimizer_tensors(name: str, opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
     out = {}
@@ -45,7 +50,8 @@ def save_checkpoint(path: str | Path, learner, metadata: dict[str, Any]) -> None
     }
     for name, opt in learner.optimizers.items():
         tensors.update(_optimizer_tensors(name, opt))
-    header = {"metadata": json.dumps({**metadata, "updates": learner.updates})}
+    meta = {**metadata, "updates": learner.updates, "format": FORMAT}
+    header = {"metadata": json.dumps(meta)}
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, tmp, metadata=header)
     with open(tmp, "rb") as f:
@@ -66,7 +72,22 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
         metadata = json.loads(header.get("__metadata__", {}).get("metadata", "{}"))
     except (SafetensorError, ValueError, OSError) as err:
         raise ValueError(f"{path} is not a readable safetensors checkpoint: {err}") from None
+    check_format(metadata, str(path))
     return tensors, metadata
+
+
+def check_format(metadata: dict[str, Any], what: str) -> None:
+    """Raise ValueError for a checkpoint these networks would misread (see FORMAT)."""
+    fmt = int(metadata.get("format", 1))
+    embedding = metadata.get("config", {}).get("agent", {}).get("embedding")
+    if fmt > FORMAT:
+        raise ValueError(f"{what} has checkpoint format {fmt}; this version reads <= {FORMAT}")
+    if fmt < 2 and embedding == "bernoulli":
+        raise ValueError(
+            f"{what} is a format-{fmt} checkpoint whose Bernoulli codes entered the networks as "
+            "0/1; this version feeds them as +-1, so its policy would act differently. Retrain, "
+            "or evaluate it with the commit that trained it."
+        )
 
 
 def check_shapes(expected: dict[str, torch.Tensor], got: dict[str, torch.Tensor], what: str):

@@ -55,9 +55,10 @@ from rosbags.rosbag2.enums import CompressionFormat, CompressionMode, StoragePlu
 from skill_embedding_ros.core import step_record as sr
 from skill_embedding_ros.core.assembly import EpisodeAssembler
 from skill_embedding_ros.core.replay import Episode
+from skill_embedding_ros.core.topic_names import STEP_RECORDS
 
-RECORD_TOPIC = "step_records"
-"""Last name of every actor's record topic (ros/topics.py STEP_RECORDS; core cannot import it)."""
+RECORD_TOPIC = STEP_RECORDS
+"""Last name of every actor's record topic."""
 
 # The QoS the records are published with (ros/topics.py RECORDS), as rosbag2 notes it; a zero
 # time is ROS's default (no deadline, lifespan or lease).

@@ -12,6 +12,11 @@ What goes out, in order of precedence:
 * otherwise the command, clipped to the velocity limit and kept from pushing any joint past its
   position limits.
 
+The latest joint state may be one command behind: a command can overtake the state that the
+command before it caused (in lockstep over DDS it does, now and then). So position limits are
+checked against the latest state and against that state plus the last command's motion,
+whichever lies nearer the limit.
+
 Teleop takeover (a later issue) joins as a second source of commands: it goes through the same
 `limit()` and the same e-stop and watchdog, and reports its own mode.
 """
@@ -29,6 +34,24 @@ from skill_embedding_ros.core.config import GateConfig
 TICKS_PER_PERIOD = 4
 """The watchdog is checked this often per control period, so a stop goes out at most a quarter
 period after the command turned stale."""
+
+
+def limit_command(command, positions, last_motion, config: GateConfig) -> np.ndarray:
+    """A command (finite, one velocity per joint) within the velocity and position limits.
+
+    A joint may move toward a position limit at most as fast as reaches it in one control
+    period, and not at all once at or past it, so it never passes a limit even at full speed.
+    Its position is the latest joint state's or, should that state not yet show the last
+    command sent, that plus `last_motion` (the last command times the period): whichever is
+    nearer the limit. command, positions, last_motion: [J] (last_motion may be 0) -> [J].
+    """
+    positions = np.asarray(positions, dtype=float)
+    ahead = positions + last_motion
+    upper = (config.position_max - np.maximum(positions, ahead)) / config.control_period
+    lower = (config.position_min - np.minimum(positions, ahead)) / config.control_period
+    limited = np.clip(command, -config.max_velocity, config.max_velocity)
+    limited = np.minimum(limited, np.maximum(upper, 0.0))
+    return np.maximum(limited, np.minimum(lower, 0.0))
 
 
 class Mode(str, Enum):
@@ -77,6 +100,8 @@ class Gate:
         self.tick_period = config.control_period / TICKS_PER_PERIOD
         """Seconds between `tick()` calls the watchdog timing assumes."""
         self._positions: np.ndarray | None = None
+        self._last_motion: np.ndarray | float = 0.0
+        """Displacement (m or rad per joint) the last command sent asks for in one period."""
         self._last_valid = now
         self._stale = False
         self._refusal = ""
@@ -103,6 +128,7 @@ class Gate:
         if self._estop:
             return self._stop()
         limited = self.limit(command)
+        self._last_motion = limited * self.config.control_period
         self._forwarded += 1
         self._clipped += int(not np.array_equal(limited, command))
         return limited
@@ -129,19 +155,10 @@ class Gate:
     # limits
 
     def limit(self, command: np.ndarray) -> np.ndarray:
-        """`command` (finite, one velocity per joint) within the velocity and position limits.
-
-        A joint may move toward a position limit at most as fast as reaches it in one control
-        period from its latest position, and not at all once at or past it, so it never passes
-        a limit even at full speed. Assumes `_refusal_reason(command)` is empty.
-        """
-        cfg = self.config
+        """`command` within the limits (see `limit_command`), from the latest joint state and the
+        last command sent. Assumes `_refusal_reason(command)` is empty."""
         assert self._positions is not None
-        upper = (cfg.position_max - self._positions) / cfg.control_period
-        lower = (cfg.position_min - self._positions) / cfg.control_period
-        limited = np.clip(command, -cfg.max_velocity, cfg.max_velocity)
-        limited = np.minimum(limited, np.maximum(upper, 0.0))
-        return np.maximum(limited, np.minimum(lower, 0.0))
+        return limit_command(command, self._positions, self._last_motion, self.config)
 
     def _refusal_reason(self, command: np.ndarray) -> str:
         if self._positions is None:
@@ -160,6 +177,7 @@ class Gate:
         if self._positions is None:
             return None
         self._stops += 1
+        self._last_motion = 0.0
         return np.zeros(self._positions.shape)
 
     @property
