@@ -14,6 +14,7 @@ def read(path: Path) -> tuple[list[str], list[dict]]:
     lines = path.read_text().splitlines()
     header = [line[2:] for line in lines if line.startswith("# ")]
     rows = list(csv.DictReader(line for line in lines if not line.startswith("#")))
+    header += [f"`{c}`" for c in dict.fromkeys(r["command"] for r in rows if r.get("command"))]
     return header, rows
 
 
@@ -22,7 +23,7 @@ def table(rows: list[dict]) -> str:
     tasks = sorted({k[: -len("_success")] for r in rows for k in r if k.endswith("_success")})
     kls = sorted({k for r in rows for k in r if k.startswith("kl_")})
     head = ["experiment", "seed", *[f"{t} success, solutions (regions)" for t in tasks]]
-    head += [k.replace("kl_", "KL ") for k in kls] + ["env steps", "minutes"]
+    head += [k.replace("kl_", "KL ") for k in kls] + ["env steps", "minutes", "commit"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["experiment"], r["seed"]]
@@ -34,7 +35,7 @@ def table(rows: list[dict]) -> str:
             success = float(r[f"{t}_success"])
             cells.append(f"{success:.0%}, {r[f'{t}_solutions']} ({r[f'{t}_regions']})")
         cells += [f"{float(r[k]):.2f}" for k in kls]
-        cells += [r["env_steps"], r["minutes"]]
+        cells += [r["env_steps"], r["minutes"], r.get("commit") or "see header"]
         out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out)
 
