@@ -43,3 +43,52 @@ def make_networks(
         embedding=family, z_dim=2, hidden=(8,), critic_hidden=(8,), history=3, **overrides
     )
     return Networks(obs_dim, action_dim, num_tasks, cfg)
+
+
+EPISODE_FIELDS = ("obs", "action", "reward", "terminal", "z", "log_b_z", "log_b_a", "z_drawn")
+EPISODE_FIELDS += ("intervention",)
+
+
+def random_episode(uid: int, length: int | None = None) -> Episode:
+    """A random but reproducible episode; obs[0, 0] = uid identifies it in the store."""
+    rng = np.random.default_rng(uid)
+    n = length or int(rng.integers(3, 12))
+    obs = rng.normal(size=(n + 1, 4)).astype(np.float32)
+    obs[0, 0] = uid
+    z_drawn = rng.random(n) < 0.2
+    z_drawn[0] = True
+    log_b_a = rng.normal(size=n).astype(np.float32)
+    log_b_a[rng.random(n) < 0.2] = np.nan  # evaluation steps
+    return Episode(
+        obs=obs,
+        action=rng.uniform(-1, 1, (n, 2)).astype(np.float32),
+        reward=rng.normal(size=n).astype(np.float32),
+        terminal=np.arange(n) == n - 1 if uid % 2 else np.zeros(n, bool),
+        task=int(uid % 3),
+        z=rng.normal(size=(n, 3)).astype(np.float32),
+        log_b_z=rng.normal(size=n).astype(np.float32),
+        log_b_a=log_b_a,
+        z_drawn=z_drawn,
+        intervention=rng.random(n) < 0.1,
+    )
+
+
+def episode_uid(episode: Episode) -> int:
+    """The uid a `random_episode` carries in obs[0, 0]."""
+    return int(episode.obs[0, 0])
+
+
+def assert_same_episode(got: Episode, want: Episode) -> None:
+    assert got.task == want.task
+    for name in EPISODE_FIELDS:
+        a, b = getattr(got, name), getattr(want, name)
+        assert a.dtype == b.dtype and a.shape == b.shape, name
+        assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), name
+
+
+def assert_all_expected(episodes: list[Episode]) -> None:
+    """Each episode is the `random_episode` of its uid, and none is there twice."""
+    uids = [episode_uid(e) for e in episodes]
+    assert len(set(uids)) == len(uids), "an episode is stored twice"
+    for episode in episodes:
+        assert_same_episode(episode, random_episode(episode_uid(episode)))

@@ -25,7 +25,7 @@ from test.bagutil import (
     robot_messages,
     write_messages,
 )
-from test.test_replay_store import _assert_same
+from test.helpers import assert_same_episode
 
 TASKS = ("any", "goal_0", "goal_1", "goal_2", "goal_3")
 
@@ -52,7 +52,7 @@ def test_robot_topics_rebuild_the_episodes(tmp_path, suite_name, storage):
     want = expected_episodes(suite, demos, "goal_1", TASKS.index("goal_1"))
     assert len(got) == 3
     for g, w in zip(got, want, strict=True):
-        _assert_same(g, w)  # obs, actions (clipped), rewards r(s'), NaN log b, intervention
+        assert_same_episode(g, w)  # obs, actions (clipped), rewards r(s'), NaN log b, intervention
     assert sum(e.reward.sum() for e in got) > 0  # the demonstrator reaches its goal
     assert (s.duplicates, s.gaps, s.non_finite, s.out_of_order) == (1, 0, 0, 0), s.text()
     assert s.counts["safety_stops"] == 4  # the gate's stops between episodes cut them
@@ -203,7 +203,7 @@ def test_an_independent_writer_robot_bag_aligns(tmp_path):
     assert code == 0, s.text()
     got = rs.StoreReader(tmp_path / "store").new_episodes()
     for g, w in zip(got, expected_episodes(suite, demos, "goal_1", 2), strict=True):
-        _assert_same(g, w)
+        assert_same_episode(g, w)
 
 
 def _as_dict(msg):

@@ -23,7 +23,7 @@ from skill_embedding_ros.core.bag_align import AlignConfig
 from skill_embedding_ros.core.bag_ingest import IngestOptions, ingest
 from skill_embedding_ros.envs import get_suite
 from test.bagutil import TS, robot_demos, robot_messages, write_messages, write_record_bag
-from test.test_replay_store import _assert_same, _make_episode, _uid
+from test.helpers import assert_same_episode, episode_uid, random_episode
 
 
 def fuzz(examples: int):
@@ -42,7 +42,7 @@ ALIGN = AlignConfig(suite=SUITE, tasks=("any",), z_dim=2, task="any")
 def _sources() -> dict[str, tuple[str, bytes]]:
     """One small bag per storage format, as (file name, bytes)."""
     tmp = Path(tempfile.mkdtemp())
-    episodes = [_make_episode(uid) for uid in range(6)]
+    episodes = [random_episode(uid) for uid in range(6)]
     write_record_bag(tmp / "mcap", episodes, compress=True)
     write_record_bag(tmp / "db3", episodes, storage="sqlite3")
     msgdef, md5 = TS.generate_msgdef(sr.MSGTYPE, ros_version=1)
@@ -68,7 +68,7 @@ def _sources() -> dict[str, tuple[str, bytes]]:
 def _store_template() -> Path:
     """A store that already holds one chunk (episode 100)."""
     tmp = Path(tempfile.mkdtemp())
-    write_record_bag(tmp / "first", [_make_episode(100)])
+    write_record_bag(tmp / "first", [random_episode(100)])
     ingest([tmp / "first"], tmp / "store", IngestOptions(), report=lambda s: None)
     return tmp / "store"
 
@@ -100,13 +100,13 @@ def _check(kind: str, data: bytes, exact: bool = True) -> None:
         assert bool(new) == (summary.status == "stored")
         assert not (store / ".incoming").exists() or not any((store / ".incoming").iterdir())
         episodes = rs.StoreReader(store).new_episodes()
-        assert _uid(episodes[0]) == 100
+        assert episode_uid(episodes[0]) == 100
         for episode in episodes[1:]:
             episode.validate()
             if kind == "robot":
                 assert np.isnan(episode.log_b_a).all() and np.isfinite(episode.obs).all()
             elif exact:
-                _assert_same(episode, _make_episode(_uid(episode)))
+                assert_same_episode(episode, random_episode(episode_uid(episode)))
 
 
 @fuzz(100)
@@ -160,7 +160,7 @@ def test_garbage_files(data):
 def test_garbage_records_between_good_ones(garbage, positions):
     """Records that are not records, or records of the wrong shape, amid good ones: counted,
     dropped with the episodes they break, never stored."""
-    episodes = [_make_episode(uid) for uid in range(4)]
+    episodes = [random_episode(uid) for uid in range(4)]
     stream = []
     for i, episode in enumerate(episodes):
         stamps = np.arange(len(episode) + 1) * 10**8 + i * 10**10

@@ -21,8 +21,8 @@ from skill_embedding_ros.core import step_record as sr
 from skill_embedding_ros.core.assembly import episode_records
 from skill_embedding_ros.core.bag_ingest import IngestOptions, RecordPipeline, ingest
 from test.bagutil import TS, write_record_bag
+from test.helpers import assert_all_expected, episode_uid, random_episode
 from test.rosutil import REPO
-from test.test_replay_store import _assert_all_expected, _make_episode, _uid
 
 MULTIARRAY_MSGDEF = """MultiArrayLayout layout
 float64[] data
@@ -63,21 +63,23 @@ def _live_recorder(store, bag) -> list:
 
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
 def test_a_record_bag_rebuilds_the_recorders_episodes(tmp_path, storage):
-    episodes = [_make_episode(uid) for uid in range(8)]
+    episodes = [random_episode(uid) for uid in range(8)]
     write_record_bag(tmp_path / "bag", episodes, storage)
     code, [summary] = _ingest([tmp_path / "bag"], tmp_path / "store")
     assert code == 0 and summary.status == "stored" and summary.kind == "records"
     assert (summary.episodes, summary.transitions) == (8, sum(len(e) for e in episodes))
     assert summary.messages_read == sum(len(e) + 1 for e in episodes) and summary.dropped == 0
     got = _stored(tmp_path / "store")
-    _assert_all_expected(got)
-    assert sorted(_uid(e) for e in got) == list(range(8))
+    assert_all_expected(got)
+    assert sorted(episode_uid(e) for e in got) == list(range(8))
     live = _live_recorder(tmp_path / "live", tmp_path / "bag")
-    assert [_uid(e) for e in got] == [_uid(e) for e in live]  # same episodes, same order
+    assert [episode_uid(e) for e in got] == [
+        episode_uid(e) for e in live
+    ]  # same episodes, same order
 
 
 def test_a_bag_is_stored_once_and_all_or_nothing(tmp_path, monkeypatch):
-    write_record_bag(tmp_path / "bag", [_make_episode(uid) for uid in range(4)])
+    write_record_bag(tmp_path / "bag", [random_episode(uid) for uid in range(4)])
     shutil.copytree(tmp_path / "bag", tmp_path / "copy")
     code, summaries = _ingest([tmp_path / "bag", tmp_path / "copy"], tmp_path / "store")
     assert code == 0
@@ -91,7 +93,7 @@ def test_a_bag_is_stored_once_and_all_or_nothing(tmp_path, monkeypatch):
     # leaves the store exactly as it was.
     before = {c.path.name: c.bytes for c in rs.list_chunks(tmp_path / "store")}
     broken = tmp_path / "broken"
-    write_record_bag(broken, [_make_episode(uid, 8) for uid in range(10, 700)], compress=True)
+    write_record_bag(broken, [random_episode(uid, 8) for uid in range(10, 700)], compress=True)
     mcap = next(broken.glob("*.mcap"))
     data = bytearray(mcap.read_bytes())
     data[len(data) // 2 : len(data) // 2 + 64] = b"\0" * 64
@@ -112,7 +114,7 @@ def test_a_bag_is_stored_once_and_all_or_nothing(tmp_path, monkeypatch):
         return feed(self, *args)
 
     monkeypatch.setattr(RecordPipeline, "feed", interrupted)
-    write_record_bag(tmp_path / "long", [_make_episode(uid) for uid in range(50, 80)])
+    write_record_bag(tmp_path / "long", [random_episode(uid) for uid in range(50, 80)])
     with pytest.raises(KeyboardInterrupt):
         _ingest([tmp_path / "long"], tmp_path / "store")
     assert {c.path.name: c.bytes for c in rs.list_chunks(tmp_path / "store")} == before
@@ -120,7 +122,7 @@ def test_a_bag_is_stored_once_and_all_or_nothing(tmp_path, monkeypatch):
 
 
 def test_damaged_records_are_counted_and_complete_episodes_kept(tmp_path):
-    episodes = [_make_episode(uid, 6) for uid in range(6)]
+    episodes = [random_episode(uid, 6) for uid in range(6)]
     streams = []
     for i, episode in enumerate(episodes):
         stamps = np.arange(len(episode) + 1) * 10**8 + i * 10**10
@@ -130,7 +132,7 @@ def test_damaged_records_are_counted_and_complete_episodes_kept(tmp_path):
     streams[3] = streams[3][2:]  # the bag starts mid-episode 3: records without a start
     streams[4][1] = b"\x00\x01\x00\x00garbage"  # a malformed record in episode 4
     streams[5] = streams[5][:-1]  # episode 5 never closes
-    with_nan = _make_episode(100, 6)
+    with_nan = random_episode(100, 6)
     with_nan.obs[2, 1] = np.nan
     records = episode_records(with_nan, "/b", 0, np.arange(7) * 10**8)
     streams.append([sr.encode_cdr(r) for r in records])  # non-finite values
@@ -148,7 +150,7 @@ def test_damaged_records_are_counted_and_complete_episodes_kept(tmp_path):
                 bag.write(conns["/b" if i == 6 else "/a"], t, raw)
     code, [s] = _ingest([tmp_path / "bag"], tmp_path / "store")
     assert code == 0, s.text()
-    assert [_uid(e) for e in _stored(tmp_path / "store")] == [0]
+    assert [episode_uid(e) for e in _stored(tmp_path / "store")] == [0]
     # gaps: the lost, the duplicated and the malformed record each break their episode
     assert (s.episodes, s.gaps, s.duplicates, s.non_finite) == (1, 3, 1, 1), s.text()
     assert s.unmatched >= 2 and s.counts["malformed"] == 1
@@ -162,7 +164,7 @@ def test_damaged_records_are_counted_and_complete_episodes_kept(tmp_path):
 def test_an_independent_writer_mcap_file_ingests(tmp_path):
     """A bare .mcap from the `mcap` / `mcap-ros2-support` packages (not rosbags): no
     metadata.yaml, its own CDR encoder, zstd chunks."""
-    episodes = [_make_episode(uid) for uid in range(5)]
+    episodes = [random_episode(uid) for uid in range(5)]
     path = tmp_path / "other_team.mcap"
     with open(path, "wb") as f:
         writer = McapRos2Writer(f)
@@ -185,12 +187,12 @@ def test_an_independent_writer_mcap_file_ingests(tmp_path):
     code, [summary] = _ingest([path], tmp_path / "store")
     assert code == 0, summary.text()
     got = _stored(tmp_path / "store")
-    assert [_uid(e) for e in got] == list(range(5))
-    _assert_all_expected(got)
+    assert [episode_uid(e) for e in got] == list(range(5))
+    assert_all_expected(got)
 
 
 def test_a_ros1_bag_ingests(tmp_path):
-    episodes = [_make_episode(uid) for uid in range(3)]
+    episodes = [random_episode(uid) for uid in range(3)]
     path = tmp_path / "old.bag"
     msgdef, md5 = TS.generate_msgdef(sr.MSGTYPE, ros_version=1)
     with Ros1Writer(path) as bag:
@@ -203,12 +205,12 @@ def test_a_ros1_bag_ingests(tmp_path):
                 bag.write(conn, t, bytes(TS.cdr_to_ros1(sr.encode_cdr(record), sr.MSGTYPE)))
     code, [summary] = _ingest([path], tmp_path / "store")
     assert code == 0, summary.text()
-    _assert_all_expected(_stored(tmp_path / "store"))
+    assert_all_expected(_stored(tmp_path / "store"))
     assert len(_stored(tmp_path / "store")) == 3
 
 
 def test_the_command_line(tmp_path):
-    write_record_bag(tmp_path / "good", [_make_episode(uid) for uid in range(3)])
+    write_record_bag(tmp_path / "good", [random_episode(uid) for uid in range(3)])
     (tmp_path / "junk.mcap").write_bytes(b"\x89MCAP0\r\n" + b"\x00" * 100)
 
     def run(*args):

@@ -26,8 +26,8 @@ from skill_embedding_ros.core.trainer import build_networks
 from skill_embedding_ros.envs import get_suite
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.conversions import record_message, weights_message
+from test.helpers import assert_all_expected, episode_uid, random_episode
 from test.rosutil import REPO, Probe, fresh_domain, log_text, ros_env, start_node, stop
-from test.test_replay_store import _assert_all_expected, _make_episode, _uid
 
 EPISODES = 2
 TOPICS = ["/actor_0/step_records", "/actor_0/joint_states", "/actor_0/commands"]
@@ -198,7 +198,7 @@ def test_record_to_sqlite3_for_a_duration(tmp_path):
         pub = probe.node.create_publisher(Float64MultiArray, TOPICS[0], topics.RECORDS)
         probe.spin_until(lambda: pub.get_subscription_count() == 1, 30, "the recorder")
         probe.spin_for(2.0)  # discovery settles on both sides
-        episodes = [_make_episode(uid) for uid in range(3)]
+        episodes = [random_episode(uid) for uid in range(3)]
         for i, episode in enumerate(episodes):
             stamps = np.arange(len(episode) + 1) * 10**8 + i * 10**10
             for record in episode_records(episode, "/actor_0", i, stamps):
@@ -214,5 +214,5 @@ def test_record_to_sqlite3_for_a_duration(tmp_path):
     code, [summary] = ingest([bag], tmp_path / "store", IngestOptions(), report=print)
     assert code == 0 and summary.dropped == 0, summary.text()
     stored = StoreReader(tmp_path / "store").new_episodes()
-    _assert_all_expected(stored)
-    assert sorted(_uid(e) for e in stored) == [0, 1, 2]
+    assert_all_expected(stored)
+    assert sorted(episode_uid(e) for e in stored) == [0, 1, 2]

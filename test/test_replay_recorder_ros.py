@@ -12,8 +12,8 @@ from skill_embedding_ros.core import step_record as sr
 from skill_embedding_ros.core.assembly import episode_records
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.conversions import record_message
+from test.helpers import assert_all_expected, episode_uid, random_episode
 from test.rosutil import Probe, fresh_domain, log_text, start_node, stop
-from test.test_replay_store import _assert_all_expected, _make_episode, _uid
 
 ACTORS = (0, 1)
 
@@ -22,7 +22,7 @@ def _messages(uid: int, length: int | None = None) -> list[Float64MultiArray]:
     """Episode `uid` as actor uid % 2 publishes it, one message per record."""
     actor = f"/actor_{uid % 2}"
     out = []
-    episode = _make_episode(uid, length)
+    episode = random_episode(uid, length)
     for record in episode_records(episode, actor, uid, np.arange(100) * 10**8):
         out.append(record_message(record))
     return out
@@ -62,7 +62,7 @@ class _Actors:
     def refresh(self) -> set[int]:
         """Read the chunks that landed; the uids stored so far."""
         self.stored += self.reader.new_episodes()
-        return {_uid(e) for e in self.stored}
+        return {episode_uid(e) for e in self.stored}
 
     def wait_stored(self, uids, timeout: float = 20.0) -> None:
         def landed():
@@ -71,7 +71,7 @@ class _Actors:
         self.probe.spin_until(landed, timeout, f"episodes {sorted(uids)} in the store")
 
     def uids(self) -> list[int]:
-        return sorted(_uid(e) for e in self.stored)
+        return sorted(episode_uid(e) for e in self.stored)
 
 
 def test_the_store_matches_record_topics_by_their_graph_name():
@@ -94,7 +94,7 @@ def test_recorder_stores_exactly_the_complete_episodes_of_every_actor(tmp_path):
         actors.probe.spin_for(0.5)
         actors.refresh()
         assert actors.uids() == [0, 1, 2, 3, 4, 5, 8, 9]
-        _assert_all_expected(actors.stored)
+        assert_all_expected(actors.stored)
         assert stop(proc) == 0
         for chunk in rs.list_chunks(store):
             with Reader(chunk.path) as bag:
@@ -136,7 +136,7 @@ def test_a_kill_9_loses_only_the_episodes_in_flight(tmp_path):
         proc.wait()
         # The chunks of the first run are untouched and whole.
         kept = [e for c in rs.list_chunks(store) for e in rs.read_bag(c.path)]
-        assert sorted(_uid(e) for e in kept) == [0, 1, 2, 3]
+        assert sorted(episode_uid(e) for e in kept) == [0, 1, 2, 3]
 
         proc = start_node("replay_recorder", domain, tmp_path, params=params)
         actors.wait_stored(range(4, 8))
@@ -161,7 +161,7 @@ def test_a_kill_9_loses_only_the_episodes_in_flight(tmp_path):
         actors.probe.spin_for(0.5)
         actors.refresh()
         assert [u for u in actors.uids() if u < 1000] == [0, 1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13]
-        _assert_all_expected([e for e in actors.stored if _uid(e) < 1000])
+        assert_all_expected([e for e in actors.stored if episode_uid(e) < 1000])
         assert "4 episodes recovered" in log_text(proc)
         assert stop(proc) == 0
     finally:

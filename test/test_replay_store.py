@@ -24,53 +24,13 @@ from skill_embedding_ros.core import replay_store as rs
 from skill_embedding_ros.core import step_record as sr
 from skill_embedding_ros.core.assembly import episode_records
 from skill_embedding_ros.core.replay import Episode
+from test.helpers import (
+    assert_all_expected,
+    episode_uid,
+    random_episode,
+)
 
 REPO = Path(__file__).resolve().parents[1]
-FIELDS = ("obs", "action", "reward", "terminal", "z", "log_b_z", "log_b_a", "z_drawn")
-FIELDS += ("intervention",)
-
-
-def _make_episode(uid: int, length: int | None = None) -> Episode:
-    """A random but reproducible episode; obs[0, 0] = uid identifies it in the store."""
-    rng = np.random.default_rng(uid)
-    n = length or int(rng.integers(3, 12))
-    obs = rng.normal(size=(n + 1, 4)).astype(np.float32)
-    obs[0, 0] = uid
-    z_drawn = rng.random(n) < 0.2
-    z_drawn[0] = True
-    log_b_a = rng.normal(size=n).astype(np.float32)
-    log_b_a[rng.random(n) < 0.2] = np.nan  # evaluation steps
-    return Episode(
-        obs=obs,
-        action=rng.uniform(-1, 1, (n, 2)).astype(np.float32),
-        reward=rng.normal(size=n).astype(np.float32),
-        terminal=np.arange(n) == n - 1 if uid % 2 else np.zeros(n, bool),
-        task=int(uid % 3),
-        z=rng.normal(size=(n, 3)).astype(np.float32),
-        log_b_z=rng.normal(size=n).astype(np.float32),
-        log_b_a=log_b_a,
-        z_drawn=z_drawn,
-        intervention=rng.random(n) < 0.1,
-    )
-
-
-def _uid(episode: Episode) -> int:
-    return int(episode.obs[0, 0])
-
-
-def _assert_same(got: Episode, want: Episode) -> None:
-    assert got.task == want.task
-    for name in FIELDS:
-        a, b = getattr(got, name), getattr(want, name)
-        assert a.dtype == b.dtype and a.shape == b.shape, name
-        assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), name
-
-
-def _assert_all_expected(episodes: list[Episode]) -> None:
-    uids = [_uid(e) for e in episodes]
-    assert len(set(uids)) == len(uids), "an episode is stored twice"
-    for episode in episodes:
-        _assert_same(episode, _make_episode(_uid(episode)))
 
 
 def _interleaved(uids: list[int], actors: int = 2, cut: int | None = None):
@@ -80,7 +40,7 @@ def _interleaved(uids: list[int], actors: int = 2, cut: int | None = None):
     streams = []
     for i, uid in enumerate(uids):
         actor = f"/actor_{uid % actors}"
-        records = episode_records(_make_episode(uid), actor, uid, np.arange(100) * 10**6)
+        records = episode_records(random_episode(uid), actor, uid, np.arange(100) * 10**6)
         if cut and i >= len(uids) - cut:
             records = records[:-1]
         streams.append([(f"{actor}/step_records", sr.encode_cdr(r)) for r in records])
@@ -118,11 +78,11 @@ def test_episodes_round_trip_identically(tmp_path):
     _feed(writer, _interleaved([6, 7]))
     writer.close()
     episodes = _stored(tmp_path)
-    assert sorted(_uid(e) for e in episodes) == list(range(8))
-    _assert_all_expected(episodes)
+    assert sorted(episode_uid(e) for e in episodes) == list(range(8))
+    assert_all_expected(episodes)
     chunks = rs.list_chunks(tmp_path)
     assert [c.number for c in chunks] == [0, 1]
-    assert (info.episodes, info.transitions) == (6, sum(len(_make_episode(u)) for u in range(6)))
+    assert (info.episodes, info.transitions) == (6, sum(len(random_episode(u)) for u in range(6)))
     assert chunks[0].episodes == 6 and chunks[0].transitions == info.transitions
     assert sorted(os.listdir(tmp_path)) == [".incoming", ".lock", "chunk_000000", "chunk_000001"]
 
@@ -155,7 +115,7 @@ def test_unfinished_and_malformed_records_are_not_stored(tmp_path):
         writer.add("/actor_0/step_records", b"\x00\x01\x00\x00garbage", 0)
     _feed(writer, records + gap)
     writer.close()
-    assert sorted(_uid(e) for e in _stored(tmp_path)) == [0, 1]
+    assert sorted(episode_uid(e) for e in _stored(tmp_path)) == [0, 1]
     assert writer.assembler.counts["episodes_with_gaps"] == 1
 
 
@@ -174,7 +134,7 @@ def test_size_bound_deletes_the_oldest_chunks(tmp_path):
         if kept[0] > 0:
             assert writer.size_bytes + sizes[kept[0] - 1] > writer.max_bytes
     assert len(kept) >= 2 and kept[0] > 0
-    assert sorted(_uid(e) for e in _stored(tmp_path)) == kept
+    assert sorted(episode_uid(e) for e in _stored(tmp_path)) == kept
     writer.max_bytes = 1  # smaller than any chunk: the newest is still kept
     _feed(writer, _interleaved([8], actors=1))
     writer.close()
@@ -188,14 +148,14 @@ def test_reader_never_returns_an_episode_twice_and_tolerates_deleted_chunks(tmp_
     for uid in range(2):
         _feed(writer, _interleaved([uid], actors=1))
         writer.flush()
-    assert [_uid(e) for e in reader.new_episodes()] == [0, 1]
+    assert [episode_uid(e) for e in reader.new_episodes()] == [0, 1]
     assert reader.new_episodes() == []
     for uid in range(2, 5):
         _feed(writer, _interleaved([uid], actors=1))
         writer.flush()
     for number in (0, 3):  # one already read, one not yet
         shutil.rmtree(tmp_path / rs.chunk_name(number))
-    assert [_uid(e) for e in reader.new_episodes()] == [2, 4]
+    assert [episode_uid(e) for e in reader.new_episodes()] == [2, 4]
     assert reader.new_episodes() == [] and reader.unreadable == []
     writer.close()
 
@@ -205,14 +165,14 @@ def test_reader_takes_the_newest_episodes_first_under_a_budget(tmp_path):
     for chunk in range(3):
         _feed(writer, _interleaved([10 * chunk + i for i in range(3)], actors=1))
         writer.flush()
-    lengths = {u: len(_make_episode(u)) for u in [0, 1, 2, 10, 11, 12, 20, 21, 22]}
+    lengths = {u: len(random_episode(u)) for u in [0, 1, 2, 10, 11, 12, 20, 21, 22]}
     budget = lengths[22] + lengths[21] + lengths[20] + lengths[12] + 1
     reader = rs.StoreReader(tmp_path)
-    got = [_uid(e) for e in reader.new_episodes(max_transitions=budget)]
+    got = [episode_uid(e) for e in reader.new_episodes(max_transitions=budget)]
     assert got == [12, 20, 21, 22]  # oldest first; older unread chunks skipped for good
     _feed(writer, _interleaved([30], actors=1))
     writer.close()
-    assert [_uid(e) for e in reader.new_episodes(max_transitions=budget)] == [30]
+    assert [episode_uid(e) for e in reader.new_episodes(max_transitions=budget)] == [30]
 
 
 def test_a_torn_or_corrupt_wal_tail_is_ignored_on_recovery(tmp_path):
@@ -221,7 +181,7 @@ def test_a_torn_or_corrupt_wal_tail_is_ignored_on_recovery(tmp_path):
     _crash(writer)
     wal = tmp_path / "wal_000000.log"
     frames = rs.read_wal(wal)
-    assert [len(f) for f in frames] == [len(_make_episode(u)) + 1 for u in (0, 1, 2)]
+    assert [len(f) for f in frames] == [len(random_episode(u)) + 1 for u in (0, 1, 2)]
     data = wal.read_bytes()
     wal.write_bytes(data[:-7])  # the last frame torn mid-write
     writer = rs.StoreWriter(tmp_path)
@@ -236,8 +196,8 @@ def test_a_torn_or_corrupt_wal_tail_is_ignored_on_recovery(tmp_path):
     assert writer.recovered == 1 and writer.next_chunk == 2
     writer.close()
     episodes = _stored(tmp_path)
-    assert [_uid(e) for e in episodes] == [0, 1, 3]
-    _assert_all_expected(episodes)
+    assert [episode_uid(e) for e in episodes] == [0, 1, 3]
+    assert_all_expected(episodes)
 
 
 def test_a_store_has_one_writer(tmp_path):
@@ -249,7 +209,7 @@ def test_a_store_has_one_writer(tmp_path):
 
 
 def test_decode_cdr_inverts_encode_cdr():
-    records = episode_records(_make_episode(7, 12), "/actor_3", 42, np.arange(100) * 10**9 + 5)
+    records = episode_records(random_episode(7, 12), "/actor_3", 42, np.arange(100) * 10**9 + 5)
     for record in records:
         got = sr.decode_cdr(sr.encode_cdr(record), "/actor_3")
         for name in vars(record):
@@ -260,7 +220,7 @@ def test_decode_cdr_inverts_encode_cdr():
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=64), st.integers(0, 600), st.integers(0, 255))
 def test_decode_cdr_rejects_garbage_with_value_error(noise, cut, flip):
-    raw = bytearray(sr.encode_cdr(episode_records(_make_episode(1), "", 0, range(100))[0]))
+    raw = bytearray(sr.encode_cdr(episode_records(random_episode(1), "", 0, range(100))[0]))
     raw[cut % len(raw)] ^= flip
     for candidate in (bytes(raw), bytes(raw[:cut]), noise, b"\x00\x01\x00\x00" + noise):
         with contextlib.suppress(ValueError), np.errstate(over="ignore"):
@@ -279,7 +239,7 @@ def _writer_main(store: str, first: int) -> None:
         for topic, raw in _interleaved([uid, uid + 1]):
             episode = writer.add(topic, raw, time.time_ns())
             if episode is not None:
-                print("done", _uid(episode), flush=True)
+                print("done", episode_uid(episode), flush=True)
         if loop % 3 == 2:
             writer.flush()
         time.sleep(0.01)
@@ -300,18 +260,23 @@ def test_kill_9_at_any_moment_never_corrupts_the_store(tmp_path):
         assert opened[0] == "open", opened
         # Numbering continues past every chunk earlier runs left (or that this one recovered).
         assert int(opened[1]) > max(checked, default=-1)
-        time.sleep(rng.uniform(0.05, 0.5))
+        # Some episodes done first, however loaded the machine, then a kill at a random moment.
+        for _ in range(5):
+            word, uid = proc.stdout.readline().split()
+            assert word == "done"
+            done.add(int(uid))
+        time.sleep(rng.uniform(0.0, 0.5))
         proc.send_signal(signal.SIGKILL)
         out, _ = proc.communicate()
         done |= {int(line.split()[1]) for line in out.splitlines() if line.startswith("done")}
         # Right after the kill, before any recovery: every chunk whole and readable.
         new = [n for n in rs.chunk_numbers(tmp_path) if n not in checked]
-        _assert_all_expected([e for n in new for e in rs.read_bag(_chunk(tmp_path, n))])
+        assert_all_expected([e for n in new for e in rs.read_bag(_chunk(tmp_path, n))])
         checked |= set(new)
     rs.StoreWriter(tmp_path).close()  # recovers the last run's WAL
     episodes = _stored(tmp_path)
-    _assert_all_expected(episodes)
-    missing = done - {_uid(e) for e in episodes}
+    assert_all_expected(episodes)
+    missing = done - {episode_uid(e) for e in episodes}
     assert not missing, f"episodes logged before the kill were lost: {sorted(missing)}"
     assert len(done) > 20
 
