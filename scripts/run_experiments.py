@@ -130,8 +130,8 @@ def main() -> None:
     out = Path(args.out)
     names = args.only or [*EXPERIMENTS, *GRAPH_EXPERIMENTS]
     jobs = [(n, s) for n in names if n in EXPERIMENTS for s in args.seeds]
-    # The code the runs start from (each run imports the working tree when it starts, so a
-    # change made meanwhile would show up as "-dirty" in the row of a later run).
+    # Each row stamps the commit its run started from (a run imports the working tree when it
+    # starts, so a change made meanwhile shows up as "-dirty" in the row of a later run).
     rows: list[dict] = []
 
     def keep(row: dict) -> None:

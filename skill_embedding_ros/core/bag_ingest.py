@@ -36,7 +36,6 @@ from skill_embedding_ros.core.bag_align import (
 from skill_embedding_ros.core.bag_reader import BagError, BagFile
 from skill_embedding_ros.core.replay import Episode
 from skill_embedding_ros.core.replay_store import (
-    RECORD_TOPIC,
     EpisodeCollector,
     RawRecord,
     StoreWriter,
@@ -45,6 +44,7 @@ from skill_embedding_ros.core.replay_store import (
     is_record_topic,
     source_of,
 )
+from skill_embedding_ros.core.topic_names import STEP_RECORDS
 
 KINDS = ("auto", "records", "robot")
 _TIME = struct.Struct("<q")
@@ -206,10 +206,10 @@ def _pipeline(bag: BagFile, options: IngestOptions):
     if options.kind == "records" or (options.kind == "auto" and records):
         if not records:
             wrong = [
-                f"{t} ({m})" for t, m in topics.items() if t.rsplit("/", 1)[-1] == RECORD_TOPIC
+                f"{t} ({m})" for t, m in topics.items() if t.rsplit("/", 1)[-1] == STEP_RECORDS
             ]
             raise BagError(
-                f"no record topic (.../{RECORD_TOPIC}, {sr.MSGTYPE}) in the bag"
+                f"no record topic (.../{STEP_RECORDS}, {sr.MSGTYPE}) in the bag"
                 + (f"; wrong type: {', '.join(wrong)}" if wrong else "")
             )
         return RecordPipeline(records)
@@ -314,7 +314,7 @@ class RobotPipeline:
         label_episodes(aligned, self.label)
         out = []
         for item in aligned:
-            topic = f"{item.source.rstrip('/')}/{RECORD_TOPIC}"
+            topic = f"{item.source.rstrip('/')}/{STEP_RECORDS}"
             ident = self._ids[item.source]
             self._ids[item.source] += 1
             done = None

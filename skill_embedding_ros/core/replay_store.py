@@ -57,9 +57,6 @@ from skill_embedding_ros.core.assembly import EpisodeAssembler
 from skill_embedding_ros.core.replay import Episode
 from skill_embedding_ros.core.topic_names import STEP_RECORDS
 
-RECORD_TOPIC = STEP_RECORDS
-"""Last name of every actor's record topic."""
-
 # The QoS the records are published with (ros/topics.py RECORDS), as rosbag2 notes it; a zero
 # time is ROS's default (no deadline, lifespan or lease).
 _OFFERED_QOS = Qos(
@@ -106,7 +103,7 @@ def source_of(topic: str) -> str:
 
 
 def is_record_topic(topic: str, msgtype: str) -> bool:
-    return topic.rsplit("/", 1)[-1] == RECORD_TOPIC and msgtype == sr.MSGTYPE
+    return topic.rsplit("/", 1)[-1] == STEP_RECORDS and msgtype == sr.MSGTYPE
 
 
 def chunk_name(number: int) -> str:
