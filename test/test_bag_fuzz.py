@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from rosbags.rosbag1 import Writer as Ros1Writer
 from rosbags.rosbag2 import Writer
@@ -114,6 +114,8 @@ def _check(kind: str, data: bytes, exact: bool = True) -> None:
     kind=st.sampled_from(["mcap", "db3", "ros1", "robot"]),
     fraction=st.floats(0.0, 1.0, exclude_max=True),
 )
+# A sqlite3 file cut inside its last pages: SQLite read them as zeros, without an error.
+@example(kind="db3", fraction=0.998046875)
 def test_truncated_bags(kind, fraction):
     data = _sources()[kind][1]
     _check(kind, data[: int(len(data) * fraction)])

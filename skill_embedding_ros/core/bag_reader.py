@@ -32,6 +32,8 @@ class BagFile:
         self._reader: AnyReader | None = None
 
     def __enter__(self) -> BagFile:
+        for db in [self.path] if self.path.is_file() else sorted(self.path.glob("*.db3")):
+            _check_sqlite_length(db)
         try:
             # The distribution's definitions serve bags that carry none (older sqlite3 bags).
             self._reader = AnyReader([self.path], default_typestore=sr.typestore())
@@ -98,6 +100,28 @@ class BagFile:
             return self.reader.typestore.deserialize_cdr(data, msgtype)
         except Exception as err:  # truncated or garbled bytes raise anything from struct up
             raise ValueError(f"malformed {msgtype}: {_describe(err)}") from None
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _check_sqlite_length(path: Path) -> None:
+    """Raise BagError for a sqlite3 file shorter than its header says. SQLite reads the pages
+    past a truncated end as zeros, without an error, so a cut-off .db3 would hand back
+    messages whose tails are zeroed instead of failing (found by test_bag_fuzz)."""
+    with open(path, "rb") as f:
+        header = f.read(100)
+    if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
+        return  # not sqlite (or too short to say): the reader decides
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    # The page count in the header is valid only when it was written with the change counter.
+    if header[24:28] != header[92:96] or pages == 0:
+        return
+    size, expected = path.stat().st_size, page_size * pages
+    if size < expected:
+        raise BagError(f"{path}: truncated sqlite3 file ({size} of {expected} bytes)")
 
 
 def _describe(err: BaseException) -> str:
