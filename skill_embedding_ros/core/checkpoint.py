@@ -16,10 +16,12 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load, load_file, save, save_file
 
-FORMAT = 2
-"""Checkpoint format, raised when the same tensors come to mean something else. 2: Bernoulli
-bits enter the policy and the critic as +-1 (networks.z_features); 1 (unmarked) fed them as 0/1,
-so such a checkpoint has the right shapes but would act as another policy."""
+PM1_CODES = 2
+"""The format from which Bernoulli bits enter the policy and the critic as +-1
+(networks.z_features); format 1 (unmarked) fed them as 0/1, so such a checkpoint has the right
+shapes but would act as another policy."""
+FORMAT = PM1_CODES
+"""Checkpoint format written now, raised when the same tensors come to mean something else."""
 
 
 def _optimizer_tensors(name: str, opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
@@ -82,7 +84,7 @@ def check_format(metadata: dict[str, Any], what: str) -> None:
     embedding = metadata.get("config", {}).get("agent", {}).get("embedding")
     if fmt > FORMAT:
         raise ValueError(f"{what} has checkpoint format {fmt}; this version reads <= {FORMAT}")
-    if fmt < 2 and embedding == "bernoulli":
+    if fmt < PM1_CODES and embedding == "bernoulli":
         raise ValueError(
             f"{what} is a format-{fmt} checkpoint whose Bernoulli codes entered the networks as "
             "0/1; this version feeds them as +-1, so its policy would act differently. Retrain, "
