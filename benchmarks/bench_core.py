@@ -1,9 +1,12 @@
 """Core speed figures: learner updates/s, in-process env steps/s, and SB3 SAC as a reference.
 
     python benchmarks/bench_core.py --out benchmarks/results_core.json
+    python benchmarks/bench_core.py --device cuda --out benchmarks/results_core_cuda.json
 
 All figures come from one run on one machine, so the ratio to SB3 is the number to compare
-across machines; absolute rates depend on the CPU and what else runs on it.
+across machines; absolute rates depend on the CPU and what else runs on it. With `--device
+cuda` the learner trains on the GPU (the actor and SB3 stay on the CPU), and the same run
+measures it on both devices at 1, 4 and 16 times the batch, where a GPU earns its keep.
 """
 
 from __future__ import annotations
@@ -42,24 +45,43 @@ def _rate(fn, seconds: float) -> float:
     return count / (time.perf_counter() - start)
 
 
-def bench_learner(batch: int, segment: int, seconds: float) -> dict:
+def bench_learner(batch: int, segment: int, seconds: float, device: str) -> dict:
     cfg = from_dict(RunConfig, {"replay": {"batch": batch, "segment": segment}})
-    nets = build_networks(cfg)
-    learner = Learner(nets, hold_steps(cfg))
-    actor = Actor(env_factory(cfg), 8, nets.embedding, nets.policy, seed=0)
-    replay = ReplayBuffer(cfg.replay.capacity, nets.obs_dim, nets.action_dim, cfg.agent.z_dim)
+    actor_nets = build_networks(cfg)
+    actor = Actor(env_factory(cfg), 8, actor_nets.embedding, actor_nets.policy, seed=0)
+    replay = ReplayBuffer(
+        cfg.replay.capacity, actor_nets.obs_dim, actor_nets.action_dim, cfg.agent.z_dim
+    )
     while len(replay) < 20_000:
         for ep in actor.step():
             replay.add(ep)
     rng = np.random.default_rng(0)
 
-    updates = _rate(lambda: replay_update(learner, replay, cfg, rng), seconds)
-    env_steps = 8 * _rate(lambda: actor.step(), seconds)
-    return {
+    def updates_per_s(segments: int, on: str) -> float:
+        sized = from_dict(RunConfig, {"replay": {"batch": segments, "segment": segment}})
+        learner = Learner(build_networks(sized), hold_steps(sized), on)
+        return _rate(lambda: replay_update(learner, replay, sized, rng), seconds)
+
+    updates = updates_per_s(batch, device)
+    results = {
         "learner_updates_per_s": round(updates, 1),
         "learner_transitions_per_s": round(updates * batch * segment),
-        "env_steps_per_s_inprocess_8_envs": round(env_steps),
+        "env_steps_per_s_inprocess_8_envs": round(8 * _rate(actor.step, seconds)),
     }
+    if device != "cpu":
+        # The same learner on this machine's CPU, in the same run, at growing batches.
+        for segments in (batch, 4 * batch, 16 * batch):
+            for on in (device, "cpu"):
+                rate = (
+                    updates if (segments, on) == (batch, device) else updates_per_s(segments, on)
+                )
+                results[f"learner_updates_per_s_{on}_batch_{segments}"] = round(rate, 1)
+            results[f"learner_{device}_vs_cpu_batch_{segments}"] = round(
+                results[f"learner_updates_per_s_{device}_batch_{segments}"]
+                / results[f"learner_updates_per_s_cpu_batch_{segments}"],
+                2,
+            )
+    return results
 
 
 def bench_sb3_sac(batch: int, seconds: float) -> dict:
@@ -89,16 +111,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default="benchmarks/results_core.json")
     parser.add_argument("--seconds", type=float, default=10.0, help="time per measurement")
+    parser.add_argument("--device", default="cpu", help="torch device of the learner")
     args = parser.parse_args()
     torch.set_num_threads(1)
     batch, segment = 256, 10
+    machine = f"{platform.processor() or platform.machine()}, torch threads 1"
+    if args.device.startswith("cuda"):
+        machine += f", learner on {torch.cuda.get_device_name(args.device)}"
     results = {
         "command": "python " + shlex.join(sys.argv),
         "commit": git_commit(),
-        "machine": f"{platform.processor() or platform.machine()}, torch threads 1",
+        "machine": machine,
+        "device": args.device,
         "batch_segments": batch,
         "segment_steps": segment,
-        **bench_learner(batch, segment, args.seconds),
+        **bench_learner(batch, segment, args.seconds, args.device),
         # SB3 samples single transitions: give it the same transitions per update.
         **bench_sb3_sac(batch * segment, args.seconds),
     }

@@ -1,0 +1,82 @@
+"""The learner's `device` parameter: training on a GPU, weights and checkpoints back on the CPU.
+
+Skipped where torch sees no CUDA device (CI); run where one is, e.g. `pytest test/test_device.py`.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from skill_embedding_ros.core.checkpoint import load_checkpoint_into, read_checkpoint
+from skill_embedding_ros.core.config import RunConfig, from_dict
+from skill_embedding_ros.core.learner import Learner
+from skill_embedding_ros.core.retrace import retrace_targets
+from skill_embedding_ros.core.trainer import Trainer, build_networks
+from test.helpers import make_networks
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+
+
+@pytest.mark.parametrize("embedding", ["bernoulli", "gaussian"])
+def test_training_on_cuda_keeps_actors_and_checkpoints_on_the_cpu(tmp_path, embedding):
+    cfg = from_dict(
+        RunConfig,
+        {
+            "agent": {"embedding": embedding, "hidden": [32], "critic_hidden": [32]},
+            # Relabelling and several tasks take the learner's every path.
+            "replay": {"relabel": 0.5},
+            "train": {
+                "tasks": ["goal_0", "goal_1"],
+                "env_steps": 3000,
+                "warmup_steps": 500,
+                "weight_sync_updates": 20,
+                "device": "cuda",
+            },
+        },
+    )
+    trainer = Trainer(cfg, tmp_path, progress=False)
+    summary = trainer.run()
+    assert summary["updates"] == int((3000 - 500) * 0.25)
+    assert all(p.is_cuda for p in trainer.nets.parameters())
+    assert all(np.isfinite(v) for v in trainer.metrics.values()), trainer.metrics
+    actor_state = trainer.nets.actor_state()
+    assert all(t.device.type == "cpu" for t in actor_state.values())
+
+    tensors, meta = read_checkpoint(tmp_path / "checkpoint.safetensors")
+    on_cpu = Learner(build_networks(cfg), 50)
+    load_checkpoint_into(on_cpu, tensors, "checkpoint")
+    for a, b in zip(on_cpu.nets.parameters(), trainer.nets.parameters(), strict=True):
+        torch.testing.assert_close(a, b.cpu())
+    assert on_cpu.optimizers["critic"].state_dict()["state"]
+    assert meta["updates"] == summary["updates"]
+
+
+def _cpu(out):
+    return tuple(x.cpu() for x in out) if isinstance(out, tuple) else out.cpu()
+
+
+@pytest.mark.parametrize("embedding", ["bernoulli", "gaussian"])
+def test_networks_compute_the_same_on_both_devices(embedding):
+    nets = make_networks(embedding)
+    on_gpu = make_networks(embedding).to("cuda")
+    on_gpu.load_state_dict(nets.state_dict())
+    obs, z = torch.randn(16, 3), torch.rand(16, 2)
+    action, task = torch.rand(16, 2) * 2 - 1, torch.randint(0, 2, (16,))
+    window, valid = torch.randn(16, 3, 3), torch.ones(16, 3)
+    action_window = torch.rand(16, 3, 2)
+    calls = {
+        "policy": (obs, z),
+        "critic": (obs, action, z, task),
+        "embedding": (task,),
+        "inference": (window, action_window, valid),
+    }
+    for name, args in calls.items():
+        cpu_out = getattr(nets, name)(*args)
+        gpu_out = getattr(on_gpu, name)(*(x.cuda() for x in args))
+        torch.testing.assert_close(_cpu(gpu_out), cpu_out, rtol=1e-4, atol=1e-5, msg=name)
+
+    rewards, discounts, q_taken, v_next, c = torch.rand(5, 8, 12).unbind(0)
+    torch.testing.assert_close(
+        retrace_targets(rewards, discounts, q_taken, v_next, c),
+        retrace_targets(*(x.cuda() for x in (rewards, discounts, q_taken, v_next, c))).cpu(),
+    )
