@@ -97,7 +97,7 @@ def test_importance_weights_truncate_and_cut_unknown_behaviour():
     torch.testing.assert_close(c, torch.tensor([0.9, 0.9 * np.exp(-1.0), 0.0], dtype=c.dtype))
 
 
-def test_bernoulli_codes_enter_policy_and_critic_as_plus_minus_one():
+def test_bernoulli_codes_enter_policy_and_critic_as_plus_minus_code_scale():
     nets = make_networks("bernoulli")
     codes = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
     features = z_features(codes, "bernoulli")
@@ -109,3 +109,12 @@ def test_bernoulli_codes_enter_policy_and_critic_as_plus_minus_one():
     assert torch.allclose(mean, by_hand)
     gaussian_z = torch.randn(4, 2)
     assert torch.equal(z_features(gaussian_z, "gaussian"), gaussian_z)
+
+    scaled = make_networks("bernoulli", code_scale=3.0)
+    action, task = torch.rand(4, 2), torch.zeros(4, dtype=torch.long)
+    q = scaled.critic(obs, action, codes, task)
+    onehot = torch.nn.functional.one_hot(task, 2).float()
+    by_hand = scaled.critic.net(torch.cat([obs, action, 3 * features, onehot], -1)).squeeze(-1)
+    assert torch.allclose(q, by_hand)
+    mean, _ = scaled.policy(obs, codes)
+    assert torch.allclose(mean, scaled.policy.net(torch.cat([obs, 3 * features], -1))[:, :2])

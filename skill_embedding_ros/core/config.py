@@ -49,6 +49,8 @@ class AgentConfig:
     """Polyak rate of the target critic (fraction moved per update)."""
     temperature: float = 0.5
     """Temperature of the relaxed Bernoulli used for gradients through binary z."""
+    code_scale: float = 1.0
+    """Bernoulli bits enter the policy and the critic as +-code_scale (networks.z_features)."""
     log_std_bounds: tuple[float, float] = (-5.0, 1.0)
     """Clamp on Gaussian log standard deviations (policy, embedding, inference)."""
 

@@ -101,11 +101,13 @@ class Embedding(nn.Module):
         return self.linear(nn.functional.one_hot(task, self.num_tasks).float())
 
 
-def z_features(z: torch.Tensor, family: str) -> torch.Tensor:
-    """How z enters the policy and the critic. Bernoulli bits go in as +-1 (relaxed: in (-1, 1)),
-    so every code has the same norm and the four codes of two bits sit symmetrically around 0,
-    instead of code 00 being a zero input that the other codes are offsets from."""
-    return 2.0 * z - 1.0 if family == "bernoulli" else z
+def z_features(z: torch.Tensor, family: str, scale: float = 1.0) -> torch.Tensor:
+    """How z enters the policy and the critic. Bernoulli bits go in as +-scale (relaxed: in
+    (-scale, scale)), so every code has the same norm and the four codes of two bits sit
+    symmetrically around 0, instead of code 00 being a zero input that the other codes are
+    offsets from. A larger scale makes the untrained networks treat the codes more differently
+    (AgentConfig.code_scale)."""
+    return scale * (2.0 * z - 1.0) if family == "bernoulli" else z
 
 
 class SkillPolicy(nn.Module):
@@ -115,11 +117,11 @@ class SkillPolicy(nn.Module):
         super().__init__()
         self.net = mlp(obs_dim + z_dim, cfg.hidden, 2 * action_dim)
         self.log_std_bounds = cfg.log_std_bounds
-        self.family = cfg.embedding
+        self.family, self.code_scale = cfg.embedding, cfg.code_scale
 
     def forward(self, obs: torch.Tensor, z: torch.Tensor):
         """[..., S], [..., Z] -> (mean, log_std), each [..., A] (pre-squash)."""
-        x = torch.cat([obs, z_features(z, self.family)], -1)
+        x = torch.cat([obs, z_features(z, self.family, self.code_scale)], -1)
         mean, log_std = self.net(x).chunk(2, dim=-1)
         return mean, log_std.clamp(*self.log_std_bounds)
 
@@ -155,10 +157,11 @@ class Critic(nn.Module):
     def __init__(self, obs_dim: int, action_dim: int, z_dim: int, num_tasks: int, cfg):
         super().__init__()
         self.num_tasks, self.family = num_tasks, cfg.embedding
+        self.code_scale = cfg.code_scale
         self.net = mlp(obs_dim + action_dim + z_dim + num_tasks, cfg.critic_hidden, 1)
 
     def forward(self, obs, action, z, task) -> torch.Tensor:
         """[..., S], [..., A], [..., Z], [...] int64 -> [...]"""
         onehot = nn.functional.one_hot(task, self.num_tasks).float()
-        x = torch.cat([obs, action, z_features(z, self.family), onehot], -1)
+        x = torch.cat([obs, action, z_features(z, self.family, self.code_scale), onehot], -1)
         return self.net(x).squeeze(-1)
