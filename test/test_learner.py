@@ -4,6 +4,7 @@ import copy
 import inspect
 
 import numpy as np
+import pytest
 import torch
 
 from skill_embedding_ros.core import losses
@@ -118,3 +119,5 @@ def test_bernoulli_codes_enter_policy_and_critic_as_plus_minus_code_scale():
     assert torch.allclose(q, by_hand)
     mean, _ = scaled.policy(obs, codes)
     assert torch.allclose(mean, scaled.policy.net(torch.cat([obs, 3 * features], -1))[:, :2])
+    with pytest.raises(ValueError, match="code_scale must be positive"):
+        make_networks("bernoulli", code_scale=0.0)

@@ -54,6 +54,13 @@ class AgentConfig:
     log_std_bounds: tuple[float, float] = (-5.0, 1.0)
     """Clamp on Gaussian log standard deviations (policy, embedding, inference)."""
 
+    def __post_init__(self):
+        if not self.code_scale > 0:
+            raise ValueError(
+                f"agent.code_scale must be positive (bits enter as +-code_scale), "
+                f"got {self.code_scale}"
+            )
+
 
 @dataclass
 class ReplayConfig:
