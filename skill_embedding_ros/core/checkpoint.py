@@ -17,9 +17,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load, load_file, save, save_file
 
 PM1_CODES = 2
-"""The format from which Bernoulli bits enter the policy and the critic as +-1
-(networks.z_features); format 1 (unmarked) fed them as 0/1, so such a checkpoint has the right
-shapes but would act as another policy."""
+"""The format from which Bernoulli bits enter the policy and the critic centred on 0, as
++-agent.code_scale (networks.z_features; the scale is in the checkpoint's config and defaults to
+1); format 1 (unmarked) fed them as 0/1, so such a checkpoint has the right shapes but would act
+as another policy."""
 FORMAT = PM1_CODES
 """Checkpoint format written now, raised when the same tensors come to mean something else."""
 
@@ -87,7 +88,7 @@ def check_format(metadata: dict[str, Any], what: str) -> None:
     if fmt < PM1_CODES and embedding == "bernoulli":
         raise ValueError(
             f"{what} is a format-{fmt} checkpoint whose Bernoulli codes entered the networks as "
-            "0/1; this version feeds them as +-1, so its policy would act differently. Retrain, "
+            "0/1; this version centres them on 0, so its policy would act differently. Retrain, "
             "or evaluate it with the commit that trained it."
         )
 
