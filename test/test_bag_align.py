@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 import torch
 from mcap_ros2.writer import Writer as McapRos2Writer
+from rosbags.rosbag2 import Reader
 
 from skill_embedding_ros.core import replay_store as rs
+from skill_embedding_ros.core import step_record as sr
 from skill_embedding_ros.core.bag_align import AlignConfig
 from skill_embedding_ros.core.bag_ingest import IngestOptions, ingest
 from skill_embedding_ros.core.bag_label import checkpoint_labeller, history_windows, infer_z
@@ -56,6 +58,14 @@ def test_robot_topics_rebuild_the_episodes(tmp_path, suite_name, storage):
     assert sum(e.reward.sum() for e in got) > 0  # the demonstrator reaches its goal
     assert (s.duplicates, s.gaps, s.non_finite, s.out_of_order) == (1, 0, 0, 0), s.text()
     assert s.counts["safety_stops"] == 4  # the gate's stops between episodes cut them
+
+    # What the store holds says where the actions came from: a demonstration, not a policy's
+    # mean action (both have no behaviour log-probability).
+    with Reader(rs.list_chunks(tmp_path / "store")[0].path) as chunk:
+        records = [sr.decode_cdr(bytes(raw), "") for _, _, raw in chunk.messages()]
+    steps = [r for r in records if not r.last]
+    assert len(steps) == sum(len(e) for e in got)
+    assert all(r.flags & sr.DEMONSTRATION and not r.flags & sr.EVALUATION for r in steps)
 
 
 def test_task_from_a_topic_remapped_names_and_a_faster_joint_state_stream(tmp_path):

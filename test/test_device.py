@@ -80,3 +80,12 @@ def test_networks_compute_the_same_on_both_devices(embedding):
         retrace_targets(rewards, discounts, q_taken, v_next, c),
         retrace_targets(*(x.cuda() for x in (rewards, discounts, q_taken, v_next, c))).cpu(),
     )
+
+
+@pytest.mark.parametrize("embedding", ["bernoulli", "gaussian"])
+def test_latent_samples_stay_on_the_device_of_their_parameters(embedding):
+    nets = make_networks(embedding).to("cuda")
+    params = nets.embedding(torch.arange(2, device="cuda"))
+    z = nets.latent.sample(params)
+    assert z.is_cuda and z.shape == (2, nets.latent.z_dim)
+    assert torch.isfinite(nets.latent.log_prob(params, z)).all()

@@ -96,8 +96,15 @@ def build_episode(steps: list[sr.StepRecord], closing: sr.StepRecord) -> Episode
     return episode
 
 
-def episode_records(episode: Episode, source: str, episode_id: int, stamps_ns) -> list:
-    """The records a policy node would publish for `episode` (stamps_ns: L+1 stamps)."""
+def episode_records(
+    episode: Episode, source: str, episode_id: int, stamps_ns, demonstration: bool = False
+) -> list:
+    """The records a policy node would publish for `episode` (stamps_ns: L+1 stamps).
+
+    A step without a behaviour log-probability is flagged EVALUATION (a policy's mean action),
+    or DEMONSTRATION when `demonstration` says its actions came from outside the policy.
+    """
+    unknown_behaviour = sr.DEMONSTRATION if demonstration else sr.EVALUATION
     out = []
     n = len(episode)
     for k in range(n):
@@ -105,7 +112,7 @@ def episode_records(episode: Episode, source: str, episode_id: int, stamps_ns) -
             (sr.Z_DRAWN if episode.z_drawn[k] else 0)
             | (sr.TERMINAL if episode.terminal[k] else 0)
             | (sr.INTERVENTION if episode.intervention[k] else 0)
-            | (sr.EVALUATION if np.isnan(episode.log_b_a[k]) else 0)
+            | (unknown_behaviour if np.isnan(episode.log_b_a[k]) else 0)
         )
         out.append(
             sr.StepRecord(

@@ -318,11 +318,10 @@ class RobotPipeline:
             ident = self._ids[item.source]
             self._ids[item.source] += 1
             done = None
-            for k, record in enumerate(
-                episode_records(item.episode, item.source, ident, item.stamps_ns)
-            ):
-                if not record.last:
-                    record.flags = (record.flags & ~sr.EVALUATION) | sr.DEMONSTRATION
+            records = episode_records(
+                item.episode, item.source, ident, item.stamps_ns, demonstration=True
+            )
+            for k, record in enumerate(records):
                 # The record itself stands for its decoded bytes: float32 values survive the
                 # float64 wire layout exactly.
                 raw = RawRecord(topic, int(item.log_ns[k]), sr.encode_cdr(record))

@@ -60,9 +60,13 @@ class Latent:
         with torch.no_grad():
             if self.family == "gaussian":
                 mean, log_std = self._split(params)
-                noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
+                noise = torch.randn(
+                    mean.shape, generator=generator, dtype=mean.dtype, device=mean.device
+                )
                 return mean + log_std.exp() * noise
-            u = torch.rand(params.shape, generator=generator, dtype=params.dtype)
+            u = torch.rand(
+                params.shape, generator=generator, dtype=params.dtype, device=params.device
+            )
             return (u < torch.sigmoid(params)).to(params.dtype)
 
     def rsample(self, params: torch.Tensor) -> torch.Tensor:
