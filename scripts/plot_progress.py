@@ -1,0 +1,80 @@
+"""Learning curves from runs' progress.jsonl: exploration success (sampled actions, the actors'
+recent episodes) per task against env steps, one panel per task, one line per run.
+
+python scripts/plot_progress.py results/runs/reach_tasks_seed* --out docs/reach_tasks_curves.png
+A run is a run directory or a progress.jsonl file; NAME=PATH labels it NAME.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import matplotlib
+import yaml
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+
+def read_progress(path: Path) -> list[dict]:
+    """The rows of a progress.jsonl (a run directory's, or the file itself)."""
+    if path.is_dir():
+        path = path / "progress.jsonl"
+    if not path.is_file():
+        raise SystemExit(f"{path}: not found (give a run directory or its progress.jsonl)")
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if not rows:
+        raise SystemExit(f"{path}: no rows yet (a run logs every train.log_every env steps)")
+    return rows
+
+
+def task_names(run_dir: Path, count: int) -> list[str]:
+    """Task names from the run's config.yaml when it lies beside, else t0, t1, ..."""
+    config = run_dir / "config.yaml"
+    if config.is_file():
+        tasks = yaml.safe_load(config.read_text())["train"]["tasks"]
+        return [f"t{k} {name}" for k, name in enumerate(tasks)]
+    return [f"t{k}" for k in range(count)]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", help="run directories or progress.jsonl files")
+    parser.add_argument("--out", type=Path, required=True, help="PNG to write")
+    parser.add_argument("--title", default="", help="figure title")
+    args = parser.parse_args(argv)
+
+    runs = []
+    for spec in args.runs:
+        label, _, path = spec.rpartition("=")
+        path = Path(path)
+        runs.append((label or (path.parent.name if path.is_file() else path.name), path))
+    data = [(label, path, read_progress(path)) for label, path in runs]
+    count = max(sum(k.startswith("charts/success_task") for k in rows[-1]) for _, _, rows in data)
+    first = data[0][1]
+    names = task_names(first if first.is_dir() else first.parent, count)
+
+    fig, axes = plt.subplots(1, count, figsize=(3.2 * count, 3.0), sharey=True, squeeze=False)
+    for k, ax in enumerate(axes[0]):
+        for label, _, rows in data:
+            key = f"charts/success_task{k}"
+            points = [(r["env_steps"] / 1000, r[key]) for r in rows if key in r]
+            ax.plot(*zip(*points, strict=True), label=label, lw=1.2)
+        ax.set_title(names[k] if k < len(names) else f"t{k}", fontsize=10)
+        ax.set_xlabel("env steps (thousands)")
+        ax.axhline(0.9, color="grey", lw=0.6, ls=":")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("exploration success")
+    axes[0][-1].legend(fontsize=7, loc="best")
+    if args.title:
+        fig.suptitle(args.title, fontsize=10)
+    fig.tight_layout()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.out, dpi=110)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
