@@ -30,12 +30,13 @@ def read_progress(path: Path) -> list[dict]:
     return rows
 
 
-def task_names(run_dir: Path, count: int) -> list[str]:
-    """Task names from the run's config.yaml when it lies beside, else t0, t1, ..."""
-    config = run_dir / "config.yaml"
-    if config.is_file():
-        tasks = yaml.safe_load(config.read_text())["train"]["tasks"]
-        return [f"t{k} {name}" for k, name in enumerate(tasks)]
+def task_names(paths: list[Path], count: int) -> list[str]:
+    """Task names from the first run with a config.yaml beside its progress, else t0, t1, ..."""
+    for path in paths:
+        config = (path if path.is_dir() else path.parent) / "config.yaml"
+        if config.is_file():
+            tasks = yaml.safe_load(config.read_text())["train"]["tasks"]
+            return [f"t{k} {name}" for k, name in enumerate(tasks)]
     return [f"t{k}" for k in range(count)]
 
 
@@ -53,8 +54,7 @@ def main(argv: list[str] | None = None) -> None:
         runs.append((label or (path.parent.name if path.is_file() else path.name), path))
     data = [(label, path, read_progress(path)) for label, path in runs]
     count = max(sum(k.startswith("charts/success_task") for k in rows[-1]) for _, _, rows in data)
-    first = data[0][1]
-    names = task_names(first if first.is_dir() else first.parent, count)
+    names = task_names([path for _, path, _ in data], count)
 
     fig, axes = plt.subplots(1, count, figsize=(3.2 * count, 3.0), sharey=True, squeeze=False)
     for k, ax in enumerate(axes[0]):
