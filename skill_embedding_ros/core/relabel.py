@@ -18,17 +18,13 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from skill_embedding_ros.envs.suites import Suite, reward
+from skill_embedding_ros.envs import suites
 
 
-def task_rewards(suite: Suite, tasks: Sequence[str]) -> Callable[[np.ndarray], np.ndarray]:
+def task_rewards(suite: suites.Suite, tasks: Sequence[str]) -> Callable[[np.ndarray], np.ndarray]:
     """The reward of every task for the observations after each step: next_obs [..., S] ->
     [..., len(tasks)], float32, each column computed exactly as the envs compute it."""
-
-    def rewards(next_obs: np.ndarray) -> np.ndarray:
-        return np.stack([reward(suite, task, next_obs) for task in tasks], axis=-1)
-
-    return rewards
+    return lambda next_obs: suites.rewards(suite, tasks, next_obs)
 
 
 def relabel(

@@ -7,6 +7,7 @@ episode, a real-robot trial and an ingested rosbag.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,7 +84,13 @@ def goal_index(suite: Suite, obs: np.ndarray) -> np.ndarray:
 
 def reward(suite: Suite, task: str, obs: np.ndarray) -> np.ndarray:
     """Sparse reward: 1 per step while the target is inside one of the task's goal regions."""
-    return np.isin(goal_index(suite, obs), suite.task_goals(task)).astype(np.float32)
+    return rewards(suite, (task,), obs)[..., 0]
+
+
+def rewards(suite: Suite, tasks: Sequence[str], obs: np.ndarray) -> np.ndarray:
+    """The reward of every task at once, [..., len(tasks)] float32 (the regions found once)."""
+    region = goal_index(suite, obs)
+    return np.stack([np.isin(region, suite.task_goals(t)) for t in tasks], -1).astype(np.float32)
 
 
 def _ring(radius: float) -> tuple[tuple[float, float], ...]:
