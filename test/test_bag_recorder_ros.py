@@ -111,7 +111,8 @@ def test_record_a_running_graph_and_ingest_it_back(tmp_path):
         recorder.wait(20)
         probe.close()
     assert recorder.returncode == 0, log_text(recorder)[-2000:]
-    want = sorted(StoreReader(live_store).new_episodes(), key=_key)
+    in_order = StoreReader(live_store).new_episodes()  # one actor: in the order they ran
+    want = sorted(in_order, key=_key)
     assert len(want) >= EPISODES
 
     # A standard rosbag2 bag: metadata with offered QoS and type hashes, readable by mcap.
@@ -144,7 +145,8 @@ def test_record_a_running_graph_and_ingest_it_back(tmp_path):
     # Robot topics only: the same states and rewards, and the actions as the gate forwarded them:
     # the policy's, held within the joint position limits from the gate's latest joint state,
     # which is the step's own or (when the command overtook the state on the way) the one before,
-    # and the motion of the command the gate forwarded before (core/safety_gate.py).
+    # and the motion of the command the gate forwarded before (core/safety_gate.py). At an
+    # episode's first step the state before is the previous episode's last.
     gate_config = GateConfig()
     suite = get_suite("reach")
     align = AlignConfig(suite=suite, tasks=("any",), z_dim=2, task="any")
@@ -157,11 +159,18 @@ def test_record_a_running_graph_and_ingest_it_back(tmp_path):
     for b in want:
         a = aligned[_start(b)]
         np.testing.assert_array_equal(a.obs, b.obs)
+        k = next(k for k, e in enumerate(in_order) if e is b)
+        before = aligned.get(_start(in_order[k - 1])) if k else None
         for i, action in enumerate(b.action.astype(float)):
-            last_motion = a.action[i - 1] * gate_config.control_period if i else 0.0
+            if i:
+                states = [(obs, a.action[i - 1]) for obs in b.obs[i - 1 : i + 1]]
+            else:
+                states = [(b.obs[0], 0.0)]
+                if before is not None:  # its last command, or a stop the gate sent since
+                    states += [(before.obs[-1], before.action[-1]), (before.obs[-1], 0.0)]
             candidates = [
-                limit_command(action, obs[:2], last_motion, gate_config)
-                for obs in b.obs[max(i - 1, 0) : i + 1]
+                limit_command(action, obs[:2], motion * gate_config.control_period, gate_config)
+                for obs, motion in states
             ]
             # atol: the gate limited from float64 joint states, obs holds them as float32.
             assert any(np.allclose(a.action[i], c, atol=1e-5) for c in candidates), (
