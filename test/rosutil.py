@@ -15,7 +15,7 @@ from pathlib import Path
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 
-from skill_embedding_ros.graph import NodeSpec
+from skill_embedding_ros.graph import NodeSpec, find_graph, load_graph
 from skill_embedding_ros.launcher import node_command
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,6 +36,20 @@ def ros_env(domain: int) -> dict[str, str]:
         OMP_NUM_THREADS="1",
     )
     return env
+
+
+def graph_params(executable: str, graph: str = "train_sim", **overrides) -> dict:
+    """Actor 0's parameters for `executable` in a graph description (one source of truth for
+    how a graph sets a node up, e.g. the gate's stepping and coasting reserve), with overrides.
+    A latched e-stop is kept in memory only unless a test says otherwise."""
+    args = {"checkpoint": "unused.safetensors"} if graph == "evaluate_sim" else {}
+    spec = next(
+        s for s in load_graph(find_graph(graph)).resolve(args) if s.executable == executable
+    )
+    params = dict(spec.parameters)
+    if executable == "safety_gate":
+        params["estop_file"] = ""
+    return {**params, **overrides}
 
 
 def start_node(

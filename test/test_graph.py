@@ -139,6 +139,28 @@ def test_sim_gates_limit_positions_to_the_scenes_joint_range(name, args):
     assert gate_ranges == scene_ranges
 
 
+@pytest.mark.parametrize(
+    "name, args", [("train_sim", {}), ("evaluate_sim", {"checkpoint": "c.safetensors"})]
+)
+def test_sim_gates_reserve_at_least_the_scenes_coasting_distance(name, args):
+    # A velocity servo of gain kv on a mass m lags its command by m / kv seconds: the gate's
+    # velocity_lag must be at least that, or a joint could coast past a limit (core/reach.py).
+    mujoco = pytest.importorskip("mujoco")
+    from skill_embedding_ros.envs import SUITES
+
+    lags = []
+    for suite in SUITES.values():
+        model = mujoco.MjModel.from_xml_path(str(suite.model_path))
+        for j in suite.joints:
+            actuator = model.actuator(j)
+            kv = -actuator.biasprm[2]
+            lags.append(model.body_subtreemass[model.joint(j).bodyid[0]] / kv)
+    specs = load_graph(find_graph(name)).resolve(args)
+    gates = [s for s in specs if s.executable == "safety_gate"]
+    assert gates and all(s.parameters["velocity_lag"] >= max(lags) for s in gates)
+    assert all(s.parameters["stepping"] == "lockstep" for s in gates)
+
+
 # -- the launch files --------------------------------------------------------------------------
 
 

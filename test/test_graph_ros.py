@@ -16,7 +16,16 @@ from std_msgs.msg import Float64MultiArray
 
 from skill_embedding_ros.core.checkpoint import read_checkpoint
 from skill_embedding_ros.core.replay_store import StoreReader, list_chunks
-from test.rosutil import REPO, Probe, fresh_domain, log_text, ros_env, start_node, stop
+from test.rosutil import (
+    REPO,
+    Probe,
+    fresh_domain,
+    graph_params,
+    log_text,
+    ros_env,
+    start_node,
+    stop,
+)
 
 TINY = """
 agent: {hidden: [32, 32], critic_hidden: [32, 32]}
@@ -105,7 +114,7 @@ def run_actor_once(tmp_path, domain: int, seed: int) -> list[np.ndarray]:
     )
     nodes = [
         start_node("sim_bridge", domain, tmp_path, "actor_0", {"seed": seed}),
-        start_node("safety_gate", domain, tmp_path, "actor_0"),
+        start_node("safety_gate", domain, tmp_path, "actor_0", graph_params("safety_gate")),
     ]
     policy = start_node(
         "skill_policy", domain, tmp_path, "actor_0", {"seed": seed, "episodes": 2, "actors": 0}
@@ -137,7 +146,7 @@ def test_learner_and_recorder_survive_kill9(tmp_path):
     config = tiny_config(tmp_path, 4000)
     actor = [
         start_node("sim_bridge", domain, tmp_path, "actor_0", {"seed": 1}),
-        start_node("safety_gate", domain, tmp_path, "actor_0"),
+        start_node("safety_gate", domain, tmp_path, "actor_0", graph_params("safety_gate")),
         start_node("skill_policy", domain, tmp_path, "actor_0", {"config": str(config)}),
     ]
     recorder_params = {"store": str(store), "flush_period": 0.5}

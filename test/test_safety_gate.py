@@ -12,9 +12,10 @@ PERIOD = 0.1  # s
 
 
 def _make_gate(positions=(0.0, 0.0), **overrides) -> Gate:
-    config = GateConfig(control_period=PERIOD, **overrides)
+    """A gate in front of a lockstep robot with ideal velocity tracking (unless overridden)."""
+    config = GateConfig(control_period=PERIOD, **{"stepping": "lockstep", **overrides})
     gate = Gate(config, now=0.0)
-    gate.set_positions(positions)
+    gate.set_positions(positions, now=0.0)
     return gate
 
 
@@ -87,19 +88,73 @@ def test_a_late_joint_state_never_lets_a_joint_pass_its_limit(commands, late):
         out = gate.command([command], now=0.1 * i)
         states.append(states[-1] + out[0] * PERIOD)
         assert -1.0 - 1e-9 <= states[-1] <= 1.0 + 1e-9
-        gate.set_positions([states[-2] if late[i] else states[-1]])
+        gate.set_positions([states[-2] if late[i] else states[-1]], now=0.1 * i)
 
 
-def test_motion_commanded_since_the_latest_state_counts_toward_the_limit():
+def test_every_command_since_the_latest_state_counts_toward_the_limit():
     gate = _make_gate(positions=[0.85], max_velocity=1.0)
     np.testing.assert_allclose(gate.command([1.0], now=0.0), [1.0])  # reaches 0.95
     # The state after that command has not arrived: the joint may already be at 0.95.
-    np.testing.assert_allclose(gate.command([1.0], now=0.1), [(1.0 - 0.95) / PERIOD])
-    # The state says 0.95, but may not show the last command's 0.05 yet: the limit may be there.
-    gate.set_positions([0.95])
-    np.testing.assert_allclose(gate.command([1.0], now=0.2), [0.0])
-    # That command moved nothing, so 0.95 is where the joint is.
-    np.testing.assert_allclose(gate.command([1.0], now=0.3), [(1.0 - 0.95) / PERIOD])
+    np.testing.assert_allclose(gate.command([1.0], now=0.01), [(1.0 - 0.95) / PERIOD])
+    # A zero in between does not give a fresh allowance (it did once: the bypass this fixes).
+    np.testing.assert_allclose(gate.command([0.0], now=0.02), [0.0])
+    np.testing.assert_allclose(gate.command([1.0], now=0.03), [0.0])
+    # The state of the first command: the second (0.05) may not show yet, nor the first.
+    gate.set_positions([0.95], now=0.04)
+    np.testing.assert_allclose(gate.command([1.0], now=0.05), [0.0])
+    # Every command shown: the joint is at 1.0, the limit.
+    for now in (0.06, 0.07, 0.08, 0.09):
+        gate.set_positions([1.0], now=now)
+    assert gate.reach.unconfirmed == 0
+    np.testing.assert_allclose(gate.command([1.0], now=0.1), [0.0])
+    np.testing.assert_allclose(gate.command([-1.0], now=0.11), [-1.0])  # away: never limited
+
+
+def test_a_burst_without_states_never_adds_up_past_the_limit():
+    """Ten +1 commands from 0.95 with no new state (two publishers, or a burst): the old gate
+    sent 0.5, 0, 0.5, 0, ... and the joint ended at 1.20; now their sum stays within 0.05."""
+    gate = _make_gate(positions=[0.95], max_velocity=1.0)
+    sent = [gate.command([1.0], now=0.001 * k) for k in range(10)]
+    moved = sum(0.0 if out is None else out[0] * PERIOD for out in sent)
+    assert moved <= 0.05 + 1e-12
+
+
+def test_lockstep_drops_commands_beyond_the_in_flight_limit():
+    from skill_embedding_ros.core.safety_gate import MAX_IN_FLIGHT
+
+    gate = _make_gate(positions=[0.0])
+    outs = [gate.command([0.1], now=0.001 * k) for k in range(MAX_IN_FLIGHT + 3)]
+    assert all(out is not None for out in outs[:MAX_IN_FLIGHT])
+    assert all(out is None for out in outs[MAX_IN_FLIGHT:])
+    assert gate.state().dropped == 3
+    gate.set_positions([0.01], now=0.1)  # one answered: one more may go
+    assert gate.command([0.1], now=0.11) is not None
+
+
+def test_a_coasting_joint_keeps_its_coasting_distance_in_reserve():
+    """Moving at 1 m/s under a 0.05 s velocity lag, a joint coasts 0.05 m after a stop: at 0.95
+    it is already as close to the limit as it may get."""
+    gate = _make_gate(positions=[0.0], velocity_lag=0.05)
+    gate.set_positions([0.95], now=0.0, velocities=[1.0])
+    np.testing.assert_allclose(gate.command([1.0], now=0.01), [0.0])
+    gate.set_positions([0.90], now=0.1, velocities=[0.0])
+    np.testing.assert_allclose(gate.command([1.0], now=0.11), [(1.0 - 0.90) / PERIOD])
+
+
+def test_realtime_counts_the_held_command_until_the_state_shows_it():
+    """A realtime robot holds a command until the next one lands: from the latest state the joint
+    moves at the fastest recent command for (now - state + 2 latency), and a new command may be
+    held until the watchdog's stop lands (stale_after + tick + latency)."""
+    gate = _make_gate(positions=[0.0], stepping="realtime", state_latency=0.01)
+    cfg = gate.config
+    hold = cfg.stale_after + cfg.tick_period + cfg.state_latency
+    gate.set_positions([0.85], now=1.0)
+    # Before its first command the gate assumes the robot may hold anything up to 1 m/s.
+    first = gate.command([1.0], now=1.0)
+    np.testing.assert_allclose(first, [(1.0 - 0.85 - 1.0 * 0.02) / hold])
+    # 0.05 s later, no new state: the first command may have acted for 0.05 + 0.02 s.
+    second = gate.command([1.0], now=1.05)
+    np.testing.assert_allclose(second, [(1.0 - 0.85 - first[0] * 0.07) / hold])
 
 
 @pytest.mark.parametrize(
@@ -120,7 +175,7 @@ def test_refuses_until_a_finite_joint_state_is_known():
     gate = Gate(GateConfig(control_period=PERIOD), now=0.0)
     assert gate.command([0.1, 0.1], now=0.0) is None  # nothing known to stop yet
     assert gate.state().refused == 1
-    gate.set_positions([0.0, np.nan])
+    gate.set_positions([0.0, np.nan], now=0.0)
     np.testing.assert_array_equal(gate.command([0.1, 0.1], now=0.01), [0.0, 0.0])
     assert "not finite" in gate.state().reason
 
@@ -138,7 +193,7 @@ def test_refused_commands_do_not_feed_the_watchdog():
 
 @pytest.mark.parametrize("stale_periods", [1.5, 1.25, 1.75])
 def test_watchdog_stops_within_two_periods_of_the_last_command(stale_periods):
-    gate = _make_gate(stale_periods=stale_periods)
+    gate = _make_gate(stale_periods=stale_periods, stepping="realtime")
     now = 0.0
     for _ in range(20):  # a policy on time, with ticks in between, never turns stale
         assert gate.command([0.1, 0.1], now) is not None
@@ -170,9 +225,9 @@ def test_watchdog_counts_from_start_when_no_command_ever_came():
 
 
 def test_estop_latch_survives_new_commands_and_releases_only_explicitly():
-    gate = _make_gate()
+    gate = _make_gate(stepping="realtime")
     gate.command([0.1, 0.1], now=0.0)
-    np.testing.assert_array_equal(gate.latch_estop(), [0.0, 0.0])
+    np.testing.assert_array_equal(gate.latch_estop(now=0.0), [0.0, 0.0])
     for i in range(10):
         now = 0.01 * (i + 1)
         np.testing.assert_array_equal(gate.command([0.1, 0.1], now), [0.0, 0.0])
@@ -184,9 +239,69 @@ def test_estop_latch_survives_new_commands_and_releases_only_explicitly():
     assert gate.state().mode == Mode.OK
 
 
+def test_a_latched_estop_outlives_the_process_in_its_file(tmp_path):
+    from skill_embedding_ros.core.estop_latch import EstopLatch, latch_path
+
+    path = latch_path(str(tmp_path / "estop/{node}.latched"), "/actor_0/safety_gate")
+    assert path == tmp_path / "estop/actor_0_safety_gate.latched"
+    assert latch_path("", "/actor_0/safety_gate") is None
+    latch = EstopLatch(path)
+    assert not latch.is_latched()
+    latch.latch("e-stop service")
+    again = EstopLatch(path)  # a restarted gate
+    assert again.is_latched() and "e-stop service" in again.reason()
+    gate = Gate(GateConfig(), now=0.0, estop=again.is_latched())
+    gate.set_positions([0.0], now=0.0)
+    np.testing.assert_array_equal(gate.command([0.5], now=0.01), [0.0])
+    assert gate.state().mode == Mode.ESTOP
+    again.release()
+    assert not EstopLatch(path).is_latched()
+    path.write_bytes(b"\xff\x00garbage")  # whatever sits there counts as latched
+    assert EstopLatch(path).is_latched()
+
+
+def test_a_reset_waits_for_the_robot_to_answer_every_command_and_holds_commands_until_done():
+    gate = _make_gate(positions=[0.0])
+    gate.set_positions([0.0], now=0.0, stamp=0)
+    np.testing.assert_allclose(gate.command([0.5], now=0.01), [0.5])
+    gate.begin_reset(now=0.02)
+    assert gate.state().mode == Mode.RESETTING and not gate.ready_to_reset(now=0.02)
+    assert gate.command([0.5], now=0.03) is None  # lockstep: nothing goes out
+    gate.set_positions([0.05], now=0.04, stamp=100_000_000)  # the robot answered the command
+    assert gate.ready_to_reset(now=0.04)
+    gate.reset_sent(now=0.05)
+    gate.reset_done(ok=True, stamp=200_000_000)  # the robot names its new state's stamp
+    gate.set_positions([0.05], now=0.05, stamp=100_000_000)  # a repeat: nothing new
+    assert gate.command([0.5], now=0.06) is None
+    gate.set_positions([0.9], now=0.07, stamp=200_000_000)
+    assert gate.state().mode == Mode.OK and gate.reach.unconfirmed == 0
+    np.testing.assert_allclose(gate.command([0.5], now=0.08), [0.5])
+
+
+def test_realtime_reset_sends_stops_and_waits_for_commands_in_flight_to_land():
+    gate = _make_gate(positions=[0.0], stepping="realtime", state_latency=0.02)
+    gate.begin_reset(now=1.0)
+    np.testing.assert_array_equal(gate.command([0.5], now=1.01), [0.0])
+    assert not gate.ready_to_reset(now=1.01) and gate.ready_to_reset(now=1.02)
+    gate.reset_sent(now=1.02)
+    gate.set_positions([0.2], now=1.03, stamp=5)  # the new state came before the reply
+    gate.reset_done(ok=True, stamp=5)
+    assert gate.state().mode == Mode.OK
+
+
+def test_a_state_whose_stamp_skips_periods_shows_as_many_lockstep_steps():
+    gate = _make_gate(positions=[0.0])
+    gate.set_positions([0.0], now=0.0, stamp=0)
+    for k in range(5):
+        gate.command([0.1], now=0.01 * k)
+    assert gate.reach.unconfirmed == 5
+    gate.set_positions([0.03], now=0.1, stamp=300_000_000)  # two states lost on the way
+    assert gate.reach.unconfirmed == 2
+
+
 def test_estop_takes_precedence_over_stale_and_refused():
     gate = _make_gate()
-    gate.latch_estop()
+    gate.latch_estop(now=0.0)
     gate.command([np.nan, 0.0], now=0.0)
     gate.tick(10.0)
     assert gate.state().mode == Mode.ESTOP

@@ -36,7 +36,9 @@ class _Graph:
             "max_velocity": 1.0,
             "position_min": -1.0,
             "position_max": 1.0,
+            "estop_file": str(tmp_path / "estop" / "{node}.latched"),
         }
+        self.domain, self.tmp_path, self.params = domain, tmp_path, params
         self.proc = start_node("safety_gate", domain, tmp_path, "actor_0", params)
         self.probe = Probe(domain)
         try:
@@ -207,6 +209,31 @@ def test_estop_latches_until_released_explicitly(graph):
     assert stop(graph.proc) == 0
     log = log_text(graph.proc)
     assert log.count("e-stop latched") == 1 and log.count("e-stop released") == 1, log
+
+
+def test_a_latched_estop_survives_a_kill_and_restart_of_the_gate(graph):
+    graph.until_forwarded()
+    assert graph.call_estop(True).message == "e-stop latched"
+    assert (graph.tmp_path / "estop" / "actor_0_safety_gate.latched").exists()
+    graph.proc.kill()  # kill -9: no chance to clean up
+    graph.proc.wait()
+    graph.proc = start_node("safety_gate", graph.domain, graph.tmp_path, "actor_0", graph.params)
+    graph.probe.spin_until(
+        lambda: "starting with the e-stop latched" in log_text(graph.proc), 15.0, "the warning"
+    )
+    graph.received.clear()
+
+    def answered():
+        graph.send(POLICY)
+        graph.probe.spin_for(PERIOD / 2)
+        return len(graph.received) >= 20
+
+    graph.probe.spin_until(answered, 15.0, "20 answers from the restarted gate")
+    assert all(not c.any() for _, c in graph.received), graph.received
+    assert graph.until_mode("estop")["estop"] == "true"
+    assert graph.call_estop(False).message == "e-stop released"
+    assert not (graph.tmp_path / "estop" / "actor_0_safety_gate.latched").exists()
+    graph.until_forwarded()
 
 
 def test_ctrl_c_exits_cleanly(graph):

@@ -36,7 +36,7 @@ class Bridge:
         self.pub = node.create_publisher(
             Float64MultiArray, f"/{namespace}/{topics.COMMANDS}", topics.RELIABLE
         )
-        self.reset_client = node.create_client(Trigger, f"/{namespace}/{topics.RESET}")
+        self.reset_client = node.create_client(Trigger, f"/{namespace}/{topics.ROBOT_RESET}")
         self.subscribed = False
 
     def subscribe(self) -> None:

@@ -153,7 +153,7 @@ class BridgeConfig:
 
 @dataclass
 class GateConfig:
-    """Safety gate node: every command to the robot passes through it."""
+    """Safety gate node: every command to the robot passes through it (docs/safety.md)."""
 
     control_period: float = 0.1
     """Seconds per control step of the robot (the watchdog counts in these)."""
@@ -164,10 +164,22 @@ class GateConfig:
     max_velocity: float = 1.0
     """Largest commanded joint velocity (m/s or rad/s), applied to every joint."""
     position_min: float = -1.0
-    """Lower joint position limit (m or rad): toward it a joint is commanded at most the speed
-    that reaches it in one control period, and zero once there."""
+    """Lower joint position limit (m or rad): no command may take a joint below it."""
     position_max: float = 1.0
     """Upper joint position limit (m or rad)."""
+    stepping: str = "realtime"
+    """How the robot advances: lockstep (a simulator that steps one control period per command
+    and publishes one joint state per step) or realtime (holds the latest command on the wall
+    clock: hardware, a real-time simulator). It decides which commands a joint state shows."""
+    state_latency: float = 0.05
+    """realtime only: longest time (s) from a motion to the joint state showing it arriving, and
+    from a command sent to it acting; larger is safer and slower near the limits."""
+    velocity_lag: float = 0.0
+    """Time constant (s) of the joints' velocity loop: a joint at v coasts velocity_lag * v after
+    its command drops to zero, and the gate keeps that distance in reserve (0: ideal tracking)."""
+    estop_file: str = "~/.ros/skill_embedding_ros/estop/{node}.latched"
+    """Where a latched e-stop is kept across restarts ({node}: the node's full name, / as _): a
+    gate that finds it starts latched. Empty: the latch lives only as long as the process."""
 
     def __post_init__(self):
         if self.control_period <= 0:
@@ -183,6 +195,23 @@ class GateConfig:
             raise ValueError(
                 f"position_min ({self.position_min}) must be < position_max ({self.position_max})"
             )
+        if self.stepping not in ("lockstep", "realtime"):
+            raise ValueError(f"stepping must be 'lockstep' or 'realtime', got {self.stepping!r}")
+        if not self.state_latency >= 0:
+            raise ValueError(f"state_latency must be >= 0 s, got {self.state_latency}")
+        if not self.velocity_lag >= 0:
+            raise ValueError(f"velocity_lag must be >= 0 s, got {self.velocity_lag}")
+
+    @property
+    def stale_after(self) -> float:
+        """Seconds without a valid policy command after which the gate stops the robot."""
+        return self.stale_periods * self.control_period
+
+    @property
+    def tick_period(self) -> float:
+        """Seconds between watchdog checks (a quarter period: a stop goes out at most a quarter
+        period after the command turned stale)."""
+        return self.control_period / 4
 
 
 @dataclass

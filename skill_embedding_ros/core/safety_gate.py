@@ -9,13 +9,14 @@ What goes out, in order of precedence:
   so a robot driver that holds the last command it got stops too;
 * refused (non-finite, wrong length, or no usable joint state to check it against): a stop in
   place of the command;
-* otherwise the command, clipped to the velocity limit and kept from pushing any joint past its
-  position limits.
+* otherwise the command, clipped to the velocity limit and slowed so that no joint can pass a
+  position limit.
 
-The latest joint state may be one command behind: a command can overtake the state that the
-command before it caused (in lockstep over DDS it does, now and then). So position limits are
-checked against the latest state and against that state plus the last command's motion,
-whichever lies nearer the limit.
+Input queue: commands are taken one by one as they arrive, however many and from however many
+publishers; none is dropped or merged. Each is limited against where the joints may be once it
+lands: the latest joint state plus every command sent since that the state may not show yet,
+zeros included (core/reach.py keeps that account). A burst therefore gets less room with every
+command, never a fresh allowance.
 
 Teleop takeover (a later issue) joins as a second source of commands: it goes through the same
 `limit()` and the same e-stop and watchdog, and reports its own mode.
@@ -30,28 +31,13 @@ from enum import Enum
 import numpy as np
 
 from skill_embedding_ros.core.config import GateConfig
+from skill_embedding_ros.core.reach import Reach, limit_velocity
 
-TICKS_PER_PERIOD = 4
-"""The watchdog is checked this often per control period, so a stop goes out at most a quarter
-period after the command turned stale."""
-
-
-def limit_command(command, positions, last_motion, config: GateConfig) -> np.ndarray:
-    """A command (finite, one velocity per joint) within the velocity and position limits.
-
-    A joint may move toward a position limit at most as fast as reaches it in one control
-    period, and not at all once at or past it, so it never passes a limit even at full speed.
-    Its position is the latest joint state's or, should that state not yet show the last
-    command sent, that plus `last_motion` (the last command times the period): whichever is
-    nearer the limit. command, positions, last_motion: [J] (last_motion may be 0) -> [J].
-    """
-    positions = np.asarray(positions, dtype=float)
-    ahead = positions + last_motion
-    upper = (config.position_max - np.maximum(positions, ahead)) / config.control_period
-    lower = (config.position_min - np.minimum(positions, ahead)) / config.control_period
-    limited = np.clip(command, -config.max_velocity, config.max_velocity)
-    limited = np.minimum(limited, np.maximum(upper, 0.0))
-    return np.maximum(limited, np.minimum(lower, 0.0))
+MAX_IN_FLIGHT = 8
+"""lockstep: commands sent that no joint state has shown yet, beyond which the gate drops further
+policy commands (counted, nothing sent) until the robot catches up. A lockstep robot steps once
+per command, so a flood would otherwise pile up in its reliable queue (depth 10) until DDS drops
+some, and the gate's account (core/reach.py) would no longer match what the robot ran."""
 
 
 class Mode(str, Enum):
@@ -63,6 +49,8 @@ class Mode(str, Enum):
     """E-stop latched: only stops go out until it is released explicitly."""
     REFUSED = "refused"
     """The last policy command was refused and replaced by a stop."""
+    RESETTING = "resetting"
+    """A reset is under way: commands go no further until the robot's new state arrives."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +67,8 @@ class GateState:
     """Policy commands refused (each answered by a stop)."""
     stops: int
     """Stop commands (zeros) sent; forwarded + stops is everything the robot got."""
+    dropped: int
+    """lockstep: policy commands answered by nothing (MAX_IN_FLIGHT unanswered, or a reset)."""
     reason: str
     """Why the gate is not forwarding (empty when mode is ok)."""
 
@@ -90,29 +80,48 @@ class Gate:
     to send (no change needed, or the joint count is not known yet).
     """
 
-    def __init__(self, config: GateConfig, now: float):
+    def __init__(self, config: GateConfig, now: float, estop: bool = False):
         """`now`: start time (s); with no command at all, the watchdog counts from here, so a
-        restarted gate also stops a robot still holding a command from before. `config` is
-        checked by GateConfig itself."""
+        restarted gate also stops a robot still holding a command from before. `estop`: start
+        latched (a latch that outlived a restart). `config` is checked by GateConfig itself."""
         self.config = config
-        self.stale_after = config.stale_periods * config.control_period
+        self.stale_after = config.stale_after
         """Seconds without a valid policy command after which the gate stops the robot."""
-        self.tick_period = config.control_period / TICKS_PER_PERIOD
+        self.tick_period = config.tick_period
         """Seconds between `tick()` calls the watchdog timing assumes."""
+        self.reach = Reach(config)
         self._positions: np.ndarray | None = None
-        self._last_motion: np.ndarray | float = 0.0
-        """Displacement (m or rad per joint) the last command sent asks for in one period."""
         self._last_valid = now
         self._stale = False
         self._refusal = ""
-        self._estop = False
-        self._forwarded = self._clipped = self._refused = self._stops = 0
+        self._estop = estop
+        self._resetting = False
+        self._reset_since = now
+        self._reset_stamp: int | None = None
+        self._stamp = -1
+        """The latest joint state's stamp (ns)."""
+        self._forwarded = self._clipped = self._refused = self._stops = self._dropped = 0
 
     # inputs
 
-    def set_positions(self, positions: Sequence[float]) -> None:
-        """Latest joint positions (m or rad), in the order of the command's components."""
+    def set_positions(
+        self,
+        positions: Sequence[float],
+        now: float,
+        velocities: Sequence[float] | None = None,
+        stamp: int | None = None,
+    ) -> None:
+        """A joint state arrived at `now` (s): positions (m or rad) and, if the state has them,
+        velocities, in the order of the command's components; `stamp`: its header stamp (ns)."""
         self._positions = np.asarray(positions, dtype=float)
+        self._stamp = stamp if stamp is not None else self._stamp
+        self._end_reset_if_shown()
+        if velocities is not None and len(velocities) != len(positions):
+            velocities = None
+        if np.all(np.isfinite(self._positions)) and (
+            velocities is None or np.all(np.isfinite(velocities))
+        ):
+            self.reach.observe(self._positions, velocities, now, stamp)
 
     def command(self, command: Sequence[float], now: float) -> np.ndarray | None:
         """A policy command (joint velocities) arrives at `now` (s); returns what to send."""
@@ -121,29 +130,79 @@ class Gate:
         if reason:
             self._refused += 1
             self._refusal = reason
-            return self._stop()
+            return self._answer(None, now)
         self._refusal = ""
         self._last_valid = now
         self._stale = False
-        if self._estop:
-            return self._stop()
-        limited = self.limit(command)
-        self._last_motion = limited * self.config.control_period
-        self._forwarded += 1
-        self._clipped += int(not np.array_equal(limited, command))
+        if self._resetting and self.config.stepping == "lockstep":
+            self._dropped += 1
+            return None
+        if self._estop or self._resetting:
+            return self._answer(None, now)
+        limited = self._answer(self.limit(command, now), now)
+        if limited is not None:
+            self._forwarded += 1
+            self._clipped += int(not np.array_equal(limited, command))
+        return limited
+
+    def _answer(self, limited: np.ndarray | None, now: float) -> np.ndarray | None:
+        """What goes out in answer to a policy command: `limited`, or a stop when None. In
+        lockstep nothing goes out while MAX_IN_FLIGHT commands are unanswered (counted as
+        dropped): a flood, stops included, must not overrun the robot's queue."""
+        if self.config.stepping == "lockstep" and self.reach.unconfirmed >= MAX_IN_FLIGHT:
+            self._dropped += 1
+            return None
+        if limited is None:
+            return self._stop(now, own=False)
+        self.reach.sent(limited, now)
         return limited
 
     def tick(self, now: float) -> np.ndarray | None:
         """Watchdog check, called every `tick_period` s: a stop while stale or e-stopped."""
         self._stale = now - self._last_valid > self.stale_after
         if self._estop or self._stale:
-            return self._stop()
+            return self._stop(now, own=True)
         return None
 
-    def latch_estop(self) -> np.ndarray | None:
+    def latch_estop(self, now: float) -> np.ndarray | None:
         """Latch the e-stop; returns the stop to send at once. Only `release_estop` undoes it."""
         self._estop = True
-        return self._stop()
+        return self._stop(now, own=True)
+
+    def begin_reset(self, now: float) -> None:
+        """An episode reset is wanted (the robot will jump to a new start). From now until the
+        robot's new state arrives, policy commands go no further (lockstep: nothing is sent;
+        realtime: stops), since a command limited against the old state could act after the
+        jump. Ask the robot only once `ready_to_reset`, then call `reset_sent`."""
+        self._resetting = True
+        self._reset_since = now
+        self._reset_stamp = None
+
+    def ready_to_reset(self, now: float) -> bool:
+        """Whether every command sent before the reset has acted: lockstep, the robot has
+        answered them all; realtime, the last one has landed (and the robot drops what it holds
+        when it resets)."""
+        if self.config.stepping == "lockstep":
+            return self.reach.unconfirmed == 0
+        return now - self._reset_since >= self.config.state_latency
+
+    def reset_sent(self, now: float) -> None:
+        """The robot was asked to reset: a lockstep robot steps once for it, moving nothing."""
+        if self.config.stepping == "lockstep" and self._positions is not None:
+            self.reach.sent(np.zeros_like(self._positions), now)
+
+    def reset_done(self, ok: bool, stamp: int | None) -> None:
+        """The robot answered the reset: `stamp` (ns) is its new state's, if it said (else the
+        next state counts). A failed reset moved nothing: commands flow again."""
+        if not ok:
+            self._resetting = False
+            return
+        self._reset_stamp = stamp if stamp is not None else self._stamp + 1
+        self._end_reset_if_shown()
+
+    def _end_reset_if_shown(self) -> None:
+        if self._resetting and self._reset_stamp is not None and self._stamp >= self._reset_stamp:
+            self._resetting = False
 
     def release_estop(self) -> bool:
         """Release the e-stop; returns whether it was latched. Commands flow again from the next
@@ -154,17 +213,20 @@ class Gate:
 
     # limits
 
-    def limit(self, command: np.ndarray) -> np.ndarray:
-        """`command` within the limits (see `limit_command`), from the latest joint state and the
-        last command sent. Assumes `_refusal_reason(command)` is empty."""
-        assert self._positions is not None
-        return limit_command(command, self._positions, self._last_motion, self.config)
+    def limit(self, command: np.ndarray, now: float) -> np.ndarray:
+        """`command` within the limits, from where the joints may be when it lands (see
+        core/reach.py). Assumes `_refusal_reason(command)` is empty."""
+        lowest, highest, horizon = self.reach.bounds(now)
+        return limit_velocity(command, lowest, highest, horizon, self.config)
 
     def _refusal_reason(self, command: np.ndarray) -> str:
         if self._positions is None:
             return "no joint state received yet"
         if not np.all(np.isfinite(self._positions)):
             return "latest joint state is not finite"
+        if not self.reach.known:
+            return "no finite joint state received yet"
+
         if command.shape != self._positions.shape:
             return f"{command.size} components for {self._positions.size} joints"
         if not np.all(np.isfinite(command)):
@@ -173,17 +235,23 @@ class Gate:
 
     # output and state
 
-    def _stop(self) -> np.ndarray | None:
+    def _stop(self, now: float, own: bool) -> np.ndarray | None:
+        """A stop to send. `own`: on the gate's own initiative (watchdog, e-stop), which a lockstep
+        robot takes without stepping; otherwise in answer to a command, which steps it."""
         if self._positions is None:
             return None
         self._stops += 1
-        self._last_motion = 0.0
-        return np.zeros(self._positions.shape)
+        stop = np.zeros(self._positions.shape)
+        if not (own and self.config.stepping == "lockstep"):
+            self.reach.sent(stop, now)
+        return stop
 
     @property
     def mode(self) -> Mode:
         if self._estop:
             return Mode.ESTOP
+        if self._resetting:
+            return Mode.RESETTING
         if self._stale:
             return Mode.STALE
         if self._refusal:
@@ -197,6 +265,7 @@ class Gate:
             Mode.ESTOP: "e-stop latched",
             Mode.STALE: f"no valid policy command for over {self.stale_after:g} s",
             Mode.REFUSED: f"policy command refused: {self._refusal}",
+            Mode.RESETTING: "the robot is resetting",
         }[mode]
         return GateState(
             mode=mode,
@@ -205,5 +274,6 @@ class Gate:
             clipped=self._clipped,
             refused=self._refused,
             stops=self._stops,
+            dropped=self._dropped,
             reason=reason,
         )

@@ -1,8 +1,11 @@
 """Safety gate node: policy_command -> limits, watchdog, e-stop (core/safety_gate.py) -> commands.
 
 Publishes the gate state (diagnostic_msgs/DiagnosticStatus, latched) when its mode changes and
-every second; the e-stop is a std_srvs/SetBool service (true latches, false releases). A command
-has one velocity per joint, in the order of the joint_states message.
+every second; the e-stop is a std_srvs/SetBool service (true latches, false releases). Episode
+resets go through the gate (`reset`, passed on to the robot's `robot_reset`), so it knows when
+the robot jumps and answers commands with stops until the new state is in. A latched
+e-stop is kept in a file (core/estop_latch.py, `estop_file`), so a restarted gate starts latched.
+A command has one velocity per joint, in the order of the joint_states message.
 """
 
 from __future__ import annotations
@@ -11,15 +14,19 @@ import sys
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
+from rclpy.task import Future
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
-from std_srvs.srv import SetBool
+from std_srvs.srv import SetBool, Trigger
 
 from skill_embedding_ros.core.config import GateConfig
+from skill_embedding_ros.core.estop_latch import EstopLatch, latch_path
 from skill_embedding_ros.core.safety_gate import Gate, Mode
 from skill_embedding_ros.ros import topics
+from skill_embedding_ros.ros.conversions import reset_reply_stamp, stamp_ns
 from skill_embedding_ros.ros.params import declare
 from skill_embedding_ros.ros.run import spin
 
@@ -28,7 +35,10 @@ LEVELS = {
     Mode.STALE: DiagnosticStatus.WARN,
     Mode.REFUSED: DiagnosticStatus.WARN,
     Mode.ESTOP: DiagnosticStatus.ERROR,
+    Mode.RESETTING: DiagnosticStatus.OK,
 }
+EXPECTED = (Mode.OK, Mode.STALE, Mode.RESETTING)
+"""Modes a policy passes through every episode: changes among them are logged at debug level."""
 
 
 class SafetyGate(Node):
@@ -39,8 +49,15 @@ class SafetyGate(Node):
         # sim time only advances when a command arrives, so a silent policy would stop sim time
         # too and a watchdog on it would never fire.
         self._steady = Clock(clock_type=ClockType.STEADY_TIME)
-        self.gate = Gate(config, self._now())
+        self.latch = EstopLatch(latch_path(config.estop_file, self.get_fully_qualified_name()))
+        self.gate = Gate(config, self._now(), estop=self.latch.is_latched())
         self._reported = self.gate.state()
+        if self.gate.state().estop:
+            self.get_logger().error(
+                f"starting with the e-stop latched, as it was when the gate stopped "
+                f"({self.latch.reason()}); only stops go out until it is released "
+                f"(service {self.resolve_service_name(topics.ESTOP)}, data: false)"
+            )
 
         self._commands = self.create_publisher(Float64MultiArray, topics.COMMANDS, topics.RELIABLE)
         self._state = self.create_publisher(DiagnosticStatus, topics.GATE_STATE, topics.LATCHED)
@@ -51,6 +68,13 @@ class SafetyGate(Node):
             JointState, topics.JOINT_STATES, self._on_joint_state, topics.RELIABLE
         )
         self.create_service(SetBool, topics.ESTOP, self._on_estop)
+        # Reentrant: the reset handler awaits the robot's answer while the node keeps spinning.
+        reentrant = ReentrantCallbackGroup()
+        self._robot_reset = self.create_client(
+            Trigger, topics.ROBOT_RESET, callback_group=reentrant
+        )
+        self.create_service(Trigger, topics.RESET, self._on_reset, callback_group=reentrant)
+        self._reset_waiters: list[Future] = []
         self.create_timer(self.gate.tick_period, self._on_tick, clock=self._steady)
         self.create_timer(1.0, self._publish_state, clock=self._steady)
         self._publish_state()
@@ -59,20 +83,55 @@ class SafetyGate(Node):
         return self._steady.now().nanoseconds * 1e-9
 
     def _on_joint_state(self, msg: JointState) -> None:
-        self.gate.set_positions(msg.position)
+        stamp = stamp_ns(msg.header.stamp)
+        self.gate.set_positions(msg.position, self._now(), msg.velocity or None, stamp)
+        self._wake_reset_waiters()
+        self._report_mode()
+
+    async def _on_reset(self, request: Trigger.Request, response: Trigger.Response):
+        """Pass a reset on to the robot once every command sent before it has acted, and hold
+        commands until the robot's new state is in (core/safety_gate.py, begin_reset)."""
+        if not self._robot_reset.service_is_ready():
+            response.message = f"the robot's reset service {self._robot_reset.srv_name} is not up"
+            return response
+        self.gate.begin_reset(self._now())
+        self._report_mode()
+        ready = Future()
+        self._reset_waiters.append(ready)
+        self._wake_reset_waiters()
+        await ready
+        self.gate.reset_sent(self._now())
+        reply = await self._robot_reset.call_async(Trigger.Request())
+        ok = reply is not None and reply.success
+        self.gate.reset_done(ok, reset_reply_stamp(reply.message) if ok else None)
+        self._report_mode()
+        return reply if reply is not None else response
+
+    def _wake_reset_waiters(self) -> None:
+        if self._reset_waiters and self.gate.ready_to_reset(self._now()):
+            for waiter in self._reset_waiters:
+                waiter.set_result(True)
+            self._reset_waiters.clear()
 
     def _on_policy_command(self, msg: Float64MultiArray) -> None:
         self._send(self.gate.command(msg.data, self._now()))
 
     def _on_tick(self) -> None:
         self._send(self.gate.tick(self._now()), own=True)
+        self._wake_reset_waiters()
 
     def _on_estop(self, request: SetBool.Request, response: SetBool.Response):
         if request.data:
             was_latched = self.gate.state().estop
-            self._send(self.gate.latch_estop(), own=True)
+            self._send(self.gate.latch_estop(self._now()), own=True)
             response.message = "e-stop was already latched" if was_latched else "e-stop latched"
+            try:
+                self.latch.latch("e-stop service")
+            except OSError as err:
+                response.message += f", but not persisted to {self.latch.path}: {err}"
+                self.get_logger().error(response.message)
         else:
+            self.latch.release()
             released = self.gate.release_estop()
             self._report_mode()
             response.message = "e-stop released" if released else "e-stop was not latched"
@@ -99,12 +158,11 @@ class SafetyGate(Node):
         if before.estop and not state.estop:
             detail = f": {state.reason}" if state.reason else ""
             self.get_logger().warning(f"e-stop released; now {state.mode.value}{detail}")
+        elif state.mode in EXPECTED and before.mode in EXPECTED:
+            # A policy pauses and resets between episodes, every episode: not news.
+            self.get_logger().debug(f"{state.mode.value} (was {before.mode.value})")
         elif state.mode == Mode.OK:
-            # Debug after a stale spell: a policy pauses between episodes, every episode.
-            log = self.get_logger().debug if before.mode == Mode.STALE else self.get_logger().info
-            log(f"forwarding policy commands again (was {before.mode.value})")
-        elif state.mode == Mode.STALE:
-            self.get_logger().info(f"{state.reason}: commanding a stop")
+            self.get_logger().info(f"forwarding policy commands again (was {before.mode.value})")
         else:
             self.get_logger().warning(f"{state.reason}: commanding a stop")
         self._publish_state()
@@ -118,6 +176,7 @@ class SafetyGate(Node):
             "clipped": state.clipped,
             "refused": state.refused,
             "stops": state.stops,
+            "dropped": state.dropped,
         }
         self._state.publish(
             DiagnosticStatus(

@@ -2,8 +2,9 @@
 
 Subscribes `commands` (one joint velocity per suite joint, m/s); publishes `joint_states` and one
 PoseStamped per object, all stamped with this bridge's simulated time (0 at start, never the wall
-clock); serves `reset`. lockstep: each command advances exactly one control period. realtime: a
-wall-clock timer steps at the control rate holding the latest command, and may own /clock.
+clock); serves `robot_reset` (the safety gate's `reset` calls it). lockstep: each command
+advances exactly one control period. realtime: a wall-clock timer steps at the control rate
+holding the latest command, and may own /clock.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class SimBridge(Node):
         self.create_subscription(
             Float64MultiArray, topics.COMMANDS, self.on_command, topics.RELIABLE
         )
-        self.create_service(Trigger, topics.RESET, self.on_reset)
+        self.create_service(Trigger, topics.ROBOT_RESET, self.on_reset)
         # Timers run on the steady clock: this node makes sim time, it must not wait on it.
         steady = Clock(clock_type=ClockType.STEADY_TIME)
         self.clock_pub = None

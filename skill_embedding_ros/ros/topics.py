@@ -22,6 +22,7 @@ from skill_embedding_ros.core.topic_names import (  # noqa: F401
     POLICY_COMMAND,
     POLICY_WEIGHTS,
     RESET,
+    ROBOT_RESET,
     SAFETY_STOP,
     STEP_RECORDS,
     object_pose_topic,

@@ -1,0 +1,97 @@
+"""The safety gate against hostile publishers over real DDS: a MuJoCo sim bridge and a gate in
+their own processes; two publishers on policy_command flood it (bursts, toward the nearest
+limit, sign flips, NaN), while resets come through the gate's service. The gate's limits (1.0 m)
+lie inside the scene's range (1.5 m), so only the gate can hold the mass; every joint state the
+bridge publishes must be inside them, over 10,000 commands, in lockstep and in real time."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray
+from std_srvs.srv import Trigger
+
+from skill_embedding_ros.ros import topics
+from test.rosutil import Probe, fresh_domain, log_text, start_node, stop
+
+LIMIT = 1.0
+COMMANDS = 10_000
+
+
+@pytest.mark.parametrize("mode", ["lockstep", "realtime"])
+def test_two_flooding_publishers_never_take_a_joint_past_its_limit(tmp_path, mode):
+    domain = fresh_domain()
+    bridge = start_node(
+        "sim_bridge", domain, tmp_path, "actor_0", {"suite": "reach", "mode": mode}
+    )
+    gate = start_node(
+        "safety_gate",
+        domain,
+        tmp_path,
+        "actor_0",
+        {
+            "position_min": -LIMIT,
+            "position_max": LIMIT,
+            "stepping": mode,
+            "velocity_lag": 0.034,
+            "estop_file": "",
+        },
+    )
+    probe = Probe(domain)
+    rng = np.random.default_rng(0)
+    states: list[np.ndarray] = []
+    try:
+        node = probe.node
+        node.create_subscription(
+            JointState,
+            "/actor_0/" + topics.JOINT_STATES,
+            lambda msg: states.append(np.array(msg.position)),
+            topics.RELIABLE,
+        )
+        publishers = [
+            node.create_publisher(
+                Float64MultiArray, "/actor_0/" + topics.POLICY_COMMAND, topics.RELIABLE
+            )
+            for _ in range(2)
+        ]
+        reset = node.create_client(Trigger, "/actor_0/" + topics.RESET)
+        probe.spin_until(reset.service_is_ready, 20.0, "the gate's reset service")
+        probe.spin_until(
+            lambda: all(p.get_subscription_count() for p in publishers) and states,
+            20.0,
+            "the gate's subscription and a first state",
+        )
+        resets = []
+        sent = 0
+        # Real time steps at 10 Hz: spread the flood over ~15 s so the mass can reach a limit
+        # between resets; lockstep steps as fast as commands come.
+        pace, reset_every = (0.008, 2500) if mode == "realtime" else (0.001, 500)
+        while sent < COMMANDS:
+            x = states[-1]
+            for publisher in publishers:
+                for _ in range(rng.integers(1, 6)):
+                    kind = rng.integers(4)
+                    if kind == 0:
+                        data = np.sign(x + 1e-9) * 1e3  # flat out toward the nearest limit
+                    elif kind == 1:
+                        data = rng.uniform(-3.0, 3.0, 2)
+                    elif kind == 2:
+                        data = rng.choice([-1.0, 1.0], 2)
+                    else:
+                        data = [float("nan"), 1.0]
+                    publisher.publish(Float64MultiArray(data=[float(v) for v in data]))
+                    sent += 1
+            if sent % reset_every < 8 and not any(not f.done() for f in resets):
+                resets.append(reset.call_async(Trigger.Request()))
+            probe.spin_for(pace)
+        probe.spin_for(1.0)
+    finally:
+        probe.close()
+        codes = stop(gate), stop(bridge)
+    positions = np.array(states)
+    peak = float(np.abs(positions).max())
+    assert peak <= LIMIT + 1e-6, f"a joint reached {peak:.4f} m"
+    assert peak > 0.9 * LIMIT, f"the flood never got near a limit ({peak:.3f} m)"
+    assert sum(f.done() and f.result().success for f in resets) >= 3
+    assert codes == (0, 0), log_text(gate) + log_text(bridge)
