@@ -2,8 +2,10 @@
 `ros2 launch` there). Each node is a process started with `--ros-args`; its output comes back
 one line at a time, prefixed with `[<namespace>/<name>]`. Ctrl-C stops every node (SIGINT, then
 SIGTERM, then SIGKILL); a node that dies is reported with its exit code and last lines, and the
-graph is shut down. ROS-free: the environment (ROS_DOMAIN_ID, RMW_IMPLEMENTATION, ...) passes
-through to the nodes untouched.
+graph is shut down. On Linux every node also gets SIGTERM from the kernel when the launcher
+dies, however it dies (`kill -9` included), so no node outlives it holding the replay store's
+lock. ROS-free: the environment (ROS_DOMAIN_ID, RMW_IMPLEMENTATION, ...) passes through to the
+nodes untouched.
 """
 
 from __future__ import annotations
@@ -39,6 +41,28 @@ _COLORS = (36, 32, 33, 35, 34, 96, 92, 93, 95, 94)
 _RED, _BOLD = "\033[31m", "\033[1m"
 _CLEAN_STOP = (0, -signal.SIGINT)
 """Exit codes of a node stopped by SIGINT: 0 from rclpy nodes, -SIGINT from a bare Python."""
+PR_SET_PDEATHSIG = 1
+"""prctl option (linux/prctl.h): the signal a process gets when its parent dies."""
+_DIE_WITH_PARENT = f"""
+import ctypes, os, signal, sys
+ctypes.CDLL(None, use_errno=True).prctl({PR_SET_PDEATHSIG}, signal.SIGTERM)
+if os.getppid() != int(sys.argv[1]):
+    sys.exit("the launcher died while this node was starting")
+os.execvp(sys.argv[2], sys.argv[2:])
+"""
+
+
+def die_with_parent(argv: list[str], parent: int) -> list[str]:
+    """`argv` run so that it gets SIGTERM when `parent` dies, however it dies: a tiny Python
+    sets PR_SET_PDEATHSIG (kept across exec) and execs argv in its own process, same pid.
+
+    Why not preexec_fn: it runs Python between fork and exec in a launcher whose output
+    threads are running, which can deadlock. Why SIGTERM: the project's nodes stop cleanly on
+    it (ros/run.py), like on Ctrl-C. Elsewhere than Linux there is no such call: argv as is,
+    and a killed launcher leaves its nodes running."""
+    if not sys.platform.startswith("linux"):
+        return argv
+    return [sys.executable, "-S", "-c", _DIE_WITH_PARENT, str(parent), *argv]
 
 
 def ros_value(value) -> str:
@@ -84,8 +108,11 @@ class GraphRunner:
         out: IO[str] | None = None,
         sigint_timeout: float = 10.0,
         sigterm_timeout: float = 5.0,
+        node_env: Callable[[NodeSpec], dict[str, str]] | None = None,
     ):
         self.specs = specs
+        self.node_env = node_env or (lambda spec: {})
+        """Extra environment of one node's process (its DDS security enclave, say)."""
         self.command = command
         self.out = out or sys.stdout
         self.sigint_timeout = sigint_timeout
@@ -148,11 +175,11 @@ class GraphRunner:
             if self.color:
                 prefix = f"\033[{_COLORS[index % len(_COLORS)]}m{prefix}\033[0m"
             proc = subprocess.Popen(
-                self.command(spec),
+                die_with_parent(self.command(spec), os.getpid()),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
-                env=env,
+                env={**env, **self.node_env(spec)},
                 # Own session: a terminal's Ctrl-C reaches only the launcher, which then signals
                 # every node once (a node seeing it twice could break off its own shutdown).
                 start_new_session=True,
@@ -241,8 +268,14 @@ class GraphRunner:
             time.sleep(0.05)
 
 
-def launch(graph: str | None, assignments: list[str], list_only: bool, describe: bool) -> int:
-    """The `skill-embedding launch` command."""
+def launch(
+    graph: str | None,
+    assignments: list[str],
+    list_only: bool,
+    describe: bool,
+    keystore: str | None = None,
+) -> int:
+    """The `skill-embedding launch` command; `keystore`: run each node in its own enclave."""
     try:
         if list_only or graph is None:
             if graph is None and not list_only:
@@ -259,4 +292,18 @@ def launch(graph: str | None, assignments: list[str], list_only: bool, describe:
     except GraphError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    return GraphRunner(specs).run()
+    node_env = None
+    if keystore:
+        from skill_embedding_ros.security.keystore import security_environment
+        from skill_embedding_ros.security.permissions import enclave_path
+
+        try:  # every enclave checked before any node starts
+            envs = {
+                s.label: security_environment(keystore, enclave_path(s.namespace, s.name))
+                for s in specs
+            }
+        except FileNotFoundError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        node_env = lambda spec: envs[spec.label]  # noqa: E731
+    return GraphRunner(specs, node_env=node_env).run()

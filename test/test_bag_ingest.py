@@ -19,10 +19,18 @@ from rosbags.rosbag1 import Writer as Ros1Writer
 from skill_embedding_ros.core import replay_store as rs
 from skill_embedding_ros.core import step_record as sr
 from skill_embedding_ros.core.assembly import episode_records
+from skill_embedding_ros.core.bag_align import AlignConfig
 from skill_embedding_ros.core.bag_ingest import IngestOptions, RecordPipeline, ingest
-from test.bagutil import TS, write_record_bag
-from test.helpers import assert_all_expected, episode_uid, random_episode
-from test.rosutil import REPO
+from skill_embedding_ros.envs import get_suite
+from skill_embedding_ros.testing.bags import (
+    TS,
+    robot_demos,
+    robot_messages,
+    write_messages,
+    write_record_bag,
+)
+from skill_embedding_ros.testing.episodes import assert_all_expected, episode_uid, random_episode
+from skill_embedding_ros.testing.processes import REPO
 
 MULTIARRAY_MSGDEF = """MultiArrayLayout layout
 float64[] data
@@ -87,7 +95,15 @@ def test_a_bag_is_stored_once_and_all_or_nothing(tmp_path, monkeypatch):
     assert summaries[1].chunk == summaries[0].chunk
     assert len(rs.list_chunks(tmp_path / "store")) == 1
     _, [forced] = _ingest([tmp_path / "copy"], tmp_path / "store", force=True)
-    assert forced.status == "stored" and len(rs.list_chunks(tmp_path / "store")) == 2
+    # --force replaces the bag's chunk: one copy of its episodes, never two.
+    assert (forced.status, forced.chunk, forced.replaced) == (
+        "stored",
+        "chunk_000001",
+        ["chunk_000000"],
+    )
+    assert "stored (chunk_000001, replacing chunk_000000)" in forced.text()
+    assert [c.number for c in rs.list_chunks(tmp_path / "store")] == [1]
+    assert sorted(episode_uid(e) for e in _stored(tmp_path / "store")) == [0, 1, 2, 3]
 
     # A bag that breaks half way (a damaged zstd chunk), or an ingestion interrupted half way,
     # leaves the store exactly as it was.
@@ -238,3 +254,52 @@ def test_the_command_line(tmp_path):
         holder.close()
     assert busy.returncode == 2 and "in use by another writer" in busy.stderr
     assert [c.number for c in rs.list_chunks(store)] == [0]
+
+
+def test_a_re_ingest_with_other_options_is_reported_and_force_replaces(tmp_path, monkeypatch):
+    """The fingerprint is the bag's bytes AND the options that shape its chunk: the same
+    options find the chunk, others are reported (nothing stored, exit 1, what changed and
+    what to do), and --force replaces the earlier chunk, also across a crash half way."""
+    suite = get_suite("reach")
+    write_messages(tmp_path / "demo", robot_messages(suite, robot_demos(suite, 3, goal=1)))
+    store = tmp_path / "store"
+
+    def run(force=False, label_source="", **kw):
+        align = AlignConfig(suite=suite, tasks=("any", "goal_1"), z_dim=2, task="goal_1", **kw)
+        label = (lambda episode: np.ones(2, np.float32)) if label_source else None
+        options = IngestOptions(align=align, force=force, label=label, label_source=label_source)
+        code, [summary] = ingest([tmp_path / "demo"], store, options, report=lambda s: None)
+        return code, summary
+
+    code, first = run()
+    assert code == 0 and (first.status, first.chunk) == ("stored", "chunk_000000")
+    code, again = run(tolerance=0.025)  # the default, spelled out: the same options
+    assert code == 0 and (again.status, again.chunk) == ("already ingested", "chunk_000000")
+
+    code, other = run(tolerance=0.01)
+    assert code == 1 and other.status == "ingested with other options", other.text()
+    assert "tolerance_s 0.025 -> 0.01" in other.error and "--force" in other.error
+    assert [c.number for c in rs.list_chunks(store)] == [0]
+    code, labelled = run(label_source="q_psi of checkpoint abc")
+    assert code == 1 and "z '0' -> 'q_psi of checkpoint abc'" in labelled.error
+
+    code, forced = run(force=True, tolerance=0.01)
+    assert code == 0 and forced.replaced == ["chunk_000000"], forced.text()
+    assert [c.number for c in rs.list_chunks(store)] == [1]
+    assert len(_stored(store)) == 3  # one copy of the bag's 3 episodes
+    code, again = run(tolerance=0.01)
+    assert code == 0 and (again.status, again.chunk) == ("already ingested", "chunk_000001")
+
+    # A crash after the new chunk landed, before the old one was deleted: the next writer to
+    # open the store finishes the replacement.
+    def crash(self, name):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rs.StoreWriter, "_delete", crash)
+    with pytest.raises(KeyboardInterrupt):
+        run(force=True)
+    monkeypatch.undo()
+    assert [c.number for c in rs.list_chunks(store)] == [1, 2]
+    rs.StoreWriter(store).close()
+    assert [c.number for c in rs.list_chunks(store)] == [2]
+    assert len(_stored(store)) == 3

@@ -12,8 +12,9 @@ from skill_embedding_ros.core import step_record as sr
 from skill_embedding_ros.core.assembly import episode_records
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.conversions import record_message
-from test.helpers import assert_all_expected, episode_uid, random_episode
-from test.rosutil import Probe, fresh_domain, log_text, start_node, stop
+from skill_embedding_ros.testing.episodes import assert_all_expected, episode_uid, random_episode
+from skill_embedding_ros.testing.processes import Probe, fresh_domain, log_text, start_node, stop
+from test.test_store_damage import DAMAGE
 
 ACTORS = (0, 1)
 
@@ -164,6 +165,40 @@ def test_a_kill_9_loses_only_the_episodes_in_flight(tmp_path):
         assert_all_expected([e for e in actors.stored if episode_uid(e) < 1000])
         assert "4 episodes recovered" in log_text(proc)
         assert stop(proc) == 0
+    finally:
+        stop(proc)
+        actors.probe.close()
+
+
+def test_a_damaged_store_leaves_the_recorder_running(tmp_path):
+    """Every kind of damaged or stray entry named like a chunk: the recorder says so once per
+    entry, keeps recording, and numbers its chunks above them all, so a learner that was
+    reading the store all along gets the new episodes."""
+    domain, store = fresh_domain(), tmp_path / "store"
+    writer = rs.StoreWriter(store)
+    for uid in (100, 102):
+        for record in episode_records(random_episode(uid), "/actor_0", uid, range(100)):
+            writer.add("/actor_0/step_records", sr.encode_cdr(record), 0)
+    writer.close()
+    names = [f"chunk_{n:06d}" for n in range(3, 3 + len(DAMAGE))]
+    for name, (damage, _) in zip(names, DAMAGE.values(), strict=True):
+        damage(store, name)
+    actors = _Actors(domain, store)
+    assert actors.refresh() == {100, 102} and len(actors.reader.unreadable) == len(DAMAGE)
+    params = {"store": str(store), "flush_period": 0.2, "scan_period": 0.2}
+    proc = start_node("replay_recorder", domain, tmp_path, params=params)
+    try:
+        actors.probe.spin_until(lambda: actors.subscribed(1), 20, "subscriptions")
+        actors.publish(range(0, 4))
+        actors.wait_stored(range(0, 4))
+        assert proc.poll() is None
+        assert stop(proc) == 0
+        log = log_text(proc)
+        for name in names:
+            assert log.count(f"store: {name} is not a readable chunk") == 1, log
+        new = [c.number for c in rs.list_chunks(store) if c.number > 0]
+        assert new and min(new) > int(names[-1].removeprefix("chunk_")), new
+        assert_all_expected(actors.stored)
     finally:
         stop(proc)
         actors.probe.close()

@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from skill_embedding_ros.core import replay_store as rs
 from skill_embedding_ros.core import step_record as sr
 from skill_embedding_ros.core.assembly import episode_records
 from skill_embedding_ros.core.replay import Episode
-from test.helpers import (
+from skill_embedding_ros.testing.episodes import (
     assert_all_expected,
     episode_uid,
     random_episode,
@@ -197,6 +198,59 @@ def test_a_torn_or_corrupt_wal_tail_is_ignored_on_recovery(tmp_path):
     writer.close()
     episodes = _stored(tmp_path)
     assert [episode_uid(e) for e in episodes] == [0, 1, 3]
+    assert_all_expected(episodes)
+
+
+def test_a_failed_flush_keeps_its_episodes_for_the_next_flush_or_a_restart(tmp_path, monkeypatch):
+    def disk_full(self):
+        raise OSError(28, "No space left on device")
+
+    finish = rs.ChunkBuilder.finish
+    writer = rs.StoreWriter(tmp_path)
+    _feed(writer, _interleaved([0, 1]))
+    monkeypatch.setattr(rs.ChunkBuilder, "finish", disk_full)
+    with pytest.raises(OSError):
+        writer.flush()
+    _feed(writer, _interleaved([2]))
+    monkeypatch.setattr(rs.ChunkBuilder, "finish", finish)
+    assert writer.flush().episodes == 3  # the sealed episodes and the new one
+    _feed(writer, _interleaved([3, 4]))
+    monkeypatch.setattr(rs.ChunkBuilder, "finish", disk_full)
+    with pytest.raises(OSError):
+        writer.flush()
+    _feed(writer, _interleaved([5]))
+    _crash(writer)  # a kill -9 now: the sealed WAL and the current one are both on disk
+    monkeypatch.setattr(rs.ChunkBuilder, "finish", finish)
+    writer = rs.StoreWriter(tmp_path)
+    assert writer.recovered == 3
+    writer.close()
+    episodes = _stored(tmp_path)
+    assert sorted(episode_uid(e) for e in episodes) == list(range(6))
+    assert_all_expected(episodes)
+    assert not list(tmp_path.glob("wal_*"))
+
+
+def test_flushing_in_another_thread_stores_every_episode_once(tmp_path):
+    writer = rs.StoreWriter(tmp_path)
+    stop = threading.Event()
+
+    def flusher():
+        while not stop.wait(0.002):
+            writer.flush()
+
+    thread = threading.Thread(target=flusher)
+    thread.start()
+    try:
+        for uid in range(0, 120, 4):
+            _feed(writer, _interleaved([uid, uid + 1, uid + 2, uid + 3], actors=4))
+            time.sleep(0.001)  # let the flusher in between
+    finally:
+        stop.set()
+        thread.join()
+    writer.close()
+    assert len(rs.list_chunks(tmp_path)) > 3
+    episodes = _stored(tmp_path)
+    assert sorted(episode_uid(e) for e in episodes) == list(range(120))
     assert_all_expected(episodes)
 
 

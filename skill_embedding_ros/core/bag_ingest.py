@@ -8,14 +8,18 @@ and written as the records a policy would have published, which then take the sa
 Each bag is all or nothing: its episodes stream into one new chunk under the store's
 .incoming/, which lands with one rename only once the whole bag has been read; an error, an
 interruption or a crash leaves the store as it was (.incoming/ is cleared on open). A chunk
-remembers the digest of the bag's messages, so ingesting the same bag twice stores it once.
-Memory stays bounded: messages are streamed, and only open episodes are held.
+remembers the digest of the bag's messages and the options that shaped it (`fingerprint`), so
+ingesting the same bag twice stores it once, a re-ingest with other options is reported instead
+of silently skipped, and `force` replaces the bag's earlier chunks in the same step as the new
+one lands. Memory stays bounded: messages are streamed, and only open episodes are held.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import struct
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -23,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from skill_embedding_ros.core import step_record as sr
 from skill_embedding_ros.core.assembly import episode_records
@@ -34,13 +37,17 @@ from skill_embedding_ros.core.bag_align import (
     label_episodes,
 )
 from skill_embedding_ros.core.bag_reader import BagError, BagFile
+from skill_embedding_ros.core.ingest_fingerprint import (
+    DIGEST_KEY,
+    OPTIONS_KEY,
+    earlier_verdict,
+    ingest_fingerprint,
+)
 from skill_embedding_ros.core.replay import Episode
 from skill_embedding_ros.core.replay_store import (
     EpisodeCollector,
     RawRecord,
     StoreWriter,
-    chunk_name,
-    chunk_numbers,
     is_record_topic,
     source_of,
 )
@@ -61,8 +68,11 @@ class IngestOptions:
     """Suite, tasks, task source, tolerance and remapping for robot topics."""
     label: Callable[[Episode], np.ndarray] | None = None
     """z of an aligned episode from its trajectory (q_psi of a checkpoint); None: z = 0."""
+    label_source: str = ""
+    """What `label` is (e.g. the checkpoint's digest): part of the fingerprint, so a re-ingest
+    labelled by another checkpoint is told apart."""
     force: bool = False
-    """Store a bag again even if a chunk already holds it."""
+    """Store a bag again even if a chunk already holds it, replacing that chunk (or chunks)."""
 
 
 @dataclass
@@ -72,8 +82,10 @@ class BagSummary:
     bag: str
     kind: str = ""
     status: str = ""
-    """stored | already ingested | nothing usable | unreadable"""
+    """stored | already ingested | ingested with other options | nothing usable | unreadable"""
     chunk: str = ""
+    replaced: list[str] = field(default_factory=list)
+    """Chunks of the same bag that the new chunk replaced (force)."""
     messages_read: int = 0
     episodes: int = 0
     transitions: int = 0
@@ -98,7 +110,7 @@ class BagSummary:
     def text(self) -> str:
         head = f"{self.bag}: {self.status}"
         if self.chunk:
-            head += f" ({self.chunk})"
+            head += f" ({self.chunk}" + "".join(f", replacing {c}" for c in self.replaced) + ")"
         if self.error:
             head += f": {self.error}"
         if self.status == "unreadable" and not self.messages_read:
@@ -136,14 +148,21 @@ def ingest_bag(
                 _stream(bag, pipeline, builder, digest, summary, progress)
             finally:
                 pipeline.summarize(summary, builder)
+        fingerprint = ingest_fingerprint(
+            pipeline.kind, options.align, options.label is not None, options.label_source
+        )
+        earlier = store.chunks_of(DIGEST_KEY, digest.hexdigest())
         if builder.episodes == 0:
             summary.status = "nothing usable"
             summary.error = "no complete episode in the bag" + _why(summary)
-        elif existing := None if options.force else find_ingested(store.path, digest.hexdigest()):
-            summary.status, summary.chunk = "already ingested", existing
+        elif earlier and not options.force:
+            summary.status, summary.chunk, summary.error = earlier_verdict(earlier, fingerprint)
         else:
-            builder.set_custom_data("source_digest", digest.hexdigest())
-            summary.status, summary.chunk = "stored", store.land(builder).path.name
+            builder.set_custom_data(DIGEST_KEY, digest.hexdigest())
+            builder.set_custom_data(OPTIONS_KEY, json.dumps(fingerprint, sort_keys=True))
+            summary.replaced = [c.path.name for c in earlier]
+            chunk = store.land(builder, replaces=summary.replaced)
+            summary.status, summary.chunk = "stored", chunk.path.name
             builder = None  # landed: nothing left to discard
     except BagError as err:
         summary.status, summary.error = "unreadable", str(err)
@@ -152,21 +171,6 @@ def ingest_bag(
             builder.discard()
         summary.seconds = time.perf_counter() - start
     return summary
-
-
-def find_ingested(store: Path | str, digest: str) -> str | None:
-    """The chunk of `store` that already holds the bag with this digest, if any."""
-    for number in chunk_numbers(store):
-        meta = Path(store) / chunk_name(number) / "metadata.yaml"
-        try:
-            text = meta.read_text()
-        except FileNotFoundError:  # deleted by the size bound since the listing
-            continue
-        if digest in text:  # cheap first, then exactly
-            info = yaml.safe_load(text)["rosbag2_bagfile_information"]
-            if (info.get("custom_data") or {}).get("source_digest") == digest:
-                return meta.parent.name
-    return None
 
 
 def _stream(bag, pipeline, builder, digest, summary, progress: bool) -> None:
@@ -368,11 +372,16 @@ def ingest(
     options: IngestOptions,
     progress: bool = False,
     report: Callable[[BagSummary], None] = lambda s: print(s.text()),
+    warn: Callable[[str], None] = lambda m: print(f"warning: {m}", file=sys.stderr),
 ) -> tuple[int, list[BagSummary]]:
     """Ingest each bag into the store (each all or nothing); returns (exit code, summaries):
-    0 when every bag was stored (or already was), 1 when some bag left nothing usable.
-    RuntimeError if another writer (a running recorder) holds the store."""
+    0 when every bag was stored (or already was), 1 when some bag left nothing usable or was
+    ingested before with other options. RuntimeError if another writer (a running recorder)
+    holds the store. Entries of the store that are not readable chunks are skipped, each with
+    one `warn` line."""
     writer = StoreWriter(store)
+    for line in writer.skipped:
+        warn(line)
     summaries = []
     try:
         for bag in bags:

@@ -2,10 +2,12 @@
 request), written with `rosbags` from the raw bytes of `raw=True` subscriptions, so it needs no
 `ros2 bag` and never re-serializes a message (rclpy's serializer can add stray bytes).
 
-Like `ros2 bag record`: topics are found by name pattern every `scan_period` s (publishers may
-join at any time); each topic is subscribed with QoS that matches every publisher found (reliable
-only if they all are, transient-local only if they all are), and the publishers' offered QoS and
-the type's hash go into metadata.yaml, so `ros2 bag info/play` read the bag as one of their own.
+Like `ros2 bag record`: topics are found by name pattern every `scan_period` s (0.1 s: what
+a volatile topic sends before the subscription matches is lost, and a scan costs about 50 us),
+so publishers may join at any time; each topic is subscribed with QoS that matches every
+publisher found (reliable only if they all are, transient-local only if they all are), and the
+publishers' offered QoS and the type's hash go into metadata.yaml, so `ros2 bag info/play` read
+the bag as one of their own.
 The log time of a message is, by default, its publisher's send time (MessageInfo.
 source_timestamp, what rosbag2 keeps as publish_time): measured here, reception times across
 topics can put a lockstep command a few microseconds after the state it caused, which would
@@ -60,6 +62,8 @@ class BagRecorder(Node):
             raise SystemExit(f"error: cannot create bag {self.cfg.out}: {err}") from None
         self.connections: dict[str, object] = {}
         self.skipped: set[str] = set()
+        self.unmatched: set[str] = set()
+        """Topics whose names match no pattern: never looked at again."""
         self.messages = 0
         self._time_key = f"{'source' if self.cfg.log_time == 'send' else 'received'}_timestamp"
         steady = Clock(clock_type=ClockType.STEADY_TIME)
@@ -73,9 +77,10 @@ class BagRecorder(Node):
 
     def _scan(self) -> None:
         for topic, types in self.get_topic_names_and_types():
-            if topic in self.connections or topic in self.skipped:
+            if topic in self.connections or topic in self.skipped or topic in self.unmatched:
                 continue
             if not any(fnmatch.fnmatchcase(topic, p) for p in self.cfg.topics):
+                self.unmatched.add(topic)
                 continue
             publishers = self.get_publishers_info_by_topic(topic)
             if not publishers:

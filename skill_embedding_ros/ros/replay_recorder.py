@@ -2,14 +2,23 @@
 
 Scans the graph every `scan_period` s for topics named `.../step_records` of the record type,
 so actors may join at any time, and subscribes to each with raw=True: the store keeps the CDR
-bytes exactly as received (core/replay_store.py says how it is laid out and what a crash can
-lose). Writes a chunk every `flush_period` s and logs a line per chunk.
+bytes exactly as received (core/replay_store.py says how it is laid out). Writes a chunk every
+`flush_period` s and logs a line per chunk.
+
+What a kill -9 loses is what the store has not seen: episodes in flight, and records still
+queued in this process's subscriptions (DDS has acknowledged them to the publisher, so nobody
+sends them again). So intake does nothing but take records and log closed episodes to the
+store's write-ahead log: each callback drains its subscription's whole queue, chunks are
+written and fsynced by a thread of their own, and the per-chunk log line gives the largest lag
+(store time - send time) of the records taken: the window a kill would lose.
+docs/ros_graph.md gives the measured figure.
 """
 
 from __future__ import annotations
 
 import functools
 import sys
+import threading
 import time
 
 from rclpy.clock import Clock, ClockType
@@ -23,6 +32,8 @@ from skill_embedding_ros.ros.params import declare
 from skill_embedding_ros.ros.run import spin
 
 LOG_PERIOD_S = 10.0
+DRAIN_MAX = 1000
+"""Records taken per callback at most, so one busy topic cannot starve the timers."""
 
 
 class ReplayRecorder(Node):
@@ -33,7 +44,15 @@ class ReplayRecorder(Node):
             self.store = StoreWriter(self.cfg.store, self.cfg.max_megabytes * 1e6)
         except RuntimeError as err:
             raise SystemExit(f"error: {err}") from None
+        except OSError as err:
+            raise SystemExit(
+                f"error: cannot open the replay store {self.cfg.store}: {err}"
+            ) from None
+        for line in self.store.skipped:
+            self.get_logger().warning(f"store: {line}")
         self.malformed = 0
+        self.lag_ns = 0
+        """Largest send-to-store delay of a record since the last info line."""
         self.logged_at, self.dropped_logged = float("-inf"), {}
         self._recorded_topics: dict[str, object] = {}
         self.get_logger().info(
@@ -44,7 +63,9 @@ class ReplayRecorder(Node):
         # Flushing and scanning are about wall time, not sim time (which may stand still).
         steady = Clock(clock_type=ClockType.STEADY_TIME)
         self.create_timer(self.cfg.scan_period, self._scan, clock=steady)
-        self.create_timer(self.cfg.flush_period, self._flush, clock=steady)
+        self._stop = threading.Event()
+        self._flusher = threading.Thread(target=self._flush_loop, name="flush", daemon=True)
+        self._flusher.start()
         self._scan()
 
     def _scan(self) -> None:
@@ -60,7 +81,23 @@ class ReplayRecorder(Node):
             )
             self.get_logger().info(f"recording {topic}")
 
-    def _on_record(self, topic: str, data: bytes) -> None:
+    def _on_record(self, topic: str, data: bytes, info) -> None:
+        """One record from the executor, then whatever else its subscription has queued: a
+        recorder that fell behind catches up without an executor round per record, and a
+        record still queued is one a kill loses."""
+        self._store(topic, data, info)
+        sub = self._recorded_topics[topic]
+        for _ in range(DRAIN_MAX):
+            with sub.handle:
+                taken = sub.handle.take_message(sub.msg_type, sub.raw)
+            if taken is None:
+                return
+            self._store(topic, *taken)
+
+    def _store(self, topic: str, data: bytes, info) -> None:
+        sent = info.get("source_timestamp") if isinstance(info, dict) else None
+        if sent:
+            self.lag_ns = max(self.lag_ns, time.time_ns() - sent)
         try:
             self.store.add(topic, data, self.get_clock().now().nanoseconds)
         except ValueError as err:
@@ -69,9 +106,32 @@ class ReplayRecorder(Node):
                 f"dropped a malformed record on {topic} ({self.malformed} so far): {err}",
                 throttle_duration_sec=5.0,
             )
+        except OSError as err:  # a full disk: kept for the next chunk, but not crash-safe now
+            self.get_logger().error(
+                f"could not append an episode to the write-ahead log ({err}); it waits for the "
+                f"next chunk, and a crash before that loses it: free space in {self.cfg.store}",
+                throttle_duration_sec=10.0,
+            )
+
+    def _flush_loop(self) -> None:
+        """The flush thread: a chunk every flush period, off the executor's thread."""
+        while not self._stop.wait(self.cfg.flush_period):
+            self._flush()
 
     def _flush(self) -> None:
-        info = self.store.flush()
+        try:
+            info = self.store.flush()
+        except OSError as err:  # a full or failing disk: the episodes stay in the WAL
+            self.get_logger().error(
+                f"could not write a chunk ({err}); the episodes stay in the write-ahead log "
+                f"and the next flush tries again: free space in {self.cfg.store}",
+                throttle_duration_sec=10.0,
+            )
+            return
+        except Exception as err:  # a bug: stop the node rather than silently stop storing
+            self.get_logger().error(f"writing a chunk failed, stopping: {err!r}")
+            self.exit_code = 1
+            return
         if info is not None:
             self._log(info)
 
@@ -79,20 +139,29 @@ class ReplayRecorder(Node):
         counts = self.store.assembler.counts
         dropped = {k: v for k, v in counts.items() if k not in ("records", "episodes") and v}
         # A chunk lands every flush period: one info line per LOG_PERIOD_S, the rest at debug.
-        log = self.get_logger().debug
+        log, lag_ms = self.get_logger().debug, self.lag_ns / 1e6
         now = time.monotonic()
         if now - self.logged_at >= LOG_PERIOD_S or dropped != self.dropped_logged:
             log, self.logged_at, self.dropped_logged = self.get_logger().info, now, dropped
+            self.lag_ns = 0  # the largest lag of the records since the last info line
         log(
             f"{info.path.name}: {info.episodes} episodes, {info.transitions} transitions, "
             f"{info.bytes / 1e3:.0f} kB; store {self.store.size_bytes / 1e6:.1f} MB, "
-            f"{self.store.assembler.in_flight} episodes in flight"
-            + (f", dropped {dropped}" if dropped else "")
+            f"{self.store.assembler.in_flight} episodes in flight, "
+            f"lag up to {lag_ms:.0f} ms" + (f", dropped {dropped}" if dropped else "")
         )
 
     def close(self) -> None:
+        self._stop.set()
+        self._flusher.join()
         self._flush()
-        self.store.close()
+        try:
+            self.store.close()
+        except OSError as err:
+            self.get_logger().error(
+                f"could not write the last chunk ({err}); its episodes stay in the write-ahead "
+                "log, and the next recorder on this store puts them in a chunk"
+            )
 
 
 def main(args=None):
