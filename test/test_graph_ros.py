@@ -1,9 +1,12 @@
 """The training graph end to end, over real rclpy and DDS, every node its own process: the graph
 comes up through the launcher, episodes reach the store, weights reach the policies, lockstep
-reproduces a trajectory exactly, and the learner and the recorder survive `kill -9`."""
+reproduces a trajectory exactly, and the learner and the recorder survive `kill -9` (the
+learner with exact counts, through a poison episode and hostile weights)."""
 
 from __future__ import annotations
 
+import json
+import re
 import signal
 import subprocess
 import sys
@@ -12,11 +15,18 @@ import time
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from rosbags.rosbag2 import Reader
-from std_msgs.msg import Float64MultiArray
+from safetensors.torch import save
+from std_msgs.msg import Float64MultiArray, UInt8MultiArray
 
+from skill_embedding_ros.core.assembly import episode_records
 from skill_embedding_ros.core.checkpoint import read_checkpoint
+from skill_embedding_ros.core.config import load_run_config
 from skill_embedding_ros.core.replay_store import StoreReader, list_chunks
-from test.rosutil import (
+from skill_embedding_ros.core.trainer import build_networks
+from skill_embedding_ros.ros import topics as ros_topics
+from skill_embedding_ros.ros.conversions import record_message, weights_message
+from skill_embedding_ros.testing.episodes import make_episode
+from skill_embedding_ros.testing.processes import (
     REPO,
     Probe,
     fresh_domain,
@@ -160,6 +170,8 @@ def test_learner_and_recorder_survive_kill9(tmp_path):
     recorder = start_node("replay_recorder", domain, tmp_path / "r1", params=recorder_params)
     learner = start_node("learner", domain, tmp_path / "l1", params=learner_params)
     checkpoint = run_dir / "checkpoint.safetensors"
+    probe = Probe(domain)
+    statuses = policy_statuses(probe)
 
     def wait(cond, timeout, what):
         deadline = time.monotonic() + timeout
@@ -167,13 +179,16 @@ def test_learner_and_recorder_survive_kill9(tmp_path):
             for p in [*actor, recorder, learner]:
                 assert p.poll() is None, f"{p.args[2]} died:\n{log_text(p)[-2000:]}"
             assert time.monotonic() < deadline, f"timed out waiting for {what}"
-            time.sleep(0.2)
+            probe.spin_for(0.2)
 
-    def checkpointed_updates() -> int:
+    def checkpointed(key: str) -> int:
         try:
-            return read_checkpoint(checkpoint)[1]["updates"]
+            return read_checkpoint(checkpoint)[1].get(key, 0)
         except (FileNotFoundError, ValueError):
             return 0
+
+    def checkpointed_updates() -> int:
+        return checkpointed("updates")
 
     try:
         # Recorder: kill -9 mid-stream, restart; the store stays readable and keeps growing.
@@ -187,17 +202,59 @@ def test_learner_and_recorder_survive_kill9(tmp_path):
         assert reader.new_episodes() and not reader.unreadable
         assert {c.number for c in before} <= {c.number for c in list_chunks(store)}
 
-        # Learner: kill -9 once it has checkpointed some updates, restart, and it resumes.
-        wait(lambda: checkpointed_updates() > 0, 90, "a checkpoint with updates")
+        # A rogue actor's well-formed poison episode (3-value observations) is stored by the
+        # recorder and quarantined by the learner; hostile weights (version 1e12) are refused
+        # by the policy. Nothing dies, and the policy goes on adopting the learner's weights.
+        rogue = probe.node.create_publisher(
+            Float64MultiArray, "/actor_9/step_records", ros_topics.RECORDS
+        )
+        wait(lambda: rogue.get_subscription_count() > 0, 30, "the recorder to find the rogue")
+        poison = make_episode(5, obs_dim=3)
+        for record in episode_records(poison, "/actor_9", 0, np.arange(6) * 10**8):
+            rogue.publish(record_message(record))
+        state = build_networks(load_run_config(config)).actor_state()
+        hostile = save(state, metadata={"version": str(10**12), "run": "evil"})
+        weights = probe.node.create_publisher(
+            UInt8MultiArray, ros_topics.POLICY_WEIGHTS, ros_topics.LATCHED
+        )
+        weights.publish(weights_message(hostile))
+        version_then = json.loads((run_dir / "learner.json").read_text())["version"]
+        wait(lambda: "quarantined chunk_" in log_text(learner), 30, "the poison quarantined")
+        assert "observation has 3 values" in log_text(learner)
+        wait(lambda: "/policy_weights refuse" in log_text(actor[2]), 30, "the hostile refused")
+        wait(
+            lambda: any(int(s["weights_version"]) > version_then for s in statuses),
+            60,
+            "the policy to adopt the learner's newer weights",
+        )
+        assert all(int(s["weights_version"]) < 10**9 for s in statuses)
+        probe.node.destroy_publisher(weights)  # its latched message goes with it
+
+        # Learner: kill -9 once it has checkpointed some updates, restart, and it resumes with
+        # exact counts: the episodes that landed meanwhile count once, the version goes on.
+        wait(
+            lambda: checkpointed_updates() > 0 and checkpointed("quarantined") == 1,
+            90,
+            "a checkpoint with updates and the quarantined episode",
+        )
         learner.send_signal(signal.SIGKILL)
         learner.wait()
         saved = checkpointed_updates()
+        version_killed = json.loads((run_dir / "learner.json").read_text())["version"]
         learner = start_node("learner", domain, tmp_path / "l2", params=learner_params)
         wait(lambda: "resumed from" in log_text(learner), 30, "the learner to resume")
         assert f"resumed from {checkpoint}: {saved} updates" in log_text(learner)
         learner.wait(120)
         assert learner.returncode == 0, log_text(learner)[-2000:]
         assert checkpointed_updates() == int((4000 - 500) * 0.25)
+        _, meta = read_checkpoint(checkpoint)
+        stored = sum(c.transitions for c in list_chunks(store) if c.number <= meta["store_chunk"])
+        assert meta["env_steps"] == stored - len(poison)  # every fit stored step, once
+        assert meta["quarantined"] == 1 and meta["weights_version"] > version_killed
+        assert re.search(
+            r"replay refilled from the store: \d+ episodes, 1 quarantined again", log_text(learner)
+        )
     finally:
         for p in [*actor, recorder, learner]:
             stop(p)
+        probe.close()

@@ -11,7 +11,7 @@ from skill_embedding_ros.core import losses
 from skill_embedding_ros.core.learner import Learner
 from skill_embedding_ros.core.networks import InferenceNet, z_features
 from skill_embedding_ros.core.replay import ReplayBuffer
-from test.helpers import make_episode, make_networks
+from skill_embedding_ros.testing.episodes import make_episode, make_networks
 
 
 def _batch(seed=0):

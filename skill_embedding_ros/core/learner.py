@@ -3,16 +3,25 @@
 Order per update (each network has its own optimizer, so no loss moves another's parameters):
 critic on Retrace targets, policy and embedding by stochastic value gradients through the
 reparameterized a and z, inference network by maximum likelihood of the replayed z.
+
+Non-finite guard: the learner keeps its last good state (networks, optimizer moments, update
+count) in memory. An update whose losses or diagnostics come out non-finite is rolled back to it
+at once; `verify` (every VERIFY_EVERY updates, and by callers before a checkpoint or a weights
+broadcast) checks every tensor and either makes the current state the last good one or rolls
+back. So NaN never reaches a checkpoint or an actor, and a rolled-back update is simply done
+again (the update count goes back with the weights).
 """
 
 from __future__ import annotations
 
 import copy
+import math
 
 import numpy as np
 import torch
 
 from skill_embedding_ros.core import losses
+from skill_embedding_ros.core.checkpoint import checkpoint_tensors, load_checkpoint_into
 from skill_embedding_ros.core.config import AgentConfig
 from skill_embedding_ros.core.distributions import (
     atanh_clipped,
@@ -21,6 +30,10 @@ from skill_embedding_ros.core.distributions import (
 )
 from skill_embedding_ros.core.networks import Critic, Embedding, InferenceNet, Latent, SkillPolicy
 from skill_embedding_ros.core.retrace import retrace_targets
+from skill_embedding_ros.core.validation import nonfinite_tensors
+
+VERIFY_EVERY = 50
+"""Updates between full finiteness checks (about 1 ms each; an update takes several)."""
 
 
 class Networks(torch.nn.Module):
@@ -66,6 +79,35 @@ class Learner:
             for name in ("critic", "policy", "embedding", "inference")
         }
         self.updates = 0
+        self.rollbacks = 0
+        """Times a non-finite state was rolled back to the last good one."""
+        self.problem = ""
+        """Why the last rollback happened (one line)."""
+        self._good: tuple[dict[str, torch.Tensor], int] | None = None
+        self.mark_good()
+
+    def mark_good(self) -> None:
+        """Remember the current state as the one to roll back to (after a resume, say)."""
+        state = {k: v.detach().clone() for k, v in checkpoint_tensors(self).items()}
+        self._good = (state, self.updates)
+
+    def rollback(self, problem: str) -> None:
+        """Return to the last good state (networks, optimizer moments, update count)."""
+        state, updates = self._good
+        load_checkpoint_into(self, state, "the last good state")
+        self.updates = updates
+        self.rollbacks += 1
+        self.problem = problem
+
+    def verify(self) -> bool:
+        """Check every tensor: finite -> it becomes the last good state; else roll back to that.
+        Returns False when it rolled back."""
+        bad = nonfinite_tensors(checkpoint_tensors(self))
+        if bad:
+            self.rollback(f"non-finite values in {len(bad)} tensor(s), e.g. {bad[:3]}")
+            return False
+        self.mark_good()
+        return True
 
     def _tensors(self, batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         return {k: torch.as_tensor(v, device=self.device) for k, v in batch.items()}
@@ -79,8 +121,19 @@ class Learner:
     def update(self, batch: dict[str, np.ndarray], draws: tuple[np.ndarray, np.ndarray]):
         """One update from segments (ReplayBuffer.segment_arrays) and z-draw states.
 
-        Returns a dict of float diagnostics, namespaced like "losses/critic".
+        Returns a dict of float diagnostics, namespaced like "losses/critic"; an empty dict when
+        the update was rolled back (a non-finite loss or parameter; see the module docstring).
         """
+        metrics = self._update(batch, draws)
+        bad = sorted(k for k, v in metrics.items() if not math.isfinite(v))
+        if bad:
+            self.rollback(f"non-finite {', '.join(bad[:3])} at update {self.updates}")
+            return {}
+        if self.updates % VERIFY_EVERY == 0 and not self.verify():
+            return {}
+        return metrics
+
+    def _update(self, batch: dict[str, np.ndarray], draws: tuple[np.ndarray, np.ndarray]):
         cfg, nets = self.cfg, self.nets
         b = self._tensors(batch)
         mask = b["mask"]

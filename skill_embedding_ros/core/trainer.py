@@ -48,7 +48,7 @@ def load_networks(checkpoint: str | Path) -> tuple[Networks, RunConfig, dict[str
     """Networks rebuilt from a checkpoint's own run config, its weights loaded.
 
     Raises ValueError (unreadable file, no config, shapes that do not fit)."""
-    from skill_embedding_ros.core.checkpoint import check_shapes, read_checkpoint
+    from skill_embedding_ros.core.checkpoint import check_finite, check_shapes, read_checkpoint
     from skill_embedding_ros.core.config import from_dict
 
     tensors, meta = read_checkpoint(checkpoint)
@@ -58,6 +58,7 @@ def load_networks(checkpoint: str | Path) -> tuple[Networks, RunConfig, dict[str
     nets = build_networks(cfg)
     state = {k[5:]: v for k, v in tensors.items() if k.startswith("nets.")}
     check_shapes(nets.state_dict(), state, str(checkpoint))
+    check_finite(state, str(checkpoint))
     nets.load_state_dict(state)
     return nets, cfg, meta
 
@@ -152,6 +153,7 @@ class Trainer:
 
     def checkpoint(self) -> Path:
         path = self.out / "checkpoint.safetensors"
+        self.learner.verify()  # a non-finite state is rolled back, never saved
         save_checkpoint(
             path, self.learner, {"config": to_dict(self.cfg), "env_steps": self.env_steps}
         )
@@ -235,7 +237,7 @@ class Trainer:
             self._tick(t.envs_per_actor)
             for _ in range(self._updates_owed()):
                 self._update()
-                if self.learner.updates % t.weight_sync_updates == 0:
+                if self.learner.updates % t.weight_sync_updates == 0 and self.learner.verify():
                     actor.load_state_dict(nets.embedding.state_dict(), nets.policy.state_dict())
 
     # -- actor processes ----------------------------------------------------------------------
@@ -278,7 +280,7 @@ class Trainer:
                     self._tick(len(episode))
                 if self._updates_owed() > 0:
                     self._update()
-                    if self.learner.updates % t.weight_sync_updates == 0:
+                    if self.learner.updates % t.weight_sync_updates == 0 and self.learner.verify():
                         self._publish(
                             encode_weights(self.nets.actor_state(), self.learner.updates),
                             shared,

@@ -27,9 +27,10 @@ from std_srvs.srv import Trigger
 
 from skill_embedding_ros.core import step_record as sr
 from skill_embedding_ros.core.actor import act, draw_z
-from skill_embedding_ros.core.checkpoint import check_shapes, decode_weights, split_actor_state
+from skill_embedding_ros.core.checkpoint import split_actor_state
 from skill_embedding_ros.core.config import ActorConfig, load_run_config
 from skill_embedding_ros.core.trainer import build_networks, load_networks
+from skill_embedding_ros.core.weights_acceptance import WeightsInbox
 from skill_embedding_ros.envs import get_suite
 from skill_embedding_ros.envs.observations import build_observation
 from skill_embedding_ros.envs.suites import goal_index, reward
@@ -70,10 +71,10 @@ class SkillPolicy(Node):
         self.deterministic = self.cfg.mode == "evaluate"
         self.generator = torch.Generator().manual_seed(self.cfg.seed)
         self.source = self.get_namespace().strip("/") or self.get_name()
-        self.weights_version = int(meta.get("updates", -1))  # -1: initial weights
+        self.weights_version = int(meta.get("weights_version", meta.get("updates", -1)))
+        self.weights = WeightsInbox(nets.actor_state())  # acceptance: docs/ros_graph.md
         self.learner: dict[str, int] | None = None  # the newest /policy_weights counts
         self.steps_since_weights = 0  # own steps since that message, for pacing
-        self.pending_weights: tuple[dict, dict, int] | None = None
 
         self.joint_state: JointState | None = None
         self.poses: dict[str, PoseStamped] = {}
@@ -122,20 +123,16 @@ class SkillPolicy(Node):
     # -- inputs ----------------------------------------------------------------------------
 
     def on_weights(self, msg: UInt8MultiArray) -> None:
-        try:
-            tensors, version, counts = decode_weights(bytes(msg.data))
-            emb, pol = split_actor_state(tensors)
-            # Check now, so a bad message is reported when it arrives, not mid-episode.
-            check_shapes(self.nets.embedding.state_dict(), emb, "/policy_weights embedding")
-            check_shapes(self.nets.policy.state_dict(), pol, "/policy_weights policy")
-        except ValueError as err:
-            self.get_logger().error(f"ignoring /policy_weights: {err}")
-            return
-        if version > self.weights_version:
-            self.pending_weights = (emb, pol, version)
-        self.learner = {"updates": version, **counts}
-        self.steps_since_weights = 0
-        self.resume_if_paced()
+        """Checked on arrival (core/weights_acceptance.py), loaded at the next episode start."""
+        verdict = self.weights.offer(bytes(msg.data))
+        if verdict.action in ("refuse", "switch", "reanchor"):
+            logger = self.get_logger()
+            log = logger.error if verdict.action == "refuse" else logger.warning
+            log(f"/policy_weights {verdict.action}: {verdict.reason}", throttle_duration_sec=5.0)
+        if verdict.counts_usable:
+            self.learner = self.weights.counts
+            self.steps_since_weights = 0
+            self.resume_if_paced()
 
     def on_pose(self, name: str, msg: PoseStamped) -> None:
         self.poses[name] = msg
@@ -220,11 +217,12 @@ class SkillPolicy(Node):
         self.step += 1
 
     def begin_episode(self) -> None:
-        if self.pending_weights is not None:
-            emb, pol, version = self.pending_weights
+        weights = self.weights.take()
+        if weights is not None:
+            emb, pol = split_actor_state(weights.tensors)
             self.nets.embedding.load_state_dict(emb)
             self.nets.policy.load_state_dict(pol)
-            self.weights_version, self.pending_weights = version, None
+            self.weights_version = weights.version
         self.episode += 1
         self.step = 0
         self.episode_return = 0.0

@@ -1,0 +1,216 @@
+"""The graph learner's core against a real replay store, ROS-free (core/store_learner.py):
+poison episodes are quarantined and training goes on, non-finite updates are rolled back and
+never saved or broadcast, and after any number of simulated `kill -9`s the counts are exact."""
+
+import itertools
+import json
+import time
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from skill_embedding_ros.core import step_record as sr
+from skill_embedding_ros.core.assembly import episode_records
+from skill_embedding_ros.core.checkpoint import decode_weights, read_checkpoint
+from skill_embedding_ros.core.config import load_run_config
+from skill_embedding_ros.core.replay import Episode
+from skill_embedding_ros.core.replay_store import StoreWriter
+from skill_embedding_ros.core.store_learner import StoreLearner
+from skill_embedding_ros.core.trainer import updates_due
+
+TINY = """
+agent: {hidden: [16, 16], critic_hidden: [16, 16]}
+replay: {capacity: 20000, batch: 8, segment: 4}
+train: {suite: reach, tasks: [any], env_steps: 100000, warmup_steps: 20, updates_per_step: 0.25}
+"""
+_ids = itertools.count()
+
+
+@pytest.fixture
+def run(tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY)
+    return load_run_config(path)
+
+
+def episode(seed: int, length: int = 10, obs_dim: int = 4, task: int = 0) -> Episode:
+    """A fit episode of the tiny run (reach: 4 observations, 2 actions, 2-bit z)."""
+    rng = np.random.default_rng(seed)
+    z = np.where(rng.random(2) < 0.5, -1.0, 1.0).astype(np.float32)
+    return Episode(
+        obs=rng.normal(0, 0.5, (length + 1, obs_dim)).astype(np.float32),
+        action=rng.uniform(-1, 1, (length, 2)).astype(np.float32),
+        reward=(rng.random(length) < 0.3).astype(np.float32),
+        terminal=np.zeros(length, bool),
+        task=task,
+        z=np.tile(z, (length, 1)),
+        log_b_z=np.full(length, -1.39, np.float32),
+        log_b_a=rng.normal(-1, 0.3, length).astype(np.float32),
+        z_drawn=np.arange(length) == 0,
+        intervention=np.zeros(length, bool),
+    )
+
+
+def land(writer: StoreWriter, episodes: list[Episode]) -> int:
+    """Record the episodes as an actor would and land them as one chunk; returns their steps."""
+    for ep in episodes:
+        stamps = np.arange(len(ep) + 1) * 100_000_000
+        for record in episode_records(ep, "/actor_0", next(_ids), stamps):
+            writer.add("/actor_0/step_records", sr.encode_cdr(record), time.time_ns())
+    writer.flush()
+    return sum(len(e) for e in episodes)
+
+
+def train(learner: StoreLearner) -> None:
+    while learner.owed() > 0:
+        assert learner.update(), learner.learner.problem
+
+
+def poison_episodes() -> dict[str, Episode]:
+    big_action, big_reward = episode(101), episode(102)
+    big_action.action[3, 1] = 1e30
+    big_reward.reward[5] = 1e30
+    return {
+        "observation has 3 values": episode(100, obs_dim=3),
+        "task id 7 is not one of the run's 1 task(s)": episode(103, task=7),
+        "action reaches 1e+30": big_action,
+        "reward reaches 1e+30": big_reward,
+    }
+
+
+def test_poison_episodes_are_quarantined_and_training_goes_on(tmp_path, run):
+    store, out = tmp_path / "store", tmp_path / "run"
+    writer = StoreWriter(store)
+    good = land(writer, [episode(1), episode(2), episode(3)])
+    poison = poison_episodes()
+    # Poison between fit episodes, in one chunk, as a recorder would store them.
+    good += land(writer, [episode(4), *poison.values(), episode(5)]) - 4 * 10
+
+    learner = StoreLearner(run, store, out)
+    got = learner.ingest()
+    assert len(got.quarantined) == 4 and learner.quarantined == 4
+    for line, (why, _) in zip(got.quarantined, poison.items(), strict=True):
+        assert line.startswith("chunk_000001 episode ") and why in line, line  # one line each
+    assert learner.env_steps == good and learner.episodes == 5
+    train(learner)
+    assert learner.learner.updates == updates_due(good, run.train) > 0
+    assert all(np.isfinite(v) for v in learner.metrics.values())
+    learner.checkpoint()
+
+    # The store stays usable: a restarted learner meets the poison again while refilling, skips
+    # it without counting it twice, counts what landed since, and trains on.
+    good += land(writer, [episode(6), poison["task id 7 is not one of the run's 1 task(s)"]]) - 10
+    restarted = StoreLearner(run, store, out)
+    got = restarted.ingest()
+    assert got.refilled == 5 and got.refill_quarantined == 4 and len(got.quarantined) == 1
+    assert restarted.quarantined == 5 and restarted.env_steps == good
+    train(restarted)
+    tensors, meta = read_checkpoint(out / "checkpoint.safetensors")
+    assert meta["quarantined"] == 4 and all(torch.isfinite(t).all() for t in tensors.values())
+
+
+def test_counts_are_exact_after_repeated_kill_9(tmp_path, run):
+    store, out = tmp_path / "store", tmp_path / "run"
+    writer = StoreWriter(store)
+    rng = np.random.default_rng(0)
+    total = episodes = version = 0
+    run_id = None
+    for _ in range(8):
+        learner = StoreLearner(run, store, out)
+        if learner.resumed is not None:  # what the last checkpoint held, exactly
+            meta = learner.resumed
+            assert (learner.env_steps, learner.learner.updates) == (
+                meta["env_steps"],
+                meta["updates"],
+            )
+        assert run_id in (None, learner.identity.run)  # a restarted learner keeps its run id
+        run_id = learner.identity.run
+        _, first, _ = decode_weights(learner.weights())
+        assert first > version  # a restarted learner's versions go on, never backwards
+        version = first
+        for _ in range(int(rng.integers(1, 4))):
+            batch = [episode(int(s)) for s in rng.integers(0, 10**6, int(rng.integers(1, 4)))]
+            total += land(writer, batch)
+            episodes += len(batch)
+            learner.ingest()
+            assert (learner.env_steps, learner.episodes) == (total, episodes)
+            train(learner)
+            _, new_version, counts = decode_weights(learner.weights())
+            assert new_version >= version and counts["env_steps"] == total
+            version = new_version
+            if rng.random() < 0.4:
+                learner.checkpoint()
+        # kill -9: the object is dropped, nothing is saved; episodes land while it is down.
+        n = int(rng.integers(0, 3))
+        total += land(writer, [episode(int(s)) for s in rng.integers(0, 10**6, n)]) if n else 0
+        episodes += n
+    final = StoreLearner(run, store, out)
+    final.ingest()
+    assert (final.env_steps, final.episodes) == (total, episodes)
+    assert final.replay.num_episodes == episodes  # every stored episode back in replay, once
+    train(final)
+    assert final.learner.updates == updates_due(total, run.train)
+
+
+def test_a_replaced_store_is_counted_as_new(tmp_path, run):
+    writer = StoreWriter(tmp_path / "old")
+    for k in range(3):
+        land(writer, [episode(k)])
+    learner = StoreLearner(run, tmp_path / "old", tmp_path / "run")
+    learner.ingest()
+    learner.checkpoint()
+    steps = land(StoreWriter(tmp_path / "new"), [episode(7), episode(8)])
+    moved = StoreLearner(run, tmp_path / "new", tmp_path / "run")
+    assert moved.store_replaced == 2
+    moved.ingest()
+    assert moved.env_steps == 30 + steps
+
+
+def test_non_finite_updates_are_rolled_back_and_never_saved_or_sent(tmp_path, run):
+    store, out = tmp_path / "store", tmp_path / "run"
+    land(StoreWriter(store), [episode(k) for k in range(8)])
+    learner = StoreLearner(run, store, out)
+    learner.ingest()
+    train(learner)
+    learner.checkpoint()
+    core = learner.learner
+    good = {k: v.clone() for k, v in core.nets.state_dict().items()}
+    updates = core.updates
+
+    # A batch no validated episode can produce (the store's gate is bypassed): NaN loss.
+    r = run.replay
+    batch = learner.replay.sample(r.batch, r.segment, run.agent.history, learner.rng)
+    batch["reward"][:] = np.nan
+    assert core.update(batch, learner.replay.sample_draws(r.batch, learner.rng)) == {}
+    assert core.rollbacks == 1 and "non-finite" in core.problem and core.updates == updates
+    assert all(torch.equal(v, good[k]) for k, v in core.nets.state_dict().items())
+    assert learner.update()  # and training goes on
+
+    # A NaN weight that slipped in: the broadcast and the checkpoint roll it back first.
+    with torch.no_grad():
+        next(core.nets.policy.parameters()).fill_(float("nan"))
+    tensors, _, _ = decode_weights(learner.weights())
+    assert all(torch.isfinite(t).all() for t in tensors.values())
+    assert core.rollbacks == 2
+    learner.checkpoint()
+    saved, meta = read_checkpoint(out / "checkpoint.safetensors")
+    assert all(torch.isfinite(t).all() for t in saved.values()) and meta["rollbacks"] == 2
+
+
+def test_a_checkpoint_holding_nan_is_refused_with_a_clear_error(tmp_path, run):
+    store, out = tmp_path / "store", tmp_path / "run"
+    land(StoreWriter(store), [episode(k) for k in range(8)])
+    learner = StoreLearner(run, store, out)
+    learner.ingest()
+    train(learner)
+    learner.checkpoint()
+    # What a learner without the guard wrote: NaN in its tensors.
+    path = out / "checkpoint.safetensors"
+    tensors, meta = read_checkpoint(path)
+    name = next(k for k in tensors if k.startswith("nets.critic."))
+    tensors[name] = torch.full_like(tensors[name], float("nan"))
+    save_file(tensors, path, metadata={"metadata": json.dumps(meta)})
+    with pytest.raises(ValueError, match="non-finite values in 1 tensor"):
+        StoreLearner(run, store, out)
