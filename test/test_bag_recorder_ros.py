@@ -25,8 +25,8 @@ from skill_embedding_ros.core.trainer import build_networks
 from skill_embedding_ros.envs import get_suite
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.conversions import record_message, weights_message
-from test.helpers import assert_all_expected, episode_uid, random_episode
-from test.rosutil import (
+from skill_embedding_ros.testing.episodes import assert_all_expected, episode_uid, random_episode
+from skill_embedding_ros.testing.processes import (
     REPO,
     Probe,
     fresh_domain,
@@ -38,8 +38,9 @@ from test.rosutil import (
 )
 
 EPISODES = 2
-# The graph's gate but with the default limits (1 m, inside the scene's 1.5 m), so it acts.
-GATE = graph_params("safety_gate", position_min=-1.0, position_max=1.0)
+# The graph's gate with limits of 1 m, inside the scene's 1.5 m, so it acts now and then.
+LIMIT = 1.0
+GATE = graph_params("safety_gate", limits="{x: {lower: -1, upper: 1}, y: {lower: -1, upper: 1}}")
 TOPICS = ["/actor_0/step_records", "/actor_0/joint_states", "/actor_0/commands"]
 
 
@@ -158,7 +159,8 @@ def test_record_a_running_graph_and_ingest_it_back(tmp_path):
     # distance can cover (core/reach.py). Resets go through the gate, so even an episode's first
     # command is limited from that episode's own start.
     gate_config = GateConfig(**GATE)
-    near = gate_config.max_velocity * (2 * gate_config.control_period + gate_config.velocity_lag)
+    speed, lag = 1.0, 1 / 30  # the scene's servos (urdf/point_mass.xml)
+    near = speed * (2 * gate_config.control_period + lag)
     suite = get_suite("reach")
     align = AlignConfig(suite=suite, tasks=("any",), z_dim=2, task="any")
     options = IngestOptions(kind="robot", align=align)
@@ -176,7 +178,7 @@ def test_record_a_running_graph_and_ingest_it_back(tmp_path):
         slowed = (executed * policy >= 0) & (np.abs(executed) <= np.abs(policy) + 1e-5)
         assert np.all(same | slowed), (executed, policy)
         position = b.obs[:-1, :2].astype(float)  # where each action was taken
-        assert np.all(same | (np.abs(position) >= gate_config.position_max - near)), (
+        assert np.all(same | (np.abs(position) >= LIMIT - near)), (
             executed,
             policy,
             position,

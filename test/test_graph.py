@@ -119,46 +119,16 @@ def test_evaluate_graph_runs_policies_to_the_end():
 @pytest.mark.parametrize(
     "name, args", [("train_sim", {}), ("evaluate_sim", {"checkpoint": "c.safetensors"})]
 )
-def test_sim_gates_limit_positions_to_the_scenes_joint_range(name, args):
+def test_sim_gates_take_their_limits_from_the_scene_and_step_as_the_bridge(name, args):
     # A gate tighter than the scene shrinks the arena the graph trains in, and the skills it
-    # learns no longer match in-process training and evaluation (which only the scene limits).
-    mujoco = pytest.importorskip("mujoco")
-    from skill_embedding_ros.envs import SUITES
-
-    scene_ranges = {
-        tuple(mujoco.MjModel.from_xml_path(str(suite.model_path)).joint(j).range)
-        for suite in SUITES.values()
-        for j in suite.joints
-    }
-    specs = load_graph(find_graph(name)).resolve(args)
-    gate_ranges = {
-        (s.parameters["position_min"], s.parameters["position_max"])
-        for s in specs
-        if s.executable == "safety_gate"
-    }
-    assert gate_ranges == scene_ranges
-
-
-@pytest.mark.parametrize(
-    "name, args", [("train_sim", {}), ("evaluate_sim", {"checkpoint": "c.safetensors"})]
-)
-def test_sim_gates_reserve_at_least_the_scenes_coasting_distance(name, args):
-    # A velocity servo of gain kv on a mass m lags its command by m / kv seconds: the gate's
-    # velocity_lag must be at least that, or a joint could coast past a limit (core/reach.py).
-    mujoco = pytest.importorskip("mujoco")
-    from skill_embedding_ros.envs import SUITES
-
-    lags = []
-    for suite in SUITES.values():
-        model = mujoco.MjModel.from_xml_path(str(suite.model_path))
-        for j in suite.joints:
-            actuator = model.actuator(j)
-            kv = -actuator.biasprm[2]
-            lags.append(model.body_subtreemass[model.joint(j).bodyid[0]] / kv)
+    # learns no longer match in-process training and evaluation (which only the scene limits):
+    # so the graphs override no limit, and the gate reads the bridge's robot_description.
     specs = load_graph(find_graph(name)).resolve(args)
     gates = [s for s in specs if s.executable == "safety_gate"]
-    assert gates and all(s.parameters["velocity_lag"] >= max(lags) for s in gates)
-    assert all(s.parameters["stepping"] == "lockstep" for s in gates)
+    bridges = [s for s in specs if s.executable == "sim_bridge"]
+    assert gates and all(not s.parameters.get("limits") for s in gates)
+    assert all(not s.parameters.get("robot_description") for s in gates)
+    assert [s.parameters["stepping"] for s in gates] == [s.parameters["mode"] for s in bridges]
 
 
 # -- the launch files --------------------------------------------------------------------------
@@ -370,13 +340,13 @@ def test_parameters_are_typed_as_the_node_declares_them(tmp_path):
         _write(
             tmp_path,
             "description: x\narguments: {dir: {default: runs/a, description: d}}\n"
-            "nodes:\n  - executable: safety_gate\n    parameters: {max_velocity: 2}\n"
+            "nodes:\n  - executable: safety_gate\n    parameters: {state_latency: 2}\n"
             "  - executable: learner\n    parameters: {out: '{dir}/sub', store: '{dir}'}\n",
         )
     )
     gate, learner = graph.resolve({"dir": "/tmp/r"})
-    assert gate.parameters == {"max_velocity": 2.0}
-    assert type(gate.parameters["max_velocity"]) is float  # rcl rejects an int for a double
+    assert gate.parameters == {"state_latency": 2.0}
+    assert type(gate.parameters["state_latency"]) is float  # rcl rejects an int for a double
     assert learner.parameters == {"out": "/tmp/r/sub", "store": "/tmp/r"}
 
 

@@ -6,17 +6,37 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from skill_embedding_ros.core.config import GateConfig
+from skill_embedding_ros.core.joint_limits import JointLimit
 from skill_embedding_ros.core.safety_gate import Gate, Mode
 
 PERIOD = 0.1  # s
 
 
-def _make_gate(positions=(0.0, 0.0), **overrides) -> Gate:
-    """A gate in front of a lockstep robot with ideal velocity tracking (unless overridden)."""
+def _make_gate(
+    positions=(0.0, 0.0),
+    max_velocity=1.0,
+    position_min=-1.0,
+    position_max=1.0,
+    velocity_lag=0.0,
+    **overrides,
+) -> Gate:
+    """A gate in front of a lockstep robot with ideal velocity tracking (unless overridden),
+    joints j0, j1, ... all with the same limits, at `positions`."""
     config = GateConfig(control_period=PERIOD, **{"stepping": "lockstep", **overrides})
     gate = Gate(config, now=0.0)
-    gate.set_positions(positions, now=0.0)
+    limit = JointLimit(position_min, position_max, max_velocity, lag=velocity_lag)
+    gate.set_limits(_names(len(positions)), [limit] * len(positions))
+    _state(gate, positions, now=0.0)
     return gate
+
+
+def _names(n: int) -> list[str]:
+    return [f"j{i}" for i in range(n)]
+
+
+def _state(gate: Gate, positions, now: float, velocities=(), stamp=None) -> None:
+    """A joint state of the gate's joints, in their order."""
+    gate.joint_state(gate.joints, positions, now, velocities, stamp)
 
 
 def _first_stop_time(gate: Gate, last_command: float, until: float) -> float:
@@ -88,7 +108,7 @@ def test_a_late_joint_state_never_lets_a_joint_pass_its_limit(commands, late):
         out = gate.command([command], now=0.1 * i)
         states.append(states[-1] + out[0] * PERIOD)
         assert -1.0 - 1e-9 <= states[-1] <= 1.0 + 1e-9
-        gate.set_positions([states[-2] if late[i] else states[-1]], now=0.1 * i)
+        _state(gate, [states[-2] if late[i] else states[-1]], now=0.1 * i)
 
 
 def test_every_command_since_the_latest_state_counts_toward_the_limit():
@@ -100,11 +120,11 @@ def test_every_command_since_the_latest_state_counts_toward_the_limit():
     np.testing.assert_allclose(gate.command([0.0], now=0.02), [0.0])
     np.testing.assert_allclose(gate.command([1.0], now=0.03), [0.0])
     # The state of the first command: the second (0.05) may not show yet, nor the first.
-    gate.set_positions([0.95], now=0.04)
+    _state(gate, [0.95], now=0.04)
     np.testing.assert_allclose(gate.command([1.0], now=0.05), [0.0])
     # Every command shown: the joint is at 1.0, the limit.
     for now in (0.06, 0.07, 0.08, 0.09):
-        gate.set_positions([1.0], now=now)
+        _state(gate, [1.0], now=now)
     assert gate.reach.unconfirmed == 0
     np.testing.assert_allclose(gate.command([1.0], now=0.1), [0.0])
     np.testing.assert_allclose(gate.command([-1.0], now=0.11), [-1.0])  # away: never limited
@@ -127,7 +147,7 @@ def test_lockstep_drops_commands_beyond_the_in_flight_limit():
     assert all(out is not None for out in outs[:MAX_IN_FLIGHT])
     assert all(out is None for out in outs[MAX_IN_FLIGHT:])
     assert gate.state().dropped == 3
-    gate.set_positions([0.01], now=0.1)  # one answered: one more may go
+    _state(gate, [0.01], now=0.1)  # one answered: one more may go
     assert gate.command([0.1], now=0.11) is not None
 
 
@@ -135,9 +155,9 @@ def test_a_coasting_joint_keeps_its_coasting_distance_in_reserve():
     """Moving at 1 m/s under a 0.05 s velocity lag, a joint coasts 0.05 m after a stop: at 0.95
     it is already as close to the limit as it may get."""
     gate = _make_gate(positions=[0.0], velocity_lag=0.05)
-    gate.set_positions([0.95], now=0.0, velocities=[1.0])
+    _state(gate, [0.95], now=0.0, velocities=[1.0])
     np.testing.assert_allclose(gate.command([1.0], now=0.01), [0.0])
-    gate.set_positions([0.90], now=0.1, velocities=[0.0])
+    _state(gate, [0.90], now=0.1, velocities=[0.0])
     np.testing.assert_allclose(gate.command([1.0], now=0.11), [(1.0 - 0.90) / PERIOD])
 
 
@@ -148,7 +168,7 @@ def test_realtime_counts_the_held_command_until_the_state_shows_it():
     gate = _make_gate(positions=[0.0], stepping="realtime", state_latency=0.01)
     cfg = gate.config
     hold = cfg.stale_after + cfg.tick_period + cfg.state_latency
-    gate.set_positions([0.85], now=1.0)
+    _state(gate, [0.85], now=1.0)
     # Before its first command the gate assumes the robot may hold anything up to 1 m/s.
     first = gate.command([1.0], now=1.0)
     np.testing.assert_allclose(first, [(1.0 - 0.85 - 1.0 * 0.02) / hold])
@@ -173,9 +193,12 @@ def test_refuses_non_finite_or_wrong_length_with_a_stop(command):
 
 def test_refuses_until_a_finite_joint_state_is_known():
     gate = Gate(GateConfig(control_period=PERIOD), now=0.0)
-    assert gate.command([0.1, 0.1], now=0.0) is None  # nothing known to stop yet
-    assert gate.state().refused == 1
-    gate.set_positions([0.0, np.nan], now=0.0)
+    assert gate.command([0.1, 0.1], now=0.0) is None  # no limits: nothing known to stop yet
+    assert "robot description" in gate.state().reason
+    gate.set_limits(_names(2), [JointLimit(-1.0, 1.0, 1.0)] * 2)
+    np.testing.assert_array_equal(gate.command([0.1, 0.1], now=0.0), [0.0, 0.0])
+    assert gate.state().refused == 2 and "no joint state" in gate.state().reason
+    _state(gate, [0.0, np.nan], now=0.0)
     np.testing.assert_array_equal(gate.command([0.1, 0.1], now=0.01), [0.0, 0.0])
     assert "not finite" in gate.state().reason
 
@@ -251,7 +274,8 @@ def test_a_latched_estop_outlives_the_process_in_its_file(tmp_path):
     again = EstopLatch(path)  # a restarted gate
     assert again.is_latched() and "e-stop service" in again.reason()
     gate = Gate(GateConfig(), now=0.0, estop=again.is_latched())
-    gate.set_positions([0.0], now=0.0)
+    gate.set_limits(["j0"], [JointLimit(-1.0, 1.0, 1.0)])
+    _state(gate, [0.0], now=0.0)
     np.testing.assert_array_equal(gate.command([0.5], now=0.01), [0.0])
     assert gate.state().mode == Mode.ESTOP
     again.release()
@@ -262,18 +286,18 @@ def test_a_latched_estop_outlives_the_process_in_its_file(tmp_path):
 
 def test_a_reset_waits_for_the_robot_to_answer_every_command_and_holds_commands_until_done():
     gate = _make_gate(positions=[0.0])
-    gate.set_positions([0.0], now=0.0, stamp=0)
+    _state(gate, [0.0], now=0.0, stamp=0)
     np.testing.assert_allclose(gate.command([0.5], now=0.01), [0.5])
     gate.begin_reset(now=0.02)
     assert gate.state().mode == Mode.RESETTING and not gate.ready_to_reset(now=0.02)
     assert gate.command([0.5], now=0.03) is None  # lockstep: nothing goes out
-    gate.set_positions([0.05], now=0.04, stamp=100_000_000)  # the robot answered the command
+    _state(gate, [0.05], now=0.04, stamp=100_000_000)  # the robot answered the command
     assert gate.ready_to_reset(now=0.04)
     gate.reset_sent(now=0.05)
     gate.reset_done(ok=True, stamp=200_000_000)  # the robot names its new state's stamp
-    gate.set_positions([0.05], now=0.05, stamp=100_000_000)  # a repeat: nothing new
+    _state(gate, [0.05], now=0.05, stamp=100_000_000)  # a repeat: nothing new
     assert gate.command([0.5], now=0.06) is None
-    gate.set_positions([0.9], now=0.07, stamp=200_000_000)
+    _state(gate, [0.9], now=0.07, stamp=200_000_000)
     assert gate.state().mode == Mode.OK and gate.reach.unconfirmed == 0
     np.testing.assert_allclose(gate.command([0.5], now=0.08), [0.5])
 
@@ -284,18 +308,18 @@ def test_realtime_reset_sends_stops_and_waits_for_commands_in_flight_to_land():
     np.testing.assert_array_equal(gate.command([0.5], now=1.01), [0.0])
     assert not gate.ready_to_reset(now=1.01) and gate.ready_to_reset(now=1.02)
     gate.reset_sent(now=1.02)
-    gate.set_positions([0.2], now=1.03, stamp=5)  # the new state came before the reply
+    _state(gate, [0.2], now=1.03, stamp=5)  # the new state came before the reply
     gate.reset_done(ok=True, stamp=5)
     assert gate.state().mode == Mode.OK
 
 
 def test_a_state_whose_stamp_skips_periods_shows_as_many_lockstep_steps():
     gate = _make_gate(positions=[0.0])
-    gate.set_positions([0.0], now=0.0, stamp=0)
+    _state(gate, [0.0], now=0.0, stamp=0)
     for k in range(5):
         gate.command([0.1], now=0.01 * k)
     assert gate.reach.unconfirmed == 5
-    gate.set_positions([0.03], now=0.1, stamp=300_000_000)  # two states lost on the way
+    _state(gate, [0.03], now=0.1, stamp=300_000_000)  # two states lost on the way
     assert gate.reach.unconfirmed == 2
 
 
@@ -327,8 +351,8 @@ def test_forwarded_plus_stops_is_everything_sent():
     [
         {"control_period": 0.0},
         {"stale_periods": 1.0},
-        {"max_velocity": -1.0},
-        {"position_min": 1.0, "position_max": 1.0},
+        {"stepping": "sometimes"},
+        {"state_latency": -0.1},
     ],
 )
 def test_config_rejects_values_that_break_the_guarantees(overrides):

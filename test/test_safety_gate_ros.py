@@ -10,7 +10,14 @@ from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool
 
 from skill_embedding_ros.ros import topics
-from test.rosutil import Probe, fresh_domain, log_text, start_node, stop
+from skill_embedding_ros.testing.processes import (
+    REPO,
+    Probe,
+    fresh_domain,
+    log_text,
+    start_node,
+    stop,
+)
 
 PERIOD = 0.05  # s, the gate's control_period here
 STALE_PERIODS = 1.5
@@ -20,8 +27,9 @@ DDS delivery both ways (~1 ms here) and the scheduling jitter of two Python proc
 shared 2-core machine (measured: 77-91 ms idle, up to 120 ms with both cores busy, so the test
 takes the median of three). Half a period: a gate two ticks later than promised still fits, one
 a whole period later does not."""
-POSITIONS = [1.0, 0.0]  # joint 0 sits at position_max
-POLICY = [0.5, 5.0]  # pushes joint 0 past its limit and joint 1 over max_velocity
+NAMES = ["y", "x", "finger"]  # a driver's own order, with a joint the gate does not command
+POSITIONS = [0.0, 1.0, 0.3]  # x sits at its upper limit
+POLICY = [0.5, 5.0]  # pushes x past its limit and y over its speed limit (1 m/s)
 LIMITED = [0.0, 1.0]
 
 
@@ -33,9 +41,9 @@ class _Graph:
         params = {
             "control_period": PERIOD,
             "stale_periods": STALE_PERIODS,
-            "max_velocity": 1.0,
-            "position_min": -1.0,
-            "position_max": 1.0,
+            # The point mass's limits by name (its MJCF), tightened to +-1 m; speed 1 m/s.
+            "robot_description": str(REPO / "urdf" / "point_mass.xml"),
+            "limits": "{x: {lower: -1.0, upper: 1.0}, y: {lower: -1.0, upper: 1.0}}",
             "estop_file": str(tmp_path / "estop" / "{node}.latched"),
         }
         self.domain, self.tmp_path, self.params = domain, tmp_path, params
@@ -73,7 +81,7 @@ class _Graph:
         a joint state, so the refusal counter counts only what a test sends."""
 
         def stopped():
-            self.joints.publish(JointState(position=POSITIONS))
+            self.joints.publish(JointState(name=NAMES, position=POSITIONS))
             self.probe.spin_for(PERIOD)
             return bool(self.received)
 
@@ -88,7 +96,7 @@ class _Graph:
     def send(self, command) -> float:
         """Publish the robot's joint state and a policy command; returns the steady time just
         before the command went out."""
-        self.joints.publish(JointState(position=POSITIONS))
+        self.joints.publish(JointState(name=NAMES, position=POSITIONS))
         sent = time.monotonic()
         self.policy.publish(Float64MultiArray(data=[float(v) for v in command]))
         return sent

@@ -10,7 +10,8 @@ Per source (a namespace holding `joint_states`, `commands` and `objects/<name>/p
 * Each object's position is the pose whose stamp is nearest the state's, within the tolerance
   (default a quarter of the control period); none within it leaves the state unmatched.
 * The action of state s_k is the last command logged between s_k and s_{k+1} (bag log times:
-  commands carry no stamp), clipped to [-1, 1]. No command there, a safety stop (the gate's own
+  commands carry no stamp), clipped to each joint's speed limit from the robot description
+  (core/joint_limits.py, as the gate does). No command there, a safety stop (the gate's own
   stop: nobody was commanding) or a malformed one ends the segment, as do a gap in the stamps
   (more than a period plus the tolerance), an unmatched or non-finite state and a task change.
 * Segments are cut into episodes of at most the suite's episode length; rewards are recomputed
@@ -35,6 +36,7 @@ from typing import NamedTuple
 import numpy as np
 
 from skill_embedding_ros.core.bag_reader import BagError
+from skill_embedding_ros.core.joint_limits import commanded_limits
 from skill_embedding_ros.core.replay import Episode
 from skill_embedding_ros.core.topic_names import (
     COMMANDS,
@@ -186,6 +188,8 @@ class SourceAligner:
         self.command: np.ndarray | None = None  # the action of `kept`, once known
         self.commanded = False
         self.poses: dict[str, deque] = {o: deque() for o in self.suite.objects}
+        _, limits = commanded_limits(self.suite.model_path.read_text(), self.suite.joints)
+        self.speed = np.array([lim.velocity for lim in limits])
         self._new_segment()
 
     def _new_segment(self) -> None:
@@ -229,7 +233,7 @@ class SourceAligner:
         elif not np.all(np.isfinite(data)):
             self._problem("non_finite", f"command {data.tolist()}")
         else:
-            action = np.clip(data, -1.0, 1.0).astype(np.float32)
+            action = np.clip(data, -self.speed, self.speed).astype(np.float32)
         self.commands.append(_Command(log_ns, action))
 
     def on_joint_state(self, log_ns: int, msg) -> list[AlignedEpisode]:

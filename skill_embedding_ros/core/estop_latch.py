@@ -12,6 +12,8 @@ import os
 import time
 from pathlib import Path
 
+from skill_embedding_ros.core.durable import fsync_dir
+
 
 def latch_path(template: str, node_name: str) -> Path | None:
     """The file for `node_name` (a full ROS name, e.g. /actor_0/safety_gate), or None when
@@ -53,7 +55,7 @@ class EstopLatch:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
-        _sync_dir(self.path.parent)
+        fsync_dir(self.path.parent)
 
     def release(self) -> None:
         if self.path is None:
@@ -62,12 +64,4 @@ class EstopLatch:
             os.unlink(self.path)
         except FileNotFoundError:
             return
-        _sync_dir(self.path.parent)
-
-
-def _sync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fsync_dir(self.path.parent)

@@ -6,7 +6,7 @@ state, and every command sent that the state may not show yet. From these it bou
 the joint's *coasting position* when the next command lands.
 
 Coasting position. A velocity servo does not stop on the spot: a joint moving at v under a first
-order velocity loop of time constant tau (its `velocity_lag`) coasts tau * v further after its
+order velocity loop of time constant tau (its `lag`, core/joint_limits.py) coasts tau * v after its
 command drops to zero. Its coasting position c = x + tau * v obeys dc/dt = u exactly (u: the
 commanded velocity; for MuJoCo's implicit damping it holds step by step too), so c moves only by
 the commands, and x never exceeds c's maximum (at x's peak v = 0, so x = c). Keeping c inside
@@ -41,9 +41,12 @@ from skill_embedding_ros.core.config import GateConfig
 class Reach:
     """The account of one robot's joints: the latest state and the commands it may not show."""
 
-    def __init__(self, config: GateConfig):
+    def __init__(self, config: GateConfig, speed_limits, lags):
+        """`speed_limits`: each joint's largest commanded speed; `lags`: each joint's velocity
+        loop time constant (s). Both [J], from core/joint_limits.py."""
         self.config = config
-        self.lag = config.velocity_lag
+        self.speed = np.asarray(speed_limits, dtype=float)
+        self.lag = np.asarray(lags, dtype=float)
         self._coast_lo: np.ndarray | None = None
         self._coast_hi: np.ndarray | None = None
         self._state_time = 0.0
@@ -67,11 +70,11 @@ class Reach:
 
     def observe(self, positions, velocities, now: float, stamp: int | None = None) -> None:
         """A joint state arrived at `now`: positions (m or rad); velocities (m/s or rad/s), or
-        None when the state carries none (then the joint may move at up to max_velocity);
+        None when the state carries none (then the joint may move at up to its speed limit);
         `stamp`: its header stamp (ns), which tells a lockstep robot's steps apart."""
         x = np.asarray(positions, dtype=float)
         if velocities is None:
-            spread = self.lag * self.config.max_velocity
+            spread = self.lag * self.speed
             self._coast_lo, self._coast_hi = x - spread, x + spread
         else:
             c = x + self.lag * np.asarray(velocities, dtype=float)
@@ -132,10 +135,9 @@ class Reach:
             return self._coast_lo + down * period, self._coast_hi + up * period, period
         seconds = now - self._state_time + 2 * cfg.state_latency
         # Before its first command the gate cannot know what the robot holds (a command of a
-        # gate before a restart, say): anything up to max_velocity.
-        start = cfg.max_velocity if not self._pending else 0.0
-        fastest = np.full_like(self._coast_hi, start)
-        slowest = np.full_like(self._coast_lo, -start)
+        # gate before a restart, say): anything up to the speed limit.
+        start = self.speed if not self._pending else np.zeros_like(self.speed)
+        fastest, slowest = start, -start
         for _, velocity in self._pending:
             fastest = np.maximum(fastest, velocity)
             slowest = np.minimum(slowest, velocity)
@@ -149,13 +151,23 @@ class Reach:
             self._pending.popleft()
 
 
-def limit_velocity(command, lowest, highest, horizon: float, config: GateConfig) -> np.ndarray:
-    """`command` (finite joint velocities [J]) within the velocity limit, and slowed toward a
-    position limit so that acting for `horizon` s from coasting positions in [lowest, highest]
-    ([J] each) it reaches the limit at most; zero toward a limit once there. Motion away from a
-    limit is never restricted (beyond max_velocity)."""
-    upper = (config.position_max - np.asarray(highest)) / horizon
-    lower = (config.position_min - np.asarray(lowest)) / horizon
-    limited = np.clip(command, -config.max_velocity, config.max_velocity)
-    limited = np.minimum(limited, np.maximum(upper, 0.0))
-    return np.maximum(limited, np.minimum(lower, 0.0))
+def limit_velocity(command, lowest, highest, horizon: float, lower, upper, speed) -> np.ndarray:
+    """`command` (finite joint velocities [J]) within each joint's speed limit, and slowed toward
+    its position limits (lower, upper) so that acting for `horizon` s from coasting positions in
+    [lowest, highest] it reaches a limit at most; zero toward a limit once there. Motion away
+    from a limit is never restricted (beyond the speed limit). All arrays [J]."""
+    up = (np.asarray(upper) - np.asarray(highest)) / horizon
+    down = (np.asarray(lower) - np.asarray(lowest)) / horizon
+    limited = np.clip(command, -np.asarray(speed), speed)
+    limited = np.minimum(limited, np.maximum(up, 0.0))
+    return np.maximum(limited, np.minimum(down, 0.0))
+
+
+def limit_position(command, start, step, lower, upper) -> np.ndarray:
+    """A position target (finite [J]) within `step` of `start` (the last target, or the joint's
+    position) and inside [lower, upper]. A position servo that does not overshoot stays between
+    its start and its targets, so targets inside the limits keep the joint inside them; the
+    step bounds the target's speed. All arrays [J]."""
+    start = np.asarray(start, dtype=float)
+    target = np.clip(command, start - step, start + step)
+    return np.clip(target, lower, upper)

@@ -31,7 +31,9 @@ from enum import Enum
 import numpy as np
 
 from skill_embedding_ros.core.config import GateConfig
-from skill_embedding_ros.core.reach import Reach, limit_velocity
+from skill_embedding_ros.core.joint_limits import JointLimit
+from skill_embedding_ros.core.joint_states import JointPicker
+from skill_embedding_ros.core.reach import Reach, limit_position, limit_velocity
 
 MAX_IN_FLIGHT = 8
 """lockstep: commands sent that no joint state has shown yet, beyond which the gate drops further
@@ -76,8 +78,9 @@ class GateState:
 class Gate:
     """Limits, watchdog and e-stop between the policy's commands and the robot.
 
-    Methods that return an array return what must be sent to the robot now; None means nothing
-    to send (no change needed, or the joint count is not known yet).
+    Methods that return an array return what must be sent to the robot now, one value per
+    joint in `joints` order; None means nothing to send (no change needed, or the joints are not
+    known yet: no limits from the robot description).
     """
 
     def __init__(self, config: GateConfig, now: float, estop: bool = False):
@@ -89,8 +92,16 @@ class Gate:
         """Seconds without a valid policy command after which the gate stops the robot."""
         self.tick_period = config.tick_period
         """Seconds between `tick()` calls the watchdog timing assumes."""
-        self.reach = Reach(config)
+        self.joints: tuple[str, ...] = ()
+        """The commanded joints, in the order of every command in and out."""
+        self.reach: Reach | None = None
+        self._picker: JointPicker | None = None
+        self._lower = self._upper = self._speed = np.zeros(0)
         self._positions: np.ndarray | None = None
+        self._target: np.ndarray | None = None
+        """position interface: the last target sent, and when (s)."""
+        self._target_time = now
+        self._state_problem = ""
         self._last_valid = now
         self._stale = False
         self._refusal = ""
@@ -104,24 +115,49 @@ class Gate:
 
     # inputs
 
-    def set_positions(
+    def set_limits(self, joints: Sequence[str], limits: Sequence[JointLimit]) -> None:
+        """The commanded joints (in command order) and their limits, from the robot description
+        (core/joint_limits.py). Until then every command is refused."""
+        self.joints = tuple(joints)
+        self._picker = JointPicker(joints)
+        self._lower = np.array([lim.lower for lim in limits], float)
+        self._upper = np.array([lim.upper for lim in limits], float)
+        self._speed = np.array([lim.velocity for lim in limits], float)
+        lags = np.array([lim.lag for lim in limits], float)
+        self.reach = Reach(self.config, self._speed, lags)
+        self._positions = None
+
+    def joint_state(
         self,
+        names: Sequence[str],
         positions: Sequence[float],
         now: float,
-        velocities: Sequence[float] | None = None,
+        velocities: Sequence[float] = (),
         stamp: int | None = None,
     ) -> None:
-        """A joint state arrived at `now` (s): positions (m or rad) and, if the state has them,
-        velocities, in the order of the command's components; `stamp`: its header stamp (ns)."""
-        self._positions = np.asarray(positions, dtype=float)
+        """A joint state arrived at `now` (s), as a JointState has it: joint names in any order
+        (extras ignored), positions (m or rad), velocities if any; `stamp`: its header stamp (ns).
+        """
         self._stamp = stamp if stamp is not None else self._stamp
         self._end_reset_if_shown()
-        if velocities is not None and len(velocities) != len(positions):
-            velocities = None
-        if np.all(np.isfinite(self._positions)) and (
-            velocities is None or np.all(np.isfinite(velocities))
-        ):
-            self.reach.observe(self._positions, velocities, now, stamp)
+        if self._picker is None:
+            return
+        missing = self._picker.missing(names)
+        if missing:
+            self._state_problem = f"joint_states lacks joints {missing} (it has {list(names)})"
+            return
+        x = self._picker.pick(names, positions)
+        if x is None:
+            self._state_problem = (
+                f"joint_states has {len(positions)} positions for {len(names)} names"
+            )
+            return
+        v = self._picker.pick(names, velocities)
+        self._positions = x
+        finite = np.all(np.isfinite(x)) and (v is None or np.all(np.isfinite(v)))
+        self._state_problem = "" if finite else "latest joint state is not finite"
+        if finite:
+            self.reach.observe(x, v, now, stamp)
 
     def command(self, command: Sequence[float], now: float) -> np.ndarray | None:
         """A policy command (joint velocities) arrives at `now` (s); returns what to send."""
@@ -149,13 +185,23 @@ class Gate:
         """What goes out in answer to a policy command: `limited`, or a stop when None. In
         lockstep nothing goes out while MAX_IN_FLIGHT commands are unanswered (counted as
         dropped): a flood, stops included, must not overrun the robot's queue."""
+        if self.reach is None:
+            return None
         if self.config.stepping == "lockstep" and self.reach.unconfirmed >= MAX_IN_FLIGHT:
             self._dropped += 1
             return None
         if limited is None:
             return self._stop(now, own=False)
-        self.reach.sent(limited, now)
+        self._record(limited, now)
         return limited
+
+    def _record(self, sent: np.ndarray, now: float) -> None:
+        """Account for what was sent: velocities move the joints (core/reach.py); a position
+        target is where they go, and a step of the robot all the same."""
+        if self.config.command_interface == "position":
+            self._target, self._target_time = sent, now
+            sent = np.zeros_like(sent)
+        self.reach.sent(sent, now)
 
     def tick(self, now: float) -> np.ndarray | None:
         """Watchdog check, called every `tick_period` s: a stop while stale or e-stopped."""
@@ -183,13 +229,13 @@ class Gate:
         answered them all; realtime, the last one has landed (and the robot drops what it holds
         when it resets)."""
         if self.config.stepping == "lockstep":
-            return self.reach.unconfirmed == 0
+            return self.reach is None or self.reach.unconfirmed == 0
         return now - self._reset_since >= self.config.state_latency
 
     def reset_sent(self, now: float) -> None:
         """The robot was asked to reset: a lockstep robot steps once for it, moving nothing."""
-        if self.config.stepping == "lockstep" and self._positions is not None:
-            self.reach.sent(np.zeros_like(self._positions), now)
+        if self.config.stepping == "lockstep" and self.reach is not None:
+            self.reach.sent(np.zeros(len(self.joints)), now)
 
     def reset_done(self, ok: bool, stamp: int | None) -> None:
         """The robot answered the reset: `stamp` (ns) is its new state's, if it said (else the
@@ -203,6 +249,7 @@ class Gate:
     def _end_reset_if_shown(self) -> None:
         if self._resetting and self._reset_stamp is not None and self._stamp >= self._reset_stamp:
             self._resetting = False
+            self._target = None  # after the jump, targets start from the new state
 
     def release_estop(self) -> bool:
         """Release the e-stop; returns whether it was latched. Commands flow again from the next
@@ -216,19 +263,29 @@ class Gate:
     def limit(self, command: np.ndarray, now: float) -> np.ndarray:
         """`command` within the limits, from where the joints may be when it lands (see
         core/reach.py). Assumes `_refusal_reason(command)` is empty."""
+        if self.config.command_interface == "position":
+            # The target moves at most at the speed limit: per period in lockstep (one command,
+            # one step), per second since the last target in real time (a burst of targets
+            # must not add up to a jump).
+            start = self._positions if self._target is None else self._target
+            seconds = self.config.control_period
+            if self.config.stepping == "realtime" and self._target is not None:
+                seconds = min(seconds, max(now - self._target_time, 0.0))
+            return limit_position(command, start, self._speed * seconds, self._lower, self._upper)
         lowest, highest, horizon = self.reach.bounds(now)
-        return limit_velocity(command, lowest, highest, horizon, self.config)
+        return limit_velocity(
+            command, lowest, highest, horizon, self._lower, self._upper, self._speed
+        )
 
     def _refusal_reason(self, command: np.ndarray) -> str:
-        if self._positions is None:
+        if self.reach is None:
+            return "no joint limits yet (waiting for the robot description)"
+        if self._state_problem:
+            return self._state_problem
+        if self._positions is None or not self.reach.known:
             return "no joint state received yet"
-        if not np.all(np.isfinite(self._positions)):
-            return "latest joint state is not finite"
-        if not self.reach.known:
-            return "no finite joint state received yet"
-
-        if command.shape != self._positions.shape:
-            return f"{command.size} components for {self._positions.size} joints"
+        if command.shape != (len(self.joints),):
+            return f"{command.size} components for the joints {list(self.joints)}"
         if not np.all(np.isfinite(command)):
             return "command is not finite"
         return ""
@@ -238,12 +295,16 @@ class Gate:
     def _stop(self, now: float, own: bool) -> np.ndarray | None:
         """A stop to send. `own`: on the gate's own initiative (watchdog, e-stop), which a lockstep
         robot takes without stepping; otherwise in answer to a command, which steps it."""
-        if self._positions is None:
+        if self.reach is None:
             return None
+        stop = np.zeros(len(self.joints))
+        if self.config.command_interface == "position":  # stopping is holding still
+            stop = self._target if self._target is not None else self._positions
+            if stop is None:
+                return None
         self._stops += 1
-        stop = np.zeros(self._positions.shape)
         if not (own and self.config.stepping == "lockstep"):
-            self.reach.sent(stop, now)
+            self._record(stop, now)
         return stop
 
     @property

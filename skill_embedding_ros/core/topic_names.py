@@ -20,6 +20,7 @@ OBJECT_POSE = "objects/{name}/pose"  # geometry_msgs/PoseStamped, one topic per 
 STEP_RECORDS = "step_records"  # std_msgs/Float64MultiArray (core/step_record.py layout)
 GATE_STATE = "gate_state"  # diagnostic_msgs/DiagnosticStatus
 RESET = "reset"  # std_srvs/Trigger on the gate: start a new, re-randomized episode
+ROBOT_DESCRIPTION = "robot_description"  # std_msgs/String, latched: URDF or MJCF (bridge, driver)
 ROBOT_RESET = "robot_reset"  # std_srvs/Trigger on the bridge (or driver); only the gate calls it
 ESTOP = "estop"  # std_srvs/SetBool on the gate: true latches the e-stop, false releases it
 

@@ -5,12 +5,15 @@ every second; the e-stop is a std_srvs/SetBool service (true latches, false rele
 resets go through the gate (`reset`, passed on to the robot's `robot_reset`), so it knows when
 the robot jumps and answers commands with stops until the new state is in. A latched
 e-stop is kept in a file (core/estop_latch.py, `estop_file`), so a restarted gate starts latched.
-A command has one velocity per joint, in the order of the joint_states message.
+Joint limits come from the robot description (a URDF or MJCF file, or the latched
+`robot_description` topic), by joint name; a command has one velocity per commanded joint, in the
+gate's `joints` order, and joint_states are read by name (any order, extra joints ignored).
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
@@ -19,11 +22,12 @@ from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.task import Future
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Float64MultiArray, MultiArrayDimension
+from std_msgs.msg import Float64MultiArray, MultiArrayDimension, String
 from std_srvs.srv import SetBool, Trigger
 
 from skill_embedding_ros.core.config import GateConfig
 from skill_embedding_ros.core.estop_latch import EstopLatch, latch_path
+from skill_embedding_ros.core.joint_limits import commanded_limits
 from skill_embedding_ros.core.safety_gate import Gate, Mode
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.conversions import reset_reply_stamp, stamp_ns
@@ -67,6 +71,17 @@ class SafetyGate(Node):
         self.create_subscription(
             JointState, topics.JOINT_STATES, self._on_joint_state, topics.RELIABLE
         )
+        self._config = config
+        if config.robot_description:
+            try:
+                text = Path(config.robot_description).expanduser().read_text()
+            except OSError as err:
+                raise SystemExit(f"error: robot_description: {err}") from None
+            self._set_limits(text, fatal=True)
+        else:
+            self.create_subscription(
+                String, topics.ROBOT_DESCRIPTION, self._on_description, topics.LATCHED
+            )
         self.create_service(SetBool, topics.ESTOP, self._on_estop)
         # Reentrant: the reset handler awaits the robot's answer while the node keeps spinning.
         reentrant = ReentrantCallbackGroup()
@@ -79,12 +94,33 @@ class SafetyGate(Node):
         self.create_timer(1.0, self._publish_state, clock=self._steady)
         self._publish_state()
 
+    def _on_description(self, msg: String) -> None:
+        self._set_limits(msg.data, fatal=False)
+
+    def _set_limits(self, description: str, fatal: bool) -> None:
+        """Joint limits by name from a robot description; a bad one is fatal at start (a file)
+        or refused with an error (a topic message: the gate keeps what it had)."""
+        cfg = self._config
+        try:
+            joints, limits = commanded_limits(description, cfg.joints, cfg.limits)
+        except ValueError as err:
+            if fatal:
+                raise SystemExit(f"error: robot description: {err}") from None
+            self.get_logger().error(f"ignoring the robot description: {err}")
+            return
+        self.gate.set_limits(joints, limits)
+        described = ", ".join(
+            f"{j} [{lim.lower:g}, {lim.upper:g}] |v| <= {lim.velocity:g}"
+            for j, lim in zip(joints, limits, strict=True)
+        )
+        self.get_logger().info(f"joint limits: {described}")
+
     def _now(self) -> float:
         return self._steady.now().nanoseconds * 1e-9
 
     def _on_joint_state(self, msg: JointState) -> None:
         stamp = stamp_ns(msg.header.stamp)
-        self.gate.set_positions(msg.position, self._now(), msg.velocity or None, stamp)
+        self.gate.joint_state(msg.name, msg.position, self._now(), msg.velocity, stamp)
         self._wake_reset_waiters()
         self._report_mode()
 

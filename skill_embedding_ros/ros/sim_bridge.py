@@ -2,7 +2,8 @@
 
 Subscribes `commands` (one joint velocity per suite joint, m/s); publishes `joint_states` and one
 PoseStamped per object, all stamped with this bridge's simulated time (0 at start, never the wall
-clock); serves `robot_reset` (the safety gate's `reset` calls it). lockstep: each command
+clock); serves `robot_reset` (the safety gate's `reset` calls it); publishes its MJCF scene as
+`robot_description` (latched), the source of the gate's joint limits. lockstep: each command
 advances exactly one control period. realtime: a wall-clock timer steps at the control rate
 holding the latest command, and may own /clock.
 """
@@ -17,7 +18,7 @@ from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock as ClockMsg
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Float64MultiArray
+from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
 from skill_embedding_ros.core.config import BridgeConfig
@@ -62,6 +63,9 @@ class SimBridge(Node):
             Float64MultiArray, topics.COMMANDS, self.on_command, topics.RELIABLE
         )
         self.create_service(Trigger, topics.ROBOT_RESET, self.on_reset)
+        # The scene is the robot description: joint limits by name for the gate (latched).
+        description = self.create_publisher(String, topics.ROBOT_DESCRIPTION, topics.LATCHED)
+        description.publish(String(data=suite.model_path.read_text()))
         # Timers run on the steady clock: this node makes sim time, it must not wait on it.
         steady = Clock(clock_type=ClockType.STEADY_TIME)
         self.clock_pub = None

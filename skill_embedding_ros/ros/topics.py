@@ -22,6 +22,7 @@ from skill_embedding_ros.core.topic_names import (  # noqa: F401
     POLICY_COMMAND,
     POLICY_WEIGHTS,
     RESET,
+    ROBOT_DESCRIPTION,
     ROBOT_RESET,
     SAFETY_STOP,
     STEP_RECORDS,
@@ -50,4 +51,5 @@ LATCHED = QoSProfile(
     reliability=ReliabilityPolicy.RELIABLE,
     durability=DurabilityPolicy.TRANSIENT_LOCAL,
 )
-"""Weights and gate state: only the newest matters, and late joiners must get it."""
+"""Weights, gate state, robot description: only the newest matters, and late joiners must get
+it."""
