@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from skill_embedding_ros.core.config import load_run_config
+from skill_embedding_ros.security.keystore import add_subcommand as add_keystore_command
 
 
 def _format_report(report: dict) -> str:
@@ -63,8 +64,9 @@ def cmd_train(args) -> int:
 
     try:
         cfg = load_run_config(args.config, args.set, args.seed)
-    except ValueError as err:
-        raise SystemExit(f"error: {err}") from None
+    except ValueError as err:  # a usage error, as argparse's: exit 2, nothing written
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     out = Path(args.out or f"runs/{Path(args.config or 'default').stem}_seed{cfg.train.seed}")
     summary = Trainer(cfg, out, progress=not args.quiet).run()
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
@@ -90,7 +92,7 @@ def cmd_evaluate(args) -> int:
 def cmd_launch(args) -> int:
     from skill_embedding_ros.launcher import launch
 
-    return launch(args.graph, args.assignments, args.list, args.describe)
+    return launch(args.graph, args.assignments, args.list, args.describe, args.keystore)
 
 
 def cmd_record(args) -> int:
@@ -116,11 +118,12 @@ def cmd_ingest(args) -> int:
     from skill_embedding_ros.envs import get_suite
 
     try:
-        label = None
+        label, label_source = None, ""
         if args.checkpoint:
             from skill_embedding_ros.core.trainer import load_networks
 
             nets, cfg, _ = load_networks(args.checkpoint)
+            label_source = f"q_psi of checkpoint {_file_digest(args.checkpoint)}"
         else:
             cfg = load_run_config(args.config)
         suite = get_suite(cfg.train.suite)
@@ -141,7 +144,9 @@ def cmd_ingest(args) -> int:
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    options = IngestOptions(kind=args.kind, align=align, label=label, force=args.force)
+    options = IngestOptions(
+        kind=args.kind, align=align, label=label, label_source=label_source, force=args.force
+    )
     try:
         code, summaries = ingest(args.bags, args.into, options, progress=not args.quiet)
     except RuntimeError as err:  # the store is held by a running recorder
@@ -152,6 +157,18 @@ def cmd_ingest(args) -> int:
             json.dumps([dataclasses.asdict(s) for s in summaries], indent=1)
         )
     return code
+
+
+def _file_digest(path: str) -> str:
+    """BLAKE2b of a file's bytes: names a checkpoint by content, not by path, in a chunk's
+    ingest fingerprint (the same weights copied elsewhere compare equal)."""
+    import hashlib
+
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _remap(item: str) -> tuple[str, str]:
@@ -203,6 +220,12 @@ def build_parser() -> argparse.ArgumentParser:
     la.add_argument("--list", action="store_true", help="list the graphs under config/graphs")
     la.add_argument(
         "--describe", action="store_true", help="show the arguments and the nodes; start nothing"
+    )
+    la.add_argument(
+        "--keystore",
+        metavar="DIR",
+        help="run every node in its own enclave of this SROS2 keystore, DDS security enforced "
+        "(needs a Fast DDS with security: a ROS 2 install, not the pip wheels; docs/security.md)",
     )
     la.set_defaults(func=cmd_launch)
 
@@ -256,10 +279,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between a state's and a pose's stamps (default: a quarter period)",
     )
     ing.add_argument("--min-steps", type=int, default=1, help="drop shorter segments")
-    ing.add_argument("--force", action="store_true", help="store a bag already ingested again")
+    ing.add_argument(
+        "--force",
+        action="store_true",
+        help="store a bag already ingested again, replacing its earlier chunk(s)",
+    )
     ing.add_argument("--summary", help="also write the per-bag summaries to this JSON file")
     ing.add_argument("--quiet", action="store_true", help="no progress bar")
     ing.set_defaults(func=cmd_ingest)
+    add_keystore_command(sub)  # skill-embedding keystore KEYSTORE --graph train_sim actors:=2
     return parser
 
 
