@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export MPLBACKEND := Agg
 
-.PHONY: demo test lint format bench experiments clean
+.PHONY: demo test lint format bench chaos experiments clean
 
 $(STAMP): requirements.txt requirements-dev.txt setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ bench: $(VENV)/.bench
 	$(PY) benchmarks/bench_core.py --out benchmarks/results_core.json
 	$(PY) benchmarks/bench_graph.py --out benchmarks/results_graph.json
 	$(PY) benchmarks/bench_ingest.py --out benchmarks/results_ingest.json
+
+## Kill every node type of a training graph 20 times at random moments (about 15 minutes);
+## prints what did not survive and writes benchmarks/results_chaos.json.
+chaos: $(STAMP)
+	$(PY) scripts/chaos.py --kills 20 --out benchmarks/results_chaos.json
 
 ## The didactic experiment behind results/ (tens of minutes on 2 cores).
 experiments: $(STAMP)

@@ -36,8 +36,6 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from std_msgs.msg import Float64MultiArray, UInt8MultiArray
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from skill_embedding_ros.core.actor import Actor
 from skill_embedding_ros.core.checkpoint import decode_weights, encode_weights
 from skill_embedding_ros.core.config import load_run_config
@@ -48,12 +46,12 @@ from skill_embedding_ros.provenance import git_commit
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.conversions import weights_message
 from skill_embedding_ros.ros.run import spin
-from test.rosutil import fresh_domain, ros_env, start_node
+from skill_embedding_ros.testing.processes import fresh_domain, ros_env, start_node
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_CONFIG = "reach_bernoulli.yaml"  # the network sizes and suite every measurement uses
 PING, PONG, WEIGHTS_ACK = "bench_ping", "bench_pong", "bench_weights_ack"
-# -- processes (nodes start as in the tests: test/rosutil.py) ------------------------------
+# -- processes (nodes start as in the tests: skill_embedding_ros/testing) -----------------
 
 
 def start(args: list[str], domain: int, log: Path) -> subprocess.Popen:

@@ -6,9 +6,10 @@ larger (VmHWM of a fresh process), which streaming keeps about the same.
     python benchmarks/bench_ingest.py --out benchmarks/results_ingest.json
     python benchmarks/bench_ingest.py --quick --out /tmp/ingest.json   # smoke check
 
-Bags are synthetic (test/bagutil.py): reach-suite records (50-step episodes, two actors
-interleaved), uncompressed MCAP as a recorder writes it, and push-suite robot topics of a
-scripted controller as a lockstep graph shows them. The load average is recorded beside.
+Bags are synthetic (skill_embedding_ros/testing/bags.py): reach-suite records (50-step
+episodes, two actors interleaved), uncompressed MCAP as a recorder writes it, and push-suite
+robot topics of a scripted controller as a lockstep graph shows them. The load average is
+recorded beside.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import numpy as np
 from rosbags.highlevel import AnyReader
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from skill_embedding_ros.core import step_record as sr  # noqa: E402
 from skill_embedding_ros.core.bag_align import AlignConfig  # noqa: E402
@@ -36,7 +36,12 @@ from skill_embedding_ros.core.bag_ingest import IngestOptions, ingest  # noqa: E
 from skill_embedding_ros.core.replay import Episode  # noqa: E402
 from skill_embedding_ros.envs import get_suite  # noqa: E402
 from skill_embedding_ros.provenance import git_commit  # noqa: E402
-from test.bagutil import robot_demos, robot_messages, write_messages, write_record_bag  # noqa: E402
+from skill_embedding_ros.testing.bags import (  # noqa: E402
+    robot_demos,
+    robot_messages,
+    write_messages,
+    write_record_bag,
+)
 
 STEPS = 50
 

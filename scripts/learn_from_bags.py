@@ -23,7 +23,6 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from skill_embedding_ros.core.actor import act  # noqa: E402
 from skill_embedding_ros.core.bag_align import AlignConfig  # noqa: E402
@@ -36,7 +35,7 @@ from skill_embedding_ros.core.replay_store import StoreReader  # noqa: E402
 from skill_embedding_ros.core.trainer import build_networks, hold_steps, replay_update  # noqa: E402
 from skill_embedding_ros.envs import PointMassEnv, get_suite  # noqa: E402
 from skill_embedding_ros.provenance import git_commit  # noqa: E402
-from test.bagutil import robot_demos, robot_messages, write_messages  # noqa: E402
+from skill_embedding_ros.testing.bags import robot_demos, robot_messages, write_messages  # noqa: E402
 
 TASK = "goal_1"
 

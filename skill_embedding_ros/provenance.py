@@ -10,12 +10,12 @@ _REPO = Path(__file__).resolve().parents[1]
 
 def git_commit() -> str | None:
     """Short hash of HEAD, with "-dirty" when the code behind a result differs from it: the
-    package, config/, the benchmark and experiment scripts, and the test helpers that build
-    their bags (None outside a git checkout)."""
+    package (its testing/ helpers build the benchmarks' bags), config/, the benchmark and
+    experiment scripts (None outside a git checkout)."""
     git = ["git", "-C", str(_REPO)]
     head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     if head.returncode != 0:
         return None
-    code = ["skill_embedding_ros", "config", "benchmarks/*.py", "scripts", "test/bagutil.py"]
+    code = ["skill_embedding_ros", "config", "benchmarks/*.py", "scripts"]
     dirty = subprocess.run([*git, "diff", "--quiet", "HEAD", "--", *code], capture_output=True)
     return head.stdout.strip() + ("-dirty" if dirty.returncode else "")

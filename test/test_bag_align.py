@@ -20,14 +20,14 @@ from skill_embedding_ros.core.bag_label import checkpoint_labeller, history_wind
 from skill_embedding_ros.core.config import load_run_config
 from skill_embedding_ros.core.trainer import build_networks
 from skill_embedding_ros.envs import get_suite
-from test.bagutil import (
+from skill_embedding_ros.testing.bags import (
     TS,
     expected_episodes,
     robot_demos,
     robot_messages,
     write_messages,
 )
-from test.helpers import assert_same_episode
+from skill_embedding_ros.testing.episodes import assert_same_episode
 
 TASKS = ("any", "goal_0", "goal_1", "goal_2", "goal_3")
 

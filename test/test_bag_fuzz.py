@@ -22,8 +22,14 @@ from skill_embedding_ros.core.assembly import episode_records
 from skill_embedding_ros.core.bag_align import AlignConfig
 from skill_embedding_ros.core.bag_ingest import IngestOptions, ingest
 from skill_embedding_ros.envs import get_suite
-from test.bagutil import TS, robot_demos, robot_messages, write_messages, write_record_bag
-from test.helpers import assert_same_episode, episode_uid, random_episode
+from skill_embedding_ros.testing.bags import (
+    TS,
+    robot_demos,
+    robot_messages,
+    write_messages,
+    write_record_bag,
+)
+from skill_embedding_ros.testing.episodes import assert_same_episode, episode_uid, random_episode
 
 
 def fuzz(examples: int):

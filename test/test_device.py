@@ -12,7 +12,7 @@ from skill_embedding_ros.core.config import RunConfig, from_dict
 from skill_embedding_ros.core.learner import Learner
 from skill_embedding_ros.core.retrace import retrace_targets
 from skill_embedding_ros.core.trainer import Trainer, build_networks
-from test.helpers import make_networks
+from skill_embedding_ros.testing.episodes import make_networks
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 

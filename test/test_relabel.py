@@ -10,7 +10,7 @@ from skill_embedding_ros.core.relabel import relabel, task_rewards
 from skill_embedding_ros.core.replay import Episode, ReplayBuffer
 from skill_embedding_ros.envs import PointMassEnv, get_suite
 from skill_embedding_ros.envs.suites import reward
-from test.helpers import make_episode, make_networks
+from skill_embedding_ros.testing.episodes import make_episode, make_networks
 
 TASKS = ["goal_0", "goal_1", "goal_0", "any"]
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from skill_embedding_ros.core.replay import ReplayBuffer, episode_from_bytes, episode_to_bytes
-from test.helpers import make_episode
+from skill_embedding_ros.testing.episodes import make_episode
 
 
 def _buffer(capacity=100):
