@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export MPLBACKEND := Agg
 
-.PHONY: demo test lint format bench chaos experiments clean
+.PHONY: demo test lint format bench chaos soak experiments clean
 
 $(STAMP): requirements.txt requirements-dev.txt setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ bench: $(VENV)/.bench
 ## prints what did not survive and writes benchmarks/results_chaos.json.
 chaos: $(STAMP)
 	$(PY) scripts/chaos.py --kills 20 --out benchmarks/results_chaos.json
+
+## Four actors training for an hour: RSS growth per node, lost episodes, log lines per minute;
+## writes benchmarks/results_soak.json.
+soak: $(STAMP)
+	$(PY) scripts/soak.py --minutes 60 --actors 4 --out benchmarks/results_soak.json
 
 ## The didactic experiment behind results/ (tens of minutes on 2 cores).
 experiments: $(STAMP)

@@ -31,7 +31,7 @@ from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.params import declare
 from skill_embedding_ros.ros.run import spin
 
-LOG_PERIOD_S = 10.0
+LOG_PERIOD_S = 30.0
 DRAIN_MAX = 1000
 """Records taken per callback at most, so one busy topic cannot starve the timers."""
 

@@ -44,7 +44,7 @@ from skill_embedding_ros.ros.conversions import (
 from skill_embedding_ros.ros.params import declare
 from skill_embedding_ros.ros.run import spin
 
-LOG_EVERY = 25  # explore mode: episodes per log line (each one is on /diagnostics)
+LOG_EVERY = 100  # explore mode: episodes per log line (each one is on /diagnostics)
 
 
 class SkillPolicy(Node):
