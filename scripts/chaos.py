@@ -12,8 +12,9 @@ At the end the graph stops cleanly and the script prints, and writes to --out:
 
 * stores unreadable: chunks of the replay store that its reader skips;
 * episodes lost: closed episodes that never reached the store, apart from the documented loss
-  of a recorder kill (episodes closed within `--recorder-window` s before it, still in flight
-  to it; docs/ros_graph.md); those are counted separately;
+  of a recorder kill, counted separately: episodes with records published between
+  `--recorder-window` s before the kill and the restarted recorder's subscription (no recorder
+  was there to take them; docs/ros_graph.md);
 * duplicates: episodes stored more than once;
 * counts not restored: learner restarts whose env-step count, once its checkpoint was read back,
   was below the one it had reached before the kill minus what the checkpoint period allows,
@@ -54,6 +55,8 @@ from skill_embedding_ros.testing.processes import (
     stop,
 )
 
+EPISODE_S = 5.0
+"""Longest wall time of one episode here (50 lockstep steps, usually ~1 s)."""
 TYPES = ("sim_bridge", "safety_gate", "skill_policy", "replay_recorder", "learner")
 CONFIG = """
 agent: {hidden: [32, 32], critic_hidden: [32, 32]}
@@ -89,6 +92,7 @@ class Chaos:
             },
         }
         self.procs: dict[str, subprocess.Popen] = {}
+        self.starts: dict[str, int] = {}
         self.closed: dict[bytes, float] = {}  # episode key -> when its closing record came
         self.open: dict[int, list[np.ndarray]] = {}
         self.gate: dict[str, str] = {}
@@ -124,6 +128,11 @@ class Chaos:
 
     def start(self, kind: str) -> None:
         namespace = "" if kind in ("replay_recorder", "learner") else "actor_0"
+        if "seed" in self.params[kind]:
+            # A new seed per start: a restarted bridge and policy with their old seeds replay
+            # the very same episodes, which would count as duplicates.
+            self.starts[kind] = self.starts.get(kind, 0) + 1
+            self.params[kind]["seed"] = self.starts[kind]
         self.procs[kind] = start_node(
             kind, self.domain, self.root / "logs", namespace, self.params[kind]
         )
@@ -135,6 +144,10 @@ class Chaos:
         proc.kill()
         proc.wait()
         return time.monotonic()
+
+    def recorder_up(self) -> bool:
+        """Whether a recorder subscribes to the records (the probe is the other subscriber)."""
+        return self.probe.node.count_subscribers("/actor_0/" + topics.STEP_RECORDS) >= 2
 
     def call_estop(self, latch: bool) -> bool:
         self.probe.spin_until(self.estop.service_is_ready, 30.0, "the e-stop service")
@@ -148,11 +161,11 @@ class Chaos:
 
     # -- the run ----------------------------------------------------------------------------
 
-    def run(self, kills: int, window: float) -> dict:
+    def run(self, kills: int, window: float, types=TYPES) -> dict:
         for kind in TYPES:
             self.start(kind)
         self.probe.spin_until(lambda: len(self.closed) >= 3, 120.0, "the first episodes")
-        schedule = [kind for kind in TYPES for _ in range(kills)]
+        schedule = [kind for kind in types for _ in range(kills)]
         self.rng.shuffle(schedule)
         recorder_kills: list[float] = []
         counts_not_restored = estop_lost = 0
@@ -162,9 +175,11 @@ class Chaos:
                 self.call_estop(True)
             before = self.learner_checkpoint_steps() if kind == "learner" else 0
             at = self.kill(kind)
-            if kind == "replay_recorder":
-                recorder_kills.append(at)
             self.start(kind)
+            if kind == "replay_recorder":
+                # Down until the new recorder subscribes (the probe is the other subscriber).
+                self.probe.spin_until(self.recorder_up, 60.0, "the restarted recorder")
+                recorder_kills.append((at, time.monotonic()))
             if kind == "safety_gate":
                 self.gate = {}
                 self.probe.spin_until(lambda: self.gate, 30.0, "the restarted gate's state")
@@ -191,7 +206,9 @@ class Chaos:
         for key, closed_at in self.closed.items():
             if key in keys:
                 continue
-            if any(0 <= kill - closed_at <= window for kill in recorder_kills):
+            # An episode with records published from `window` s before a recorder kill until
+            # its successor subscribed (plus one episode) could not reach the store.
+            if any(kill - window <= closed_at <= up + EPISODE_S for kill, up in recorder_kills):
                 documented += 1
             else:
                 lost += 1
@@ -216,6 +233,9 @@ def main(argv=None) -> int:
     parser.add_argument("--kills", type=int, default=20, help="kills per node type (20)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--types", nargs="+", choices=TYPES, default=list(TYPES), help="node types to kill (all)"
+    )
+    parser.add_argument(
         "--recorder-window",
         type=float,
         default=3.0,
@@ -226,7 +246,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="chaos_") as tmp:
         chaos = Chaos(Path(tmp), args.seed)
         try:
-            result = chaos.run(args.kills, args.recorder_window)
+            result = chaos.run(args.kills, args.recorder_window, tuple(args.types))
         finally:
             for proc in chaos.procs.values():
                 stop(proc)
