@@ -66,6 +66,8 @@ def policy_statuses(probe: Probe) -> list[dict]:
 def test_train_graph_through_the_launcher(tmp_path):
     domain = fresh_domain()
     run_dir = tmp_path / "run"
+    key = tmp_path / "weights.key"
+    key.write_bytes(bytes(range(32)))
     probe = Probe(domain)
     statuses = policy_statuses(probe)
     cmd = [
@@ -77,6 +79,7 @@ def test_train_graph_through_the_launcher(tmp_path):
         "actors:=2",
         f"config:={tiny_config(tmp_path, 1500)}",
         f"run_dir:={run_dir}",
+        f"weights_key:={key}",  # the learner signs, the policies adopt only what verifies
     ]
     launcher = subprocess.Popen(
         cmd, env=ros_env(domain), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
@@ -106,7 +109,7 @@ def test_train_graph_through_the_launcher(tmp_path):
     _, meta = read_checkpoint(run_dir / "checkpoint.safetensors")
     assert meta["updates"] == int((1500 - 500) * 0.25)
 
-    # Weights reached the policies: both report episodes run with learner weights (version > 0).
+    # Signed weights reached the policies: both report episodes run with learner weights.
     versions = {s["name"]: int(s["weights_version"]) for s in statuses}
     assert len(versions) == 2, statuses[-4:]
     assert all(v > 0 for v in versions.values()), versions

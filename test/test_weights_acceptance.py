@@ -115,3 +115,26 @@ def test_the_learner_never_encodes_non_finite_weights(actor_state):
         encode_weights(bad, 1, run=RUN)
     msg = read_weights(encode_weights(actor_state, 2, run=RUN, updates=7))
     assert (msg.version, msg.run, msg.counts) == (2, RUN, {"updates": 7})
+
+
+def test_a_keyed_policy_adopts_only_weights_signed_with_its_key(actor_state, tmp_path):
+    """Where DDS security cannot be enforced, the weights' HMAC is what keeps a process on the
+    domain from feeding the policies: unsigned, wrongly signed or altered weights are refused,
+    and the learner's signed ones are adopted."""
+    from skill_embedding_ros.core.weights_signature import read_key, sign
+
+    key_file = tmp_path / "weights.key"
+    key_file.write_bytes(bytes(range(32)))
+    (tmp_path / "short.key").write_bytes(b"too short")
+    with pytest.raises(ValueError, match="fewer than 16"):
+        read_key(tmp_path / "short.key")
+    with pytest.raises(ValueError, match="No such file"):
+        WeightsInbox(actor_state, str(tmp_path / "missing.key"))
+    inbox = WeightsInbox(actor_state, str(key_file))
+    key = read_key(key_file)
+    data = learner_weights(actor_state, 1)
+    assert "unsigned" in inbox.offer(data).reason
+    assert "bad signature" in inbox.offer(data, sign(data, bytes(32))).reason
+    assert "bad signature" in inbox.offer(learner_weights(actor_state, 2), sign(data, key)).reason
+    assert inbox.take() is None  # nothing refused is held for loading
+    assert inbox.offer(data, sign(data, key)).adopt

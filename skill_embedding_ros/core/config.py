@@ -257,6 +257,9 @@ class ActorConfig(Settings):
     lead_episodes: int = integer(4, ">= 1")
     """Episodes per actor the learner may have waiting. More keeps actors busy while episodes
     travel (recorder flush + learner scan); fewer keeps the data closer to on-policy."""
+    weights_key: str = text("")
+    """File with the key /policy_weights must be signed with (core/weights_signature.py); empty:
+    weights are not checked for a signature."""
 
 
 @dataclass
@@ -292,6 +295,9 @@ class LearnerNodeConfig(Settings):
     """Seconds between atomic checkpoints (and at exit)."""
     scan_period: float = number(1.0, "positive")
     """Seconds between scans of the store for new chunks."""
+    weights_key: str = text("")
+    """File with the key to sign /policy_weights with (core/weights_signature.py); empty: the
+    weights go out unsigned."""
 
     def __post_init__(self):
         validate(self, host=True)  # the learner node runs where its parameters are read

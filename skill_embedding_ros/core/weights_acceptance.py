@@ -36,6 +36,7 @@ import torch
 
 from skill_embedding_ros.core.checkpoint import WeightsMessage, read_weights
 from skill_embedding_ros.core.validation import VALUE_BOUND, tensors_problem
+from skill_embedding_ros.core.weights_signature import read_key, signature_problem
 
 MAX_VERSION = 10**9
 """Largest weights version a policy accepts."""
@@ -139,15 +140,23 @@ class WeightsInbox:
     """A policy's side of /policy_weights: judges each message, holds the weights to load at
     the next episode start and the newest counts that may pace the policy."""
 
-    def __init__(self, actor_state: Mapping[str, torch.Tensor]):
+    def __init__(self, actor_state: Mapping[str, torch.Tensor], key_file: str = ""):
+        """`key_file`: adopt only weights signed with the key in it (core/weights_signature.py;
+        ValueError if it cannot be read)."""
         self.expected = expected_weights(actor_state)
+        self.key = read_key(key_file) if key_file else None
         self.followed = Followed()
         self.pending: WeightsMessage | None = None
         self.counts: dict[str, int] | None = None
         """The learner's counts ("updates", "env_steps") from the newest usable message."""
 
-    def offer(self, data: bytes) -> Verdict:
-        """Judge one payload; adopted weights wait in `pending`, usable counts in `counts`."""
+    def offer(self, data: bytes, signature: str = "") -> Verdict:
+        """Judge one payload (and its signature label, when the inbox has a key); adopted
+        weights wait in `pending`, usable counts in `counts`."""
+        if self.key is not None:
+            problem = signature_problem(data, signature, self.key)
+            if problem is not None:
+                return Verdict("refuse", self.followed, problem)
         verdict, msg = judge(data, self.expected, self.followed)
         self.followed = verdict.state
         if verdict.adopt:

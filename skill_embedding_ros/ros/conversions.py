@@ -39,8 +39,16 @@ def record_message(record: sr.StepRecord) -> Float64MultiArray:
     return msg
 
 
-def weights_message(data: bytes) -> UInt8MultiArray:
-    """Safetensors bytes (core.checkpoint.encode_weights carries the version) as a message."""
+def weights_message(data: bytes, signature: str = "") -> UInt8MultiArray:
+    """Safetensors bytes (core.checkpoint.encode_weights carries the version) as a message; a
+    signature (core/weights_signature.py) goes in the layout's first label."""
     msg = UInt8MultiArray()
     msg.data = bytes(data)
+    if signature:
+        msg.layout.dim = [MultiArrayDimension(label=signature, size=len(data), stride=len(data))]
     return msg
+
+
+def weights_signature(msg: UInt8MultiArray) -> str:
+    """The signature label of a weights message ("" when unsigned)."""
+    return msg.layout.dim[0].label if msg.layout.dim else ""

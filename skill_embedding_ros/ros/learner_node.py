@@ -23,6 +23,7 @@ from std_msgs.msg import UInt8MultiArray
 
 from skill_embedding_ros.core.config import LearnerNodeConfig, load_run_config, to_dict
 from skill_embedding_ros.core.store_learner import StoreLearner
+from skill_embedding_ros.core.weights_signature import read_key, sign
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.conversions import weights_message
 from skill_embedding_ros.ros.params import declare
@@ -39,6 +40,7 @@ class LearnerNode(Node):
         self.cfg = declare(self, LearnerNodeConfig)
         try:
             self.run_cfg = load_run_config(self.cfg.config)
+            self.key = read_key(self.cfg.weights_key) if self.cfg.weights_key else None
         except ValueError as err:
             raise SystemExit(f"error: {err}") from None
         run = self.run_cfg
@@ -153,7 +155,9 @@ class LearnerNode(Node):
             self.rollbacks_logged, self.rollback_logged_at = self.learner.rollbacks, now
 
     def publish_weights(self) -> None:
-        self.weights_pub.publish(weights_message(self.core.weights()))
+        data = self.core.weights()
+        signature = sign(data, self.key) if self.key is not None else ""
+        self.weights_pub.publish(weights_message(data, signature))
         self.published, self.published_at = self.learner.updates, time.monotonic()
 
     def checkpoint(self) -> None:

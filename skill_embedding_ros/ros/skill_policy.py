@@ -4,7 +4,7 @@ Per control step: joint_states (+ object poses with the same stamp) -> observati
 `build_observation`) -> reward of the previous step (the suite's pure reward function) and its
 per-step record -> a ~ pi(.|s, z) on `policy_command`. z is drawn from p(z|t) at the episode start
 (and every `z_hold` steps when set). Episodes end after the suite's length; the node then resets
-the scene through the bridge's service and swaps in the newest `/policy_weights`.
+through the safety gate's `reset` and swaps in the newest accepted `/policy_weights`.
 
 In lockstep the bridge answers each command with the next state, so the node acts once per new
 stamp and never on a stale one; time comes from the state stamps, not from this node's clock.
@@ -40,6 +40,7 @@ from skill_embedding_ros.ros.conversions import (
     reset_reply_stamp,
     stamp_ns,
     to_stamp,
+    weights_signature,
 )
 from skill_embedding_ros.ros.params import declare
 from skill_embedding_ros.ros.run import spin
@@ -62,6 +63,7 @@ class SkillPolicy(Node):
             else:
                 run_cfg = load_run_config(self.cfg.config)
                 nets = build_networks(run_cfg)
+            self.weights = WeightsInbox(nets.actor_state(), self.cfg.weights_key)
         except (ValueError, FileNotFoundError) as err:
             raise SystemExit(f"error: {err}") from None
         self.run_cfg, self.nets = run_cfg, nets
@@ -72,7 +74,6 @@ class SkillPolicy(Node):
         self.generator = torch.Generator().manual_seed(self.cfg.seed)
         self.source = self.get_namespace().strip("/") or self.get_name()
         self.weights_version = int(meta.get("weights_version", meta.get("updates", -1)))
-        self.weights = WeightsInbox(nets.actor_state())  # acceptance: docs/ros_graph.md
         self.learner: dict[str, int] | None = None  # the newest /policy_weights counts
         self.steps_since_weights = 0  # own steps since that message, for pacing
 
@@ -124,7 +125,7 @@ class SkillPolicy(Node):
 
     def on_weights(self, msg: UInt8MultiArray) -> None:
         """Checked on arrival (core/weights_acceptance.py), loaded at the next episode start."""
-        verdict = self.weights.offer(bytes(msg.data))
+        verdict = self.weights.offer(bytes(msg.data), weights_signature(msg))
         if verdict.action in ("refuse", "switch", "reanchor"):
             logger = self.get_logger()
             log = logger.error if verdict.action == "refuse" else logger.warning
