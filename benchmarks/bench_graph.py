@@ -45,13 +45,13 @@ from skill_embedding_ros.envs import get_suite
 from skill_embedding_ros.provenance import git_commit
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.conversions import weights_message
+from skill_embedding_ros.ros.processes import fresh_domain, ros_env, start_node
 from skill_embedding_ros.ros.run import spin
-from skill_embedding_ros.testing.processes import fresh_domain, ros_env, start_node
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_CONFIG = "reach_bernoulli.yaml"  # the network sizes and suite every measurement uses
 PING, PONG, WEIGHTS_ACK = "bench_ping", "bench_pong", "bench_weights_ack"
-# -- processes (nodes start as in the tests: skill_embedding_ros/testing) -----------------
+# -- processes (nodes start as in the tests: skill_embedding_ros/ros/processes.py) ---------
 
 
 def start(args: list[str], domain: int, log: Path) -> subprocess.Popen:

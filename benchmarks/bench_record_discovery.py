@@ -25,7 +25,7 @@ from pathlib import Path
 from std_msgs.msg import Float64MultiArray
 
 from skill_embedding_ros.ros import topics
-from skill_embedding_ros.testing.processes import Probe, fresh_domain, ros_env
+from skill_embedding_ros.ros.processes import Probe, fresh_domain, ros_env
 
 LATE = """
 import sys, time, rclpy

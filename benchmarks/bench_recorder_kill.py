@@ -41,8 +41,7 @@ from skill_embedding_ros.core.replay_store import StoreReader, list_chunks, sour
 from skill_embedding_ros.provenance import git_commit
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.conversions import record_message
-from skill_embedding_ros.testing.episodes import episode_uid, random_episode
-from skill_embedding_ros.testing.processes import (
+from skill_embedding_ros.ros.processes import (
     Probe,
     fresh_domain,
     graph_params,
@@ -50,6 +49,7 @@ from skill_embedding_ros.testing.processes import (
     start_node,
     stop,
 )
+from skill_embedding_ros.testing.episodes import episode_uid, random_episode
 
 STEPS = 50
 BUSY = "while True: pass"

@@ -46,7 +46,7 @@ from skill_embedding_ros.core.store_chunks import scan_chunks
 from skill_embedding_ros.core.store_reader import StoreReader
 from skill_embedding_ros.provenance import git_commit
 from skill_embedding_ros.ros import topics
-from skill_embedding_ros.testing.processes import (
+from skill_embedding_ros.ros.processes import (
     Probe,
     fresh_domain,
     graph_params,

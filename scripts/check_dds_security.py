@@ -3,7 +3,7 @@ error text, then the evidence in the shared libraries.
 
     .venv/bin/python scripts/check_dds_security.py [--domain 97]
 
-What it does (skill_embedding_ros/security/probe.py): generates an SROS2 keystore with the
+What it does (skill_embedding_ros/ros/security_probe.py): generates an SROS2 keystore with the
 learner's enclave, starts a child process that creates a node with ROS_SECURITY_ENABLE=true,
 ROS_SECURITY_STRATEGY=Enforce and that enclave, and a control child without security. Then it
 looks into the loaded libraries: librmw_fastrtps_shared_cpp carries the "doesn't have the
@@ -23,7 +23,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-from skill_embedding_ros.security.probe import MISSING_PLUGINS, probe_security  # noqa: E402
+from skill_embedding_ros.ros.security_probe import MISSING_PLUGINS, probe_security  # noqa: E402
 
 PLUGINS = (b"builtin.PKI-DH", b"builtin.Access-Permissions", b"builtin.AES-GCM-GMAC")
 

@@ -24,15 +24,14 @@ from typing import IO
 import yaml
 
 from skill_embedding_ros.graph import (
-    ExitTracker,
     GraphError,
     NodeSpec,
-    describe_exit,
     find_graph,
     list_graphs,
     load_graph,
     parse_assignments,
 )
+from skill_embedding_ros.graph_exit import ExitTracker, describe_exit
 from skill_embedding_ros.ros.executables import NODES
 
 TAIL_LINES = 20

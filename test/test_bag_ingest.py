@@ -22,6 +22,7 @@ from skill_embedding_ros.core.assembly import episode_records
 from skill_embedding_ros.core.bag_align import AlignConfig
 from skill_embedding_ros.core.bag_ingest import IngestOptions, RecordPipeline, ingest
 from skill_embedding_ros.envs import get_suite
+from skill_embedding_ros.ros.processes import REPO
 from skill_embedding_ros.testing.bags import (
     TS,
     robot_demos,
@@ -30,7 +31,6 @@ from skill_embedding_ros.testing.bags import (
     write_record_bag,
 )
 from skill_embedding_ros.testing.episodes import assert_all_expected, episode_uid, random_episode
-from skill_embedding_ros.testing.processes import REPO
 
 MULTIARRAY_MSGDEF = """MultiArrayLayout layout
 float64[] data

@@ -25,8 +25,7 @@ from skill_embedding_ros.core.trainer import build_networks
 from skill_embedding_ros.envs import get_suite
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.conversions import record_message, weights_message
-from skill_embedding_ros.testing.episodes import assert_all_expected, episode_uid, random_episode
-from skill_embedding_ros.testing.processes import (
+from skill_embedding_ros.ros.processes import (
     REPO,
     Probe,
     fresh_domain,
@@ -36,6 +35,7 @@ from skill_embedding_ros.testing.processes import (
     start_node,
     stop,
 )
+from skill_embedding_ros.testing.episodes import assert_all_expected, episode_uid, random_episode
 
 EPISODES = 2
 # The graph's gate with limits of 1 m, inside the scene's 1.5 m, so it acts now and then.

@@ -220,7 +220,7 @@ def test_the_node_cases_cover_every_node_parameter():
 
 def test_a_node_refuses_a_bad_parameter_before_making_its_run_directory(tmp_path):
     pytest.importorskip("rclpy")
-    from skill_embedding_ros.testing.processes import fresh_domain, ros_env
+    from skill_embedding_ros.ros.processes import fresh_domain, ros_env
 
     params = {"publish_every": 0, "out": tmp_path / "run", "store": tmp_path / "store"}
     proc = subprocess.run(

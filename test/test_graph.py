@@ -18,7 +18,6 @@ from skill_embedding_ros import cli
 from skill_embedding_ros.core.config import CONFIG_DIR
 from skill_embedding_ros.graph import (
     GRAPH_DIR,
-    ExitTracker,
     GraphError,
     NodeSpec,
     config_class,
@@ -26,6 +25,7 @@ from skill_embedding_ros.graph import (
     load_graph,
     parse_assignments,
 )
+from skill_embedding_ros.graph_exit import ExitTracker
 from skill_embedding_ros.ros.executables import NODES, PARAMETERS
 
 REPO = Path(__file__).resolve().parents[1]

@@ -25,8 +25,7 @@ from skill_embedding_ros.core.replay_store import StoreReader, list_chunks
 from skill_embedding_ros.core.trainer import build_networks
 from skill_embedding_ros.ros import topics as ros_topics
 from skill_embedding_ros.ros.conversions import record_message, weights_message
-from skill_embedding_ros.testing.episodes import make_episode
-from skill_embedding_ros.testing.processes import (
+from skill_embedding_ros.ros.processes import (
     REPO,
     Probe,
     fresh_domain,
@@ -36,6 +35,7 @@ from skill_embedding_ros.testing.processes import (
     start_node,
     stop,
 )
+from skill_embedding_ros.testing.episodes import make_episode
 
 TINY = """
 agent: {hidden: [32, 32], critic_hidden: [32, 32]}

@@ -22,7 +22,7 @@ import pytest
 from skill_embedding_ros.core.replay_store import StoreReader, StoreWriter
 from skill_embedding_ros.graph import NodeSpec, config_class
 from skill_embedding_ros.launcher import node_command, ros_value
-from skill_embedding_ros.testing.processes import fresh_domain, ros_env
+from skill_embedding_ros.ros.processes import fresh_domain, ros_env
 
 REPO = Path(__file__).resolve().parents[1]
 

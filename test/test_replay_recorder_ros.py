@@ -12,8 +12,8 @@ from skill_embedding_ros.core import step_record as sr
 from skill_embedding_ros.core.assembly import episode_records
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.conversions import record_message
+from skill_embedding_ros.ros.processes import Probe, fresh_domain, log_text, start_node, stop
 from skill_embedding_ros.testing.episodes import assert_all_expected, episode_uid, random_episode
-from skill_embedding_ros.testing.processes import Probe, fresh_domain, log_text, start_node, stop
 from test.test_store_damage import DAMAGE
 
 ACTORS = (0, 1)

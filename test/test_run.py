@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from skill_embedding_ros.testing.processes import REPO, fresh_domain, ros_env
+from skill_embedding_ros.ros.processes import REPO, fresh_domain, ros_env
 
 # A node flooding itself with messages whose conversion to Python is mostly Python (many
 # nested messages), so a signal lands inside rclpy's take_message often.

@@ -14,7 +14,7 @@ from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
 
 from skill_embedding_ros.ros import topics
-from skill_embedding_ros.testing.processes import Probe, fresh_domain, log_text, start_node, stop
+from skill_embedding_ros.ros.processes import Probe, fresh_domain, log_text, start_node, stop
 
 LIMIT = 1.0
 COMMANDS = 10_000

@@ -10,7 +10,7 @@ from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool
 
 from skill_embedding_ros.ros import topics
-from skill_embedding_ros.testing.processes import (
+from skill_embedding_ros.ros.processes import (
     REPO,
     Probe,
     fresh_domain,

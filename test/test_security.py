@@ -280,7 +280,8 @@ def test_command_line_errors_exit_2_with_the_reason(tmp_path, capsys):
 
 def test_the_security_package_imports_no_ros_and_no_cryptography():
     code = (
-        "import sys, skill_embedding_ros.security.keystore, skill_embedding_ros.security.probe; "
+        "import sys, skill_embedding_ros.security.keystore, "
+        "skill_embedding_ros.ros.security_probe; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('rclpy', 'std_msgs', 'cryptography')))"
     )

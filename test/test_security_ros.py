@@ -21,10 +21,10 @@ import sys
 
 import pytest
 
+from skill_embedding_ros.ros.processes import fresh_domain
+from skill_embedding_ros.ros.security_probe import probe_security
 from skill_embedding_ros.security.keystore import generate_keystore, security_environment
 from skill_embedding_ros.security.permissions import enclave_path, graph_grants, parse_domains
-from skill_embedding_ros.security.probe import probe_security
-from skill_embedding_ros.testing.processes import fresh_domain
 
 _CHILD = r"""
 import json, sys, time

@@ -27,7 +27,6 @@ Memory is bounded: one open segment (at most an episode) and a short window of p
 
 from __future__ import annotations
 
-import posixpath
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,25 +34,17 @@ from typing import NamedTuple
 
 import numpy as np
 
-from skill_embedding_ros.core.bag_reader import BagError
+from skill_embedding_ros.core.bag_sources import find_sources
 from skill_embedding_ros.core.joint_limits import commanded_limits
 from skill_embedding_ros.core.replay import Episode
 from skill_embedding_ros.core.topic_names import (
     COMMANDS,
     JOINT_STATES,
     SAFETY_STOP,
-    object_pose_topic,
 )
 from skill_embedding_ros.envs.observations import build_observation
 from skill_embedding_ros.envs.suites import Suite, reward
 
-# Types of the robot topics.
-TYPES = {
-    JOINT_STATES: "sensor_msgs/msg/JointState",
-    COMMANDS: "std_msgs/msg/Float64MultiArray",
-    "pose": "geometry_msgs/msg/PoseStamped",
-    "task": "std_msgs/msg/String",
-}
 MAX_COMMANDS = 10_000  # commands held between two states: memory stays bounded
 POSE_WINDOW_S = 2.0  # poses kept per object: a late state still finds its pose, memory bounded
 
@@ -110,52 +101,6 @@ class AlignedEpisode:
     """[L+1] header stamps of the states."""
     log_ns: np.ndarray
     """[L+1] bag log times of the states."""
-
-
-def find_sources(bag_topics: dict[str, str], cfg: AlignConfig) -> dict[str, dict[str, str]]:
-    """source namespace -> {role: the bag's topic}, roles being joint_states, commands,
-    objects/<name>/pose and task (with a task topic). BagError names what is missing or has
-    the wrong type, and the bag's topics."""
-    if cfg.task is None and cfg.task_topic is None:
-        raise BagError("robot topics need the task: give --task NAME or --task-topic TOPIC")
-    roles = [JOINT_STATES, COMMANDS] + [object_pose_topic(o) for o in cfg.suite.objects]
-    if cfg.task_topic:
-        roles.append("task")
-    unknown = sorted(set(cfg.remap) - set(roles))
-    if unknown:
-        raise BagError(f"cannot remap {unknown}: the robot topics are {roles}")
-    if cfg.namespace is not None:
-        namespaces = [_absolute(cfg.namespace)]
-    elif JOINT_STATES in cfg.remap:
-        namespaces = [posixpath.dirname(_absolute(cfg.remap[JOINT_STATES]))]
-    else:
-        namespaces = sorted(
-            posixpath.dirname(t)
-            for t, msgtype in bag_topics.items()
-            if t.rsplit("/", 1)[-1] == JOINT_STATES and msgtype == TYPES[JOINT_STATES]
-        )
-    if not namespaces:
-        raise BagError(
-            f"no {JOINT_STATES} topic of type {TYPES[JOINT_STATES]} in the bag "
-            f"(remap one with joint_states:=TOPIC); its topics: {_listing(bag_topics)}"
-        )
-    sources = {}
-    for ns in namespaces:
-        chosen = {}
-        for role in roles:
-            name = cfg.task_topic if role == "task" else role
-            topic = _absolute(cfg.remap.get(role, name), ns)
-            expected = TYPES["pose"] if role.startswith("objects/") else TYPES[role]
-            if topic not in bag_topics:
-                raise BagError(
-                    f"missing topic {topic} ({expected}) for the source {ns}; "
-                    f"the bag's topics: {_listing(bag_topics)}"
-                )
-            if bag_topics[topic] != expected:
-                raise BagError(f"topic {topic} has type {bag_topics[topic]}, expected {expected}")
-            chosen[role] = topic
-        sources[ns] = chosen
-    return sources
 
 
 class _Command(NamedTuple):
@@ -452,11 +397,3 @@ def label_episodes(
 
 def _stamp_ns(stamp) -> int:
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
-
-
-def _absolute(name: str, namespace: str = "/") -> str:
-    return posixpath.normpath(posixpath.join("/", namespace, name)).replace("//", "/")
-
-
-def _listing(bag_topics: dict[str, str]) -> str:
-    return ", ".join(f"{t} ({m})" for t, m in sorted(bag_topics.items())) or "none"

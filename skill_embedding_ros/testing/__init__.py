@@ -1,3 +1,4 @@
-"""Factories and probes that tests, benchmarks and scripts share (importable, so none of them
-edits sys.path): real node processes on an isolated ROS domain and a probe node to talk to them.
+"""Factories that tests, benchmarks and scripts share (importable, so none of them edits
+sys.path): episodes and networks (episodes.py), bags (bags.py). ROS-free; the node processes and
+the probe that talk over DDS live with the nodes, in ros/processes.py.
 """

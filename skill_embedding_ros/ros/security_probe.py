@@ -4,8 +4,8 @@ a node with it (ROS_SECURITY_ENABLE=true, Enforce). A second child without the s
 variables is the control, so a broken rclpy is not mistaken for missing security plugins.
 
 Used by scripts/check_dds_security.py (the verdict) and by the tests that need security (their
-skip reason), so both report the same measurement. ROS-free itself: only the children import
-rclpy.
+skip reason), so both report the same measurement. It lives with the nodes because its
+children run rclpy; importing it loads no ROS module.
 """
 
 from __future__ import annotations
