@@ -22,17 +22,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from skill_embedding_ros.core.actor import Actor
-from skill_embedding_ros.core.config import RunConfig, from_dict
-from skill_embedding_ros.core.learner import Learner
-from skill_embedding_ros.core.replay import ReplayBuffer
-from skill_embedding_ros.core.trainer import (
+from skill_embedding_ros.agent.actor import Actor
+from skill_embedding_ros.agent.learner import Learner
+from skill_embedding_ros.data.replay import ReplayBuffer
+from skill_embedding_ros.provenance import git_commit
+from skill_embedding_ros.settings.run import RunConfig, from_dict
+from skill_embedding_ros.training.trainer import (
     build_networks,
     env_factory,
     hold_steps,
     replay_update,
 )
-from skill_embedding_ros.provenance import git_commit
 
 
 def _rate(fn, seconds: float) -> float:
@@ -90,7 +90,7 @@ def bench_sb3_sac(batch: int, seconds: float) -> dict:
         from stable_baselines3 import SAC
     except ImportError:
         return {"sb3_sac_updates_per_s": None, "note": "stable-baselines3 not installed"}
-    from skill_embedding_ros.envs import PointMassEnv
+    from skill_embedding_ros.tasks.point_mass import PointMassEnv
 
     env = PointMassEnv("reach", ["any"], seed=0)
     model = SAC(

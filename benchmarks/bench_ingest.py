@@ -30,12 +30,12 @@ from rosbags.highlevel import AnyReader
 
 REPO = Path(__file__).resolve().parents[1]
 
-from skill_embedding_ros.core import step_record as sr  # noqa: E402
-from skill_embedding_ros.core.bag_align import AlignConfig  # noqa: E402
-from skill_embedding_ros.core.bag_ingest import IngestOptions, ingest  # noqa: E402
-from skill_embedding_ros.core.replay import Episode  # noqa: E402
-from skill_embedding_ros.envs import get_suite  # noqa: E402
+from skill_embedding_ros.data import step_record as sr  # noqa: E402
+from skill_embedding_ros.data.bags.align import AlignConfig  # noqa: E402
+from skill_embedding_ros.data.bags.ingest import IngestOptions, ingest  # noqa: E402
+from skill_embedding_ros.data.replay import Episode  # noqa: E402
 from skill_embedding_ros.provenance import git_commit  # noqa: E402
+from skill_embedding_ros.tasks.point_mass import get_suite  # noqa: E402
 from skill_embedding_ros.testing.bags import (  # noqa: E402
     robot_demos,
     robot_messages,

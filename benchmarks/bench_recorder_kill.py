@@ -35,9 +35,9 @@ from pathlib import Path
 import numpy as np
 from std_msgs.msg import Float64MultiArray
 
-from skill_embedding_ros.core import step_record as sr
-from skill_embedding_ros.core.assembly import episode_records
-from skill_embedding_ros.core.replay_store import StoreReader, list_chunks, source_of
+from skill_embedding_ros.data import step_record as sr
+from skill_embedding_ros.data.assembly import episode_records
+from skill_embedding_ros.data.replay_store import StoreReader, list_chunks, source_of
 from skill_embedding_ros.provenance import git_commit
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.conversions import record_message

@@ -40,10 +40,10 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool
 
-from skill_embedding_ros.core import step_record as sr
-from skill_embedding_ros.core.checkpoint import read_checkpoint
-from skill_embedding_ros.core.store_chunks import scan_chunks
-from skill_embedding_ros.core.store_reader import StoreReader
+from skill_embedding_ros.agent.checkpoint import read_checkpoint
+from skill_embedding_ros.data import step_record as sr
+from skill_embedding_ros.data.store_chunks import scan_chunks
+from skill_embedding_ros.data.store_reader import StoreReader
 from skill_embedding_ros.provenance import git_commit
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.processes import (

@@ -24,18 +24,18 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
-from skill_embedding_ros.core.actor import act  # noqa: E402
-from skill_embedding_ros.core.bag_align import AlignConfig  # noqa: E402
-from skill_embedding_ros.core.bag_ingest import IngestOptions, ingest  # noqa: E402
-from skill_embedding_ros.core.config import load_run_config  # noqa: E402
-from skill_embedding_ros.core.evaluate import rollout_task  # noqa: E402
-from skill_embedding_ros.core.learner import Learner  # noqa: E402
-from skill_embedding_ros.core.replay import ReplayBuffer  # noqa: E402
-from skill_embedding_ros.core.replay_store import StoreReader  # noqa: E402
-from skill_embedding_ros.core.trainer import build_networks, hold_steps, replay_update  # noqa: E402
-from skill_embedding_ros.envs import PointMassEnv, get_suite  # noqa: E402
+from skill_embedding_ros.agent.actor import act  # noqa: E402
+from skill_embedding_ros.agent.learner import Learner  # noqa: E402
+from skill_embedding_ros.data.bags.align import AlignConfig  # noqa: E402
+from skill_embedding_ros.data.bags.ingest import IngestOptions, ingest  # noqa: E402
+from skill_embedding_ros.data.replay import ReplayBuffer  # noqa: E402
+from skill_embedding_ros.data.replay_store import StoreReader  # noqa: E402
 from skill_embedding_ros.provenance import git_commit  # noqa: E402
+from skill_embedding_ros.settings.run import load_run_config  # noqa: E402
+from skill_embedding_ros.tasks.point_mass import PointMassEnv, get_suite  # noqa: E402
 from skill_embedding_ros.testing.bags import robot_demos, robot_messages, write_messages  # noqa: E402
+from skill_embedding_ros.training.evaluate import rollout_task  # noqa: E402
+from skill_embedding_ros.training.trainer import build_networks, hold_steps, replay_update  # noqa: E402
 
 TASK = "goal_1"
 

@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 from std_msgs.msg import Float64MultiArray
 
-from skill_embedding_ros.core import step_record as sr
-from skill_embedding_ros.core.store_reader import StoreReader
+from skill_embedding_ros.data import step_record as sr
+from skill_embedding_ros.data.store_reader import StoreReader
 from skill_embedding_ros.provenance import git_commit
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.processes import (

@@ -15,8 +15,8 @@ import json
 import sys
 from pathlib import Path
 
-from skill_embedding_ros.core.config import load_run_config
 from skill_embedding_ros.security.keystore import add_subcommand as add_keystore_command
+from skill_embedding_ros.settings.run import load_run_config
 
 
 def _format_report(report: dict) -> str:
@@ -39,9 +39,9 @@ def _format_report(report: dict) -> str:
 
 
 def run_evaluation(checkpoint: Path, episodes: int, out_dir: Path) -> dict:
-    from skill_embedding_ros.core.evaluate import evaluate, plot_evaluation
-    from skill_embedding_ros.core.trainer import load_networks
-    from skill_embedding_ros.envs import get_suite
+    from skill_embedding_ros.tasks.point_mass import get_suite
+    from skill_embedding_ros.training.evaluate import evaluate, plot_evaluation
+    from skill_embedding_ros.training.trainer import load_networks
 
     try:
         nets, cfg, meta = load_networks(checkpoint)
@@ -60,7 +60,7 @@ def run_evaluation(checkpoint: Path, episodes: int, out_dir: Path) -> dict:
 
 
 def cmd_train(args) -> int:
-    from skill_embedding_ros.core.trainer import Trainer
+    from skill_embedding_ros.training.trainer import Trainer
 
     try:
         cfg = load_run_config(args.config, args.set, args.seed)
@@ -90,7 +90,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_launch(args) -> int:
-    from skill_embedding_ros.launcher import launch
+    from skill_embedding_ros.launch.launcher import launch
 
     return launch(args.graph, args.assignments, args.list, args.describe, args.keystore)
 
@@ -112,15 +112,15 @@ def cmd_record(args) -> int:
 def cmd_ingest(args) -> int:
     """Exit 0: every bag stored (or already in the store); 1: a bag left nothing usable;
     2: bad arguments or the store is in use."""
-    from skill_embedding_ros.core.bag_align import AlignConfig
-    from skill_embedding_ros.core.bag_ingest import IngestOptions, ingest
-    from skill_embedding_ros.core.bag_label import checkpoint_labeller
-    from skill_embedding_ros.envs import get_suite
+    from skill_embedding_ros.data.bags.align import AlignConfig
+    from skill_embedding_ros.data.bags.ingest import IngestOptions, ingest
+    from skill_embedding_ros.data.bags.label import checkpoint_labeller
+    from skill_embedding_ros.tasks.point_mass import get_suite
 
     try:
         label, label_source = None, ""
         if args.checkpoint:
-            from skill_embedding_ros.core.trainer import load_networks
+            from skill_embedding_ros.training.trainer import load_networks
 
             nets, cfg, _ = load_networks(args.checkpoint)
             label_source = f"q_psi of checkpoint {_file_digest(args.checkpoint)}"

@@ -12,14 +12,13 @@ import torch
 from mcap_ros2.writer import Writer as McapRos2Writer
 from rosbags.rosbag2 import Reader
 
-from skill_embedding_ros.core import replay_store as rs
-from skill_embedding_ros.core import step_record as sr
-from skill_embedding_ros.core.bag_align import AlignConfig
-from skill_embedding_ros.core.bag_ingest import IngestOptions, ingest
-from skill_embedding_ros.core.bag_label import checkpoint_labeller, history_windows, infer_z
-from skill_embedding_ros.core.config import load_run_config
-from skill_embedding_ros.core.trainer import build_networks
-from skill_embedding_ros.envs import get_suite
+from skill_embedding_ros.data import replay_store as rs
+from skill_embedding_ros.data import step_record as sr
+from skill_embedding_ros.data.bags.align import AlignConfig
+from skill_embedding_ros.data.bags.ingest import IngestOptions, ingest
+from skill_embedding_ros.data.bags.label import checkpoint_labeller, history_windows, infer_z
+from skill_embedding_ros.settings.run import load_run_config
+from skill_embedding_ros.tasks.point_mass import get_suite
 from skill_embedding_ros.testing.bags import (
     TS,
     expected_episodes,
@@ -28,6 +27,7 @@ from skill_embedding_ros.testing.bags import (
     write_messages,
 )
 from skill_embedding_ros.testing.episodes import assert_same_episode
+from skill_embedding_ros.training.trainer import build_networks
 
 TASKS = ("any", "goal_0", "goal_1", "goal_2", "goal_3")
 
@@ -120,7 +120,7 @@ def test_task_from_a_topic_remapped_names_and_a_faster_joint_state_stream(tmp_pa
 
 
 def get_reward(suite, task, obs):
-    from skill_embedding_ros.envs.suites import reward
+    from skill_embedding_ros.tasks.point_mass.suites import reward
 
     return reward(suite, task, obs)
 

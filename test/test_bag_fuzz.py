@@ -16,12 +16,12 @@ from rosbags.rosbag1 import Writer as Ros1Writer
 from rosbags.rosbag2 import Writer
 from rosbags.rosbag2.enums import StoragePlugin
 
-from skill_embedding_ros.core import replay_store as rs
-from skill_embedding_ros.core import step_record as sr
-from skill_embedding_ros.core.assembly import episode_records
-from skill_embedding_ros.core.bag_align import AlignConfig
-from skill_embedding_ros.core.bag_ingest import IngestOptions, ingest
-from skill_embedding_ros.envs import get_suite
+from skill_embedding_ros.data import replay_store as rs
+from skill_embedding_ros.data import step_record as sr
+from skill_embedding_ros.data.assembly import episode_records
+from skill_embedding_ros.data.bags.align import AlignConfig
+from skill_embedding_ros.data.bags.ingest import IngestOptions, ingest
+from skill_embedding_ros.tasks.point_mass import get_suite
 from skill_embedding_ros.testing.bags import (
     TS,
     robot_demos,

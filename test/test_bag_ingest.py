@@ -16,13 +16,13 @@ import pytest
 from mcap_ros2.writer import Writer as McapRos2Writer
 from rosbags.rosbag1 import Writer as Ros1Writer
 
-from skill_embedding_ros.core import replay_store as rs
-from skill_embedding_ros.core import step_record as sr
-from skill_embedding_ros.core.assembly import episode_records
-from skill_embedding_ros.core.bag_align import AlignConfig
-from skill_embedding_ros.core.bag_ingest import IngestOptions, RecordPipeline, ingest
-from skill_embedding_ros.envs import get_suite
+from skill_embedding_ros.data import replay_store as rs
+from skill_embedding_ros.data import step_record as sr
+from skill_embedding_ros.data.assembly import episode_records
+from skill_embedding_ros.data.bags.align import AlignConfig
+from skill_embedding_ros.data.bags.ingest import IngestOptions, RecordPipeline, ingest
 from skill_embedding_ros.ros.processes import REPO
+from skill_embedding_ros.tasks.point_mass import get_suite
 from skill_embedding_ros.testing.bags import (
     TS,
     robot_demos,

@@ -15,14 +15,11 @@ from mcap.reader import make_reader
 from mcap_ros2.decoder import DecoderFactory
 from std_msgs.msg import Float64MultiArray, UInt8MultiArray
 
-from skill_embedding_ros.core.assembly import episode_records
-from skill_embedding_ros.core.bag_align import AlignConfig
-from skill_embedding_ros.core.bag_ingest import IngestOptions, ingest
-from skill_embedding_ros.core.checkpoint import encode_weights
-from skill_embedding_ros.core.config import ActorConfig, GateConfig, load_run_config
-from skill_embedding_ros.core.replay_store import StoreReader
-from skill_embedding_ros.core.trainer import build_networks
-from skill_embedding_ros.envs import get_suite
+from skill_embedding_ros.agent.checkpoint import encode_weights
+from skill_embedding_ros.data.assembly import episode_records
+from skill_embedding_ros.data.bags.align import AlignConfig
+from skill_embedding_ros.data.bags.ingest import IngestOptions, ingest
+from skill_embedding_ros.data.replay_store import StoreReader
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.conversions import record_message, weights_message
 from skill_embedding_ros.ros.processes import (
@@ -35,7 +32,11 @@ from skill_embedding_ros.ros.processes import (
     start_node,
     stop,
 )
+from skill_embedding_ros.settings.nodes import GateConfig, PolicyNodeConfig
+from skill_embedding_ros.settings.run import load_run_config
+from skill_embedding_ros.tasks.point_mass import get_suite
 from skill_embedding_ros.testing.episodes import assert_all_expected, episode_uid, random_episode
+from skill_embedding_ros.training.trainer import build_networks
 
 EPISODES = 2
 # The graph's gate with limits of 1 m, inside the scene's 1.5 m, so it acts now and then.
@@ -101,7 +102,7 @@ def test_record_a_running_graph_and_ingest_it_back(tmp_path):
             [*nodes, recorder],
         )
         probe.spin_for(3.0)
-        nets = build_networks(load_run_config(ActorConfig().config))
+        nets = build_networks(load_run_config(PolicyNodeConfig().config))
         weights.publish(weights_message(encode_weights(nets.actor_state(), 1, env_steps=0)))
         live = StoreReader(live_store)
         stored = []
@@ -156,7 +157,7 @@ def test_record_a_running_graph_and_ingest_it_back(tmp_path):
     # Robot topics only: the same states and rewards, and the actions as the gate forwarded them:
     # the policy's, or slowed toward zero (never reversed, never faster) where a joint was near a
     # position limit: within what one command, one unconfirmed command and the coasting
-    # distance can cover (core/reach.py). Resets go through the gate, so even an episode's first
+    # distance can cover (control/reach.py). Resets go through the gate, so even an episode's first
     # command is limited from that episode's own start.
     gate_config = GateConfig(**GATE)
     speed, lag = 1.0, 1 / 30  # the scene's servos (urdf/point_mass.xml)

@@ -13,17 +13,19 @@ import pytest
 import torch
 
 from skill_embedding_ros.cli import main
-from skill_embedding_ros.core import config
-from skill_embedding_ros.core.config import (
+from skill_embedding_ros.settings import nodes as config
+from skill_embedding_ros.settings.base import describe
+from skill_embedding_ros.settings.run import (
     CONFIG_DIR,
     AgentConfig,
+    ReplayConfig,
     RunConfig,
     SettingError,
+    TrainConfig,
     from_dict,
     load_run_config,
     to_dict,
 )
-from skill_embedding_ros.core.settings import describe
 
 # A CUDA device this machine lacks: "cuda" where there is none (the testers' case), else one
 # index past the last.
@@ -145,7 +147,7 @@ def test_the_cli_in_a_process_prints_no_traceback(tmp_path):
 
 NODE_CLASSES = [
     config.BridgeConfig,
-    config.ActorConfig,
+    config.PolicyNodeConfig,
     config.StoreConfig,
     config.LearnerNodeConfig,
     config.BagRecordConfig,
@@ -158,16 +160,16 @@ BAD_NODE_PARAMETERS = [
     (config.BridgeConfig, "publish_clock", 1, ": expected a bool"),
     (config.BridgeConfig, "frame_id", "", "must be a non-empty string"),
     (config.BridgeConfig, "startup_repeat", 0.0, "must be positive"),
-    (config.ActorConfig, "config", "", "must be a non-empty string"),
-    (config.ActorConfig, "mode", "train", "must be 'explore' or 'evaluate'"),
-    (config.ActorConfig, "episodes", -1, "must be >= 0"),
-    (config.ActorConfig, "seed", 2.5, ": expected int"),
-    (config.ActorConfig, "checkpoint", 1.5, ": expected str"),
-    (config.ActorConfig, "reset_timeout", 0.0, "must be positive"),
-    (config.ActorConfig, "stall_timeout", float("nan"), "must be finite and positive"),
-    (config.ActorConfig, "actors", -1, "must be >= 0"),
-    (config.ActorConfig, "lead_episodes", 0, "must be >= 1"),
-    (config.ActorConfig, "weights_key", None, ": expected str"),
+    (config.PolicyNodeConfig, "config", "", "must be a non-empty string"),
+    (config.PolicyNodeConfig, "mode", "train", "must be 'explore' or 'evaluate'"),
+    (config.PolicyNodeConfig, "episodes", -1, "must be >= 0"),
+    (config.PolicyNodeConfig, "seed", 2.5, ": expected int"),
+    (config.PolicyNodeConfig, "checkpoint", 1.5, ": expected str"),
+    (config.PolicyNodeConfig, "reset_timeout", 0.0, "must be positive"),
+    (config.PolicyNodeConfig, "stall_timeout", float("nan"), "must be finite and positive"),
+    (config.PolicyNodeConfig, "actors", -1, "must be >= 0"),
+    (config.PolicyNodeConfig, "lead_episodes", 0, "must be >= 1"),
+    (config.PolicyNodeConfig, "weights_key", None, ": expected str"),
     (config.StoreConfig, "store", "", "must be a non-empty string"),
     (config.StoreConfig, "max_megabytes", 0.0, "must be positive"),
     (config.StoreConfig, "flush_period", -1.0, "must be positive"),
@@ -286,5 +288,5 @@ def test_help_can_show_every_range():
     assert set(shown) == {f.name for f in dataclasses.fields(AgentConfig)}
     assert shown["gamma"] == "float, in [0, 1)" and shown["z_dim"] == "int, >= 1"
     assert shown["embedding"] == "str, 'gaussian' or 'bernoulli'"
-    for cls in (config.ReplayConfig, config.TrainConfig, *NODE_CLASSES):
+    for cls in (ReplayConfig, TrainConfig, *NODE_CLASSES):
         assert set(describe(cls)) == {f.name for f in dataclasses.fields(cls)}, cls

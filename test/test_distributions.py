@@ -5,8 +5,8 @@ import math
 import numpy as np
 import torch
 
-from skill_embedding_ros.core import distributions as D
-from skill_embedding_ros.core.networks import Latent
+from skill_embedding_ros.agent import distributions as D
+from skill_embedding_ros.agent.networks import Latent
 
 
 def _normal_cdf(x):

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from skill_embedding_ros.envs import PointMassEnv, get_suite
-from skill_embedding_ros.envs.observations import build_observation
-from skill_embedding_ros.envs.suites import goal_index, reward
+from skill_embedding_ros.tasks.observations import build_observation
+from skill_embedding_ros.tasks.point_mass import PointMassEnv, get_suite
+from skill_embedding_ros.tasks.point_mass.suites import goal_index, reward
 
 
 def test_observation_builder_orders_and_validates():

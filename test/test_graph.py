@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from skill_embedding_ros import cli
-from skill_embedding_ros.core.config import CONFIG_DIR
-from skill_embedding_ros.graph import (
+from skill_embedding_ros.launch.graph import (
     GRAPH_DIR,
     GraphError,
     NodeSpec,
@@ -25,8 +24,9 @@ from skill_embedding_ros.graph import (
     load_graph,
     parse_assignments,
 )
-from skill_embedding_ros.graph_exit import ExitTracker
+from skill_embedding_ros.launch.graph_exit import ExitTracker
 from skill_embedding_ros.ros.executables import NODES, PARAMETERS
+from skill_embedding_ros.settings.run import CONFIG_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 GRAPHS = sorted(GRAPH_DIR.glob("*.yaml"))

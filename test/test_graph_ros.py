@@ -18,11 +18,9 @@ from rosbags.rosbag2 import Reader
 from safetensors.torch import save
 from std_msgs.msg import Float64MultiArray, UInt8MultiArray
 
-from skill_embedding_ros.core.assembly import episode_records
-from skill_embedding_ros.core.checkpoint import read_checkpoint
-from skill_embedding_ros.core.config import load_run_config
-from skill_embedding_ros.core.replay_store import StoreReader, list_chunks
-from skill_embedding_ros.core.trainer import build_networks
+from skill_embedding_ros.agent.checkpoint import read_checkpoint
+from skill_embedding_ros.data.assembly import episode_records
+from skill_embedding_ros.data.replay_store import StoreReader, list_chunks
 from skill_embedding_ros.ros import topics as ros_topics
 from skill_embedding_ros.ros.conversions import record_message, weights_message
 from skill_embedding_ros.ros.processes import (
@@ -35,7 +33,9 @@ from skill_embedding_ros.ros.processes import (
     start_node,
     stop,
 )
+from skill_embedding_ros.settings.run import load_run_config
 from skill_embedding_ros.testing.episodes import make_episode
+from skill_embedding_ros.training.trainer import build_networks
 
 TINY = """
 agent: {hidden: [32, 32], critic_hidden: [32, 32]}

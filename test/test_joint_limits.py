@@ -5,13 +5,13 @@ import math
 import numpy as np
 import pytest
 
-from skill_embedding_ros.core.joint_limits import (
+from skill_embedding_ros.control.joint_limits import (
     JointLimit,
     apply_overrides,
     commanded_limits,
     limits_from_description,
 )
-from skill_embedding_ros.core.joint_states import JointPicker
+from skill_embedding_ros.control.joint_states import JointPicker
 from skill_embedding_ros.paths import data_dir
 
 URDF = """<robot name="arm">

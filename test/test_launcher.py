@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from skill_embedding_ros.core.replay_store import StoreReader, StoreWriter
-from skill_embedding_ros.graph import NodeSpec, config_class
-from skill_embedding_ros.launcher import node_command, ros_value
+from skill_embedding_ros.data.replay_store import StoreReader, StoreWriter
+from skill_embedding_ros.launch.graph import NodeSpec, config_class
+from skill_embedding_ros.launch.launcher import node_command, ros_value
 from skill_embedding_ros.ros.processes import fresh_domain, ros_env
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,8 +60,8 @@ SCRIPTS = {"talker": TALKER, "crasher": CRASHER, "finisher": FINISHER, "stubborn
 # Runs GraphRunner in its own process (it owns the SIGINT handler), over specs given as JSON.
 DRIVER = """
 import json, sys
-from skill_embedding_ros.graph import NodeSpec
-from skill_embedding_ros.launcher import GraphRunner
+from skill_embedding_ros.launch.graph import NodeSpec
+from skill_embedding_ros.launch.launcher import GraphRunner
 
 nodes = json.loads(sys.argv[1])
 scripts = {n["label"]: [sys.executable, "-c", n["script"], *n["args"]] for n in nodes}
@@ -248,7 +248,7 @@ def test_a_real_rclpy_node_reads_the_command_line(tmp_path):
             """
             import dataclasses, json, sys
             import rclpy
-            from skill_embedding_ros.graph import config_class
+            from skill_embedding_ros.launch.graph import config_class
 
             rclpy.init(args=sys.argv)
             node = rclpy.create_node("unnamed")

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from skill_embedding_ros.core import losses
-from skill_embedding_ros.core.learner import Learner
-from skill_embedding_ros.core.networks import InferenceNet, z_features
-from skill_embedding_ros.core.replay import ReplayBuffer
+from skill_embedding_ros.agent import losses
+from skill_embedding_ros.agent.learner import Learner
+from skill_embedding_ros.agent.networks import InferenceNet, z_features
+from skill_embedding_ros.data.replay import ReplayBuffer
 from skill_embedding_ros.testing.episodes import make_episode, make_networks
 
 

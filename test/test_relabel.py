@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from skill_embedding_ros.core.learner import Learner
-from skill_embedding_ros.core.relabel import relabel, task_rewards
-from skill_embedding_ros.core.replay import Episode, ReplayBuffer
-from skill_embedding_ros.envs import PointMassEnv, get_suite
-from skill_embedding_ros.envs.suites import reward
+from skill_embedding_ros.agent.learner import Learner
+from skill_embedding_ros.data.relabel import relabel, task_rewards
+from skill_embedding_ros.data.replay import Episode, ReplayBuffer
+from skill_embedding_ros.tasks.point_mass import PointMassEnv, get_suite
+from skill_embedding_ros.tasks.point_mass.suites import reward
 from skill_embedding_ros.testing.episodes import make_episode, make_networks
 
 TASKS = ["goal_0", "goal_1", "goal_0", "any"]

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from skill_embedding_ros.core.replay import ReplayBuffer, episode_from_bytes, episode_to_bytes
+from skill_embedding_ros.data.replay import ReplayBuffer, episode_from_bytes, episode_to_bytes
 from skill_embedding_ros.testing.episodes import make_episode
 
 

@@ -7,9 +7,9 @@ import numpy as np
 from rosbags.rosbag2 import Reader
 from std_msgs.msg import Float64MultiArray
 
-from skill_embedding_ros.core import replay_store as rs
-from skill_embedding_ros.core import step_record as sr
-from skill_embedding_ros.core.assembly import episode_records
+from skill_embedding_ros.data import replay_store as rs
+from skill_embedding_ros.data import step_record as sr
+from skill_embedding_ros.data.assembly import episode_records
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.conversions import record_message
 from skill_embedding_ros.ros.processes import Probe, fresh_domain, log_text, start_node, stop

@@ -21,10 +21,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rosbags.rosbag2 import Reader
 
-from skill_embedding_ros.core import replay_store as rs
-from skill_embedding_ros.core import step_record as sr
-from skill_embedding_ros.core.assembly import episode_records
-from skill_embedding_ros.core.replay import Episode
+from skill_embedding_ros.data import replay_store as rs
+from skill_embedding_ros.data import step_record as sr
+from skill_embedding_ros.data.assembly import episode_records
+from skill_embedding_ros.data.replay import Episode
 from skill_embedding_ros.testing.episodes import (
     assert_all_expected,
     episode_uid,

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from skill_embedding_ros.core.retrace import retrace_targets
+from skill_embedding_ros.agent.retrace import retrace_targets
 
 
 def _sum_form(rewards, discounts, q_taken, v_next, c):

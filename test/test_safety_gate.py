@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from skill_embedding_ros.core.config import GateConfig
-from skill_embedding_ros.core.joint_limits import JointLimit
-from skill_embedding_ros.core.safety_gate import Gate, Mode
+from skill_embedding_ros.control.joint_limits import JointLimit
+from skill_embedding_ros.control.safety_gate import Gate, Mode
+from skill_embedding_ros.settings.nodes import GateConfig
 
 PERIOD = 0.1  # s
 
@@ -140,7 +140,7 @@ def test_a_burst_without_states_never_adds_up_past_the_limit():
 
 
 def test_lockstep_drops_commands_beyond_the_in_flight_limit():
-    from skill_embedding_ros.core.safety_gate import MAX_IN_FLIGHT
+    from skill_embedding_ros.control.safety_gate import MAX_IN_FLIGHT
 
     gate = _make_gate(positions=[0.0])
     outs = [gate.command([0.1], now=0.001 * k) for k in range(MAX_IN_FLIGHT + 3)]
@@ -263,7 +263,7 @@ def test_estop_latch_survives_new_commands_and_releases_only_explicitly():
 
 
 def test_a_latched_estop_outlives_the_process_in_its_file(tmp_path):
-    from skill_embedding_ros.core.estop_latch import EstopLatch, latch_path
+    from skill_embedding_ros.control.estop_latch import EstopLatch, latch_path
 
     path = latch_path(str(tmp_path / "estop/{node}.latched"), "/actor_0/safety_gate")
     assert path == tmp_path / "estop/actor_0_safety_gate.latched"

@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 import yaml
 
-from skill_embedding_ros.core.config import GateConfig
-from skill_embedding_ros.core.joint_limits import commanded_limits
-from skill_embedding_ros.core.safety_gate import Gate
-from skill_embedding_ros.envs import get_suite
-from skill_embedding_ros.envs.point_mass import PointMassScene
+from skill_embedding_ros.control.joint_limits import commanded_limits
+from skill_embedding_ros.control.safety_gate import Gate
+from skill_embedding_ros.settings.nodes import GateConfig
+from skill_embedding_ros.tasks.point_mass import get_suite
+from skill_embedding_ros.tasks.point_mass.scene import PointMassScene
 
 LIMIT = 1.0  # m, the gate's (an override by name); the scene's own range is 1.5 m
 COMMANDS = 10_000

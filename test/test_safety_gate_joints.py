@@ -4,9 +4,9 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from skill_embedding_ros.core.config import GateConfig
-from skill_embedding_ros.core.joint_limits import JointLimit
-from skill_embedding_ros.core.safety_gate import Gate, Mode
+from skill_embedding_ros.control.joint_limits import JointLimit
+from skill_embedding_ros.control.safety_gate import Gate, Mode
+from skill_embedding_ros.settings.nodes import GateConfig
 
 PERIOD = 0.1  # s
 

@@ -19,7 +19,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from skill_embedding_ros.core import topic_names
+from skill_embedding_ros import topic_names
 from skill_embedding_ros.ros.executables import NODES
 from skill_embedding_ros.security import keystore as ks
 from skill_embedding_ros.security.permissions import (
@@ -296,8 +296,8 @@ def test_launch_with_a_keystore_runs_each_node_in_its_enclave(tmp_path, capsys):
     import io
     import sys
 
-    from skill_embedding_ros.graph import find_graph, load_graph
-    from skill_embedding_ros.launcher import GraphRunner, launch
+    from skill_embedding_ros.launch.graph import find_graph, load_graph
+    from skill_embedding_ros.launch.launcher import GraphRunner, launch
     from skill_embedding_ros.security.keystore import generate_keystore, security_environment
     from skill_embedding_ros.security.permissions import enclave_path, graph_grants
 

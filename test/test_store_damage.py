@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from skill_embedding_ros.core import replay_store as rs
-from skill_embedding_ros.core.bag_ingest import IngestOptions, ingest
+from skill_embedding_ros.data import replay_store as rs
+from skill_embedding_ros.data.bags.ingest import IngestOptions, ingest
 from skill_embedding_ros.testing.bags import write_record_bag
 from skill_embedding_ros.testing.episodes import assert_all_expected, episode_uid, random_episode
 from test.test_replay_store import _interleaved

@@ -1,4 +1,4 @@
-"""The graph learner's core against a real replay store, ROS-free (core/store_learner.py):
+"""The graph learner's core against a real replay store, ROS-free (training/store_learner.py):
 poison episodes are quarantined and training goes on, non-finite updates are rolled back and
 never saved or broadcast, and after any number of simulated `kill -9`s the counts are exact."""
 
@@ -11,14 +11,14 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from skill_embedding_ros.core import step_record as sr
-from skill_embedding_ros.core.assembly import episode_records
-from skill_embedding_ros.core.checkpoint import decode_weights, read_checkpoint
-from skill_embedding_ros.core.config import load_run_config
-from skill_embedding_ros.core.replay import Episode
-from skill_embedding_ros.core.replay_store import StoreWriter
-from skill_embedding_ros.core.store_learner import StoreLearner
-from skill_embedding_ros.core.trainer import updates_due
+from skill_embedding_ros.agent.checkpoint import decode_weights, read_checkpoint
+from skill_embedding_ros.data import step_record as sr
+from skill_embedding_ros.data.assembly import episode_records
+from skill_embedding_ros.data.replay import Episode
+from skill_embedding_ros.data.replay_store import StoreWriter
+from skill_embedding_ros.settings.run import load_run_config
+from skill_embedding_ros.training.store_learner import StoreLearner
+from skill_embedding_ros.training.trainer import updates_due
 
 TINY = """
 agent: {hidden: [16, 16], critic_hidden: [16, 16]}

@@ -7,18 +7,18 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from skill_embedding_ros.cli import main
-from skill_embedding_ros.core.checkpoint import (
+from skill_embedding_ros.agent.checkpoint import (
     decode_weights,
     encode_weights,
     load_checkpoint_into,
     read_checkpoint,
 )
-from skill_embedding_ros.core.config import RunConfig, from_dict
-from skill_embedding_ros.core.evaluate import evaluate
-from skill_embedding_ros.core.learner import Learner
-from skill_embedding_ros.core.trainer import Trainer, build_networks
-from skill_embedding_ros.envs import get_suite
+from skill_embedding_ros.agent.learner import Learner
+from skill_embedding_ros.cli import main
+from skill_embedding_ros.settings.run import RunConfig, from_dict
+from skill_embedding_ros.tasks.point_mass import get_suite
+from skill_embedding_ros.training.evaluate import evaluate
+from skill_embedding_ros.training.trainer import Trainer, build_networks
 
 SMOKE = {
     "agent": {"hidden": [64, 64], "critic_hidden": [64, 64], "alpha3": 0.1, "alpha2": 0.0},
@@ -156,7 +156,7 @@ def test_kl_of_identical_task_rows_is_zero():
     nets = build_networks(cfg)
     with torch.no_grad():
         nets.embedding.linear.weight.copy_(torch.tensor([[1.0, 2.0, 1.0], [0.0, -1.0, 0.0]]))
-    from skill_embedding_ros.core.evaluate import kl_matrix
+    from skill_embedding_ros.training.evaluate import kl_matrix
 
     kl = kl_matrix(nets)
     assert kl[0, 2] == pytest.approx(0.0, abs=1e-6) and kl[0, 1] > 0.1

@@ -1,4 +1,4 @@
-"""The one episode check every reader applies (core/validation.py), ROS-free: each kind of
+"""The one episode check every reader applies (data/validation.py), ROS-free: each kind of
 poison is named, and a fit episode passes."""
 
 import dataclasses
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from skill_embedding_ros.core.replay import ReplayBuffer
-from skill_embedding_ros.core.validation import (
+from skill_embedding_ros.data.replay import ReplayBuffer
+from skill_embedding_ros.data.validation import (
     EpisodeSpec,
     episode_problem,
     nonfinite_tensors,

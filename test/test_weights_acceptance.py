@@ -1,12 +1,12 @@
-"""Which /policy_weights a skill policy adopts (core/weights_acceptance.py), ROS-free: hostile
+"""Which /policy_weights a skill policy adopts (agent/weights_acceptance.py), ROS-free: hostile
 weights are refused and never lock the policy out of its learner's later weights."""
 
 import pytest
 import torch
 from safetensors.torch import save
 
-from skill_embedding_ros.core.checkpoint import encode_weights, read_weights
-from skill_embedding_ros.core.weights_acceptance import (
+from skill_embedding_ros.agent.checkpoint import encode_weights, read_weights
+from skill_embedding_ros.agent.weights_acceptance import (
     MAX_VERSION,
     REANCHOR_AFTER,
     WeightsInbox,
@@ -121,7 +121,7 @@ def test_a_keyed_policy_adopts_only_weights_signed_with_its_key(actor_state, tmp
     """Where DDS security cannot be enforced, the weights' HMAC is what keeps a process on the
     domain from feeding the policies: unsigned, wrongly signed or altered weights are refused,
     and the learner's signed ones are adopted."""
-    from skill_embedding_ros.core.weights_signature import read_key, sign
+    from skill_embedding_ros.agent.weights_signature import read_key, sign
 
     key_file = tmp_path / "weights.key"
     key_file.write_bytes(bytes(range(32)))

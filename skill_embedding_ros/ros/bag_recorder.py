@@ -40,10 +40,10 @@ from rosbags.interfaces import (
 from rosbags.rosbag2 import Writer
 from rosbags.rosbag2.enums import StoragePlugin
 
-from skill_embedding_ros.core import step_record as sr
-from skill_embedding_ros.core.config import BagRecordConfig
+from skill_embedding_ros.data import step_record as sr
 from skill_embedding_ros.ros.params import declare
 from skill_embedding_ros.ros.run import spin
+from skill_embedding_ros.settings.nodes import BagRecordConfig
 
 STORAGES = {
     "mcap": StoragePlugin.MCAP,

@@ -7,7 +7,7 @@ import re
 from builtin_interfaces.msg import Time
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension, UInt8MultiArray
 
-from skill_embedding_ros.core import step_record as sr
+from skill_embedding_ros.data import step_record as sr
 
 
 def stamp_ns(stamp: Time) -> int:
@@ -41,7 +41,7 @@ def record_message(record: sr.StepRecord) -> Float64MultiArray:
 
 def weights_message(data: bytes, signature: str = "") -> UInt8MultiArray:
     """Safetensors bytes (core.checkpoint.encode_weights carries the version) as a message; a
-    signature (core/weights_signature.py) goes in the layout's first label."""
+    signature (agent/weights_signature.py) goes in the layout's first label."""
     msg = UInt8MultiArray()
     msg.data = bytes(data)
     if signature:

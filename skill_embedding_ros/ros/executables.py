@@ -11,12 +11,12 @@ NODES = {
     "bag_recorder": "skill_embedding_ros.ros.bag_recorder:main",
 }
 
-# The dataclass in skill_embedding_ros.core.config whose fields are each node's ROS parameters:
+# The dataclass in skill_embedding_ros.settings.run whose fields are each node's ROS parameters:
 # graph descriptions are checked against it, and each node declares exactly these (a test checks
 # that the node module names the same class).
 PARAMETERS = {
     "sim_bridge": "BridgeConfig",
-    "skill_policy": "ActorConfig",
+    "skill_policy": "PolicyNodeConfig",
     "safety_gate": "GateConfig",
     "replay_recorder": "StoreConfig",
     "learner": "LearnerNodeConfig",

@@ -26,8 +26,8 @@ from launch.launch_description import LaunchDescription
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from skill_embedding_ros.graph import Graph, NodeSpec, load_graph
-from skill_embedding_ros.graph_exit import ExitTracker
+from skill_embedding_ros.launch.graph import Graph, NodeSpec, load_graph
+from skill_embedding_ros.launch.graph_exit import ExitTracker
 
 PACKAGE = "skill_embedding_ros"
 

@@ -6,7 +6,8 @@ weights on /policy_weights (safetensors bytes, latched, with the learner's run i
 that only grows) every `publish_every` updates, and checkpoints atomically. Restarted after a
 crash, it resumes from its checkpoint with its counts and store position and refills its replay
 from the store; the node exits 0 once `train.env_steps` transitions have been learned from (the
-graph's end in `train_sim`). The logic is ROS-free in core/store_learner.py: poison episodes are
+graph's end in `train_sim`). The logic is ROS-free in
+training/store_learner.py: poison episodes are
 quarantined there, non-finite updates rolled back, counts restored exactly.
 """
 
@@ -21,13 +22,14 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from std_msgs.msg import UInt8MultiArray
 
-from skill_embedding_ros.core.config import LearnerNodeConfig, load_run_config, to_dict
-from skill_embedding_ros.core.store_learner import StoreLearner
-from skill_embedding_ros.core.weights_signature import read_key, sign
+from skill_embedding_ros.agent.weights_signature import read_key, sign
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.conversions import weights_message
 from skill_embedding_ros.ros.params import declare
 from skill_embedding_ros.ros.run import spin
+from skill_embedding_ros.settings.nodes import LearnerNodeConfig
+from skill_embedding_ros.settings.run import load_run_config, to_dict
+from skill_embedding_ros.training.store_learner import StoreLearner
 
 UPDATE_BUDGET_S = 0.05  # train in slices this long, so callbacks (and Ctrl-C) stay responsive
 REBROADCAST_S = 2.0  # weights (and the counts that pace actors) go out at least this often

@@ -13,7 +13,7 @@ from typing import Any
 
 from rcl_interfaces.msg import ParameterDescriptor
 
-from skill_embedding_ros.core.config import from_dict
+from skill_embedding_ros.settings.run import from_dict
 
 
 @functools.cache

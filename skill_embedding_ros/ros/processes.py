@@ -15,8 +15,8 @@ from pathlib import Path
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 
-from skill_embedding_ros.graph import NodeSpec, find_graph, load_graph
-from skill_embedding_ros.launcher import node_command
+from skill_embedding_ros.launch.graph import NodeSpec, find_graph, load_graph
+from skill_embedding_ros.launch.launcher import node_command
 
 REPO = Path(__file__).resolve().parents[2]
 # Spread over 1..101 (the safe range on Linux) so parallel test runs rarely collide.

@@ -2,7 +2,7 @@
 
 Scans the graph every `scan_period` s for topics named `.../step_records` of the record type,
 so actors may join at any time, and subscribes to each with raw=True: the store keeps the CDR
-bytes exactly as received (core/replay_store.py says how it is laid out). Writes a chunk every
+bytes exactly as received (data/replay_store.py says how it is laid out). Writes a chunk every
 `flush_period` s and logs a line per chunk.
 
 What a kill -9 loses is what the store has not seen: episodes in flight, and records still
@@ -25,11 +25,11 @@ from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from std_msgs.msg import Float64MultiArray
 
-from skill_embedding_ros.core.config import StoreConfig
-from skill_embedding_ros.core.replay_store import ChunkInfo, StoreWriter, is_record_topic
+from skill_embedding_ros.data.replay_store import ChunkInfo, StoreWriter, is_record_topic
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.params import declare
 from skill_embedding_ros.ros.run import spin
+from skill_embedding_ros.settings.nodes import StoreConfig
 
 LOG_PERIOD_S = 30.0
 DRAIN_MAX = 1000

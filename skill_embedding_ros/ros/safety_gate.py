@@ -1,10 +1,13 @@
-"""Safety gate node: policy_command -> limits, watchdog, e-stop (core/safety_gate.py) -> commands.
+"""Safety gate node: policy_command -> limits, watchdog, e-stop -> commands.
+
+The logic is ROS-free in control/safety_gate.py.
 
 Publishes the gate state (diagnostic_msgs/DiagnosticStatus, latched) when its mode changes and
 every second; the e-stop is a std_srvs/SetBool service (true latches, false releases). Episode
 resets go through the gate (`reset`, passed on to the robot's `robot_reset`), so it knows when
 the robot jumps and answers commands with stops until the new state is in. A latched
-e-stop is kept in a file (core/estop_latch.py, `estop_file`), so a restarted gate starts latched.
+e-stop is kept in a file (control/estop_latch.py, `estop_file`), so a restarted gate starts
+latched.
 Joint limits come from the robot description (a URDF or MJCF file, or the latched
 `robot_description` topic), by joint name; a command has one velocity per commanded joint, in the
 gate's `joints` order, and joint_states are read by name (any order, extra joints ignored).
@@ -25,14 +28,14 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension, String
 from std_srvs.srv import SetBool, Trigger
 
-from skill_embedding_ros.core.config import GateConfig
-from skill_embedding_ros.core.estop_latch import EstopLatch, latch_path
-from skill_embedding_ros.core.joint_limits import commanded_limits
-from skill_embedding_ros.core.safety_gate import Gate, Mode
+from skill_embedding_ros.control.estop_latch import EstopLatch, latch_path
+from skill_embedding_ros.control.joint_limits import commanded_limits
+from skill_embedding_ros.control.safety_gate import Gate, Mode
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.conversions import reset_reply_stamp, stamp_ns
 from skill_embedding_ros.ros.params import declare
 from skill_embedding_ros.ros.run import spin
+from skill_embedding_ros.settings.nodes import GateConfig
 
 LEVELS = {
     Mode.OK: DiagnosticStatus.OK,
@@ -126,7 +129,7 @@ class SafetyGate(Node):
 
     async def _on_reset(self, request: Trigger.Request, response: Trigger.Response):
         """Pass a reset on to the robot once every command sent before it has acted, and hold
-        commands until the robot's new state is in (core/safety_gate.py, begin_reset)."""
+        commands until the robot's new state is in (control/safety_gate.py, begin_reset)."""
         if not self._robot_reset.service_is_ready():
             response.message = f"the robot's reset service {self._robot_reset.srv_name} is not up"
             return response

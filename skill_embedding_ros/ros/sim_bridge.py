@@ -21,13 +21,13 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
-from skill_embedding_ros.core.config import BridgeConfig
-from skill_embedding_ros.envs import get_suite
-from skill_embedding_ros.envs.point_mass import PointMassScene
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.conversions import reset_reply, to_stamp
 from skill_embedding_ros.ros.params import declare
 from skill_embedding_ros.ros.run import spin
+from skill_embedding_ros.settings.nodes import BridgeConfig
+from skill_embedding_ros.tasks.point_mass import get_suite
+from skill_embedding_ros.tasks.point_mass.scene import PointMassScene
 
 
 def is_safety_stop(msg: Float64MultiArray) -> bool:

@@ -25,15 +25,10 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, UInt8MultiArray
 from std_srvs.srv import Trigger
 
-from skill_embedding_ros.core import step_record as sr
-from skill_embedding_ros.core.actor import act, draw_z
-from skill_embedding_ros.core.checkpoint import split_actor_state
-from skill_embedding_ros.core.config import ActorConfig, load_run_config
-from skill_embedding_ros.core.trainer import build_networks, load_networks
-from skill_embedding_ros.core.weights_acceptance import WeightsInbox
-from skill_embedding_ros.envs import get_suite
-from skill_embedding_ros.envs.observations import build_observation
-from skill_embedding_ros.envs.suites import goal_index, reward
+from skill_embedding_ros.agent.actor import act, draw_z
+from skill_embedding_ros.agent.checkpoint import split_actor_state
+from skill_embedding_ros.agent.weights_acceptance import WeightsInbox
+from skill_embedding_ros.data import step_record as sr
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.conversions import (
     record_message,
@@ -44,14 +39,20 @@ from skill_embedding_ros.ros.conversions import (
 )
 from skill_embedding_ros.ros.params import declare
 from skill_embedding_ros.ros.run import spin
+from skill_embedding_ros.settings.nodes import PolicyNodeConfig
+from skill_embedding_ros.settings.run import load_run_config
+from skill_embedding_ros.tasks.observations import build_observation
+from skill_embedding_ros.tasks.point_mass import get_suite
+from skill_embedding_ros.tasks.point_mass.suites import goal_index, reward
+from skill_embedding_ros.training.trainer import build_networks, load_networks
 
 LOG_EVERY = 100  # explore mode: episodes per log line (each one is on /diagnostics)
 
 
-class SkillPolicy(Node):
+class SkillPolicyNode(Node):
     def __init__(self):
         super().__init__("skill_policy")
-        self.cfg = declare(self, ActorConfig)
+        self.cfg = declare(self, PolicyNodeConfig)
         if self.cfg.mode not in ("explore", "evaluate"):
             raise SystemExit(f"error: mode must be explore or evaluate, got {self.cfg.mode!r}")
         torch.manual_seed(self.cfg.seed)  # initial weights too: a seed fixes the trajectory
@@ -124,7 +125,7 @@ class SkillPolicy(Node):
     # -- inputs ----------------------------------------------------------------------------
 
     def on_weights(self, msg: UInt8MultiArray) -> None:
-        """Checked on arrival (core/weights_acceptance.py), loaded at the next episode start."""
+        """Checked on arrival (agent/weights_acceptance.py), loaded at the next episode start."""
         verdict = self.weights.offer(bytes(msg.data), weights_signature(msg))
         if verdict.action in ("refuse", "switch", "reanchor"):
             logger = self.get_logger()
@@ -393,7 +394,7 @@ class SkillPolicy(Node):
 
 
 def main(args=None) -> int:
-    return spin(SkillPolicy, args)
+    return spin(SkillPolicyNode, args)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Every topic and service name of the graph (from core/topic_names.py), and the QoS each one
+"""Every topic and service name of the graph (from topic_names.py), and the QoS each one
 gets. QoS is chosen per topic:
 * reliable for everything lockstep training depends on: a dropped joint_states or command would
   stall a lockstep actor, and a dropped record would lose an episode;
@@ -10,7 +10,7 @@ from __future__ import annotations
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 # The names (one source of truth, ROS-free so the core's store and bag code share them).
-from skill_embedding_ros.core.topic_names import (  # noqa: F401
+from skill_embedding_ros.topic_names import (  # noqa: F401
     CLOCK,
     COMMANDS,
     DIAGNOSTICS,

@@ -279,7 +279,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Exit 0: written; 2: a bad graph, argument or domain; 1: cryptography is missing."""
-    from skill_embedding_ros.graph import GraphError
+    from skill_embedding_ros.launch.graph import GraphError
 
     graph, *assignments = args.graph
     try:

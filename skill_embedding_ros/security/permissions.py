@@ -4,7 +4,7 @@ what this module writes), so the table can be read and tested anywhere.
 
 Why one table: a permissions.xml per node written by hand drifts from the code the day a node
 gains a topic, and a lock that is wrong either breaks the graph or silently allows too much.
-`INTERFACES` names every node's endpoints through `core/topic_names.py`, and
+`INTERFACES` names every node's endpoints through `topic_names.py`, and
 test/test_security.py checks it against the `create_publisher`/`create_subscription`/
 `create_service`/`create_client` calls in each node module.
 
@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from xml.etree import ElementTree as ET
 
-from skill_embedding_ros.core import topic_names as tn
+from skill_embedding_ros import topic_names as tn
 
 ENCLAVE_ROOT = "/skill_embedding_ros"
 """Every enclave of the project lives under this path: /skill_embedding_ros/actor_0/safety_gate."""
@@ -161,7 +161,7 @@ def grant(role: str, namespace: str = "", name: str | None = None) -> Grant:
 def graph_grants(graph: str, assignments: Iterable[str] = ()) -> list[Grant]:
     """One grant per node of a graph description (config/graphs/<graph>.yaml or a path) with
     `name:=value` arguments (e.g. actors:=2), plus the operator's."""
-    from skill_embedding_ros.graph import find_graph, load_graph, parse_assignments
+    from skill_embedding_ros.launch.graph import find_graph, load_graph, parse_assignments
 
     specs = load_graph(find_graph(graph)).resolve(parse_assignments(list(assignments)))
     grants = [grant(s.executable, s.namespace, s.name) for s in specs]

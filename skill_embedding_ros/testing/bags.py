@@ -12,11 +12,11 @@ import numpy as np
 from rosbags.rosbag2 import Writer
 from rosbags.rosbag2.enums import CompressionFormat, CompressionMode, StoragePlugin
 
-from skill_embedding_ros.core import step_record as sr
-from skill_embedding_ros.core.assembly import episode_records
-from skill_embedding_ros.core.replay import Episode
-from skill_embedding_ros.envs.point_mass import PointMassScene
-from skill_embedding_ros.envs.suites import Suite, reward
+from skill_embedding_ros.data import step_record as sr
+from skill_embedding_ros.data.assembly import episode_records
+from skill_embedding_ros.data.replay import Episode
+from skill_embedding_ros.tasks.point_mass.scene import PointMassScene
+from skill_embedding_ros.tasks.point_mass.suites import Suite, reward
 
 TS = sr.typestore()
 MS = 1_000_000

@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from skill_embedding_ros.core.config import AgentConfig
-from skill_embedding_ros.core.learner import Networks
-from skill_embedding_ros.core.replay import Episode
+from skill_embedding_ros.agent.learner import Networks
+from skill_embedding_ros.data.replay import Episode
+from skill_embedding_ros.settings.run import AgentConfig
 
 
 def make_episode(

@@ -1,0 +1,171 @@
+"""The four networks of the method: embedding p(z|t), skill policy pi(a|s,z), inference
+q(z|a,s^H) and critic Q(s,a;z,t).
+
+Embedding and inference output distributions over z of the same family, handled by `Latent`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from skill_embedding_ros.agent import distributions as D
+from skill_embedding_ros.settings.run import AgentConfig
+
+
+def mlp(inputs: int, hidden: tuple[int, ...], outputs: int) -> nn.Sequential:
+    """ELU multilayer perceptron (the paper's activation)."""
+    layers: list[nn.Module] = []
+    for width in hidden:
+        layers += [nn.Linear(inputs, width), nn.ELU()]
+        inputs = width
+    layers.append(nn.Linear(inputs, outputs))
+    return nn.Sequential(*layers)
+
+
+class Latent:
+    """A distribution family over z, parameterized by a raw network output.
+
+    Gaussian: params [..., 2Z] = (mean, log_std). Bernoulli: params [..., Z] = logits.
+    """
+
+    def __init__(self, family: str, z_dim: int, log_std_bounds=(-5.0, 1.0), temperature=0.5):
+        if family not in ("gaussian", "bernoulli"):
+            raise ValueError(f"embedding family must be 'gaussian' or 'bernoulli', got {family!r}")
+        self.family, self.z_dim = family, z_dim
+        self.log_std_bounds, self.temperature = log_std_bounds, temperature
+
+    @property
+    def param_dim(self) -> int:
+        return 2 * self.z_dim if self.family == "gaussian" else self.z_dim
+
+    def _split(self, params):
+        mean, log_std = params.chunk(2, dim=-1)
+        return mean, log_std.clamp(*self.log_std_bounds)
+
+    def log_prob(self, params: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """[..., P], [..., Z] -> [...]"""
+        if self.family == "gaussian":
+            return D.gaussian_log_prob(z, *self._split(params))
+        return D.bernoulli_log_prob(z, params)
+
+    def entropy(self, params: torch.Tensor) -> torch.Tensor:
+        """[..., P] -> [...] (nats)"""
+        if self.family == "gaussian":
+            return D.gaussian_entropy(self._split(params)[1])
+        return D.bernoulli_entropy(params)
+
+    def sample(self, params: torch.Tensor, generator: torch.Generator | None = None):
+        """Sample without gradient, as actors do (Bernoulli: hard bits): [..., P] -> [..., Z]"""
+        with torch.no_grad():
+            if self.family == "gaussian":
+                mean, log_std = self._split(params)
+                noise = torch.randn(
+                    mean.shape, generator=generator, dtype=mean.dtype, device=mean.device
+                )
+                return mean + log_std.exp() * noise
+            u = torch.rand(
+                params.shape, generator=generator, dtype=params.dtype, device=params.device
+            )
+            return (u < torch.sigmoid(params)).to(params.dtype)
+
+    def rsample(self, params: torch.Tensor) -> torch.Tensor:
+        """Sample with a pathwise gradient (reparameterized / straight-through relaxed)."""
+        if self.family == "gaussian":
+            mean, log_std = self._split(params)
+            return mean + log_std.exp() * torch.randn_like(mean)
+        return D.relaxed_bernoulli_st(params, self.temperature)
+
+    def kl(self, p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        """KL(p || q) between two parameter sets: [..., P] x2 -> [...]"""
+        if self.family == "gaussian":
+            (m1, s1), (m2, s2) = self._split(p), self._split(q)
+            var1, var2 = (2 * s1).exp(), (2 * s2).exp()
+            return (s2 - s1 + (var1 + (m1 - m2) ** 2) / (2 * var2) - 0.5).sum(-1)
+        p1 = torch.sigmoid(p)
+        lp1, lp0 = nn.functional.logsigmoid(p), nn.functional.logsigmoid(-p)
+        lq1, lq0 = nn.functional.logsigmoid(q), nn.functional.logsigmoid(-q)
+        return (p1 * (lp1 - lq1) + (1 - p1) * (lp0 - lq0)).sum(-1)
+
+
+class Embedding(nn.Module):
+    """p_phi(z|t): a linear map from the one-hot task id to the distribution's parameters."""
+
+    def __init__(self, num_tasks: int, latent: Latent):
+        super().__init__()
+        self.num_tasks, self.latent = num_tasks, latent
+        self.linear = nn.Linear(num_tasks, latent.param_dim)
+        # Start every task at the same maximally spread distribution: zero mean and unit std
+        # (Gaussian) or fair coins (Bernoulli), so no code is favoured before any reward is seen.
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+
+    def forward(self, task: torch.Tensor) -> torch.Tensor:
+        """task: [...] int64 -> params [..., P]"""
+        return self.linear(nn.functional.one_hot(task, self.num_tasks).float())
+
+
+def z_features(z: torch.Tensor, family: str, scale: float = 1.0) -> torch.Tensor:
+    """How z enters the policy and the critic. Bernoulli bits go in as +-scale (relaxed: in
+    (-scale, scale)), so every code has the same norm and the four codes of two bits sit
+    symmetrically around 0, instead of code 00 being a zero input that the other codes are
+    offsets from. A larger scale makes the untrained networks treat the codes more differently
+    (AgentConfig.code_scale)."""
+    return scale * (2.0 * z - 1.0) if family == "bernoulli" else z
+
+
+class PolicyNet(nn.Module):
+    """pi_theta(a|s,z): tanh-squashed Gaussian over actions in [-1, 1]."""
+
+    def __init__(self, obs_dim: int, z_dim: int, action_dim: int, cfg: AgentConfig):
+        super().__init__()
+        self.net = mlp(obs_dim + z_dim, cfg.hidden, 2 * action_dim)
+        self.log_std_bounds = cfg.log_std_bounds
+        self.family, self.code_scale = cfg.embedding, cfg.code_scale
+
+    def forward(self, obs: torch.Tensor, z: torch.Tensor):
+        """[..., S], [..., Z] -> (mean, log_std), each [..., A] (pre-squash)."""
+        x = torch.cat([obs, z_features(z, self.family, self.code_scale)], -1)
+        mean, log_std = self.net(x).chunk(2, dim=-1)
+        return mean, log_std.clamp(*self.log_std_bounds)
+
+    def log_prob(self, obs, z, action) -> torch.Tensor:
+        """log pi(action | obs, z) of stored actions in [-1, 1]: -> [...]"""
+        mean, log_std = self(obs, z)
+        return D.tanh_gaussian_log_prob(D.atanh_clipped(action), mean, log_std)
+
+
+class InferenceNet(nn.Module):
+    """q_psi(z | a, s^H): infers the skill from a window of the last H states and actions.
+
+    It takes no task id, by construction: a trajectory alone must identify its z.
+    """
+
+    def __init__(self, obs_dim: int, action_dim: int, latent: Latent, cfg: AgentConfig):
+        super().__init__()
+        self.latent = latent
+        self.use_actions = cfg.inference_actions
+        step_dim = obs_dim + (action_dim if self.use_actions else 0) + 1
+        self.net = mlp(cfg.history * step_dim, cfg.hidden, latent.param_dim)
+
+    def forward(self, obs_window, action_window, valid) -> torch.Tensor:
+        """[..., H, S], [..., H, A], [..., H] (1 where the step exists) -> params [..., P]"""
+        parts = [obs_window, action_window] if self.use_actions else [obs_window]
+        x = torch.cat([*parts, valid.unsqueeze(-1)], -1)
+        return self.net(x.flatten(-2))
+
+
+class Critic(nn.Module):
+    """Q(s, a; z, t)."""
+
+    def __init__(self, obs_dim: int, action_dim: int, z_dim: int, num_tasks: int, cfg):
+        super().__init__()
+        self.num_tasks, self.family = num_tasks, cfg.embedding
+        self.code_scale = cfg.code_scale
+        self.net = mlp(obs_dim + action_dim + z_dim + num_tasks, cfg.critic_hidden, 1)
+
+    def forward(self, obs, action, z, task) -> torch.Tensor:
+        """[..., S], [..., A], [..., Z], [...] int64 -> [...]"""
+        onehot = nn.functional.one_hot(task, self.num_tasks).float()
+        x = torch.cat([obs, action, z_features(z, self.family, self.code_scale), onehot], -1)
+        return self.net(x).squeeze(-1)

@@ -1,0 +1,173 @@
+"""Where a velocity-commanded joint may be by the time the gate's next command takes over.
+
+The safety gate must never let a joint pass a position limit, yet it sees the joint only through
+`joint_states`, which lag the commands it has sent. `Reach` keeps the account: the latest joint
+state, and every command sent that the state may not show yet. From these it bounds, per joint,
+the joint's *coasting position* when the next command lands.
+
+Coasting position. A velocity servo does not stop on the spot: a joint moving at v under a first
+order velocity loop of time constant tau (its `lag`, control/joint_limits.py) coasts tau * v
+after its command drops to zero. Its coasting position c = x + tau * v obeys dc/dt = u exactly
+(u: the commanded velocity; for MuJoCo's implicit damping it holds step by step too), so c
+moves only by the commands, and x never exceeds c's maximum (at x's peak v = 0, so x = c). Keeping
+c inside the limits keeps the joint inside them. With tau = 0 it is the position itself.
+
+What a joint state shows, by how the robot steps (`GateConfig.stepping`):
+* lockstep (a simulator that advances one control period per command it receives, and per
+  reset, and stamps each state with its simulated time): states come back in the order of the
+  robot's steps, so a state whose stamp is k control periods newer than the last one shows the
+  k oldest commands not yet shown (a FIFO); a repeated stamp shows nothing new. Every command
+  that steps the robot counts, zeros included (the gate's own watchdog and e-stop stops,
+  labelled SAFETY_STOP, do not step a lockstep robot). Resets go through the gate, which lets
+  the FIFO drain before it asks for one (control/safety_gate.py). As a margin for the unforeseen,
+  the command the FIFO took off last still counts once more.
+* realtime (hardware, or a simulator on the wall clock): the robot holds the latest command until
+  the next one lands. A state shows every motion up to `state_latency` s before it arrives, and a
+  command lands within `state_latency` s of being sent. So since the state, the joint has moved
+  at most the fastest command that was active since then, for (now - arrival + 2 latency) s.
+
+Pure logic: time is passed in (s, one steady clock), so tests drive it step by step.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from skill_embedding_ros.settings.nodes import GateConfig
+
+
+class Reach:
+    """The account of one robot's joints: the latest state and the commands it may not show."""
+
+    def __init__(self, config: GateConfig, speed_limits, lags):
+        """`speed_limits`: each joint's largest commanded speed; `lags`: each joint's velocity
+        loop time constant (s). Both [J], from control/joint_limits.py."""
+        self.config = config
+        self.speed = np.asarray(speed_limits, dtype=float)
+        self.lag = np.asarray(lags, dtype=float)
+        self._coast_lo: np.ndarray | None = None
+        self._coast_hi: np.ndarray | None = None
+        self._state_time = 0.0
+        # lockstep: unconfirmed commands, oldest first, as [velocity, count] runs (a flood of
+        # identical commands, e.g. stops, costs one entry). realtime: (time sent, velocity) of
+        # every command that may have been active since the latest state was measured.
+        self._pending: deque = deque()
+        self._unconfirmed = 0
+        self._margin: np.ndarray | float = 0.0
+        """lockstep: the command the FIFO took off last (a state may not show it yet)."""
+        self._stamp: int | None = None
+
+    @property
+    def known(self) -> bool:
+        return self._coast_lo is not None
+
+    @property
+    def unconfirmed(self) -> int:
+        """lockstep: commands sent that no joint state has shown yet (0 in realtime)."""
+        return self._unconfirmed
+
+    def observe(self, positions, velocities, now: float, stamp: int | None = None) -> None:
+        """A joint state arrived at `now`: positions (m or rad); velocities (m/s or rad/s), or
+        None when the state carries none (then the joint may move at up to its speed limit);
+        `stamp`: its header stamp (ns), which tells a lockstep robot's steps apart."""
+        x = np.asarray(positions, dtype=float)
+        if velocities is None:
+            spread = self.lag * self.speed
+            self._coast_lo, self._coast_hi = x - spread, x + spread
+        else:
+            c = x + self.lag * np.asarray(velocities, dtype=float)
+            self._coast_lo, self._coast_hi = np.minimum(x, c), np.maximum(x, c)
+        self._state_time = now
+        if self.config.stepping == "lockstep":
+            self._confirm(self._steps_shown(stamp))
+        else:
+            self._forget_before(now - 2 * self.config.state_latency)
+
+    def _steps_shown(self, stamp: int | None) -> int:
+        """How many robot steps a lockstep state shows beyond the last one: one per control
+        period its stamp advanced (a state lost on the way is made up for), none for a repeat."""
+        last, self._stamp = self._stamp, stamp if stamp is not None else self._stamp
+        if stamp is None or last is None:
+            return 1
+        if stamp < last:  # a restarted robot: what was in flight went to the one before
+            return self._unconfirmed
+        if stamp == last:
+            return 0
+        return max(1, round((stamp - last) / (self.config.control_period * 1e9)))
+
+    def _confirm(self, steps: int) -> None:
+        while steps > 0 and self._pending:
+            run = self._pending[0]
+            taken = min(steps, run[1])
+            self._margin = run[0]
+            run[1] -= taken
+            self._unconfirmed -= taken
+            steps -= taken
+            if run[1] == 0:
+                self._pending.popleft()
+
+    def sent(self, velocity, now: float) -> None:
+        """A command went to the robot at `now` (velocities per joint; zeros for a stop)."""
+        velocity = np.asarray(velocity, dtype=float)
+        if self.config.stepping == "lockstep":
+            if self._pending and np.array_equal(self._pending[-1][0], velocity):
+                self._pending[-1][1] += 1
+            else:
+                self._pending.append([velocity, 1])
+            self._unconfirmed += 1
+        else:
+            self._pending.append((now, velocity))
+
+    def bounds(self, now: float) -> tuple[np.ndarray, np.ndarray, float]:
+        """(lowest, highest) coasting position per joint when a command sent now takes over,
+        and for how long (s) that command may then act before the gate can replace it."""
+        assert self._coast_lo is not None and self._coast_hi is not None
+        cfg = self.config
+        if cfg.stepping == "lockstep":
+            up = np.maximum(self._margin, 0.0)
+            down = np.minimum(self._margin, 0.0)
+            for velocity, count in self._pending:
+                up = up + count * np.maximum(velocity, 0.0)
+                down = down + count * np.minimum(velocity, 0.0)
+            period = cfg.control_period
+            return self._coast_lo + down * period, self._coast_hi + up * period, period
+        seconds = now - self._state_time + 2 * cfg.state_latency
+        # Before its first command the gate cannot know what the robot holds (a command of a
+        # gate before a restart, say): anything up to the speed limit.
+        start = self.speed if not self._pending else np.zeros_like(self.speed)
+        fastest, slowest = start, -start
+        for _, velocity in self._pending:
+            fastest = np.maximum(fastest, velocity)
+            slowest = np.minimum(slowest, velocity)
+        # Held until replaced, or until the watchdog's stop lands.
+        hold = cfg.stale_after + cfg.tick_period + cfg.state_latency
+        return self._coast_lo + slowest * seconds, self._coast_hi + fastest * seconds, hold
+
+    def _forget_before(self, cutoff: float) -> None:
+        """Drop commands sent before `cutoff`, but the last of them: it may still be active."""
+        while len(self._pending) > 1 and self._pending[1][0] <= cutoff:
+            self._pending.popleft()
+
+
+def limit_velocity(command, lowest, highest, horizon: float, lower, upper, speed) -> np.ndarray:
+    """`command` (finite joint velocities [J]) within each joint's speed limit, and slowed toward
+    its position limits (lower, upper) so that acting for `horizon` s from coasting positions in
+    [lowest, highest] it reaches a limit at most; zero toward a limit once there. Motion away
+    from a limit is never restricted (beyond the speed limit). All arrays [J]."""
+    up = (np.asarray(upper) - np.asarray(highest)) / horizon
+    down = (np.asarray(lower) - np.asarray(lowest)) / horizon
+    limited = np.clip(command, -np.asarray(speed), speed)
+    limited = np.minimum(limited, np.maximum(up, 0.0))
+    return np.maximum(limited, np.minimum(down, 0.0))
+
+
+def limit_position(command, start, step, lower, upper) -> np.ndarray:
+    """A position target (finite [J]) within `step` of `start` (the last target, or the joint's
+    position) and inside [lower, upper]. A position servo that does not overshoot stays between
+    its start and its targets, so targets inside the limits keep the joint inside them; the
+    step bounds the target's speed. All arrays [J]."""
+    start = np.asarray(start, dtype=float)
+    target = np.clip(command, start - step, start + step)
+    return np.clip(target, lower, upper)

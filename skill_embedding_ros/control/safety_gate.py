@@ -1,0 +1,340 @@
+"""The safety gate's logic, free of ROS: every command to the robot passes through `Gate`.
+
+Time is passed in (seconds on one steady clock), never read here, so tests drive the watchdog
+period by period and the node decides which clock is safe to trust.
+
+What goes out, in order of precedence:
+* e-stop latched: a stop (zeros), for every command and every tick, until `release_estop()`;
+* stale (no valid policy command for `stale_periods` control periods): a stop at every tick,
+  so a robot driver that holds the last command it got stops too;
+* refused (non-finite, wrong length, or no usable joint state to check it against): a stop in
+  place of the command;
+* otherwise the command, clipped to the velocity limit and slowed so that no joint can pass a
+  position limit.
+
+Input queue: commands are taken one by one as they arrive, however many and from however many
+publishers; none is dropped or merged. Each is limited against where the joints may be once it
+lands: the latest joint state plus every command sent since that the state may not show yet,
+zeros included (control/reach.py keeps that account). A burst therefore gets less room with every
+command, never a fresh allowance.
+
+Teleop takeover (a later issue) joins as a second source of commands: it goes through the same
+`limit()` and the same e-stop and watchdog, and reports its own mode.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from enum import Enum
+
+import numpy as np
+
+from skill_embedding_ros.control.joint_limits import JointLimit
+from skill_embedding_ros.control.joint_states import JointPicker
+from skill_embedding_ros.control.reach import Reach, limit_position, limit_velocity
+from skill_embedding_ros.settings.nodes import GateConfig
+
+MAX_IN_FLIGHT = 8
+"""lockstep: commands sent that no joint state has shown yet, beyond which the gate drops further
+policy commands (counted, nothing sent) until the robot catches up. A lockstep robot steps once
+per command, so a flood would otherwise pile up in its reliable queue (depth 10) until DDS drops
+some, and the gate's account (control/reach.py) would no longer match what the robot ran."""
+
+
+class Mode(str, Enum):
+    OK = "ok"
+    """Policy commands are forwarded (perhaps limited)."""
+    STALE = "stale"
+    """No valid policy command for too long: stops go out at every tick."""
+    ESTOP = "estop"
+    """E-stop latched: only stops go out until it is released explicitly."""
+    REFUSED = "refused"
+    """The last policy command was refused and replaced by a stop."""
+    RESETTING = "resetting"
+    """A reset is under way: commands go no further until the robot's new state arrives."""
+
+
+@dataclasses.dataclass(frozen=True)
+class GateState:
+    """What the gate reports: its mode and counters since it started."""
+
+    mode: Mode
+    estop: bool
+    forwarded: int
+    """Policy commands sent on to the robot (limited or not)."""
+    clipped: int
+    """Forwarded commands that the velocity or position limits changed."""
+    refused: int
+    """Policy commands refused (each answered by a stop)."""
+    stops: int
+    """Stop commands (zeros) sent; forwarded + stops is everything the robot got."""
+    dropped: int
+    """lockstep: policy commands answered by nothing (MAX_IN_FLIGHT unanswered, or a reset)."""
+    reason: str
+    """Why the gate is not forwarding (empty when mode is ok)."""
+
+
+class Gate:
+    """Limits, watchdog and e-stop between the policy's commands and the robot.
+
+    Methods that return an array return what must be sent to the robot now, one value per
+    joint in `joints` order; None means nothing to send (no change needed, or the joints are not
+    known yet: no limits from the robot description).
+    """
+
+    def __init__(self, config: GateConfig, now: float, estop: bool = False):
+        """`now`: start time (s); with no command at all, the watchdog counts from here, so a
+        restarted gate also stops a robot still holding a command from before. `estop`: start
+        latched (a latch that outlived a restart). `config` is checked by GateConfig itself."""
+        self.config = config
+        self.stale_after = config.stale_after
+        """Seconds without a valid policy command after which the gate stops the robot."""
+        self.tick_period = config.tick_period
+        """Seconds between `tick()` calls the watchdog timing assumes."""
+        self.joints: tuple[str, ...] = ()
+        """The commanded joints, in the order of every command in and out."""
+        self.reach: Reach | None = None
+        self._picker: JointPicker | None = None
+        self._lower = self._upper = self._speed = np.zeros(0)
+        self._positions: np.ndarray | None = None
+        self._target: np.ndarray | None = None
+        """position interface: the last target sent, and when (s)."""
+        self._target_time = now
+        self._state_problem = ""
+        self._last_valid = now
+        self._stale = False
+        self._refusal = ""
+        self._estop = estop
+        self._resetting = False
+        self._reset_since = now
+        self._reset_stamp: int | None = None
+        self._stamp = -1
+        """The latest joint state's stamp (ns)."""
+        self._forwarded = self._clipped = self._refused = self._stops = self._dropped = 0
+
+    # inputs
+
+    def set_limits(self, joints: Sequence[str], limits: Sequence[JointLimit]) -> None:
+        """The commanded joints (in command order) and their limits, from the robot description
+        (control/joint_limits.py). Until then every command is refused."""
+        self.joints = tuple(joints)
+        self._picker = JointPicker(joints)
+        self._lower = np.array([lim.lower for lim in limits], float)
+        self._upper = np.array([lim.upper for lim in limits], float)
+        self._speed = np.array([lim.velocity for lim in limits], float)
+        lags = np.array([lim.lag for lim in limits], float)
+        self.reach = Reach(self.config, self._speed, lags)
+        self._positions = None
+
+    def joint_state(
+        self,
+        names: Sequence[str],
+        positions: Sequence[float],
+        now: float,
+        velocities: Sequence[float] = (),
+        stamp: int | None = None,
+    ) -> None:
+        """A joint state arrived at `now` (s), as a JointState has it: joint names in any order
+        (extras ignored), positions (m or rad), velocities if any; `stamp`: its header stamp (ns).
+        """
+        self._stamp = stamp if stamp is not None else self._stamp
+        self._end_reset_if_shown()
+        if self._picker is None:
+            return
+        missing = self._picker.missing(names)
+        if missing:
+            self._state_problem = f"joint_states lacks joints {missing} (it has {list(names)})"
+            return
+        x = self._picker.pick(names, positions)
+        if x is None:
+            self._state_problem = (
+                f"joint_states has {len(positions)} positions for {len(names)} names"
+            )
+            return
+        v = self._picker.pick(names, velocities)
+        self._positions = x
+        finite = np.all(np.isfinite(x)) and (v is None or np.all(np.isfinite(v)))
+        self._state_problem = "" if finite else "latest joint state is not finite"
+        if finite:
+            self.reach.observe(x, v, now, stamp)
+
+    def command(self, command: Sequence[float], now: float) -> np.ndarray | None:
+        """A policy command (joint velocities) arrives at `now` (s); returns what to send."""
+        command = np.asarray(command, dtype=float)
+        reason = self._refusal_reason(command)
+        if reason:
+            self._refused += 1
+            self._refusal = reason
+            return self._answer(None, now)
+        self._refusal = ""
+        self._last_valid = now
+        self._stale = False
+        if self._resetting and self.config.stepping == "lockstep":
+            self._dropped += 1
+            return None
+        if self._estop or self._resetting:
+            return self._answer(None, now)
+        limited = self._answer(self.limit(command, now), now)
+        if limited is not None:
+            self._forwarded += 1
+            self._clipped += int(not np.array_equal(limited, command))
+        return limited
+
+    def _answer(self, limited: np.ndarray | None, now: float) -> np.ndarray | None:
+        """What goes out in answer to a policy command: `limited`, or a stop when None. In
+        lockstep nothing goes out while MAX_IN_FLIGHT commands are unanswered (counted as
+        dropped): a flood, stops included, must not overrun the robot's queue."""
+        if self.reach is None:
+            return None
+        if self.config.stepping == "lockstep" and self.reach.unconfirmed >= MAX_IN_FLIGHT:
+            self._dropped += 1
+            return None
+        if limited is None:
+            return self._stop(now, own=False)
+        self._record(limited, now)
+        return limited
+
+    def _record(self, sent: np.ndarray, now: float) -> None:
+        """Account for what was sent: velocities move the joints (control/reach.py); a position
+        target is where they go, and a step of the robot all the same."""
+        if self.config.command_interface == "position":
+            self._target, self._target_time = sent, now
+            sent = np.zeros_like(sent)
+        self.reach.sent(sent, now)
+
+    def tick(self, now: float) -> np.ndarray | None:
+        """Watchdog check, called every `tick_period` s: a stop while stale or e-stopped."""
+        self._stale = now - self._last_valid > self.stale_after
+        if self._estop or self._stale:
+            return self._stop(now, own=True)
+        return None
+
+    def latch_estop(self, now: float) -> np.ndarray | None:
+        """Latch the e-stop; returns the stop to send at once. Only `release_estop` undoes it."""
+        self._estop = True
+        return self._stop(now, own=True)
+
+    def begin_reset(self, now: float) -> None:
+        """An episode reset is wanted (the robot will jump to a new start). From now until the
+        robot's new state arrives, policy commands go no further (lockstep: nothing is sent;
+        realtime: stops), since a command limited against the old state could act after the
+        jump. Ask the robot only once `ready_to_reset`, then call `reset_sent`."""
+        self._resetting = True
+        self._reset_since = now
+        self._reset_stamp = None
+
+    def ready_to_reset(self, now: float) -> bool:
+        """Whether every command sent before the reset has acted: lockstep, the robot has
+        answered them all; realtime, the last one has landed (and the robot drops what it holds
+        when it resets)."""
+        if self.config.stepping == "lockstep":
+            return self.reach is None or self.reach.unconfirmed == 0
+        return now - self._reset_since >= self.config.state_latency
+
+    def reset_sent(self, now: float) -> None:
+        """The robot was asked to reset: a lockstep robot steps once for it, moving nothing."""
+        if self.config.stepping == "lockstep" and self.reach is not None:
+            self.reach.sent(np.zeros(len(self.joints)), now)
+
+    def reset_done(self, ok: bool, stamp: int | None) -> None:
+        """The robot answered the reset: `stamp` (ns) is its new state's, if it said (else the
+        next state counts). A failed reset moved nothing: commands flow again."""
+        if not ok:
+            self._resetting = False
+            return
+        self._reset_stamp = stamp if stamp is not None else self._stamp + 1
+        self._end_reset_if_shown()
+
+    def _end_reset_if_shown(self) -> None:
+        if self._resetting and self._reset_stamp is not None and self._stamp >= self._reset_stamp:
+            self._resetting = False
+            self._target = None  # after the jump, targets start from the new state
+
+    def release_estop(self) -> bool:
+        """Release the e-stop; returns whether it was latched. Commands flow again from the next
+        valid policy command on (the watchdog still applies)."""
+        was_latched = self._estop
+        self._estop = False
+        return was_latched
+
+    # limits
+
+    def limit(self, command: np.ndarray, now: float) -> np.ndarray:
+        """`command` within the limits, from where the joints may be when it lands (see
+        control/reach.py). Assumes `_refusal_reason(command)` is empty."""
+        if self.config.command_interface == "position":
+            # The target moves at most at the speed limit: per period in lockstep (one command,
+            # one step), per second since the last target in real time (a burst of targets
+            # must not add up to a jump).
+            start = self._positions if self._target is None else self._target
+            seconds = self.config.control_period
+            if self.config.stepping == "realtime" and self._target is not None:
+                seconds = min(seconds, max(now - self._target_time, 0.0))
+            return limit_position(command, start, self._speed * seconds, self._lower, self._upper)
+        lowest, highest, horizon = self.reach.bounds(now)
+        return limit_velocity(
+            command, lowest, highest, horizon, self._lower, self._upper, self._speed
+        )
+
+    def _refusal_reason(self, command: np.ndarray) -> str:
+        if self.reach is None:
+            return "no joint limits yet (waiting for the robot description)"
+        if self._state_problem:
+            return self._state_problem
+        if self._positions is None or not self.reach.known:
+            return "no joint state received yet"
+        if command.shape != (len(self.joints),):
+            return f"{command.size} components for the joints {list(self.joints)}"
+        if not np.all(np.isfinite(command)):
+            return "command is not finite"
+        return ""
+
+    # output and state
+
+    def _stop(self, now: float, own: bool) -> np.ndarray | None:
+        """A stop to send. `own`: on the gate's own initiative (watchdog, e-stop), which a lockstep
+        robot takes without stepping; otherwise in answer to a command, which steps it."""
+        if self.reach is None:
+            return None
+        stop = np.zeros(len(self.joints))
+        if self.config.command_interface == "position":  # stopping is holding still
+            stop = self._target if self._target is not None else self._positions
+            if stop is None:
+                return None
+        self._stops += 1
+        if not (own and self.config.stepping == "lockstep"):
+            self._record(stop, now)
+        return stop
+
+    @property
+    def mode(self) -> Mode:
+        if self._estop:
+            return Mode.ESTOP
+        if self._resetting:
+            return Mode.RESETTING
+        if self._stale:
+            return Mode.STALE
+        if self._refusal:
+            return Mode.REFUSED
+        return Mode.OK
+
+    def state(self) -> GateState:
+        mode = self.mode
+        reason = {
+            Mode.OK: "",
+            Mode.ESTOP: "e-stop latched",
+            Mode.STALE: f"no valid policy command for over {self.stale_after:g} s",
+            Mode.REFUSED: f"policy command refused: {self._refusal}",
+            Mode.RESETTING: "the robot is resetting",
+        }[mode]
+        return GateState(
+            mode=mode,
+            estop=self._estop,
+            forwarded=self._forwarded,
+            clipped=self._clipped,
+            refused=self._refused,
+            stops=self._stops,
+            dropped=self._dropped,
+            reason=reason,
+        )

@@ -1,1 +1,0 @@
-"""ROS-free core: networks, losses, Retrace, replay, actor logic, learner, trainer."""

@@ -1,0 +1,144 @@
+"""Per-step records -> whole episodes. The live replay recorder and bag ingestion both use this,
+so a bag rebuilds exactly the episodes the recorder stored.
+
+Records of one actor arrive in order; records of several actors interleave. An episode is
+emitted when its closing (LAST) record arrives with every step before it; anything else (a gap,
+a restart of the episode, a record that does not fit) drops that episode and is counted.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from skill_embedding_ros.data import step_record as sr
+from skill_embedding_ros.data.replay import Episode
+
+
+@dataclass
+class _Partial:
+    records: list[sr.StepRecord] = field(default_factory=list)
+
+
+class EpisodeAssembler:
+    """Feed records with `add`; it returns the episode a record completes, else None."""
+
+    def __init__(self):
+        self._open: dict[tuple[str, int], _Partial] = {}
+        self.counts: Counter[str] = Counter()
+        """records, episodes, and why records or episodes were dropped."""
+
+    @property
+    def in_flight(self) -> int:
+        """Episodes begun and not yet closed."""
+        return len(self._open)
+
+    def is_open(self, source: str, episode: int) -> bool:
+        """Whether that episode has begun and is still waiting for records."""
+        return (source, episode) in self._open
+
+    def add(self, record: sr.StepRecord) -> Episode | None:
+        self.counts["records"] += 1
+        key = (record.source, record.episode)
+        if record.step == 0 and not record.last:
+            if key in self._open:
+                self.counts["episodes_restarted"] += 1
+            self._open[key] = _Partial([record])
+            return None
+        partial = self._open.get(key)
+        if partial is None:
+            self.counts["records_without_start"] += 1
+            return None
+        if record.step != len(partial.records):
+            # A lost record: the episode cannot be rebuilt exactly, so it is not stored at all.
+            del self._open[key]
+            self.counts["episodes_with_gaps"] += 1
+            return None
+        if not record.last:
+            partial.records.append(record)
+            return None
+        del self._open[key]
+        try:
+            episode = build_episode(partial.records, record)
+        except ValueError:
+            self.counts["episodes_invalid"] += 1
+            return None
+        self.counts["episodes"] += 1
+        return episode
+
+    def drop_in_flight(self) -> int:
+        """Forget unfinished episodes (end of a bag, a restart); returns how many."""
+        n = len(self._open)
+        self.counts["episodes_unfinished"] += n
+        self._open.clear()
+        return n
+
+
+def build_episode(steps: list[sr.StepRecord], closing: sr.StepRecord) -> Episode:
+    """An `Episode` from its step records and its closing record (validated)."""
+    if not steps:
+        raise ValueError("episode has no steps")
+    episode = Episode(
+        obs=np.stack([r.obs for r in steps] + [closing.obs]).astype(np.float32),
+        action=np.stack([r.action for r in steps]).astype(np.float32),
+        reward=np.asarray([r.reward for r in steps], np.float32),
+        terminal=np.asarray([bool(r.flags & sr.TERMINAL) for r in steps]),
+        task=steps[0].task,
+        z=np.stack([r.z for r in steps]).astype(np.float32),
+        log_b_z=np.asarray([r.log_b_z for r in steps], np.float32),
+        log_b_a=np.asarray([r.log_b_a for r in steps], np.float32),
+        z_drawn=np.asarray([bool(r.flags & sr.Z_DRAWN) for r in steps]),
+        intervention=np.asarray([bool(r.flags & sr.INTERVENTION) for r in steps]),
+    )
+    episode.validate()
+    return episode
+
+
+def episode_records(
+    episode: Episode, source: str, episode_id: int, stamps_ns, demonstration: bool = False
+) -> list:
+    """The records a policy node would publish for `episode` (stamps_ns: L+1 stamps).
+
+    A step without a behaviour log-probability is flagged EVALUATION (a policy's mean action),
+    or DEMONSTRATION when `demonstration` says its actions came from outside the policy.
+    """
+    unknown_behaviour = sr.DEMONSTRATION if demonstration else sr.EVALUATION
+    out = []
+    n = len(episode)
+    for k in range(n):
+        flags = (
+            (sr.Z_DRAWN if episode.z_drawn[k] else 0)
+            | (sr.TERMINAL if episode.terminal[k] else 0)
+            | (sr.INTERVENTION if episode.intervention[k] else 0)
+            | (unknown_behaviour if np.isnan(episode.log_b_a[k]) else 0)
+        )
+        out.append(
+            sr.StepRecord(
+                stamp_ns=int(stamps_ns[k]),
+                episode=episode_id,
+                step=k,
+                task=episode.task,
+                obs=episode.obs[k],
+                action=episode.action[k],
+                reward=float(episode.reward[k]),
+                z=episode.z[k],
+                log_b_z=float(episode.log_b_z[k]),
+                log_b_a=float(episode.log_b_a[k]),
+                flags=flags,
+                source=source,
+            )
+        )
+    closing = sr.closing_record(
+        int(stamps_ns[n]),
+        episode_id,
+        n,
+        episode.task,
+        episode.obs[n],
+        episode.action.shape[1],
+        episode.z.shape[1],
+    )
+    closing.source = source
+    out.append(closing)
+    return out

@@ -1,0 +1,399 @@
+"""Robot topics -> transitions, by time alignment: what a bag without per-step records (a
+teleoperated demonstration, a scripted controller, another team's logs) becomes in the store.
+
+Per source (a namespace holding `joint_states`, `commands` and `objects/<name>/pose`):
+
+* States are `joint_states` messages, by header stamp. Stamps that go backwards are dropped
+  (out of order), a repeated stamp is dropped (duplicate: a lockstep bridge re-publishes its
+  first state), and states closer than a control period (minus the tolerance) to the last kept
+  one are skipped, so a fast joint-state stream is sampled at the suite's control rate.
+* Each object's position is the pose whose stamp is nearest the state's, within the tolerance
+  (default a quarter of the control period); none within it leaves the state unmatched.
+* The action of state s_k is the last command logged between s_k and s_{k+1} (bag log times:
+  commands carry no stamp), clipped to each joint's speed limit from the robot description
+  (control/joint_limits.py, as the gate does). No command there, a safety stop (the gate's own
+  stop: nobody was commanding) or a malformed one ends the segment, as do a gap in the stamps
+  (more than a period plus the tolerance), an unmatched or non-finite state and a task change.
+* Segments are cut into episodes of at most the suite's episode length; rewards are recomputed
+  with the task's pure reward function, r_k = r(s_{k+1}), as the skill policy scores them.
+
+Behaviour probabilities are unknown, so every step stores log b(a|s,z) = log b(z|t) = NaN and the
+intervention flag: the learner's trace c_k is then 0 (agent/losses.py importance_weights), which
+turns Retrace into the one-step expected-SARSA target there, sound whoever chose the action.
+z is zero unless a `label` function (q_psi, data/bags/label.py) names it from the trajectory.
+
+Memory is bounded: one open segment (at most an episode) and a short window of poses per source.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+
+from skill_embedding_ros.control.joint_limits import commanded_limits
+from skill_embedding_ros.data.bags.sources import find_sources
+from skill_embedding_ros.data.replay import Episode
+from skill_embedding_ros.tasks.observations import build_observation
+from skill_embedding_ros.tasks.point_mass.suites import Suite, reward
+from skill_embedding_ros.topic_names import (
+    COMMANDS,
+    JOINT_STATES,
+    SAFETY_STOP,
+)
+
+MAX_COMMANDS = 10_000  # commands held between two states: memory stays bounded
+POSE_WINDOW_S = 2.0  # poses kept per object: a late state still finds its pose, memory bounded
+
+
+@dataclass
+class AlignConfig:
+    """How robot topics are turned into transitions (the ingest CLI maps its flags here)."""
+
+    suite: Suite
+    tasks: tuple[str, ...]
+    """Task of each task id (the run config's train.tasks): a task name maps to its id."""
+    z_dim: int
+    task: str | None = None
+    """The task of every state in the bag; or read it from `task_topic`."""
+    task_topic: str | None = None
+    """std_msgs/String topic naming the task; the latest message before a state applies.
+    Relative names resolve in each source's namespace."""
+    tolerance: float | None = None
+    """Seconds: how far an object pose's stamp may lie from the state's, and the slack on the
+    control period when sampling states and finding gaps. None: a quarter of the period."""
+    min_steps: int = 1
+    """Shorter segments are dropped (counted as short_segments)."""
+    remap: dict[str, str] = field(default_factory=dict)
+    """Relative robot topic name -> the bag's topic, e.g. joint_states -> /arm/joint_states."""
+    namespace: str | None = None
+    """Only this source's topics; None: every namespace with a joint_states topic."""
+
+    def __post_init__(self):
+        if self.task is not None and self.task not in self.tasks:
+            raise ValueError(
+                f"task {self.task!r} is not one of the run's tasks {list(self.tasks)}"
+            )
+        self.tolerance_ns  # noqa: B018 (checks the range)
+
+    @property
+    def tolerance_ns(self) -> int:
+        seconds = self.suite.control_period / 4 if self.tolerance is None else self.tolerance
+        if not 0 <= seconds < self.suite.control_period:
+            raise ValueError(
+                f"tolerance must be in [0, {self.suite.control_period}) s (the control period),"
+                f" got {seconds}"
+            )
+        return round(seconds * 1e9)
+
+
+@dataclass
+class AlignedEpisode:
+    """An episode rebuilt from robot topics, with when each of its states was taken."""
+
+    episode: Episode
+    source: str
+    """Namespace of its topics (the actor), e.g. /actor_0."""
+    stamps_ns: np.ndarray
+    """[L+1] header stamps of the states."""
+    log_ns: np.ndarray
+    """[L+1] bag log times of the states."""
+
+
+class _Command(NamedTuple):
+    log_ns: int
+    action: np.ndarray | None
+    """None: not usable as an action (a safety stop, malformed, non-finite)."""
+
+
+class _State(NamedTuple):
+    stamp: int
+    log_ns: int
+    positions: dict
+    velocities: dict
+    task: str | None
+
+
+class SourceAligner:
+    """One source's streams -> its episodes; feed messages in log-time order."""
+
+    def __init__(self, source: str, cfg: AlignConfig, counts: Counter, problems: dict):
+        self.source, self.cfg, self.suite = source, cfg, cfg.suite
+        self.counts, self.problems = counts, problems
+        self.period = round(self.suite.control_period * 1e9)
+        self.tol = cfg.tolerance_ns
+        self.task = cfg.task
+        self.last_stamp: int | None = None
+        self.kept: _State | None = None  # the newest state of the sampled sequence
+        self.candidate: _State | None = None  # the best next state so far (nearest a period on)
+        self.commands: deque[_Command] = deque(maxlen=MAX_COMMANDS)  # logged since `kept`
+        self.command: np.ndarray | None = None  # the action of `kept`, once known
+        self.commanded = False
+        self.poses: dict[str, deque] = {o: deque() for o in self.suite.objects}
+        _, limits = commanded_limits(self.suite.model_path.read_text(), self.suite.joints)
+        self.speed = np.array([lim.velocity for lim in limits])
+        self._new_segment()
+
+    def _new_segment(self) -> None:
+        self.obs: list[np.ndarray] = []
+        self.actions: list[np.ndarray] = []
+        self.stamps: list[int] = []
+        self.logs: list[int] = []
+        self.segment_task: str | None = None
+
+    def _problem(self, kind: str, text: str) -> None:
+        self.counts[kind] += 1
+        self.problems.setdefault(kind, f"{self.source}: {text}")
+
+    # -- inputs (log-time order) ------------------------------------------------------------
+
+    def on_task(self, name: str) -> None:
+        self.task = name
+
+    def on_pose(self, name: str, msg) -> None:
+        stamp = _stamp_ns(msg.header.stamp)
+        p = msg.pose.position
+        window = self.poses[name]
+        window.append((stamp, (p.x, p.y, p.z)))
+        while window and window[0][0] < stamp - POSE_WINDOW_S * 1e9:
+            window.popleft()
+
+    def on_command(self, log_ns: int, msg) -> None:
+        if self.kept is None:
+            self.counts["commands_unmatched"] += 1  # before any state: acts on nothing we have
+            return
+        labels = [d.label for d in msg.layout.dim]
+        data = np.asarray(msg.data, np.float64)
+        action = None
+        if labels[:1] == [SAFETY_STOP]:
+            self.counts["safety_stops"] += 1
+        elif data.shape != (self.suite.action_dim,):
+            self._problem(
+                "malformed",
+                f"command of {data.size} values, the suite has {self.suite.action_dim} joints",
+            )
+        elif not np.all(np.isfinite(data)):
+            self._problem("non_finite", f"command {data.tolist()}")
+        else:
+            action = np.clip(data, -self.speed, self.speed).astype(np.float32)
+        self.commands.append(_Command(log_ns, action))
+
+    def on_joint_state(self, log_ns: int, msg) -> list[AlignedEpisode]:
+        stamp = _stamp_ns(msg.header.stamp)
+        if self.last_stamp is not None and stamp <= self.last_stamp:
+            kind = "duplicates" if stamp == self.last_stamp else "out_of_order"
+            self.counts[kind] += 1
+            return []
+        self.last_stamp = stamp
+        state = _State(
+            stamp,
+            log_ns,
+            dict(zip(msg.name, msg.position, strict=False)),
+            dict(zip(msg.name, msg.velocity, strict=False)),
+            self.task,
+        )
+        if self.kept is None:
+            self.kept = state
+            return []
+        out = []
+        target = self.kept.stamp + self.period
+        if stamp > target + self.tol and self.candidate is not None:
+            out += self._advance(self.candidate)
+            target = self.kept.stamp + self.period
+        if stamp < target - self.tol:
+            self.counts["resampled"] += 1  # faster than the control rate: one per period
+        elif stamp <= target + self.tol:
+            # The state nearest one period on is the next: a fast stream sampled at the rate.
+            if self.candidate is None or abs(stamp - target) < abs(self.candidate.stamp - target):
+                self.counts["resampled"] += self.candidate is not None
+                self.candidate = state
+            else:
+                self.counts["resampled"] += 1
+        else:
+            out += self._advance(state)  # nothing within a period: a gap (_close counts it)
+        return out
+
+    def finish(self) -> list[AlignedEpisode]:
+        """End of the bag: the last states close their segment."""
+        out = [] if self.candidate is None else self._advance(self.candidate)
+        if self.kept is not None:
+            out += self._close(self.kept, None)
+        self.kept = None
+        return out
+
+    def _advance(self, state: _State) -> list[AlignedEpisode]:
+        """`state` follows `kept`: `kept`'s action is the last command logged between them."""
+        before = [c for c in self.commands if c.log_ns < state.log_ns]
+        self.commanded = bool(before)
+        self.command = before[-1].action if before else None
+        self.counts["commands_superseded"] += max(0, len(before) - 1)
+        out = self._close(self.kept, state.stamp)
+        self.commands = deque((c for c in self.commands if c.log_ns >= state.log_ns), MAX_COMMANDS)
+        self.kept, self.candidate = state, None
+        return out
+
+    # -- segments ---------------------------------------------------------------------------
+
+    def _close(self, state: _State, next_stamp: int | None) -> list[AlignedEpisode]:
+        """`state`'s observation and outgoing action are known now: extend the segment."""
+        obs = self._observe(state)
+        out: list[AlignedEpisode] = []
+        if obs is None:
+            return self._end()
+        if self.obs and state.task != self.segment_task:
+            self.counts["task_changes"] += 1
+            out += self._end()
+        if not self.obs:
+            self.segment_task = state.task
+        self.obs.append(obs)
+        self.stamps.append(state.stamp)
+        self.logs.append(state.log_ns)
+        if len(self.obs) == self.suite.episode_steps + 1:
+            out.append(self._episode(len(self.obs)))
+            self.obs, self.stamps, self.logs = self.obs[-1:], self.stamps[-1:], self.logs[-1:]
+            self.actions = []
+        if next_stamp is None:
+            return out + self._end()
+        if next_stamp > state.stamp + self.period + self.tol:
+            self.counts["gaps"] += 1
+            return out + self._end()
+        if self.command is None:
+            if not self.commanded:
+                self.counts["steps_without_command"] += 1
+            return out + self._end()
+        self.actions.append(self.command)
+        return out
+
+    def _end(self) -> list[AlignedEpisode]:
+        """Close the open segment; an action leading to a state that did not join is dropped."""
+        if self.obs and len(self.actions) == len(self.obs):
+            self.actions.pop()
+        n = len(self.actions)
+        out = []
+        if n >= max(1, self.cfg.min_steps):
+            out.append(self._episode(n + 1))
+        elif n:
+            self.counts["short_segments"] += 1
+        self._new_segment()
+        return out
+
+    def _episode(self, n_obs: int) -> AlignedEpisode:
+        task = self.segment_task
+        obs = np.stack(self.obs[:n_obs]).astype(np.float32)
+        n = n_obs - 1
+        nan = np.full(n, np.nan, np.float32)
+        z_drawn = np.zeros(n, bool)
+        z_drawn[0] = True
+        episode = Episode(
+            obs=obs,
+            action=np.stack(self.actions[:n]).astype(np.float32),
+            reward=reward(self.suite, task, obs[1:]).astype(np.float32),
+            terminal=np.zeros(n, bool),  # the suites end on time limits only
+            task=self.cfg.tasks.index(task),
+            z=np.zeros((n, self.cfg.z_dim), np.float32),
+            log_b_z=nan,
+            log_b_a=nan.copy(),
+            z_drawn=z_drawn,
+            intervention=np.ones(n, bool),  # not the policy's action
+        )
+        return AlignedEpisode(
+            episode,
+            self.source,
+            np.asarray(self.stamps[:n_obs], np.int64),
+            np.asarray(self.logs[:n_obs], np.int64),
+        )
+
+    def _observe(self, state: _State) -> np.ndarray | None:
+        """The state's observation, or None (counted) if it cannot be built."""
+        if state.task is None:
+            self._problem("no_task", f"state at {state.stamp} ns before any task message")
+            return None
+        if state.task not in self.cfg.tasks:
+            self._problem("unknown_task", f"task {state.task!r} is not in {list(self.cfg.tasks)}")
+            return None
+        joints = self.suite.joints
+        missing = [j for j in joints if j not in state.positions or j not in state.velocities]
+        if missing:
+            self._problem(
+                "missing_joints",
+                f"joint_states lacks position or velocity of {missing} "
+                f"(has {sorted(state.positions)}; the suite needs {list(joints)})",
+            )
+            return None
+        objects = {}
+        for name, window in self.poses.items():
+            while window and window[0][0] < state.stamp - self.tol:
+                window.popleft()  # later states are later still: these can never match
+            best = min(window, default=None, key=lambda pose: abs(pose[0] - state.stamp))
+            if best is None or abs(best[0] - state.stamp) > self.tol:
+                self._problem(
+                    "states_unmatched",
+                    f"no pose of {name} within {self.tol / 1e9:g} s of the state at "
+                    f"{state.stamp} ns",
+                )
+                return None
+            objects[name] = best[1]
+        try:
+            # The shared observation function checks finiteness after the float32 cast, so a
+            # huge float64 (a flipped exponent bit) is caught as well as a NaN or an inf.
+            return build_observation(
+                joints, self.suite.objects, state.positions, state.velocities, objects
+            )
+        except ValueError as err:
+            self._problem("non_finite", f"state at {state.stamp} ns: {err}")
+            return None
+
+
+class RobotAligner:
+    """Every source of one bag: route its messages (log-time order), collect episodes."""
+
+    def __init__(self, bag_topics: dict[str, str], cfg: AlignConfig):
+        self.cfg = cfg
+        self.counts: Counter[str] = Counter()
+        self.problems: dict[str, str] = {}
+        """First example of each kind of problem, for the summary."""
+        self.sources = find_sources(bag_topics, cfg)
+        self._aligners = []
+        self._routes: dict[str, list[tuple[SourceAligner, str]]] = {}
+        for ns, roles in self.sources.items():
+            aligner = SourceAligner(ns, cfg, self.counts, self.problems)
+            self._aligners.append(aligner)
+            for role, topic in roles.items():
+                self._routes.setdefault(topic, []).append((aligner, role))
+        self.types = {topic: bag_topics[topic] for topic in self._routes}
+        """The topics to read, with their types."""
+
+    def feed(self, topic: str, log_ns: int, msg) -> list[AlignedEpisode]:
+        out = []
+        for aligner, role in self._routes[topic]:
+            self.counts[f"messages {role}"] += 1
+            if role == JOINT_STATES:
+                out += aligner.on_joint_state(log_ns, msg)
+            elif role == COMMANDS:
+                aligner.on_command(log_ns, msg)
+            elif role == "task":
+                aligner.on_task(str(msg.data))
+            else:
+                aligner.on_pose(role.split("/")[1], msg)
+        return out
+
+    def finish(self) -> list[AlignedEpisode]:
+        return [e for aligner in self._aligners for e in aligner.finish()]
+
+
+def label_episodes(
+    episodes: list[AlignedEpisode], label: Callable[[Episode], np.ndarray] | None
+) -> None:
+    """Give each episode the z that `label` (q_psi) infers from it, held for the episode."""
+    if label is None:
+        return
+    for item in episodes:
+        z = np.asarray(label(item.episode), np.float32)
+        item.episode.z = np.broadcast_to(z, item.episode.z.shape).copy()
+
+
+def _stamp_ns(stamp) -> int:
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)

@@ -1,0 +1,221 @@
+"""One dataclass per component holds every default; YAML files and ROS parameters only override
+them, through `from_dict` (one mapping, one place that rejects unknown keys).
+
+Each setting declares what it allows next to its default (settings/base.py): a bad value is a
+one-line error naming section.key, the value and the allowed range, raised when the object is
+built, so before anything (run directory, store, checkpoint) is made from it."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from skill_embedding_ros.paths import data_dir
+from skill_embedding_ros.settings.base import (
+    SettingError,
+    Settings,
+    choice,
+    flag,
+    from_dict,
+    integer,
+    items,
+    number,
+    random_seed,
+    sizes,
+    torch_device,
+    validate,
+)
+
+
+def _suites() -> list[str]:
+    from skill_embedding_ros.tasks.point_mass.suites import SUITES  # lazy: loads the simulator
+
+    return sorted(SUITES)
+
+
+def _unknown_task(train: TrainConfig, tasks: tuple[str, ...]) -> str | None:
+    """Why `tasks` are not all tasks of train.suite (declared before tasks), or None."""
+    from skill_embedding_ros.tasks.point_mass.suites import get_suite
+
+    try:
+        for task in tasks:
+            get_suite(train.suite).task_goals(task)
+    except ValueError as err:
+        return str(err)
+    return None
+
+
+@dataclass
+class AgentConfig(Settings):
+    """Networks and the entropy-regularized objective (Hausman et al. 2018, Sec. 3)."""
+
+    embedding: str = choice("bernoulli", ("gaussian", "bernoulli"))
+    """Family of p(z|t): Gaussian (reparameterized) or Bernoulli bits (relaxed for gradients)."""
+    z_dim: int = integer(2, ">= 1")
+    """Size of the latent z (Bernoulli: number of bits, so 2**z_dim codes)."""
+    hidden: tuple[int, ...] = sizes((128, 128))
+    """Hidden layers of the policy and the inference network (paper: 100, 100; ELU)."""
+    critic_hidden: tuple[int, ...] = sizes((128, 128))
+    """Hidden layers of the critic (paper: 200, 200)."""
+    history: int = integer(4, ">= 1")
+    """H: states (and actions) in the inference network's window q(z | a, s^H)."""
+    inference_actions: bool = flag(True)
+    """Whether q sees the actions of its window, or states only (then codes must differ in
+    where they go, not only in how they move)."""
+    inference_noise: float = number(0.0, ">= 0")
+    """Std of Gaussian noise added to the states q sees (observation units, m here): skills
+    closer than this cannot be told apart, so q rewards distinct outcomes, not tiny offsets."""
+    alpha1: float = number(1.0, ">= 0")
+    """Weight of the embedding entropy H[p(z|t)], per step of reward held by one z."""
+    alpha2: float = number(1.0, ">= 0")
+    """Weight of log q(z | a, s^H) in the augmented reward, per step; 0 removes the term."""
+    alpha3: float = number(0.01, ">= 0")
+    """Weight of the policy entropy H[pi(a|s,z)] in the augmented reward, per step."""
+    gamma: float = number(0.99, "[0, 1)")
+    """Discount per control step (1 would make the discounted hold of a z infinite)."""
+    retrace_lambda: float = number(1.0, "[0, 1]")
+    """lambda in the Retrace traces c = lambda * min(1, pi p / (b b_z)); 0 gives 1-step TD."""
+    lr: float = number(3e-4, "(0, 1]")
+    """Adam learning rate for every network (paper: 1e-4)."""
+    tau: float = number(0.005, "(0, 1]")
+    """Polyak rate of the target critic (fraction moved per update)."""
+    temperature: float = number(0.5, "positive")
+    """Temperature of the relaxed Bernoulli used for gradients through binary z."""
+    code_scale: float = number(1.0, "positive")
+    """Bernoulli bits enter the policy and the critic as +-code_scale (networks.z_features)."""
+    log_std_bounds: tuple[float, float] = items(
+        (-5.0, 1.0), float, "[low, high] with low < high", lambda v: len(v) == 2 and v[0] < v[1]
+    )
+    """Clamp on Gaussian log standard deviations (policy, embedding, inference)."""
+
+
+@dataclass
+class ReplayConfig(Settings):
+    """Trajectory replay."""
+
+    capacity: int = integer(100_000, ">= 1")
+    """Transitions kept; the oldest whole episodes leave first (paper: 1e5). At least one whole
+    episode of the suite (checked by RunConfig)."""
+    segment: int = integer(10, ">= 1")
+    """T: steps per sampled segment for the Retrace target."""
+    batch: int = integer(32, ">= 1")
+    """Segments per learner update (paper: 32 per worker)."""
+    relabel: float = number(0.0, "[0, 1]")
+    """Fraction of segments the critic scores for a task drawn uniformly from all tasks, with
+    that task's reward recomputed from the observations (data/relabel.py); 0 keeps each
+    segment's own task. Lets a task learn from episodes collected under the others."""
+
+
+@dataclass
+class TrainConfig(Settings):
+    """One training run: which suite and tasks, how long, how actors and learner are paced."""
+
+    suite: str = choice("reach", _suites)
+    """Task suite (skill_embedding_ros/envs/suites.py)."""
+    tasks: tuple[str, ...] = items(
+        ("any",), str, "a non-empty list of tasks of train.suite", bool, relation=_unknown_task
+    )
+    """Task of each task id t; the same name twice gives two identical tasks."""
+    env_steps: int = integer(60_000, ">= 1")
+    """Total environment steps over all actors."""
+    envs_per_actor: int = integer(8, ">= 1")
+    """Environments each actor steps side by side (one batched policy call per step)."""
+    actor_processes: int = integer(0, ">= 0")
+    """Actor processes feeding the learner; 0 runs one actor inline (deterministic per seed)."""
+    updates_per_step: float = number(0.25, "positive")
+    """Learner updates per environment step (replay ratio)."""
+    warmup_steps: int = integer(2_000, ">= 0")
+    """Environment steps collected before the first update."""
+    z_hold: int = integer(0, ">= 0")
+    """Steps a sampled z is held; 0 holds it for the whole episode."""
+    weight_sync_updates: int = integer(50, ">= 1")
+    """Actors receive fresh weights after this many learner updates."""
+    seed: int = random_seed(0)
+    """Seeds torch, numpy and every environment."""
+    threads: int = integer(1, ">= 1")
+    """torch intra-op threads of the learner (1 lets two runs share a 2-core machine)."""
+    log_every: int = integer(2_000, ">= 1")
+    """Environment steps between TensorBoard/log rows."""
+    checkpoint_every: int = integer(20_000, ">= 1")
+    """Environment steps between checkpoints."""
+    device: str = torch_device("cpu")
+    """Torch device of the learner ("cpu", "cuda"); `load_run_config` checks that this machine
+    has it (a checkpoint's config is read anywhere)."""
+
+
+@dataclass
+class RunConfig:
+    """Everything one run needs; what a YAML file under config/ describes."""
+
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self):
+        from skill_embedding_ros.tasks.point_mass.suites import get_suite
+
+        steps = get_suite(self.train.suite).episode_steps  # an episode is stored whole
+        if self.replay.capacity < steps:
+            got = f"one {self.train.suite} episode), got {self.replay.capacity}"
+            raise SettingError("replay.capacity", f" must be >= {steps} ({got}")
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Plain, YAML/JSON-ready dict of a config dataclass."""
+    return dataclasses.asdict(config)
+
+
+CONFIG_DIR = data_dir("config")
+
+
+def load_run_config(
+    path: str | None, overrides: tuple[str, ...] = (), seed: int | None = None, host: bool = True
+) -> RunConfig:
+    """YAML file (under config/ or a path; None: the defaults) + `section.key=value` overrides
+    -> RunConfig. Raises ValueError (a SettingError for a bad value) saying what is wrong and
+    where. `host`: also check that this machine has what the config names (train.device), as a
+    run about to start here needs; a checkpoint's config (`from_dict`) is read anywhere."""
+    values: dict = {}
+    if path:
+        p = Path(path)
+        if not p.is_file() and (CONFIG_DIR / path).is_file():
+            p = CONFIG_DIR / path
+        if not p.is_file():
+            raise ValueError(f"config file {path} not found (looked in . and {CONFIG_DIR})")
+        try:
+            values = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ValueError(f"{p} is not valid YAML: {err}") from None
+        if not isinstance(values, dict):
+            raise ValueError(f"{p} must hold a mapping of sections, got {type(values)}")
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or "." not in key:
+            raise ValueError(f"--set expects section.key=value, got {item!r}")
+        section, name = key.split(".", 1)
+        try:
+            _section(values, section)[name] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise ValueError(f"--set {item}: the value is not valid YAML") from None
+    if seed is not None:
+        _section(values, "train")["seed"] = seed
+    cfg = from_dict(RunConfig, values)
+    for f in dataclasses.fields(cfg) if host else ():
+        try:
+            validate(getattr(cfg, f.name), host=True)
+        except SettingError as err:
+            raise err.within(f.name) from None
+    return cfg
+
+
+def _section(values: dict, name: str) -> dict:
+    """The mapping of section `name` in `values`, made when absent, to override keys in."""
+    if values.get(name) is None:
+        values[name] = {}
+    if not isinstance(values[name], dict):
+        raise SettingError(name, f" must be a section (a mapping of keys), got {values[name]!r}")
+    return values[name]

@@ -1,0 +1,294 @@
+"""The graph learner's core, ROS-free: replay fed from the persistent store, the replay ratio,
+the non-finite guard, checkpoints that restore the counts exactly, and the weights identity.
+`ros/learner_node.py` adds only timers, topics and log lines; tests drive this class directly.
+
+Counting across a `kill -9`. The checkpoint holds, beside the networks, the env steps, episodes,
+quarantined episodes and updates, and `store_chunk`: the highest store chunk whose episodes those
+counts include (chunks land whole and in increasing number, so one number is the position). All
+of it is written in one atomic file. A restarted learner refills its replay from the chunks up
+to that position (their steps are counted already) and reads every later chunk as new, so the
+episodes that landed between the last checkpoint and the restart are counted once: not lost, not
+twice. (Chunks the store's size bound deleted in that window are gone, counts and all.)
+
+Quarantine. Every episode read (new or refilled) passes `validation.episode_problem` against the
+run's shapes first; an unfit one is skipped, named in one line and counted (`quarantined`, in the
+checkpoint too), so a poison episode can neither kill the learner nor be trained on, and the
+store stays usable: a restart meets it again and skips it again, without counting it twice.
+
+Weights identity. Broadcasts carry the learner's run id (made once, kept in `learner.json` in the
+run directory and in the checkpoint) and a version that grows by one per new set of weights and
+is written to `learner.json` before the broadcast, so a restarted learner continues it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from skill_embedding_ros.agent.checkpoint import (
+    encode_weights,
+    load_checkpoint_into,
+    read_checkpoint,
+    save_checkpoint,
+)
+from skill_embedding_ros.agent.learner import Learner
+from skill_embedding_ros.data.replay import Episode, ReplayBuffer
+from skill_embedding_ros.data.store_chunks import chunk_entries, chunk_numbers
+from skill_embedding_ros.data.store_reader import read_chunk
+from skill_embedding_ros.data.validation import EpisodeSpec, episode_problem
+from skill_embedding_ros.settings.run import RunConfig, to_dict
+from skill_embedding_ros.tasks.point_mass import get_suite
+from skill_embedding_ros.training.trainer import (
+    EpisodeStats,
+    build_networks,
+    hold_steps,
+    replay_update,
+    seed_everything,
+    updates_due,
+)
+
+CHECKPOINT = "checkpoint.safetensors"
+IDENTITY = "learner.json"
+
+
+def episode_spec(run: RunConfig) -> EpisodeSpec:
+    """What the run's networks and replay accept (every reader validates against this)."""
+    suite = get_suite(run.train.suite)
+    return EpisodeSpec(
+        obs_dim=suite.obs_dim,
+        action_dim=suite.action_dim,
+        z_dim=run.agent.z_dim,
+        num_tasks=len(run.train.tasks),
+        max_steps=run.replay.capacity,
+    )
+
+
+@dataclass
+class Ingested:
+    """What one `StoreLearner.ingest` did."""
+
+    episodes: int = 0
+    """New episodes counted and added to replay."""
+    steps: int = 0
+    quarantined: list[str] = field(default_factory=list)
+    """One line per new episode refused: the chunk, its place there, and what was wrong."""
+    unreadable: list[str] = field(default_factory=list)
+    """Chunks present but unreadable, with why (skipped)."""
+    refilled: int = 0
+    """Resuming: episodes put back into replay (counted before the restart)."""
+    refill_quarantined: int = 0
+    """Resuming: stored episodes refused again (counted as quarantined before the restart)."""
+
+
+class WeightsIdentity:
+    """The learner run id and the newest weights version, persisted in `path` (JSON, replaced
+    atomically), falling back to the checkpoint's copy: a restarted learner keeps its id and
+    never publishes a version twice or backwards."""
+
+    def __init__(self, path: Path, checkpoint_meta: dict):
+        self.path = path
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, ValueError):
+            saved = {}
+        saved = saved if isinstance(saved, dict) else {}
+        self.run = str(saved.get("run") or checkpoint_meta.get("run") or secrets.token_hex(6))
+        self.version = max(
+            int(saved.get("version", 0)), int(checkpoint_meta.get("weights_version", 0))
+        )
+        self._write(sync=True)
+
+    def next(self) -> int:
+        """A new version, persisted before it is used."""
+        self.version += 1
+        self._write(sync=False)  # page cache survives a kill -9; the fsync is for the run id
+        return self.version
+
+    def _write(self, sync: bool) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with open(tmp, "w") as f:
+            json.dump({"run": self.run, "version": self.version}, f)
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+
+class StoreLearner:
+    """Trains one run from a replay store; `out` is its run directory (checkpoint, identity)."""
+
+    def __init__(self, run: RunConfig, store: Path | str, out: Path | str, device: str = "cpu"):
+        self.run = run
+        seed_everything(run.train.seed, run.train.threads)
+        suite = get_suite(run.train.suite)
+        self.store, self.out = Path(store), Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.learner = Learner(build_networks(run), hold_steps(run), device)
+        self.replay = ReplayBuffer(
+            run.replay.capacity, suite.obs_dim, suite.action_dim, run.agent.z_dim
+        )
+        self.spec = episode_spec(run)
+        self.rng = np.random.default_rng(run.train.seed)
+        self.stats = EpisodeStats(len(run.train.tasks))
+        self.env_steps = 0
+        self.episodes = 0
+        self.quarantined = 0
+        self.position = -1
+        """Highest store chunk whose episodes the counts include."""
+        self.metrics: dict[str, float] = {}
+        self.checkpoint_path = self.out / CHECKPOINT
+        self._refill_upto: int | None = None
+        self.store_replaced: int | None = None
+        """Resuming: the checkpoint's position when the store holds no chunk that new (a new
+        store); its chunks are then all counted as new."""
+        self.resumed = self._resume()
+        """The checkpoint's metadata when resumed, else None."""
+        self.identity = WeightsIdentity(self.out / IDENTITY, self.resumed or {})
+        self._published: tuple[int, int] | None = None
+
+    def _resume(self) -> dict | None:
+        """Load the run directory's checkpoint, if any, with its counts and store position.
+        Raises ValueError for a checkpoint that cannot be used (wrong shapes, non-finite)."""
+        if not self.checkpoint_path.is_file():
+            return None
+        tensors, meta = read_checkpoint(self.checkpoint_path)
+        load_checkpoint_into(self.learner, tensors, str(self.checkpoint_path))
+        self.learner.updates = int(meta.get("updates", 0))
+        self.learner.rollbacks = int(meta.get("rollbacks", 0))
+        self.learner.mark_good()
+        self.env_steps = int(meta.get("env_steps", 0))
+        self.episodes = int(meta.get("episodes", 0))
+        self.quarantined = int(meta.get("quarantined", 0))
+        newest = max(chunk_numbers(self.store), default=-1)
+        # A checkpoint from before positions were saved counts what is stored now as seen;
+        # a store whose newest chunk is older than the position is another (a new) store.
+        position = int(meta.get("store_chunk", newest))
+        if newest < position:
+            self.store_replaced, position = position, -1
+        self.position = self._refill_upto = position
+        return meta
+
+    # -- reading the store -----------------------------------------------------------------
+
+    def _chunk(self, name: str, unreadable: list[str]) -> list[Episode]:
+        """The episodes of one store entry (StoreReader's rule, data/store_reader.py)."""
+        return read_chunk(self.store, name, unreadable)
+
+    def _refill(self, upto: int, out: Ingested) -> None:
+        """Put the newest stored episodes of chunks <= upto back into replay, oldest first, at
+        most a replay's worth; fit ones only, counting nothing."""
+        budget, batches = self.replay.capacity, []
+        for _, name in reversed([e for e in chunk_entries(self.store) if e[0] <= upto]):
+            fit = []
+            for episode in reversed(self._chunk(name, out.unreadable)):
+                if episode_problem(episode, self.spec) is not None:
+                    out.refill_quarantined += 1
+                elif len(episode) > budget:
+                    budget = 0
+                    break
+                else:
+                    budget -= len(episode)
+                    fit.append(episode)
+            batches.append(fit[::-1])
+            if budget <= 0:
+                break
+        for episode in (e for batch in reversed(batches) for e in batch):
+            self.replay.add(episode)
+            out.refilled += 1
+
+    def ingest(self) -> Ingested:
+        """Read the chunks that landed since the last call: fit episodes enter replay and the
+        counts, unfit ones are quarantined. The first call after a resume refills first."""
+        out = Ingested()
+        if self._refill_upto is not None:
+            upto, self._refill_upto = self._refill_upto, None
+            self._refill(upto, out)
+        for number, name in [e for e in chunk_entries(self.store) if e[0] > self.position]:
+            episodes = self._chunk(name, out.unreadable)
+            for i, episode in enumerate(episodes):
+                problem = episode_problem(episode, self.spec)
+                if problem is not None:
+                    self.quarantined += 1
+                    out.quarantined.append(
+                        f"{name} episode {i + 1} of {len(episodes)} (task "
+                        f"{episode.task}, {len(episode)} steps): {problem}"
+                    )
+                    continue
+                self.replay.add(episode)
+                self.stats.add(episode)
+                self.env_steps += len(episode)
+                self.episodes += 1
+                out.episodes += 1
+                out.steps += len(episode)
+            self.position = number
+        return out
+
+    # -- training --------------------------------------------------------------------------
+
+    def owed(self) -> int:
+        """Updates the replay ratio asks for now (none before the first episode)."""
+        t = self.run.train
+        if self.replay.num_episodes == 0:
+            return 0
+        return updates_due(min(self.env_steps, t.env_steps), t) - self.learner.updates
+
+    def update(self) -> bool:
+        """One update; False if it was rolled back (non-finite; `learner.problem` says why)."""
+        metrics = replay_update(self.learner, self.replay, self.run, self.rng)
+        if metrics:
+            self.metrics = metrics
+        return bool(metrics)
+
+    def done(self) -> bool:
+        return self.env_steps >= self.run.train.env_steps and self.owed() <= 0
+
+    def weights(self) -> bytes:
+        """The actor weights to broadcast, verified finite first (a non-finite state is rolled
+        back). A new version only when the weights changed since the last broadcast; a
+        rebroadcast repeats the version with fresh counts."""
+        self.learner.verify()
+        key = (self.learner.updates, self.learner.rollbacks)
+        if key != self._published:
+            self.identity.next()
+            self._published = key
+        return encode_weights(
+            self.learner.nets.actor_state(),
+            self.identity.version,
+            run=self.identity.run,
+            updates=self.learner.updates,
+            env_steps=self.env_steps,
+        )
+
+    def checkpoint(self) -> None:
+        """Write the networks, optimizers and counts atomically (verified finite first)."""
+        self.learner.verify()
+        meta = {
+            "config": to_dict(self.run),
+            "env_steps": self.env_steps,
+            "episodes": self.episodes,
+            "quarantined": self.quarantined,
+            "rollbacks": self.learner.rollbacks,
+            "store_chunk": self.position,
+            "run": self.identity.run,
+            "weights_version": self.identity.version,
+        }
+        save_checkpoint(self.checkpoint_path, self.learner, meta)
+
+    def progress(self) -> dict[str, float]:
+        """Counts and health for diagnostics and progress.jsonl."""
+        return {
+            "env_steps": self.env_steps,
+            "updates": self.learner.updates,
+            "episodes": self.episodes,
+            "quarantined_episodes": self.quarantined,
+            "rollbacks": self.learner.rollbacks,
+            "store_chunk": self.position,
+            "weights_version": self.identity.version,
+            "replay_transitions": len(self.replay),
+            "replay_episodes": self.replay.num_episodes,
+        }

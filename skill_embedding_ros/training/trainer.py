@@ -1,0 +1,336 @@
+"""In-process training: actors feed one learner through a replay buffer.
+
+With `actor_processes = 0` one actor runs inline, interleaved with the learner: deterministic for
+a seed, and the fast path for tests and experiments. With N > 0, N actor processes step their
+envs asynchronously (as the paper's 16 workers did), send finished episodes through one-way
+pipes as safetensors bytes, and read the newest weights from shared memory; the learner paces
+them so the replay ratio holds.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import json
+import multiprocessing as mp
+import multiprocessing.connection
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from skill_embedding_ros.agent.actor import Actor
+from skill_embedding_ros.agent.checkpoint import (
+    decode_weights,
+    encode_weights,
+    save_checkpoint,
+    split_actor_state,
+)
+from skill_embedding_ros.agent.learner import Learner, Networks
+from skill_embedding_ros.data.relabel import relabel, task_rewards
+from skill_embedding_ros.data.replay import ReplayBuffer, episode_from_bytes, episode_to_bytes
+from skill_embedding_ros.settings.run import RunConfig, to_dict
+from skill_embedding_ros.tasks.point_mass import PointMassEnv, get_suite
+
+
+def build_networks(cfg: RunConfig) -> Networks:
+    suite = get_suite(cfg.train.suite)
+    for task in cfg.train.tasks:
+        suite.task_goals(task)
+    return Networks(suite.obs_dim, suite.action_dim, len(cfg.train.tasks), cfg.agent)
+
+
+def load_networks(checkpoint: str | Path) -> tuple[Networks, RunConfig, dict[str, Any]]:
+    """Networks rebuilt from a checkpoint's own run config, its weights loaded.
+
+    Raises ValueError (unreadable file, no config, shapes that do not fit)."""
+    from skill_embedding_ros.agent.checkpoint import check_finite, check_shapes, read_checkpoint
+    from skill_embedding_ros.settings.run import from_dict
+
+    tensors, meta = read_checkpoint(checkpoint)
+    if "config" not in meta:
+        raise ValueError(f"{checkpoint} carries no run config in its metadata")
+    cfg = from_dict(RunConfig, meta["config"])
+    nets = build_networks(cfg)
+    state = {k[5:]: v for k, v in tensors.items() if k.startswith("nets.")}
+    check_shapes(nets.state_dict(), state, str(checkpoint))
+    check_finite(state, str(checkpoint))
+    nets.load_state_dict(state)
+    return nets, cfg, meta
+
+
+def env_factory(cfg: RunConfig):
+    """A picklable callable seed -> env for this run's suite and tasks."""
+    return functools.partial(PointMassEnv, cfg.train.suite, list(cfg.train.tasks))
+
+
+def hold_steps(cfg: RunConfig) -> int:
+    return cfg.train.z_hold or get_suite(cfg.train.suite).episode_steps
+
+
+def seed_everything(seed: int, threads: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    torch.set_num_threads(threads)
+
+
+def updates_due(env_steps: int, train) -> int:
+    """Learner updates the replay ratio asks for after `env_steps` (none during warm-up)."""
+    return int(max(0, env_steps - train.warmup_steps) * train.updates_per_step)
+
+
+def replay_update(learner: Learner, replay: ReplayBuffer, cfg: RunConfig, rng) -> dict:
+    """One learner update from a batch of replayed segments and z-draw states."""
+    r = cfg.replay
+    batch = replay.sample(r.batch, r.segment, cfg.agent.history, rng)
+    if r.relabel > 0:
+        rewards = task_rewards(get_suite(cfg.train.suite), cfg.train.tasks)
+        batch = relabel(batch, rewards, r.relabel, rng)
+    return learner.update(batch, replay.sample_draws(r.batch, rng))
+
+
+class EpisodeStats:
+    """Running returns and success of recent episodes, per task."""
+
+    def __init__(self, num_tasks: int, window: int = 100):
+        self.returns = [deque(maxlen=window) for _ in range(num_tasks)]
+        self.episodes = 0
+
+    def add(self, episode) -> None:
+        self.returns[episode.task].append(float(episode.reward.sum()))
+        self.episodes += 1
+
+    def scalars(self) -> dict[str, float]:
+        out = {}
+        for t, r in enumerate(self.returns):
+            if r:
+                out[f"charts/return_task{t}"] = float(np.mean(r))
+                out[f"charts/success_task{t}"] = float(np.mean(np.asarray(r) > 0))
+        all_r = [x for r in self.returns for x in r]
+        if all_r:
+            out["charts/episodic_return"] = float(np.mean(all_r))
+        return out
+
+
+class Trainer:
+    """One run. `run()` trains to `train.env_steps` and returns a summary dict."""
+
+    def __init__(self, cfg: RunConfig, out_dir: str | Path, progress: bool = True):
+        self.cfg, self.out = cfg, Path(out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        seed_everything(cfg.train.seed, cfg.train.threads)
+        self.suite = get_suite(cfg.train.suite)
+        self.nets = build_networks(cfg)
+        self.learner = Learner(self.nets, hold_steps(cfg), cfg.train.device)
+        self.replay = ReplayBuffer(
+            cfg.replay.capacity, self.suite.obs_dim, self.suite.action_dim, cfg.agent.z_dim
+        )
+        self.rng = np.random.default_rng(cfg.train.seed)
+        self.stats = EpisodeStats(len(cfg.train.tasks))
+        self.progress = progress
+        self.env_steps = 0
+        self.metrics: dict[str, float] = {}
+        (self.out / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+    # -- shared pieces -------------------------------------------------------------------------
+
+    def _update(self) -> None:
+        self.metrics = replay_update(self.learner, self.replay, self.cfg, self.rng)
+
+    def _updates_owed(self) -> int:
+        if self.replay.num_episodes == 0:  # a warm-up shorter than one episode
+            return 0
+        return updates_due(self.env_steps, self.cfg.train) - self.learner.updates
+
+    def _add(self, episodes) -> None:
+        for ep in episodes:
+            self.replay.add(ep)
+            self.stats.add(ep)
+
+    def checkpoint(self) -> Path:
+        path = self.out / "checkpoint.safetensors"
+        self.learner.verify()  # a non-finite state is rolled back, never saved
+        save_checkpoint(
+            path, self.learner, {"config": to_dict(self.cfg), "env_steps": self.env_steps}
+        )
+        return path
+
+    def run(self) -> dict[str, Any]:
+        from torch.utils.tensorboard import SummaryWriter
+        from tqdm import tqdm
+
+        self.writer = SummaryWriter(str(self.out / "tb"))
+        self.log_file = open(self.out / "progress.jsonl", "w")  # noqa: SIM115 (closed below)
+        self.bar = tqdm(
+            total=self.cfg.train.env_steps,
+            unit="step",
+            disable=not self.progress,
+            desc=f"train {self.cfg.train.suite} seed {self.cfg.train.seed}",
+        )
+        self.start = time.perf_counter()
+        self._next_log = self.cfg.train.log_every
+        self._next_ckpt = self.cfg.train.checkpoint_every
+        try:
+            if self.cfg.train.actor_processes > 0:
+                self._run_processes()
+            else:
+                self._run_inline()
+            self.checkpoint()
+        finally:
+            self.bar.close()
+            self.writer.close()
+            self.log_file.close()
+        return {
+            "env_steps": self.env_steps,
+            "updates": self.learner.updates,
+            "episodes": self.stats.episodes,
+            "minutes": (time.perf_counter() - self.start) / 60,
+            **self.stats.scalars(),
+        }
+
+    def _tick(self, steps: int) -> None:
+        self.env_steps += steps
+        self.bar.update(steps)
+        if self.env_steps >= self._next_log:
+            self._next_log += self.cfg.train.log_every
+            minutes = (time.perf_counter() - self.start) / 60
+            row = {
+                "env_steps": self.env_steps,
+                "updates": self.learner.updates,
+                "minutes": minutes,
+                **self.stats.scalars(),
+                **self.metrics,
+            }
+            for k, v in row.items():
+                if "/" in k:
+                    self.writer.add_scalar(k, v, self.env_steps)
+            self.log_file.write(json.dumps(row) + "\n")
+            self.log_file.flush()
+            self.bar.set_postfix(
+                ret=f"{row.get('charts/episodic_return', 0):.1f}", upd=self.learner.updates
+            )
+        if self.env_steps >= self._next_ckpt:
+            self._next_ckpt += self.cfg.train.checkpoint_every
+            self.checkpoint()
+
+    # -- inline actor -----------------------------------------------------------------------
+
+    def _run_inline(self) -> None:
+        t = self.cfg.train
+        nets = self.nets
+        actor_nets = build_networks(self.cfg)
+        actor = Actor(
+            env_factory(self.cfg),
+            t.envs_per_actor,
+            actor_nets.embedding,
+            actor_nets.policy,
+            t.z_hold,
+            seed=t.seed,
+        )
+        actor.load_state_dict(nets.embedding.state_dict(), nets.policy.state_dict())
+        while self.env_steps < t.env_steps:
+            self._add(actor.step())
+            self._tick(t.envs_per_actor)
+            for _ in range(self._updates_owed()):
+                self._update()
+                if self.learner.updates % t.weight_sync_updates == 0 and self.learner.verify():
+                    actor.load_state_dict(nets.embedding.state_dict(), nets.policy.state_dict())
+
+    # -- actor processes ----------------------------------------------------------------------
+
+    def _run_processes(self) -> None:
+        t = self.cfg.train
+        ctx = mp.get_context("spawn")
+        weights = encode_weights(self.nets.actor_state(), 0)
+        shared = ctx.Array(ctypes.c_uint8, len(weights))
+        version = ctx.Value(ctypes.c_int64, 0)
+        produced = ctx.Value(ctypes.c_int64, 0)
+        allowed = ctx.Value(ctypes.c_int64, t.warmup_steps)
+        stop = ctx.Event()
+        self._publish(weights, shared, version)
+        conns, procs = [], []
+        cfg_dict = to_dict(self.cfg)
+        for i in range(t.actor_processes):
+            recv, send = ctx.Pipe(duplex=False)
+            p = ctx.Process(
+                target=_actor_process,
+                daemon=True,
+                name=f"actor_{i}",
+                args=(cfg_dict, i, send, shared, version, produced, allowed, stop),
+            )
+            p.start()
+            send.close()
+            conns.append(recv)
+            procs.append(p)
+        # Actors may run this many steps ahead of the replay ratio before they wait. It must
+        # exceed the steps that can sit in unfinished episodes (one per env), or actors could
+        # wait for updates that wait for those very episodes.
+        lead = t.actor_processes * t.envs_per_actor * self.suite.episode_steps
+        try:
+            while self.env_steps < t.env_steps or self._updates_owed() > 0:
+                # Block briefly for episodes only when there is no update to do meanwhile.
+                busy = self._updates_owed() > 0
+                for conn in multiprocessing.connection.wait(conns, timeout=0.0 if busy else 0.05):
+                    episode = episode_from_bytes(conn.recv_bytes())
+                    self._add([episode])
+                    self._tick(len(episode))
+                if self._updates_owed() > 0:
+                    self._update()
+                    if self.learner.updates % t.weight_sync_updates == 0 and self.learner.verify():
+                        self._publish(
+                            encode_weights(self.nets.actor_state(), self.learner.updates),
+                            shared,
+                            version,
+                        )
+                paced = t.warmup_steps + int(self.learner.updates / t.updates_per_step) + lead
+                allowed.value = min(paced, t.env_steps + lead)
+                dead = [p.name for p in procs if not p.is_alive()]
+                if dead and self.env_steps < t.env_steps:
+                    raise RuntimeError(f"actor process(es) {dead} died; see their error above")
+        finally:
+            stop.set()
+            for p in procs:
+                p.join(timeout=5)
+                if p.is_alive():
+                    p.terminate()
+
+    @staticmethod
+    def _publish(weights: bytes, shared, version) -> None:
+        with shared.get_lock():
+            shared[:] = weights
+            version.value += 1
+
+
+def _actor_process(cfg_dict, index, conn, shared, version, produced, allowed, stop) -> None:
+    """Body of one actor process: step envs, send episodes, pick up new weights."""
+    from skill_embedding_ros.settings.run import RunConfig, from_dict
+
+    cfg = from_dict(RunConfig, cfg_dict)
+    torch.set_num_threads(1)
+    nets = build_networks(cfg)
+    actor = Actor(
+        env_factory(cfg),
+        cfg.train.envs_per_actor,
+        nets.embedding,
+        nets.policy,
+        cfg.train.z_hold,
+        seed=cfg.train.seed * 100 + index + 1,
+    )
+    seen = -1
+    while not stop.is_set():
+        if version.value != seen:
+            with shared.get_lock():
+                data, seen = bytes(shared[:]), version.value
+            actor.load_state_dict(*split_actor_state(decode_weights(data)[0]))
+        if produced.value >= allowed.value:
+            time.sleep(0.002)
+            continue
+        with produced.get_lock():
+            produced.value += cfg.train.envs_per_actor
+        for episode in actor.step():
+            conn.send_bytes(episode_to_bytes(episode))
+    conn.close()
