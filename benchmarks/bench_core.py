@@ -90,9 +90,9 @@ def bench_sb3_sac(batch: int, seconds: float) -> dict:
         from stable_baselines3 import SAC
     except ImportError:
         return {"sb3_sac_updates_per_s": None, "note": "stable-baselines3 not installed"}
-    from skill_embedding_ros.tasks.point_mass import PointMassEnv
+    from skill_embedding_ros.tasks.env import SuiteEnv
 
-    env = PointMassEnv("reach", ["any"], seed=0)
+    env = SuiteEnv("reach", ["any"], seed=0)
     model = SAC(
         "MlpPolicy",
         env,

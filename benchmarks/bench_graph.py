@@ -38,6 +38,7 @@ from std_msgs.msg import Float64MultiArray, UInt8MultiArray
 
 from skill_embedding_ros.agent.actor import Actor
 from skill_embedding_ros.agent.checkpoint import decode_weights, encode_weights
+from skill_embedding_ros.agent.run_networks import build_networks
 from skill_embedding_ros.data.replay_store import list_chunks
 from skill_embedding_ros.provenance import git_commit
 from skill_embedding_ros.ros import topics
@@ -45,8 +46,8 @@ from skill_embedding_ros.ros.conversions import weights_message
 from skill_embedding_ros.ros.processes import fresh_domain, ros_env, start_node
 from skill_embedding_ros.ros.run import spin
 from skill_embedding_ros.settings.run import load_run_config
-from skill_embedding_ros.tasks.point_mass import get_suite
-from skill_embedding_ros.training.trainer import build_networks, env_factory
+from skill_embedding_ros.tasks.registry import get_suite
+from skill_embedding_ros.training.trainer import env_factory
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_CONFIG = "reach_bernoulli.yaml"  # the network sizes and suite every measurement uses

@@ -35,7 +35,8 @@ from skill_embedding_ros.data.bags.align import AlignConfig  # noqa: E402
 from skill_embedding_ros.data.bags.ingest import IngestOptions, ingest  # noqa: E402
 from skill_embedding_ros.data.replay import Episode  # noqa: E402
 from skill_embedding_ros.provenance import git_commit  # noqa: E402
-from skill_embedding_ros.tasks.point_mass import get_suite  # noqa: E402
+from skill_embedding_ros.tasks.point_mass.demos import reach_goal  # noqa: E402
+from skill_embedding_ros.tasks.registry import get_suite  # noqa: E402
 from skill_embedding_ros.testing.bags import (  # noqa: E402
     robot_demos,
     robot_messages,
@@ -71,7 +72,7 @@ def record_bag(path: Path, episodes: int) -> None:
 
 def robot_bag(path: Path, episodes: int) -> None:
     suite = get_suite("push")
-    write_messages(path, robot_messages(suite, robot_demos(suite, episodes, goal=0)))
+    write_messages(path, robot_messages(suite, robot_demos(suite, episodes, reach_goal(suite, 0))))
 
 
 def plain_read(bag: Path) -> tuple[float, int]:

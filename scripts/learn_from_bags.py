@@ -26,23 +26,26 @@ REPO = Path(__file__).resolve().parents[1]
 
 from skill_embedding_ros.agent.actor import act  # noqa: E402
 from skill_embedding_ros.agent.learner import Learner  # noqa: E402
+from skill_embedding_ros.agent.run_networks import build_networks  # noqa: E402
 from skill_embedding_ros.data.bags.align import AlignConfig  # noqa: E402
 from skill_embedding_ros.data.bags.ingest import IngestOptions, ingest  # noqa: E402
 from skill_embedding_ros.data.replay import ReplayBuffer  # noqa: E402
 from skill_embedding_ros.data.replay_store import StoreReader  # noqa: E402
 from skill_embedding_ros.provenance import git_commit  # noqa: E402
 from skill_embedding_ros.settings.run import load_run_config  # noqa: E402
-from skill_embedding_ros.tasks.point_mass import PointMassEnv, get_suite  # noqa: E402
+from skill_embedding_ros.tasks.env import SuiteEnv  # noqa: E402
+from skill_embedding_ros.tasks.point_mass.demos import reach_goal  # noqa: E402
+from skill_embedding_ros.tasks.registry import get_suite  # noqa: E402
 from skill_embedding_ros.testing.bags import robot_demos, robot_messages, write_messages  # noqa: E402
 from skill_embedding_ros.training.evaluate import rollout_task  # noqa: E402
-from skill_embedding_ros.training.trainer import build_networks, hold_steps, replay_update  # noqa: E402
+from skill_embedding_ros.training.trainer import hold_steps, replay_update  # noqa: E402
 
 TASK = "goal_1"
 
 
 def rollout_fixed_z(nets, suite, tasks, episodes: int, seed: int) -> dict:
     """Mean actions with z = 0 (the z every demonstration was stored with)."""
-    envs = [PointMassEnv(suite, tasks, seed=seed + i) for i in range(episodes)]
+    envs = [SuiteEnv(suite, tasks, seed=seed + i) for i in range(episodes)]
     obs = np.stack([e.reset(options={"task": 0})[0] for e in envs])
     z = np.zeros((episodes, nets.latent.z_dim), np.float32)
     returns = np.zeros(episodes)
@@ -88,7 +91,9 @@ def main() -> None:
     started = time.perf_counter()
 
     with tempfile.TemporaryDirectory() as tmp:
-        demos = robot_demos(suite, args.demos, goal=1, seed=args.seed + 1, noise=args.noise)
+        demos = robot_demos(
+            suite, args.demos, reach_goal(suite, 1, noise=args.noise), seed=args.seed + 1
+        )
         bag = Path(tmp) / "teleop_bag"
         write_messages(bag, robot_messages(suite, demos))
         align = AlignConfig(suite=suite, tasks=tuple(tasks), z_dim=cfg.agent.z_dim, task=TASK)

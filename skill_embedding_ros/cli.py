@@ -39,9 +39,9 @@ def _format_report(report: dict) -> str:
 
 
 def run_evaluation(checkpoint: Path, episodes: int, out_dir: Path) -> dict:
-    from skill_embedding_ros.tasks.point_mass import get_suite
+    from skill_embedding_ros.agent.run_networks import load_networks
+    from skill_embedding_ros.tasks.registry import get_suite
     from skill_embedding_ros.training.evaluate import evaluate, plot_evaluation
-    from skill_embedding_ros.training.trainer import load_networks
 
     try:
         nets, cfg, meta = load_networks(checkpoint)
@@ -115,12 +115,12 @@ def cmd_ingest(args) -> int:
     from skill_embedding_ros.data.bags.align import AlignConfig
     from skill_embedding_ros.data.bags.ingest import IngestOptions, ingest
     from skill_embedding_ros.data.bags.label import checkpoint_labeller
-    from skill_embedding_ros.tasks.point_mass import get_suite
+    from skill_embedding_ros.tasks.registry import get_suite
 
     try:
         label, label_source = None, ""
         if args.checkpoint:
-            from skill_embedding_ros.training.trainer import load_networks
+            from skill_embedding_ros.agent.run_networks import load_networks
 
             nets, cfg, _ = load_networks(args.checkpoint)
             label_source = f"q_psi of checkpoint {_file_digest(args.checkpoint)}"

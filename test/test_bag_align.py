@@ -12,13 +12,15 @@ import torch
 from mcap_ros2.writer import Writer as McapRos2Writer
 from rosbags.rosbag2 import Reader
 
+from skill_embedding_ros.agent.run_networks import build_networks
 from skill_embedding_ros.data import replay_store as rs
 from skill_embedding_ros.data import step_record as sr
 from skill_embedding_ros.data.bags.align import AlignConfig
 from skill_embedding_ros.data.bags.ingest import IngestOptions, ingest
 from skill_embedding_ros.data.bags.label import checkpoint_labeller, history_windows, infer_z
 from skill_embedding_ros.settings.run import load_run_config
-from skill_embedding_ros.tasks.point_mass import get_suite
+from skill_embedding_ros.tasks.point_mass.demos import reach_goal
+from skill_embedding_ros.tasks.registry import get_suite
 from skill_embedding_ros.testing.bags import (
     TS,
     expected_episodes,
@@ -27,7 +29,6 @@ from skill_embedding_ros.testing.bags import (
     write_messages,
 )
 from skill_embedding_ros.testing.episodes import assert_same_episode
-from skill_embedding_ros.training.trainer import build_networks
 
 TASKS = ("any", "goal_0", "goal_1", "goal_2", "goal_3")
 
@@ -48,7 +49,7 @@ def _run(tmp_path, messages, align, storage="mcap", **kw):
 @pytest.mark.parametrize(("suite_name", "storage"), [("reach", "sqlite3"), ("push", "mcap")])
 def test_robot_topics_rebuild_the_episodes(tmp_path, suite_name, storage):
     suite = get_suite(suite_name)
-    demos = robot_demos(suite, 3, goal=1)
+    demos = robot_demos(suite, 3, reach_goal(suite, 1))
     code, s, got = _run(tmp_path, robot_messages(suite, demos), _align(suite), storage)
     assert code == 0 and s.kind == "robot", s.text()
     want = expected_episodes(suite, demos, "goal_1", TASKS.index("goal_1"))
@@ -70,7 +71,7 @@ def test_robot_topics_rebuild_the_episodes(tmp_path, suite_name, storage):
 
 def test_task_from_a_topic_remapped_names_and_a_faster_joint_state_stream(tmp_path):
     suite = get_suite("push")
-    demos = robot_demos(suite, 2, goal=2, seed=1)
+    demos = robot_demos(suite, 2, reach_goal(suite, 2), seed=1)
     messages = robot_messages(suite, demos, namespace="/ns")
     names = {
         "/ns/joint_states": "/arm/joint_states",
@@ -120,14 +121,12 @@ def test_task_from_a_topic_remapped_names_and_a_faster_joint_state_stream(tmp_pa
 
 
 def get_reward(suite, task, obs):
-    from skill_embedding_ros.tasks.point_mass.suites import reward
-
-    return reward(suite, task, obs)
+    return suite.reward(task, obs)
 
 
 def test_pose_stamps_match_within_the_tolerance_only(tmp_path):
     suite = get_suite("push")
-    demos = robot_demos(suite, 1, goal=0)
+    demos = robot_demos(suite, 1, reach_goal(suite, 0))
     messages = robot_messages(suite, demos)
     for _, msgtype, _, msg in messages:  # the mocap clock runs 10 ms behind the joints'
         if msgtype.startswith("geometry_msgs"):
@@ -144,7 +143,7 @@ def test_pose_stamps_match_within_the_tolerance_only(tmp_path):
 @pytest.mark.parametrize("bad_reading", [np.nan, 1e300])
 def test_bad_states_and_commands_are_counted_and_cut_the_segments(tmp_path, bad_reading):
     suite = get_suite("reach")
-    demos = robot_demos(suite, 2, goal=3)
+    demos = robot_demos(suite, 2, reach_goal(suite, 3))
     messages = robot_messages(suite, demos)
     states = [i for i, m in enumerate(messages) if m[0].endswith("joint_states")]
     commands = [i for i, m in enumerate(messages) if m[1].endswith("MultiArray")]
@@ -168,7 +167,7 @@ def test_bad_states_and_commands_are_counted_and_cut_the_segments(tmp_path, bad_
 
 def test_missing_topics_wrong_types_and_wrong_joints_are_reported(tmp_path):
     suite = get_suite("push")
-    messages = robot_messages(suite, robot_demos(suite, 1, goal=0))
+    messages = robot_messages(suite, robot_demos(suite, 1, reach_goal(suite, 0)))
     no_pose = [m for m in messages if "pose" not in m[0]]
     code, s, _ = _run(tmp_path, no_pose, _align(suite))
     assert code == 1 and s.status == "unreadable"
@@ -198,7 +197,7 @@ def test_missing_topics_wrong_types_and_wrong_joints_are_reported(tmp_path):
 def test_an_independent_writer_robot_bag_aligns(tmp_path):
     """Robot topics from mcap-ros2-support (its own serializer), as another team's logs."""
     suite = get_suite("push")
-    demos = robot_demos(suite, 2, goal=0, seed=4)
+    demos = robot_demos(suite, 2, reach_goal(suite, 0), seed=4)
     path = tmp_path / "their_logs.mcap"
     with open(path, "wb") as f:
         writer = McapRos2Writer(f)
@@ -231,7 +230,9 @@ def test_z_is_the_one_q_psi_finds_most_likely(family):
     cfg = load_run_config(None, (f"agent.embedding={family}", "agent.z_dim=3"))
     nets = build_networks(cfg)
     suite = get_suite(cfg.train.suite)
-    demo = expected_episodes(suite, robot_demos(suite, 1, goal=2), "any", 0, z_dim=3)[0]
+    demo = expected_episodes(
+        suite, robot_demos(suite, 1, reach_goal(suite, 2)), "any", 0, z_dim=3
+    )[0]
     z = infer_z(nets.inference, nets.latent, cfg.agent.history, demo)
     windows = [torch.as_tensor(x) for x in history_windows(demo, cfg.agent.history)]
     params = nets.inference(*windows).detach()
@@ -257,7 +258,9 @@ def test_a_checkpoint_labels_each_episode(tmp_path):
     cfg = load_run_config(None, ("agent.embedding=gaussian",))
     nets = build_networks(cfg)
     label = checkpoint_labeller(nets, suite)
-    demos = robot_demos(suite, 2, goal=0) + robot_demos(suite, 2, goal=2)
+    demos = robot_demos(suite, 2, reach_goal(suite, 0)) + robot_demos(
+        suite, 2, reach_goal(suite, 2)
+    )
     code, s, got = _run(tmp_path, robot_messages(suite, demos), _align(suite), label=label)
     assert code == 0 and len(got) == 4, s.text()
     for episode in got:

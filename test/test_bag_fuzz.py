@@ -21,7 +21,8 @@ from skill_embedding_ros.data import step_record as sr
 from skill_embedding_ros.data.assembly import episode_records
 from skill_embedding_ros.data.bags.align import AlignConfig
 from skill_embedding_ros.data.bags.ingest import IngestOptions, ingest
-from skill_embedding_ros.tasks.point_mass import get_suite
+from skill_embedding_ros.tasks.point_mass.demos import reach_goal
+from skill_embedding_ros.tasks.registry import get_suite
 from skill_embedding_ros.testing.bags import (
     TS,
     robot_demos,
@@ -59,7 +60,9 @@ def _sources() -> dict[str, tuple[str, bytes]]:
             for k, record in enumerate(episode_records(episode, "/actor_0", i, stamps)):
                 raw = TS.cdr_to_ros1(sr.encode_cdr(record), sr.MSGTYPE)
                 bag.write(conn, int(stamps[k]) + 10**9, bytes(raw))
-    write_messages(tmp / "robot", robot_messages(SUITE, robot_demos(SUITE, 2, goal=0)))
+    write_messages(
+        tmp / "robot", robot_messages(SUITE, robot_demos(SUITE, 2, reach_goal(SUITE, 0)))
+    )
     out = {
         "mcap": ("records.mcap", next((tmp / "mcap").glob("*.mcap")).read_bytes()),
         "db3": ("records.db3", next((tmp / "db3").glob("*.db3")).read_bytes()),

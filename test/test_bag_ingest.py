@@ -22,7 +22,8 @@ from skill_embedding_ros.data.assembly import episode_records
 from skill_embedding_ros.data.bags.align import AlignConfig
 from skill_embedding_ros.data.bags.ingest import IngestOptions, RecordPipeline, ingest
 from skill_embedding_ros.ros.processes import REPO
-from skill_embedding_ros.tasks.point_mass import get_suite
+from skill_embedding_ros.tasks.point_mass.demos import reach_goal
+from skill_embedding_ros.tasks.registry import get_suite
 from skill_embedding_ros.testing.bags import (
     TS,
     robot_demos,
@@ -261,7 +262,9 @@ def test_a_re_ingest_with_other_options_is_reported_and_force_replaces(tmp_path,
     options find the chunk, others are reported (nothing stored, exit 1, what changed and
     what to do), and --force replaces the earlier chunk, also across a crash half way."""
     suite = get_suite("reach")
-    write_messages(tmp_path / "demo", robot_messages(suite, robot_demos(suite, 3, goal=1)))
+    write_messages(
+        tmp_path / "demo", robot_messages(suite, robot_demos(suite, 3, reach_goal(suite, 1)))
+    )
     store = tmp_path / "store"
 
     def run(force=False, label_source="", **kw):

@@ -16,6 +16,7 @@ from mcap_ros2.decoder import DecoderFactory
 from std_msgs.msg import Float64MultiArray, UInt8MultiArray
 
 from skill_embedding_ros.agent.checkpoint import encode_weights
+from skill_embedding_ros.agent.run_networks import build_networks
 from skill_embedding_ros.data.assembly import episode_records
 from skill_embedding_ros.data.bags.align import AlignConfig
 from skill_embedding_ros.data.bags.ingest import IngestOptions, ingest
@@ -34,9 +35,8 @@ from skill_embedding_ros.ros.processes import (
 )
 from skill_embedding_ros.settings.nodes import GateConfig, PolicyNodeConfig
 from skill_embedding_ros.settings.run import load_run_config
-from skill_embedding_ros.tasks.point_mass import get_suite
+from skill_embedding_ros.tasks.registry import get_suite
 from skill_embedding_ros.testing.episodes import assert_all_expected, episode_uid, random_episode
-from skill_embedding_ros.training.trainer import build_networks
 
 EPISODES = 2
 # The graph's gate with limits of 1 m, inside the scene's 1.5 m, so it acts now and then.

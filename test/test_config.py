@@ -154,7 +154,7 @@ NODE_CLASSES = [
     config.GateConfig,
 ]
 BAD_NODE_PARAMETERS = [
-    (config.BridgeConfig, "suite", "nope", "must be 'push' or 'reach'"),
+    (config.BridgeConfig, "suite", "nope", "must be one of 'push', 'reach' or a plug-in's"),
     (config.BridgeConfig, "mode", "fast", "must be 'lockstep' or 'realtime'"),
     (config.BridgeConfig, "seed", -1, "must be in [0, 4294967295]"),
     (config.BridgeConfig, "publish_clock", 1, ": expected a bool"),

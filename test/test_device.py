@@ -10,9 +10,10 @@ import torch
 from skill_embedding_ros.agent.checkpoint import load_checkpoint_into, read_checkpoint
 from skill_embedding_ros.agent.learner import Learner
 from skill_embedding_ros.agent.retrace import retrace_targets
+from skill_embedding_ros.agent.run_networks import build_networks
 from skill_embedding_ros.settings.run import RunConfig, from_dict
 from skill_embedding_ros.testing.episodes import make_networks
-from skill_embedding_ros.training.trainer import Trainer, build_networks
+from skill_embedding_ros.training.trainer import Trainer
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from skill_embedding_ros.tasks.observations import build_observation
-from skill_embedding_ros.tasks.point_mass import PointMassEnv, get_suite
-from skill_embedding_ros.tasks.point_mass.suites import goal_index, reward
+from skill_embedding_ros.tasks.env import SuiteEnv
+from skill_embedding_ros.tasks.point_mass.observations import build_observation
+from skill_embedding_ros.tasks.registry import get_suite
 
 
 def test_observation_builder_orders_and_validates():
@@ -26,43 +26,43 @@ def test_observation_builder_orders_and_validates():
 def test_rewards_are_pure_functions_of_the_observation():
     suite = get_suite("reach")
     at = np.array([[0.8, 0.0, 0, 0], [0.0, 0.8, 0, 0], [0.0, 0.0, 0, 0], [-0.75, 0.05, 0, 0]])
-    np.testing.assert_array_equal(goal_index(suite, at), [0, 1, -1, 2])
-    np.testing.assert_array_equal(reward(suite, "any", at), [1, 1, 0, 1])
-    np.testing.assert_array_equal(reward(suite, "goal_1", at), [0, 1, 0, 0])
+    np.testing.assert_array_equal(suite.goal_index(at), [0, 1, -1, 2])
+    np.testing.assert_array_equal(suite.reward("any", at), [1, 1, 0, 1])
+    np.testing.assert_array_equal(suite.reward("goal_1", at), [0, 1, 0, 0])
     push = get_suite("push")
     block_in_goal_0 = np.array([0.0, 0.0, 0, 0, 0.6, 0.0])
-    assert reward(push, "goal_0", block_in_goal_0) == 1  # the block counts, not the mass
+    assert push.reward("goal_0", block_in_goal_0) == 1  # the block counts, not the mass
 
 
 def test_unknown_names_are_rejected_with_the_valid_ones():
     with pytest.raises(ValueError, match="valid tasks"):
-        get_suite("reach").task_goals("goal_9")
+        get_suite("reach").check_task("goal_9")
     with pytest.raises(ValueError, match="available"):
         get_suite("maze")
 
 
 def test_env_reaches_a_goal_and_scores_it_like_the_pure_function():
-    env = PointMassEnv("reach", ["goal_0", "any"], seed=0)
+    env = SuiteEnv("reach", ["goal_0", "any"], seed=0)
     obs, info = env.reset(options={"task": 0})
     assert info["task"] == 0 and obs.shape == env.observation_space.shape
     total = 0.0
     for step in range(env.suite.episode_steps):
         # 0.1 m per step at 1 m/s: eight steps reach the region at x = 0.8, then hold still.
         obs, r, terminated, truncated, info = env.step(np.array([1.0 if step < 8 else 0.0, 0]))
-        assert r == reward(env.suite, "goal_0", obs)
+        assert r == env.suite.reward("goal_0", obs)
         total += r
     assert truncated and not terminated and total > 10
 
 
 def test_env_is_deterministic_for_a_seed_and_rejects_bad_actions():
     def run(seed):
-        env = PointMassEnv("push", ["any"], seed=seed)
+        env = SuiteEnv("push", ["any"], seed=seed)
         env.reset(seed=seed)
         return np.stack([env.step(np.array([0.3, 1.0]))[0] for _ in range(20)])
 
     np.testing.assert_array_equal(run(3), run(3))
     assert run(3)[-1, 5] > 0.1  # the mass pushed the block up (+y)
-    env = PointMassEnv("reach", ["any"])
+    env = SuiteEnv("reach", ["any"])
     env.reset()
     with pytest.raises(ValueError, match="finite"):
         env.step(np.array([np.nan, 0.0]))

@@ -19,6 +19,7 @@ from safetensors.torch import save
 from std_msgs.msg import Float64MultiArray, UInt8MultiArray
 
 from skill_embedding_ros.agent.checkpoint import read_checkpoint
+from skill_embedding_ros.agent.run_networks import build_networks
 from skill_embedding_ros.data.assembly import episode_records
 from skill_embedding_ros.data.replay_store import StoreReader, list_chunks
 from skill_embedding_ros.ros import topics as ros_topics
@@ -35,7 +36,6 @@ from skill_embedding_ros.ros.processes import (
 )
 from skill_embedding_ros.settings.run import load_run_config
 from skill_embedding_ros.testing.episodes import make_episode
-from skill_embedding_ros.training.trainer import build_networks
 
 TINY = """
 agent: {hidden: [32, 32], critic_hidden: [32, 32]}

@@ -8,14 +8,14 @@ import torch
 from skill_embedding_ros.agent.learner import Learner
 from skill_embedding_ros.data.relabel import relabel, task_rewards
 from skill_embedding_ros.data.replay import Episode, ReplayBuffer
-from skill_embedding_ros.tasks.point_mass import PointMassEnv, get_suite
-from skill_embedding_ros.tasks.point_mass.suites import reward
+from skill_embedding_ros.tasks.env import SuiteEnv
+from skill_embedding_ros.tasks.registry import get_suite
 from skill_embedding_ros.testing.episodes import make_episode, make_networks
 
 TASKS = ["goal_0", "goal_1", "goal_0", "any"]
 
 
-def _drive_to(env: PointMassEnv, task: int, region: int) -> Episode:
+def _drive_to(env: SuiteEnv, task: int, region: int) -> Episode:
     """A real episode of `task` whose mass heads straight for `region` and stays there."""
     obs, _ = env.reset(options={"task": task})
     goal = np.asarray(env.suite.goals[region])
@@ -43,7 +43,7 @@ def _drive_to(env: PointMassEnv, task: int, region: int) -> Episode:
 
 @pytest.fixture(scope="module")
 def replay():
-    env = PointMassEnv("reach", TASKS, seed=0)
+    env = SuiteEnv("reach", TASKS, seed=0)
     buf = ReplayBuffer(10_000, env.suite.obs_dim, env.suite.action_dim, z_dim=2)
     for task in range(len(TASKS)):
         for region in range(4):
@@ -73,7 +73,7 @@ def test_relabelled_rewards_are_what_the_env_pays_that_task(replay):
     moved = out["critic_task"] != batch["task"]
     assert 0.5 < moved.mean() < 0.95  # a uniform draw over 4 tasks keeps its own 1 in 4
     for i in np.flatnonzero(moved):
-        paid = reward(suite, TASKS[out["critic_task"][i]], batch["next_obs"][i])
+        paid = suite.reward(TASKS[out["critic_task"][i]], batch["next_obs"][i])
         np.testing.assert_array_equal(out["critic_reward"][i][mask[i]], paid[mask[i]])
     # Segments of goal_1 relabelled as goal_0 (or the reverse) can only score where the other
     # region lies, so some relabelled rewards must differ from the stored ones.

@@ -16,7 +16,7 @@ from std_srvs.srv import Trigger
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.conversions import stamp_ns as ns_of
 from skill_embedding_ros.ros.processes import Probe, fresh_domain, log_text, start_node, stop
-from skill_embedding_ros.tasks.point_mass import get_suite
+from skill_embedding_ros.tasks.registry import get_suite
 
 PERIOD_NS = 100_000_000  # both suites: 0.1 s per control period
 WAIT = 15.0  # s; generous, the machine is shared

@@ -14,11 +14,12 @@ from skill_embedding_ros.agent.checkpoint import (
     read_checkpoint,
 )
 from skill_embedding_ros.agent.learner import Learner
+from skill_embedding_ros.agent.run_networks import build_networks
 from skill_embedding_ros.cli import main
 from skill_embedding_ros.settings.run import RunConfig, from_dict
-from skill_embedding_ros.tasks.point_mass import get_suite
+from skill_embedding_ros.tasks.registry import get_suite
 from skill_embedding_ros.training.evaluate import evaluate
-from skill_embedding_ros.training.trainer import Trainer, build_networks
+from skill_embedding_ros.training.trainer import Trainer
 
 SMOKE = {
     "agent": {"hidden": [64, 64], "critic_hidden": [64, 64], "alpha3": 0.1, "alpha2": 0.0},

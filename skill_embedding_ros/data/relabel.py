@@ -18,13 +18,13 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from skill_embedding_ros.tasks.point_mass import suites
+from skill_embedding_ros.tasks.suite import TaskSuite
 
 
-def task_rewards(suite: suites.Suite, tasks: Sequence[str]) -> Callable[[np.ndarray], np.ndarray]:
+def task_rewards(suite: TaskSuite, tasks: Sequence[str]) -> Callable[[np.ndarray], np.ndarray]:
     """The reward of every task for the observations after each step: next_obs [..., S] ->
     [..., len(tasks)], float32, each column computed exactly as the envs compute it."""
-    return lambda next_obs: suites.rewards(suite, tasks, next_obs)
+    return lambda next_obs: suite.rewards(tasks, next_obs)
 
 
 def relabel(

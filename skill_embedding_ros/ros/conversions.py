@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 from builtin_interfaces.msg import Time
+from geometry_msgs.msg import Pose
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension, UInt8MultiArray
 
 from skill_embedding_ros.data import step_record as sr
@@ -17,6 +19,12 @@ def stamp_ns(stamp: Time) -> int:
 def to_stamp(ns: int) -> Time:
     sec, nanosec = divmod(int(ns), 1_000_000_000)
     return Time(sec=sec, nanosec=nanosec)
+
+
+def pose_tuple(pose: Pose) -> tuple[np.ndarray, np.ndarray]:
+    """geometry_msgs/Pose -> (position (x, y, z), quaternion (w, x, y, z)), as tasks/suite.py."""
+    p, q = pose.position, pose.orientation
+    return np.array([p.x, p.y, p.z]), np.array([q.w, q.x, q.y, q.z])
 
 
 def reset_reply(stamp: Time) -> str:

@@ -1,6 +1,7 @@
 """Sim bridge: one suite's MuJoCo scene behind the robot's topics (docs/ros_graph.md).
 
-Subscribes `commands` (one joint velocity per suite joint, m/s); publishes `joint_states` and one
+Subscribes `commands` (one value per commanded joint, in the scene's actuator units); publishes
+`joint_states` (every robot joint, by name) and one
 PoseStamped per object, all stamped with this bridge's simulated time (0 at start, never the wall
 clock); serves `robot_reset` (the safety gate's `reset` calls it); publishes its MJCF scene as
 `robot_description` (latched), the source of the gate's joint limits. lockstep: each command
@@ -26,8 +27,7 @@ from skill_embedding_ros.ros.conversions import reset_reply, to_stamp
 from skill_embedding_ros.ros.params import declare
 from skill_embedding_ros.ros.run import spin
 from skill_embedding_ros.settings.nodes import BridgeConfig
-from skill_embedding_ros.tasks.point_mass import get_suite
-from skill_embedding_ros.tasks.point_mass.scene import PointMassScene
+from skill_embedding_ros.tasks.registry import get_suite
 
 
 def is_safety_stop(msg: Float64MultiArray) -> bool:
@@ -45,19 +45,20 @@ class SimBridge(Node):
             suite = get_suite(self.cfg.suite)
         except ValueError as err:
             raise SystemExit(f"error: {err}") from None
-        self.scene = PointMassScene(suite)
+        self.scene = suite.make_scene()
+        self.joints = tuple(self.scene.joints)
         self.rng = np.random.default_rng(self.cfg.seed)
         # Simulated time in whole control periods: integer ticks keep stamps exact (no float
         # drift), so consecutive states differ by exactly one period.
         self.period_ns = round(suite.control_period * 1e9)
         self.ticks = 0
-        self.command = np.zeros(suite.action_dim)
+        self.command = np.zeros(len(self.joints))
         self.scene.reset(self.rng)
 
         self.joint_pub = self.create_publisher(JointState, topics.JOINT_STATES, topics.RELIABLE)
         self.pose_pubs = {
             o: self.create_publisher(PoseStamped, topics.object_pose_topic(o), topics.RELIABLE)
-            for o in suite.objects
+            for o in self.scene.object_poses()
         }
         self.create_subscription(
             Float64MultiArray, topics.COMMANDS, self.on_command, topics.RELIABLE
@@ -65,7 +66,7 @@ class SimBridge(Node):
         self.create_service(Trigger, topics.ROBOT_RESET, self.on_reset)
         # The scene is the robot description: joint limits by name for the gate (latched).
         description = self.create_publisher(String, topics.ROBOT_DESCRIPTION, topics.LATCHED)
-        description.publish(String(data=suite.model_path.read_text()))
+        description.publish(String(data=self.scene.description()))
         # Timers run on the steady clock: this node makes sim time, it must not wait on it.
         steady = Clock(clock_type=ClockType.STEADY_TIME)
         self.clock_pub = None
@@ -82,7 +83,8 @@ class SimBridge(Node):
             )
         self.publish_state()
         self.get_logger().info(
-            f"{self.cfg.mode} bridge for suite {suite.name!r}: joints {list(suite.joints)}, "
+            f"{self.cfg.mode} bridge for suite {suite.name!r}: {self.scene.actuator} commands "
+            f"to {list(self.joints)}, "
             f"objects {list(suite.objects)}, {suite.control_period} s per control period"
         )
 
@@ -91,13 +93,12 @@ class SimBridge(Node):
 
     def publish_state(self) -> None:
         stamp = self.stamp()
-        suite = self.scene.suite
         q, v = self.scene.joint_positions(), self.scene.joint_velocities()
         js = JointState()
         js.header.stamp = stamp
-        js.name = list(suite.joints)
-        js.position = [q[j] for j in suite.joints]
-        js.velocity = [v[j] for j in suite.joints]
+        js.name = list(q)
+        js.position = [q[j] for j in q]
+        js.velocity = [v[j] for j in q]
         self.joint_pub.publish(js)
         for o, (pos, quat) in self.scene.object_poses().items():
             msg = PoseStamped()
@@ -124,14 +125,14 @@ class SimBridge(Node):
 
     def on_command(self, msg: Float64MultiArray) -> None:
         command = np.asarray(msg.data, dtype=np.float64)
-        n = self.scene.suite.action_dim
+        n = len(self.joints)
         if command.shape != (n,) or not np.all(np.isfinite(command)):
             # The safety gate upstream should never send this; a zero command stops the robot
             # and (in lockstep) still advances time, so an actor waiting on the next state
             # does not stall.
             self.get_logger().warning(
-                f"rejected command {command.tolist()}: need {n} finite joint velocities "
-                f"{list(self.scene.suite.joints)}; using zeros",
+                f"rejected command {command.tolist()}: need {n} finite values for "
+                f"{list(self.joints)}; using zeros",
                 throttle_duration_sec=WARN_EVERY,
             )
             command = np.zeros(n)
@@ -146,7 +147,7 @@ class SimBridge(Node):
     def on_reset(self, request: Trigger.Request, response: Trigger.Response):
         self.stop_startup_repeat()
         self.scene.reset(self.rng)
-        self.command = np.zeros(self.scene.suite.action_dim)
+        self.command = np.zeros(len(self.joints))
         # A new episode still moves time forward, so stamps never repeat within one bridge.
         self.ticks += 1
         self.publish_state()

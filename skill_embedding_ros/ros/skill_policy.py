@@ -27,10 +27,12 @@ from std_srvs.srv import Trigger
 
 from skill_embedding_ros.agent.actor import act, draw_z
 from skill_embedding_ros.agent.checkpoint import split_actor_state
+from skill_embedding_ros.agent.run_networks import build_networks, load_networks
 from skill_embedding_ros.agent.weights_acceptance import WeightsInbox
 from skill_embedding_ros.data import step_record as sr
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.conversions import (
+    pose_tuple,
     record_message,
     reset_reply_stamp,
     stamp_ns,
@@ -41,10 +43,7 @@ from skill_embedding_ros.ros.params import declare
 from skill_embedding_ros.ros.run import spin
 from skill_embedding_ros.settings.nodes import PolicyNodeConfig
 from skill_embedding_ros.settings.run import load_run_config
-from skill_embedding_ros.tasks.observations import build_observation
-from skill_embedding_ros.tasks.point_mass import get_suite
-from skill_embedding_ros.tasks.point_mass.suites import goal_index, reward
-from skill_embedding_ros.training.trainer import build_networks, load_networks
+from skill_embedding_ros.tasks.registry import get_suite
 
 LOG_EVERY = 100  # explore mode: episodes per log line (each one is on /diagnostics)
 
@@ -69,6 +68,8 @@ class SkillPolicyNode(Node):
             raise SystemExit(f"error: {err}") from None
         self.run_cfg, self.nets = run_cfg, nets
         self.suite = get_suite(run_cfg.train.suite)
+        self.observer = self.suite.observer()
+        self.episode_obs: list[np.ndarray] = []
         self.tasks = list(run_cfg.train.tasks)
         self.z_hold = run_cfg.train.z_hold
         self.deterministic = self.cfg.mode == "evaluate"
@@ -160,15 +161,11 @@ class SkillPolicyNode(Node):
             return  # the poses of this stamp are still on their way
         received = time.perf_counter()
         try:
-            obs = build_observation(
-                self.suite.joints,
-                self.suite.objects,
+            obs = self.observer(
                 dict(zip(js.name, js.position, strict=False)),
                 dict(zip(js.name, js.velocity, strict=False)),
-                {
-                    n: (p.pose.position.x, p.pose.position.y, p.pose.position.z)
-                    for n, p in self.poses.items()
-                },
+                {n: pose_tuple(p.pose) for n, p in self.poses.items()},
+                stamp,
             )
         except ValueError as err:
             # A wrong joint name or a NaN reading: do not act on it; abandon the episode.
@@ -187,9 +184,10 @@ class SkillPolicyNode(Node):
         if self.prev is None:
             self.begin_episode()
         else:
-            r = float(reward(self.suite, self.tasks[self.task], obs))
+            r = float(self.suite.reward(self.tasks[self.task], obs))
             self.episode_return += r
             done = self.step_record(**self.prev, reward=r)
+        self.episode_obs.append(obs)
         flags = sr.EVALUATION if self.deterministic else 0
         if self.step == self.suite.episode_steps:
             self.publish(done)
@@ -228,6 +226,7 @@ class SkillPolicyNode(Node):
         self.episode += 1
         self.step = 0
         self.episode_return = 0.0
+        self.episode_obs = []
         # Tasks in turn, so every task gets the same share of episodes from every actor.
         self.task = self.episode % len(self.tasks)
 
@@ -250,7 +249,8 @@ class SkillPolicyNode(Node):
         self.record_pub.publish(record_message(record))
 
     def end_episode(self, obs: np.ndarray) -> None:
-        region = int(goal_index(self.suite, obs))
+        trajectory = np.stack(self.episode_obs)[None]
+        outcome = int(self.suite.outcomes(self.tasks[self.task], trajectory)[0])
         lat = np.percentile(self.latencies_us, [50, 99]) if self.latencies_us else (0, 0)
         # Every evaluation episode is news; while exploring, one line in LOG_EVERY is enough.
         log = self.get_logger().info
@@ -258,10 +258,10 @@ class SkillPolicyNode(Node):
             log = self.get_logger().debug
         log(
             f"episode {self.episode} task {self.tasks[self.task]}: return "
-            f"{self.episode_return:.0f}, final region {region}, weights v{self.weights_version}, "
+            f"{self.episode_return:.0f}, outcome {outcome}, weights v{self.weights_version}, "
             f"obs->command p50 {lat[0]:.0f} us p99 {lat[1]:.0f} us"
         )
-        self.publish_status(region, lat)
+        self.publish_status(outcome, lat)
         self.latencies_us.clear()
         self.steps_since_weights += self.step
         if self.cfg.episodes and self.episode + 1 >= self.cfg.episodes:
@@ -295,13 +295,13 @@ class SkillPolicyNode(Node):
         backlog += self.steps_since_weights * self.cfg.actors
         return backlog >= self.cfg.actors * self.cfg.lead_episodes * self.suite.episode_steps
 
-    def publish_status(self, region: int, latency_us) -> None:
+    def publish_status(self, outcome: int, latency_us) -> None:
         """One DiagnosticStatus per episode: what a monitor (or a test) needs to see."""
         values = {
             "episode": self.episode,
             "task": self.tasks[self.task],
             "return": self.episode_return,
-            "final_region": region,
+            "outcome": outcome,
             "weights_version": self.weights_version,
             "latency_p50_us": round(float(latency_us[0]), 1),
             "latency_p99_us": round(float(latency_us[1]), 1),
@@ -326,6 +326,7 @@ class SkillPolicyNode(Node):
     def request_reset(self) -> None:
         """Ask the bridge for a new episode; `watch` retries until it answers."""
         self.prev = None
+        self.observer.reset()  # the next state starts an episode
         self.reset_since = time.monotonic()
         if not self.connected():
             self.reset = "waiting_service"

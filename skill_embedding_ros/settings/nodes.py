@@ -19,15 +19,15 @@ from skill_embedding_ros.settings.base import (
     torch_device,
     validate,
 )
-from skill_embedding_ros.settings.run import _suites
+from skill_embedding_ros.settings.run import suite_name
 
 
 @dataclass
 class BridgeConfig(Settings):
     """Sim bridge node: a MuJoCo scene of one suite behind the robot's topics."""
 
-    suite: str = choice("reach", _suites)
-    """Task suite whose scene is simulated (skill_embedding_ros/envs/suites.py)."""
+    suite: str = suite_name("reach")
+    """Task suite whose scene is simulated (tasks/registry.py: built in or a plug-in)."""
     mode: str = choice("lockstep", ("lockstep", "realtime"))
     """lockstep: advance one control period per command received, then publish (training);
     realtime: step at the wall-clock control rate holding the latest command (like hardware)."""

@@ -16,6 +16,7 @@ import yaml
 
 from skill_embedding_ros.paths import data_dir
 from skill_embedding_ros.settings.base import (
+    Allowed,
     SettingError,
     Settings,
     choice,
@@ -25,25 +26,50 @@ from skill_embedding_ros.settings.base import (
     items,
     number,
     random_seed,
+    setting,
     sizes,
     torch_device,
     validate,
 )
 
 
-def _suites() -> list[str]:
-    from skill_embedding_ros.tasks.point_mass.suites import SUITES  # lazy: loads the simulator
+def _suites_shown() -> str:
+    from skill_embedding_ros.tasks.registry import suite_names
 
-    return sorted(SUITES)
+    return f"one of {', '.join(map(repr, suite_names()))} or a plug-in's 'module:ATTRIBUTE'"
+
+
+def _suite_problem(_config, name: str) -> str | None:
+    """Why a plug-in's "module:ATTRIBUTE" does not load, or None."""
+    from skill_embedding_ros.tasks.registry import get_suite  # lazy: a plug-in may load MuJoCo
+
+    if ":" not in name:
+        return None  # a plain name: the allowed list says it all
+    try:
+        get_suite(name)
+    except ValueError as err:
+        return str(err)
+    return None
+
+
+def _is_suite(name: str) -> bool:
+    from skill_embedding_ros.tasks.registry import suite_names
+
+    return ":" in name or name in suite_names()
+
+
+def suite_name(default: str):
+    """A setting naming a task suite (tasks/registry.py): built in, installed, or a plug-in."""
+    return setting(default, Allowed(str, _suites_shown, _is_suite, relation=_suite_problem))
 
 
 def _unknown_task(train: TrainConfig, tasks: tuple[str, ...]) -> str | None:
     """Why `tasks` are not all tasks of train.suite (declared before tasks), or None."""
-    from skill_embedding_ros.tasks.point_mass.suites import get_suite
+    from skill_embedding_ros.tasks.registry import get_suite
 
     try:
         for task in tasks:
-            get_suite(train.suite).task_goals(task)
+            get_suite(train.suite).check_task(task)
     except ValueError as err:
         return str(err)
     return None
@@ -114,8 +140,8 @@ class ReplayConfig(Settings):
 class TrainConfig(Settings):
     """One training run: which suite and tasks, how long, how actors and learner are paced."""
 
-    suite: str = choice("reach", _suites)
-    """Task suite (skill_embedding_ros/envs/suites.py)."""
+    suite: str = suite_name("reach")
+    """Task suite: "reach", "push" (the point mass) or a plug-in (tasks/registry.py)."""
     tasks: tuple[str, ...] = items(
         ("any",), str, "a non-empty list of tasks of train.suite", bool, relation=_unknown_task
     )
@@ -156,7 +182,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self):
-        from skill_embedding_ros.tasks.point_mass.suites import get_suite
+        from skill_embedding_ros.tasks.registry import get_suite
 
         steps = get_suite(self.train.suite).episode_steps  # an episode is stored whole
         if self.replay.capacity < steps:

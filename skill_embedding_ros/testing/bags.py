@@ -1,7 +1,7 @@
 """Bags for the ingestion tests (and the demonstration experiment): record bags from episodes,
-and robot-topic bags of a scripted controller driving the MuJoCo scene as a lockstep bridge and
-a safety gate would show it (joint_states, object poses, commands), with the episodes a perfect
-ingester must rebuild from them."""
+and robot-topic bags of a scripted controller driving any suite's MuJoCo scene as a lockstep
+bridge and a safety gate would show it (joint_states, object poses, commands), with the episodes
+a perfect ingester must rebuild from them."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import numpy as np
 from rosbags.rosbag2 import Writer
 from rosbags.rosbag2.enums import CompressionFormat, CompressionMode, StoragePlugin
 
+from skill_embedding_ros.control.joint_limits import commanded_limits
 from skill_embedding_ros.data import step_record as sr
 from skill_embedding_ros.data.assembly import episode_records
 from skill_embedding_ros.data.replay import Episode
-from skill_embedding_ros.tasks.point_mass.scene import PointMassScene
-from skill_embedding_ros.tasks.point_mass.suites import Suite, reward
+from skill_embedding_ros.tasks.suite import Scene, TaskSuite
 
 TS = sr.typestore()
 MS = 1_000_000
@@ -48,37 +48,38 @@ def write_record_bag(
                     bag.write(conns[a], t, stream[k])
 
 
-def _controller(obs: np.ndarray, goal: np.ndarray, rng, noise: float) -> np.ndarray:
-    """Velocity towards the goal (saturating), plus exploration noise: a scripted demonstrator."""
-    return np.clip(3.0 * (goal - obs[:2]) + rng.normal(0, noise, 2), -1.5, 1.5)
-
-
-def robot_demos(suite: Suite, episodes: int, goal: int, seed: int = 0, noise: float = 0.2):
-    """Run the scripted controller towards goal region `goal`: per episode the states (q, v,
-    object positions) and the commands sent (unclipped: the ingester clips)."""
-    scene = PointMassScene(suite)
+def robot_demos(suite: TaskSuite, episodes: int, controller, seed: int = 0):
+    """Drive the suite's scene with a scripted `controller(obs, rng) -> command` (physical
+    units): per episode the states (q, v, object poses, observation) and the commands sent
+    (unclipped: the ingester clips)."""
+    scene = suite.make_scene()
+    observer = suite.observer()
+    period = round(suite.control_period * 1e9)
     rng = np.random.default_rng(seed)
-    target = np.asarray(suite.goals[goal])
     out = []
     for _ in range(episodes):
         scene.reset(rng)
-        states, commands = [_state(scene)], []
-        for _ in range(suite.episode_steps):
-            command = _controller(scene.observe(), target, rng, noise)
+        observer.reset()
+        states, commands = [_state(scene, observer, 0)], []
+        for k in range(suite.episode_steps):
+            command = controller(states[-1][3], rng)
             scene.step(command)
             commands.append(command)
-            states.append(_state(scene))
+            states.append(_state(scene, observer, (k + 1) * period))
         out.append((states, commands))
     return out
 
 
-def _state(scene: PointMassScene):
-    poses = {o: pos.copy() for o, (pos, _) in scene.object_poses().items()}
-    return scene.joint_positions(), scene.joint_velocities(), poses, scene.observe()
+def _state(scene: Scene, observer, stamp: int):
+    q, v = scene.joint_positions(), scene.joint_velocities()
+    poses = {o: (pos.copy(), quat.copy()) for o, (pos, quat) in scene.object_poses().items()}
+    return q, v, poses, observer(q, v, poses, stamp)
 
 
-def expected_episodes(suite: Suite, demos, task: str, task_id: int, z_dim: int = 2):
+def expected_episodes(suite: TaskSuite, demos, task: str, task_id: int, z_dim: int = 2):
     """What a perfect ingester makes of `robot_demos` output."""
+    _, limits = commanded_limits(suite.description(), suite.joints)
+    speed = np.array([lim.velocity for lim in limits])
     out = []
     for states, commands in demos:
         obs = np.stack([s[3] for s in states]).astype(np.float32)
@@ -88,8 +89,8 @@ def expected_episodes(suite: Suite, demos, task: str, task_id: int, z_dim: int =
         out.append(
             Episode(
                 obs=obs,
-                action=np.clip(np.stack(commands), -1, 1).astype(np.float32),
-                reward=reward(suite, task, obs[1:]),
+                action=suite.action(np.clip(np.stack(commands), -speed, speed)),
+                reward=suite.reward(task, obs[1:]),
                 terminal=np.zeros(n, bool),
                 task=task_id,
                 z=np.zeros((n, z_dim), np.float32),
@@ -102,7 +103,7 @@ def expected_episodes(suite: Suite, demos, task: str, task_id: int, z_dim: int =
     return out
 
 
-def robot_messages(suite: Suite, demos, namespace: str = "/actor_0", stop_between=True):
+def robot_messages(suite: TaskSuite, demos, namespace: str = "/actor_0", stop_between=True):
     """(topic, msgtype, log time, message) as a lockstep graph's bag holds them: per episode
     a reset state (time advances one period), then command -> next state; the gate's own
     stops while the policy waits between episodes; the bridge's startup state repeated."""
@@ -130,10 +131,11 @@ def robot_messages(suite: Suite, demos, namespace: str = "/actor_0", stop_betwee
             effort=np.zeros(0),
         )
         emit("joint_states", "sensor_msgs/msg/JointState", js)
-        for o, pos in poses.items():
+        for o, (pos, quat) in poses.items():
+            w, x, y, z = (float(c) for c in quat)
             pose = t["geometry_msgs/msg/Pose"](
                 position=t["geometry_msgs/msg/Point"](x=pos[0], y=pos[1], z=pos[2]),
-                orientation=t["geometry_msgs/msg/Quaternion"](x=0.0, y=0.0, z=0.0, w=1.0),
+                orientation=t["geometry_msgs/msg/Quaternion"](x=x, y=y, z=z, w=w),
             )
             stamped = t["geometry_msgs/msg/PoseStamped"](header=copy.deepcopy(header), pose=pose)
             emit(f"objects/{o}/pose", "geometry_msgs/msg/PoseStamped", stamped)

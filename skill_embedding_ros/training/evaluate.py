@@ -9,34 +9,27 @@ import numpy as np
 import torch
 
 from skill_embedding_ros.agent.actor import act, draw_z
-from skill_embedding_ros.tasks.point_mass import PointMassEnv, Suite
-from skill_embedding_ros.tasks.point_mass.suites import goal_index
+from skill_embedding_ros.tasks.env import SuiteEnv
+from skill_embedding_ros.tasks.suite import TaskSuite
 
 
 @dataclass
 class Rollouts:
-    """Evaluation episodes of one task: target paths [N, L+1, 2], z [N, Z], solution [N]."""
+    """Evaluation episodes of one task: observations [N, L+1, S], z [N, Z], the suite's
+    outcome of each episode [N] (-1: not solved), returns [N]."""
 
     task: str
-    paths: np.ndarray
+    obs: np.ndarray
     z: np.ndarray
     solution: np.ndarray
     returns: np.ndarray
 
 
-def solutions(suite: Suite, task: str, obs: np.ndarray) -> np.ndarray:
-    """Which solution each episode found: the rewarded region its target spent the most steps
-    in, or -1 where it never entered one. obs: [N, L+1, S] -> [N]."""
-    rewarded = suite.task_goals(task)
-    inside = goal_index(suite, obs[:, 1:])  # [N, L]
-    counts = np.stack([(inside == g).sum(1) for g in rewarded], 1)  # [N, G]
-    best = np.asarray(rewarded)[counts.argmax(1)]
-    return np.where(counts.max(1) > 0, best, -1)
-
-
-def rollout_task(nets, suite: Suite, tasks: list[str], task_id: int, episodes: int, seed: int):
+def rollout_task(
+    nets, suite: TaskSuite, tasks: list[str], task_id: int, episodes: int, seed: int
+) -> Rollouts:
     """Run `episodes` episodes of one task, z ~ p(z|t) per episode, mean actions."""
-    envs = [PointMassEnv(suite, tasks, seed=seed + i) for i in range(episodes)]
+    envs = [SuiteEnv(suite, tasks, seed=seed + i) for i in range(episodes)]
     obs = np.stack([e.reset(options={"task": task_id})[0] for e in envs])
     generator = torch.Generator().manual_seed(seed)
     z, _ = draw_z(nets.embedding, np.full(episodes, task_id), generator)
@@ -51,9 +44,9 @@ def rollout_task(nets, suite: Suite, tasks: list[str], task_id: int, episodes: i
     name = tasks[task_id]
     return Rollouts(
         task=name,
-        paths=suite.target_position(traj),
+        obs=traj,
         z=z,
-        solution=solutions(suite, name, traj),
+        solution=suite.outcomes(name, traj),
         returns=np.sum(rewards, 0),
     )
 
@@ -67,7 +60,7 @@ def kl_matrix(nets) -> np.ndarray:
 
 def evaluate(
     nets,
-    suite: Suite,
+    suite: TaskSuite,
     tasks: list[str],
     episodes: int = 50,
     seed: int = 12345,
@@ -75,13 +68,13 @@ def evaluate(
 ):
     """Report dict (JSON-ready) and the rollouts behind it.
 
-    A region counts as a distinct solution when at least `min_episodes` of the sampled z reach
-    it, so a single lucky episode is not counted as a skill.
+    An outcome (e.g. a goal region) counts as a distinct solution when at least `min_episodes`
+    of the sampled z reach it, so a single lucky episode is not counted as a skill.
     """
     per_task, rollouts = [], []
     for t, name in enumerate(tasks):
         r = rollout_task(nets, suite, tasks, t, episodes, seed + 1000 * t)
-        found = {int(g): int((r.solution == g).sum()) for g in suite.task_goals(name)}
+        found = {int(g): int((r.solution == g).sum()) for g in suite.solutions(name)}
         per_task.append(
             {
                 "task_id": t,
@@ -104,7 +97,7 @@ def evaluate(
     }, rollouts
 
 
-def plot_evaluation(report: dict, rollouts: list[Rollouts], suite: Suite, path) -> None:
+def plot_evaluation(report: dict, rollouts: list[Rollouts], suite: TaskSuite, path) -> None:
     """z samples coloured by task, and each task's rollouts coloured by the solution found."""
     import matplotlib
 
@@ -137,31 +130,8 @@ def plot_evaluation(report: dict, rollouts: list[Rollouts], suite: Suite, path) 
         ax.set_ylabel("z[1]" if z_dim > 1 else "")
     ax.set_title("z ~ p(z|t) by task")
     ax.legend(fontsize=7)
-    region_colors = plt.get_cmap("Set1")
     for ax, r, row in zip(axes[0, 1:], rollouts, report["per_task"], strict=True):
-        for g, (gx, gy) in enumerate(suite.goals):
-            rewarded = g in suite.task_goals(r.task)
-            ax.add_patch(
-                plt.Circle(
-                    (gx, gy),
-                    suite.goal_radius,
-                    fill=rewarded,
-                    alpha=0.25,
-                    color=region_colors(g),
-                    lw=1.5,
-                )
-            )
-        for xy, sol in zip(r.paths, r.solution, strict=True):
-            ax.plot(
-                xy[:, 0],
-                xy[:, 1],
-                lw=0.8,
-                alpha=0.7,
-                color=region_colors(sol) if sol >= 0 else "0.6",
-            )
-        ax.set_xlim(-1.3, 1.3)
-        ax.set_ylim(-1.3, 1.3)
-        ax.set_aspect("equal")
+        suite.plot_episodes(ax, r.task, r.obs, r.solution)
         ax.set_title(
             f"t{row['task_id']} {r.task}: success {row['success_rate']:.0%}, "
             f"{row['distinct_solutions']} solution(s)",

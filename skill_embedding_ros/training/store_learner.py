@@ -37,15 +37,15 @@ from skill_embedding_ros.agent.checkpoint import (
     save_checkpoint,
 )
 from skill_embedding_ros.agent.learner import Learner
+from skill_embedding_ros.agent.run_networks import build_networks
 from skill_embedding_ros.data.replay import Episode, ReplayBuffer
 from skill_embedding_ros.data.store_chunks import chunk_entries, chunk_numbers
 from skill_embedding_ros.data.store_reader import read_chunk
 from skill_embedding_ros.data.validation import EpisodeSpec, episode_problem
 from skill_embedding_ros.settings.run import RunConfig, to_dict
-from skill_embedding_ros.tasks.point_mass import get_suite
+from skill_embedding_ros.tasks.registry import get_suite
 from skill_embedding_ros.training.trainer import (
     EpisodeStats,
-    build_networks,
     hold_steps,
     replay_update,
     seed_everything,
@@ -134,7 +134,7 @@ class StoreLearner:
         )
         self.spec = episode_spec(run)
         self.rng = np.random.default_rng(run.train.seed)
-        self.stats = EpisodeStats(len(run.train.tasks))
+        self.stats = EpisodeStats(suite, run.train.tasks)
         self.env_steps = 0
         self.episodes = 0
         self.quarantined = 0

@@ -30,42 +30,18 @@ from skill_embedding_ros.agent.checkpoint import (
     save_checkpoint,
     split_actor_state,
 )
-from skill_embedding_ros.agent.learner import Learner, Networks
+from skill_embedding_ros.agent.learner import Learner
+from skill_embedding_ros.agent.run_networks import build_networks
 from skill_embedding_ros.data.relabel import relabel, task_rewards
 from skill_embedding_ros.data.replay import ReplayBuffer, episode_from_bytes, episode_to_bytes
 from skill_embedding_ros.settings.run import RunConfig, to_dict
-from skill_embedding_ros.tasks.point_mass import PointMassEnv, get_suite
-
-
-def build_networks(cfg: RunConfig) -> Networks:
-    suite = get_suite(cfg.train.suite)
-    for task in cfg.train.tasks:
-        suite.task_goals(task)
-    return Networks(suite.obs_dim, suite.action_dim, len(cfg.train.tasks), cfg.agent)
-
-
-def load_networks(checkpoint: str | Path) -> tuple[Networks, RunConfig, dict[str, Any]]:
-    """Networks rebuilt from a checkpoint's own run config, its weights loaded.
-
-    Raises ValueError (unreadable file, no config, shapes that do not fit)."""
-    from skill_embedding_ros.agent.checkpoint import check_finite, check_shapes, read_checkpoint
-    from skill_embedding_ros.settings.run import from_dict
-
-    tensors, meta = read_checkpoint(checkpoint)
-    if "config" not in meta:
-        raise ValueError(f"{checkpoint} carries no run config in its metadata")
-    cfg = from_dict(RunConfig, meta["config"])
-    nets = build_networks(cfg)
-    state = {k[5:]: v for k, v in tensors.items() if k.startswith("nets.")}
-    check_shapes(nets.state_dict(), state, str(checkpoint))
-    check_finite(state, str(checkpoint))
-    nets.load_state_dict(state)
-    return nets, cfg, meta
+from skill_embedding_ros.tasks.env import SuiteEnv
+from skill_embedding_ros.tasks.registry import get_suite
 
 
 def env_factory(cfg: RunConfig):
     """A picklable callable seed -> env for this run's suite and tasks."""
-    return functools.partial(PointMassEnv, cfg.train.suite, list(cfg.train.tasks))
+    return functools.partial(SuiteEnv, cfg.train.suite, list(cfg.train.tasks))
 
 
 def hold_steps(cfg: RunConfig) -> int:
@@ -94,22 +70,26 @@ def replay_update(learner: Learner, replay: ReplayBuffer, cfg: RunConfig, rng) -
 
 
 class EpisodeStats:
-    """Running returns and success of recent episodes, per task."""
+    """Running returns and success (the suite's own definition) of recent episodes, per task."""
 
-    def __init__(self, num_tasks: int, window: int = 100):
-        self.returns = [deque(maxlen=window) for _ in range(num_tasks)]
+    def __init__(self, suite, tasks, window: int = 100):
+        self.suite, self.tasks = suite, list(tasks)
+        self.returns = [deque(maxlen=window) for _ in self.tasks]
+        self.successes = [deque(maxlen=window) for _ in self.tasks]
         self.episodes = 0
 
     def add(self, episode) -> None:
         self.returns[episode.task].append(float(episode.reward.sum()))
+        success = self.suite.success(self.tasks[episode.task], episode.obs[None])[0]
+        self.successes[episode.task].append(bool(success))
         self.episodes += 1
 
     def scalars(self) -> dict[str, float]:
         out = {}
-        for t, r in enumerate(self.returns):
+        for t, (r, s) in enumerate(zip(self.returns, self.successes, strict=True)):
             if r:
                 out[f"charts/return_task{t}"] = float(np.mean(r))
-                out[f"charts/success_task{t}"] = float(np.mean(np.asarray(r) > 0))
+                out[f"charts/success_task{t}"] = float(np.mean(s))
         all_r = [x for r in self.returns for x in r]
         if all_r:
             out["charts/episodic_return"] = float(np.mean(all_r))
@@ -130,7 +110,7 @@ class Trainer:
             cfg.replay.capacity, self.suite.obs_dim, self.suite.action_dim, cfg.agent.z_dim
         )
         self.rng = np.random.default_rng(cfg.train.seed)
-        self.stats = EpisodeStats(len(cfg.train.tasks))
+        self.stats = EpisodeStats(self.suite, cfg.train.tasks)
         self.progress = progress
         self.env_steps = 0
         self.metrics: dict[str, float] = {}

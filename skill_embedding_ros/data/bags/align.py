@@ -37,8 +37,7 @@ import numpy as np
 from skill_embedding_ros.control.joint_limits import commanded_limits
 from skill_embedding_ros.data.bags.sources import find_sources
 from skill_embedding_ros.data.replay import Episode
-from skill_embedding_ros.tasks.observations import build_observation
-from skill_embedding_ros.tasks.point_mass.suites import Suite, reward
+from skill_embedding_ros.tasks.suite import TaskSuite
 from skill_embedding_ros.topic_names import (
     COMMANDS,
     JOINT_STATES,
@@ -53,7 +52,7 @@ POSE_WINDOW_S = 2.0  # poses kept per object: a late state still finds its pose,
 class AlignConfig:
     """How robot topics are turned into transitions (the ingest CLI maps its flags here)."""
 
-    suite: Suite
+    suite: TaskSuite
     tasks: tuple[str, ...]
     """Task of each task id (the run config's train.tasks): a task name maps to its id."""
     z_dim: int
@@ -133,11 +132,13 @@ class SourceAligner:
         self.command: np.ndarray | None = None  # the action of `kept`, once known
         self.commanded = False
         self.poses: dict[str, deque] = {o: deque() for o in self.suite.objects}
-        _, limits = commanded_limits(self.suite.model_path.read_text(), self.suite.joints)
+        self.observer = self.suite.observer()
+        _, limits = commanded_limits(self.suite.description(), self.suite.joints)
         self.speed = np.array([lim.velocity for lim in limits])
         self._new_segment()
 
     def _new_segment(self) -> None:
+        self.observer.reset()  # a stateful observer (e.g. velocity from poses) starts afresh
         self.obs: list[np.ndarray] = []
         self.actions: list[np.ndarray] = []
         self.stamps: list[int] = []
@@ -155,9 +156,9 @@ class SourceAligner:
 
     def on_pose(self, name: str, msg) -> None:
         stamp = _stamp_ns(msg.header.stamp)
-        p = msg.pose.position
+        p, q = msg.pose.position, msg.pose.orientation
         window = self.poses[name]
-        window.append((stamp, (p.x, p.y, p.z)))
+        window.append((stamp, (np.array([p.x, p.y, p.z]), np.array([q.w, q.x, q.y, q.z]))))
         while window and window[0][0] < stamp - POSE_WINDOW_S * 1e9:
             window.popleft()
 
@@ -178,7 +179,7 @@ class SourceAligner:
         elif not np.all(np.isfinite(data)):
             self._problem("non_finite", f"command {data.tolist()}")
         else:
-            action = np.clip(data, -self.speed, self.speed).astype(np.float32)
+            action = self.suite.action(np.clip(data, -self.speed, self.speed))
         self.commands.append(_Command(log_ns, action))
 
     def on_joint_state(self, log_ns: int, msg) -> list[AlignedEpisode]:
@@ -290,7 +291,7 @@ class SourceAligner:
         episode = Episode(
             obs=obs,
             action=np.stack(self.actions[:n]).astype(np.float32),
-            reward=reward(self.suite, task, obs[1:]).astype(np.float32),
+            reward=self.suite.reward(task, obs[1:]).astype(np.float32),
             terminal=np.zeros(n, bool),  # the suites end on time limits only
             task=self.cfg.tasks.index(task),
             z=np.zeros((n, self.cfg.z_dim), np.float32),
@@ -337,11 +338,9 @@ class SourceAligner:
                 return None
             objects[name] = best[1]
         try:
-            # The shared observation function checks finiteness after the float32 cast, so a
-            # huge float64 (a flipped exponent bit) is caught as well as a NaN or an inf.
-            return build_observation(
-                joints, self.suite.objects, state.positions, state.velocities, objects
-            )
+            # The suite's observer checks finiteness after the float32 cast, so a huge float64
+            # (a flipped exponent bit) is caught as well as a NaN or an inf.
+            return self.observer(state.positions, state.velocities, objects, state.stamp)
         except ValueError as err:
             self._problem("non_finite", f"state at {state.stamp} ns: {err}")
             return None

@@ -1,8 +1,6 @@
-"""Observation vectors built from what a ROS node receives: joint states and object poses.
+"""The point mass's observation, built from what a robot publishes: joint states and object poses.
 
-The simulated env and the ROS skill-policy node both call `build_observation`, so a policy sees
-the same vector whether its data came from MuJoCo directly or through `joint_states` and pose
-topics. Layout: joint positions, joint velocities, then the planar (x, y) position of each object.
+Layout: joint positions, joint velocities, then the planar (x, y) position of each object.
 """
 
 from __future__ import annotations
@@ -10,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+
+from skill_embedding_ros.tasks.suite import Observer, Pose
 
 
 def observation_size(joints: Sequence[str], objects: Sequence[str]) -> int:
@@ -43,3 +43,20 @@ def build_observation(
     if not np.all(np.isfinite(obs)):
         raise ValueError(f"non-finite value in observation {obs.tolist()}")
     return obs
+
+
+class PlanarObserver(Observer):
+    """`build_observation` as the suite's observer (stateless)."""
+
+    def __init__(self, joints: Sequence[str], objects: Sequence[str]):
+        self.joints, self.objects = tuple(joints), tuple(objects)
+
+    def __call__(
+        self,
+        positions: Mapping[str, float],
+        velocities: Mapping[str, float],
+        poses: Mapping[str, Pose],
+        stamp_ns: int,
+    ) -> np.ndarray:
+        objects = {o: poses[o][0] for o in self.objects if o in poses}
+        return build_observation(self.joints, self.objects, positions, velocities, objects)

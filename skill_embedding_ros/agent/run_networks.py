@@ -1,0 +1,35 @@
+"""The networks a run config describes: fresh, or rebuilt from a checkpoint (ROS-free, no
+multiprocessing: the nodes, the trainer and the CLI all build them here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from skill_embedding_ros.agent.checkpoint import check_finite, check_shapes, read_checkpoint
+from skill_embedding_ros.agent.learner import Networks
+from skill_embedding_ros.settings.run import RunConfig, from_dict
+from skill_embedding_ros.tasks.registry import get_suite
+
+
+def build_networks(cfg: RunConfig) -> Networks:
+    suite = get_suite(cfg.train.suite)
+    for task in cfg.train.tasks:
+        suite.check_task(task)
+    return Networks(suite.obs_dim, suite.action_dim, len(cfg.train.tasks), cfg.agent)
+
+
+def load_networks(checkpoint: str | Path) -> tuple[Networks, RunConfig, dict[str, Any]]:
+    """Networks rebuilt from a checkpoint's own run config, its weights loaded.
+
+    Raises ValueError (unreadable file, no config, shapes that do not fit)."""
+    tensors, meta = read_checkpoint(checkpoint)
+    if "config" not in meta:
+        raise ValueError(f"{checkpoint} carries no run config in its metadata")
+    cfg = from_dict(RunConfig, meta["config"])
+    nets = build_networks(cfg)
+    state = {k[5:]: v for k, v in tensors.items() if k.startswith("nets.")}
+    check_shapes(nets.state_dict(), state, str(checkpoint))
+    check_finite(state, str(checkpoint))
+    nets.load_state_dict(state)
+    return nets, cfg, meta
