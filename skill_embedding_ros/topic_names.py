@@ -1,5 +1,5 @@
 """Every topic and service name of the graph (one source of truth), free of ROS so that the
-store and bag ingestion in core/ use the same names as the nodes; ros/topics.py adds the QoS.
+store and bag ingestion (data/) use the same names as the nodes; ros/topics.py adds the QoS.
 
 Relative names live in an actor's namespace (/actor_0/commands); names with a leading slash are
 shared by the whole graph.
@@ -14,7 +14,12 @@ SAFETY_STOP = "safety_stop"
 apply it like any command (zeros); a lockstep bridge does not step on it: in lockstep nothing
 moves between steps anyway, and stepping would start a second command/state chain beside the
 policy's."""
-POLICY_COMMAND = "policy_command"  # std_msgs/Float64MultiArray: policy -> gate
+POLICY_COMMAND = "policy_command"
+"""sensor_msgs/JointState, policy -> gate: the command by joint name, stamped with the state it
+answers; the command interface's field (velocity, position or effort) holds the values."""
+EXECUTED = "executed"
+"""sensor_msgs/JointState, gate -> policy: what the gate sent the robot in answer to a policy
+command, with that command's stamp (what a step records)."""
 JOINT_STATES = "joint_states"  # sensor_msgs/JointState
 OBJECT_POSE = "objects/{name}/pose"  # geometry_msgs/PoseStamped, one topic per object
 STEP_RECORDS = "step_records"  # std_msgs/Float64MultiArray (data/step_record.py layout)

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import yaml
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
 
 from skill_embedding_ros.ros import topics
@@ -51,9 +50,7 @@ def test_two_flooding_publishers_never_take_a_joint_past_its_limit(tmp_path, mod
             topics.RELIABLE,
         )
         publishers = [
-            node.create_publisher(
-                Float64MultiArray, "/actor_0/" + topics.POLICY_COMMAND, topics.RELIABLE
-            )
+            node.create_publisher(JointState, "/actor_0/" + topics.POLICY_COMMAND, topics.RELIABLE)
             for _ in range(2)
         ]
         reset = node.create_client(Trigger, "/actor_0/" + topics.RESET)
@@ -81,7 +78,8 @@ def test_two_flooding_publishers_never_take_a_joint_past_its_limit(tmp_path, mod
                         data = rng.choice([-1.0, 1.0], 2)
                     else:
                         data = [float("nan"), 1.0]
-                    publisher.publish(Float64MultiArray(data=[float(v) for v in data]))
+                    velocity = [float(v) for v in data]
+                    publisher.publish(JointState(name=["x", "y"], velocity=velocity))
                     sent += 1
             if sent % reset_every < 8 and not any(not f.done() for f in resets):
                 resets.append(reset.call_async(Trigger.Request()))

@@ -69,7 +69,7 @@ class _Graph:
             JointState, "/actor_0/" + topics.JOINT_STATES, topics.RELIABLE
         )
         self.policy = node.create_publisher(
-            Float64MultiArray, "/actor_0/" + topics.POLICY_COMMAND, topics.RELIABLE
+            JointState, "/actor_0/" + topics.POLICY_COMMAND, topics.RELIABLE
         )
         self.estop = node.create_client(SetBool, "/actor_0/" + topics.ESTOP)
         self.probe.spin_until(lambda: self.states, 15.0, "the gate's first state")
@@ -98,7 +98,9 @@ class _Graph:
         before the command went out."""
         self.joints.publish(JointState(name=NAMES, position=POSITIONS))
         sent = time.monotonic()
-        self.policy.publish(Float64MultiArray(data=[float(v) for v in command]))
+        # By joint name, in another order than the gate's: the gate maps it.
+        velocity = [float(v) for v in command][::-1]
+        self.policy.publish(JointState(name=["y", "x"][: len(velocity)], velocity=velocity))
         return sent
 
     def until_forwarded(self, command=POLICY, expect=LIMITED) -> None:

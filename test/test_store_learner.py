@@ -17,8 +17,8 @@ from skill_embedding_ros.data.assembly import episode_records
 from skill_embedding_ros.data.replay import Episode
 from skill_embedding_ros.data.replay_store import StoreWriter
 from skill_embedding_ros.settings.run import load_run_config
+from skill_embedding_ros.training.pacing import updates_due
 from skill_embedding_ros.training.store_learner import StoreLearner
-from skill_embedding_ros.training.trainer import updates_due
 
 TINY = """
 agent: {hidden: [16, 16], critic_hidden: [16, 16]}

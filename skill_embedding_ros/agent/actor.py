@@ -1,15 +1,31 @@
-"""Actor logic: draw z from p(z|t), hold it, act with pi(a|s,z), and assemble episodes with the
-behaviour log-probabilities Retrace needs. ROS-free; the skill-policy node reuses these pieces."""
+"""The actor core: where z comes from, how long it is held, the action, and what a step records.
+
+One `ActorCore` serves every actor: the in-process `Actor` below (a batch of Gymnasium envs), the
+skill-policy node (one robot through ROS topics) and evaluation. The z source is an interface:
+pre-training draws z ~ p(z|t) from the embedding (`EmbeddingZ`); transfer plugs in a high-level
+policy z = f(s) the same way.
+
+What gets recorded is what the robot executed. `settle` compares it with the policy's proposal:
+the same (to float noise) keeps the policy's log b(a|s,z); different (a gate limited it, a person
+took over) stores the executed action, flags the step as an intervention and makes log b(a|s,z)
+NaN, which cuts the Retrace trace there (agent/losses.py).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
 
 from skill_embedding_ros.agent.distributions import tanh_gaussian_log_prob
 from skill_embedding_ros.data.replay import Episode
+
+SAME_ACTION = 1e-6
+"""Largest difference (action units) between the executed and the proposed action that still
+counts as the policy's own: float32 round trips through physical units stay far below it."""
 
 
 @torch.no_grad()
@@ -38,6 +54,83 @@ def act(
     noise = torch.randn(mean.shape, generator=generator)
     u = mean + log_std.exp() * noise
     return torch.tanh(u).numpy(), tanh_gaussian_log_prob(u, mean, log_std).numpy()
+
+
+class ZSource(Protocol):
+    """Where an actor's z comes from, drawn at episode starts and every `z_hold` steps."""
+
+    def draw(self, task: np.ndarray, obs: np.ndarray, generator: torch.Generator):
+        """(task ids [N], observations [N, S]) -> (z [N, Z], log b(z|t) [N])."""
+
+
+class EmbeddingZ:
+    """Pre-training: z ~ p(z|t) from the embedding network (the state is not used)."""
+
+    def __init__(self, embedding):
+        self.embedding = embedding
+
+    def draw(self, task: np.ndarray, obs: np.ndarray, generator: torch.Generator):
+        return draw_z(self.embedding, task, generator)
+
+
+@dataclass
+class Decision:
+    """What the core decided for a batch of slots at one step (arrays indexed by slot)."""
+
+    action: np.ndarray
+    """[N, A] the policy's proposal, in [-1, 1]."""
+    log_b_a: np.ndarray
+    z: np.ndarray
+    log_b_z: np.ndarray
+    z_drawn: np.ndarray
+
+
+def settle(proposed: np.ndarray, log_b_a: float, executed: np.ndarray | None):
+    """(recorded action, log b(a|s,z), intervention) from what the robot executed."""
+    if executed is None or np.max(np.abs(executed - proposed), initial=0.0) <= SAME_ACTION:
+        return np.asarray(proposed, np.float32), log_b_a, False
+    return np.asarray(executed, np.float32), float("nan"), True
+
+
+class ActorCore:
+    """z source, z hold and the policy for `slots` parallel episodes.
+
+    z is drawn at each episode start and redrawn every `z_hold` steps (0: held all episode).
+    """
+
+    def __init__(
+        self,
+        z_source: ZSource,
+        policy,
+        slots: int,
+        z_dim: int,
+        z_hold: int = 0,
+        deterministic: bool = False,
+        generator: torch.Generator | None = None,
+    ):
+        self.z_source, self.policy = z_source, policy
+        self.z_hold, self.deterministic = z_hold, deterministic
+        self.generator = generator if generator is not None else torch.Generator()
+        self.task = np.zeros(slots, np.int64)
+        self.age = np.zeros(slots, np.int64)
+        self.z = np.zeros((slots, z_dim), np.float32)
+        self.log_b_z = np.zeros(slots, np.float32)
+
+    def begin(self, slot: int, task: int) -> None:
+        """A new episode of `task` in `slot`: its next step draws a z."""
+        self.task[slot], self.age[slot] = task, 0
+
+    def act(self, obs: np.ndarray) -> Decision:
+        """One step of every slot: draw z where due, then a ~ pi(.|s, z)."""
+        hold = max(self.z_hold, 1)
+        drawn = (self.age == 0) | ((self.z_hold > 0) & (self.age % hold == 0))
+        if drawn.any():
+            self.z[drawn], self.log_b_z[drawn] = self.z_source.draw(
+                self.task[drawn], obs[drawn], self.generator
+            )
+        action, log_b_a = act(self.policy, obs, self.z, self.deterministic, self.generator)
+        self.age += 1
+        return Decision(action, log_b_a, self.z.copy(), self.log_b_z.copy(), drawn)
 
 
 class EpisodeBuilder:
@@ -76,8 +169,8 @@ class EpisodeBuilder:
 class Actor:
     """Steps a batch of Gymnasium envs with one batched policy call per step.
 
-    z is drawn at each episode start and redrawn every `z_hold` steps (0: held all episode).
-    Envs report their task id in `info["task"]`.
+    Envs report their task id in `info["task"]` and, after a step, what they executed in
+    `info["executed"]` (tasks/env.py).
     """
 
     def __init__(
@@ -92,20 +185,20 @@ class Actor:
     ):
         self.envs = [make_env(seed * 10_000 + i) for i in range(n_envs)]
         self.embedding, self.policy = embedding, policy
-        self.z_hold, self.deterministic = z_hold, deterministic
-        self.generator = torch.Generator().manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)
+        z_dim = embedding.latent.z_dim
+        self.core = ActorCore(
+            EmbeddingZ(embedding), policy, n_envs, z_dim, z_hold, deterministic, generator
+        )
         self.builders: list[EpisodeBuilder | None] = [None] * n_envs
         self.obs = np.zeros((n_envs, self.envs[0].observation_space.shape[0]), np.float32)
-        self.z = np.zeros((n_envs, embedding.latent.z_dim), np.float32)
-        self.log_b_z = np.zeros(n_envs, np.float32)
-        self.age = np.zeros(n_envs, np.int64)
         for i, env in enumerate(self.envs):
             obs, info = env.reset(seed=seed * 10_000 + i)
             self._begin(i, obs, info["task"])
 
     def _begin(self, i: int, obs, task: int) -> None:
         self.obs[i] = obs
-        self.age[i] = 0
+        self.core.begin(i, task)
         self.builders[i] = EpisodeBuilder(obs, task)
 
     def load_state_dict(self, embedding_state: dict, policy_state: dict) -> None:
@@ -114,26 +207,23 @@ class Actor:
 
     def step(self) -> list[Episode]:
         """Advance every env one control step; return the episodes that ended."""
-        redraw = (self.age == 0) | ((self.z_hold > 0) & (self.age % max(self.z_hold, 1) == 0))
-        if redraw.any():
-            tasks = np.array([b.task for b in self.builders])[redraw]
-            self.z[redraw], self.log_b_z[redraw] = draw_z(self.embedding, tasks, self.generator)
-        actions, log_b_a = act(self.policy, self.obs, self.z, self.deterministic, self.generator)
+        d = self.core.act(self.obs)
         done = []
         for i, env in enumerate(self.envs):
-            obs, reward, terminated, truncated, info = env.step(actions[i])
+            obs, reward, terminated, truncated, info = env.step(d.action[i])
+            action, log_b_a, intervention = settle(d.action[i], d.log_b_a[i], info.get("executed"))
             self.builders[i].add(
-                actions[i],
+                action,
                 reward,
                 terminated,
                 obs,
-                self.z[i].copy(),
-                self.log_b_z[i],
-                log_b_a[i],
-                bool(redraw[i]),
+                d.z[i],
+                d.log_b_z[i],
+                log_b_a,
+                bool(d.z_drawn[i]),
+                intervention,
             )
             self.obs[i] = obs
-            self.age[i] += 1
             if terminated or truncated:
                 done.append(self.builders[i].build())
                 obs, info = env.reset()

@@ -1,4 +1,5 @@
-"""Message <-> core conversions, in one place: stamps, per-step records, weights."""
+"""Message <-> core conversions, in one place: stamps, commands by joint name, poses, per-step
+records, weights."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 import numpy as np
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Pose
+from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension, UInt8MultiArray
 
 from skill_embedding_ros.data import step_record as sr
@@ -19,6 +21,27 @@ def stamp_ns(stamp: Time) -> int:
 def to_stamp(ns: int) -> Time:
     sec, nanosec = divmod(int(ns), 1_000_000_000)
     return Time(sec=sec, nanosec=nanosec)
+
+
+FIELDS = {"velocity": "velocity", "position": "position", "torque": "effort"}
+"""The JointState field that carries a command of each interface."""
+
+
+def command_message(stamp: Time, joints, values, interface: str) -> JointState:
+    """A command by joint name (policy_command, executed): the stamp names the state it answers,
+    the interface's field holds one value per joint."""
+    msg = JointState(name=list(joints))
+    msg.header.stamp = stamp
+    setattr(msg, FIELDS[interface], [float(v) for v in values])
+    return msg
+
+
+def command_values(msg: JointState, joints, interface: str) -> np.ndarray:
+    """The values of a command message in `joints` order; NaN for a joint it lacks (so the gate
+    refuses it) and for a field shorter than its names."""
+    values = getattr(msg, FIELDS[interface])
+    by_name = dict(zip(msg.name, values, strict=False))
+    return np.array([by_name.get(j, np.nan) for j in joints], np.float64)
 
 
 def pose_tuple(pose: Pose) -> tuple[np.ndarray, np.ndarray]:

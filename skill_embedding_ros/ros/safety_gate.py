@@ -1,6 +1,10 @@
-"""Safety gate node: policy_command -> limits, watchdog, e-stop -> commands.
+"""Safety gate node: policy_command -> limits, watchdog, e-stop -> commands (and `executed`).
 
-The logic is ROS-free in control/safety_gate.py.
+The logic is ROS-free in control/safety_gate.py. A policy command is a JointState by joint name,
+stamped with the state it answers; the gate sends the robot one value per joint in its `joints`
+order (std_msgs/Float64MultiArray, a ros2_control forward controller's `~/commands`) and answers
+the policy on `executed` with what it sent, under the command's stamp, so the step records what
+the robot executed.
 
 Publishes the gate state (diagnostic_msgs/DiagnosticStatus, latched) when its mode changes and
 every second; the e-stop is a std_srvs/SetBool service (true latches, false releases). Episode
@@ -9,8 +13,8 @@ the robot jumps and answers commands with stops until the new state is in. A lat
 e-stop is kept in a file (control/estop_latch.py, `estop_file`), so a restarted gate starts
 latched.
 Joint limits come from the robot description (a URDF or MJCF file, or the latched
-`robot_description` topic), by joint name; a command has one velocity per commanded joint, in the
-gate's `joints` order, and joint_states are read by name (any order, extra joints ignored).
+`robot_description` topic), by joint name; commands and joint_states are read by name (any
+order, extra joints ignored; a command missing a joint is refused).
 """
 
 from __future__ import annotations
@@ -32,7 +36,12 @@ from skill_embedding_ros.control.estop_latch import EstopLatch, latch_path
 from skill_embedding_ros.control.joint_limits import commanded_limits
 from skill_embedding_ros.control.safety_gate import Gate, Mode
 from skill_embedding_ros.ros import topics
-from skill_embedding_ros.ros.conversions import reset_reply_stamp, stamp_ns
+from skill_embedding_ros.ros.conversions import (
+    command_message,
+    command_values,
+    reset_reply_stamp,
+    stamp_ns,
+)
 from skill_embedding_ros.ros.params import declare
 from skill_embedding_ros.ros.run import spin
 from skill_embedding_ros.settings.nodes import GateConfig
@@ -67,9 +76,11 @@ class SafetyGate(Node):
             )
 
         self._commands = self.create_publisher(Float64MultiArray, topics.COMMANDS, topics.RELIABLE)
+        self._executed = self.create_publisher(JointState, topics.EXECUTED, topics.RELIABLE)
+        self._joints: list[str] = []  # the commanded joints, once the limits are known
         self._state = self.create_publisher(DiagnosticStatus, topics.GATE_STATE, topics.LATCHED)
         self.create_subscription(
-            Float64MultiArray, topics.POLICY_COMMAND, self._on_policy_command, topics.RELIABLE
+            JointState, topics.POLICY_COMMAND, self._on_policy_command, topics.RELIABLE
         )
         self.create_subscription(
             JointState, topics.JOINT_STATES, self._on_joint_state, topics.RELIABLE
@@ -112,6 +123,7 @@ class SafetyGate(Node):
             self.get_logger().error(f"ignoring the robot description: {err}")
             return
         self.gate.set_limits(joints, limits)
+        self._joints = list(joints)
         described = ", ".join(
             f"{j} [{lim.lower:g}, {lim.upper:g}] |v| <= {lim.velocity:g}"
             for j, lim in zip(joints, limits, strict=True)
@@ -152,8 +164,20 @@ class SafetyGate(Node):
                 waiter.set_result(True)
             self._reset_waiters.clear()
 
-    def _on_policy_command(self, msg: Float64MultiArray) -> None:
-        self._send(self.gate.command(msg.data, self._now()))
+    def _on_policy_command(self, msg: JointState) -> None:
+        interface = self._config.command_interface
+        values = command_values(msg, self._joints, interface)
+        if np.isnan(values).any() and set(self._joints) - set(msg.name):
+            missing = sorted(set(self._joints) - set(msg.name))
+            self.get_logger().error(
+                f"refusing a policy command without joint(s) {missing} (has {list(msg.name)})",
+                throttle_duration_sec=2.0,
+            )
+        sent = self.gate.command(values, self._now())
+        self._send(sent)
+        if sent is not None:
+            answer = command_message(msg.header.stamp, self._joints, sent, interface)
+            self._executed.publish(answer)
 
     def _on_tick(self) -> None:
         self._send(self.gate.tick(self._now()), own=True)

@@ -1,13 +1,12 @@
 """Skill policy node: one actor's episodes through the robot's topics.
 
-Per control step: joint_states (+ object poses with the same stamp) -> observation (the suite's
-`build_observation`) -> reward of the previous step (the suite's pure reward function) and its
-per-step record -> a ~ pi(.|s, z) on `policy_command`. z is drawn from p(z|t) at the episode start
-(and every `z_hold` steps when set). Episodes end after the suite's length; the node then resets
-through the safety gate's `reset` and swaps in the newest accepted `/policy_weights`.
-
-In lockstep the bridge answers each command with the next state, so the node acts once per new
-stamp and never on a stale one; time comes from the state stamps, not from this node's clock.
+`joint_states` and object poses -> one state per control period (control/state_sync.py, the
+rule bag ingestion uses too) -> the suite's observer -> the episode logic (agent/live_episode.py:
+reward, z from the actor core, a ~ pi(.|s, z)) -> `policy_command`, a JointState stamped with the
+state it answers. The safety gate answers each command on `executed` with what it sent the
+robot; a step's record goes out once that is known, so it holds the executed action. Episodes
+end after the suite's length; the node then resets through the gate's `reset` and swaps in the
+newest accepted `/policy_weights`. Time comes from the state stamps, not from this node's clock.
 """
 
 from __future__ import annotations
@@ -25,13 +24,16 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, UInt8MultiArray
 from std_srvs.srv import Trigger
 
-from skill_embedding_ros.agent.actor import act, draw_z
+from skill_embedding_ros.agent.actor import ActorCore, EmbeddingZ
 from skill_embedding_ros.agent.checkpoint import split_actor_state
+from skill_embedding_ros.agent.live_episode import LiveEpisode
 from skill_embedding_ros.agent.run_networks import build_networks, load_networks
 from skill_embedding_ros.agent.weights_acceptance import WeightsInbox
-from skill_embedding_ros.data import step_record as sr
+from skill_embedding_ros.control.state_sync import StateSync, SyncedState
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.conversions import (
+    command_message,
+    command_values,
     pose_tuple,
     record_message,
     reset_reply_stamp,
@@ -44,6 +46,7 @@ from skill_embedding_ros.ros.run import spin
 from skill_embedding_ros.settings.nodes import PolicyNodeConfig
 from skill_embedding_ros.settings.run import load_run_config
 from skill_embedding_ros.tasks.registry import get_suite
+from skill_embedding_ros.training.pacing import backlog
 
 LOG_EVERY = 100  # explore mode: episodes per log line (each one is on /diagnostics)
 
@@ -67,42 +70,43 @@ class SkillPolicyNode(Node):
         except (ValueError, FileNotFoundError) as err:
             raise SystemExit(f"error: {err}") from None
         self.run_cfg, self.nets = run_cfg, nets
-        self.suite = get_suite(run_cfg.train.suite)
-        self.observer = self.suite.observer()
-        self.episode_obs: list[np.ndarray] = []
-        self.tasks = list(run_cfg.train.tasks)
-        self.z_hold = run_cfg.train.z_hold
+        self.suite = suite = get_suite(run_cfg.train.suite)
         self.deterministic = self.cfg.mode == "evaluate"
-        self.generator = torch.Generator().manual_seed(self.cfg.seed)
+        core = ActorCore(
+            EmbeddingZ(nets.embedding),
+            nets.policy,
+            1,
+            nets.latent.z_dim,
+            run_cfg.train.z_hold,
+            self.deterministic,
+            torch.Generator().manual_seed(self.cfg.seed),
+        )
+        self.live = LiveEpisode(suite, run_cfg.train.tasks, core, self.deterministic)
+        self.observer = suite.observer()
+        self.sync = StateSync(round(suite.control_period * 1e9), objects=suite.objects)
         self.source = self.get_namespace().strip("/") or self.get_name()
         self.weights_version = int(meta.get("weights_version", meta.get("updates", -1)))
         self.learner: dict[str, int] | None = None  # the newest /policy_weights counts
         self.steps_since_weights = 0  # own steps since that message, for pacing
 
-        self.joint_state: JointState | None = None
-        self.poses: dict[str, PoseStamped] = {}
-        self.last_stamp = -1  # ns of the newest state acted on
         self.received_stamp = -1  # ns of the newest joint state received
-        self.min_stamp = 0  # ns: the first state of the current episode (from the reset reply)
-        self.episode = -1
-        self.step = 0
-        self.task = 0
-        self.prev: dict | None = None  # what record k needs once s_{k+1} arrives
-        # None (in an episode), "waiting_service", "in_flight", or "paced" (learner behind)
+        self.in_episode = False  # the next state continues an episode (else starts one)
+        # None (in an episode), "waiting_service", "in_flight", "draining" (the last records
+        # wait for the gate's answers) or "paced" (learner behind)
         self.reset: str | None = None
         self.reset_since = 0.0
         self.last_progress = time.monotonic()
-        self.episode_return = 0.0
         self.latencies_us: list[float] = []
 
         self.command_pub = self.create_publisher(
-            Float64MultiArray, topics.POLICY_COMMAND, topics.RELIABLE
+            JointState, topics.POLICY_COMMAND, topics.RELIABLE
         )
         self.record_pub = self.create_publisher(
             Float64MultiArray, topics.STEP_RECORDS, topics.RECORDS
         )
         self.create_subscription(JointState, topics.JOINT_STATES, self.on_joints, topics.RELIABLE)
-        for name in self.suite.objects:
+        self.create_subscription(JointState, topics.EXECUTED, self.on_executed, topics.RELIABLE)
+        for name in suite.objects:
             self.create_subscription(
                 PoseStamped,
                 topics.object_pose_topic(name),
@@ -116,9 +120,10 @@ class SkillPolicyNode(Node):
             )
         self.diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
         self.reset_client = self.create_client(Trigger, topics.RESET)
+        self.executed_topic = self.resolve_topic_name(topics.EXECUTED)
         self.create_timer(0.5, self.watch)
         self.get_logger().info(
-            f"{self.cfg.mode} {self.suite.name} tasks {self.tasks} as '{self.source}'"
+            f"{self.cfg.mode} {suite.name} tasks {self.live.tasks} as '{self.source}'"
             + (f", weights from {self.cfg.checkpoint}" if self.cfg.checkpoint else "")
         )
         self.request_reset()
@@ -138,83 +143,65 @@ class SkillPolicyNode(Node):
             self.resume_if_paced()
 
     def on_pose(self, name: str, msg: PoseStamped) -> None:
-        self.poses[name] = msg
-        self.try_step()
+        self.on_synced(self.sync.add_pose(name, stamp_ns(msg.header.stamp), pose_tuple(msg.pose)))
 
     def on_joints(self, msg: JointState) -> None:
-        self.joint_state = msg
-        self.received_stamp = max(self.received_stamp, stamp_ns(msg.header.stamp))
-        self.try_step()
+        stamp = stamp_ns(msg.header.stamp)
+        self.received_stamp = max(self.received_stamp, stamp)
+        positions = dict(zip(msg.name, msg.position, strict=False))
+        velocities = dict(zip(msg.name, msg.velocity, strict=False))
+        self.on_synced(self.sync.add_joint_state(stamp, positions, velocities))
 
-    def try_step(self) -> None:
-        """Act once per new state: joint_states and every object pose at one stamp."""
-        js = self.joint_state
-        if js is None or self.reset is not None:
-            return
-        stamp = stamp_ns(js.header.stamp)
-        if stamp <= self.last_stamp or stamp < self.min_stamp:
-            return
-        if any(
-            name not in self.poses or stamp_ns(self.poses[name].header.stamp) != stamp
-            for name in self.suite.objects
-        ):
-            return  # the poses of this stamp are still on their way
-        received = time.perf_counter()
-        try:
-            obs = self.observer(
-                dict(zip(js.name, js.position, strict=False)),
-                dict(zip(js.name, js.velocity, strict=False)),
-                {n: pose_tuple(p.pose) for n, p in self.poses.items()},
-                stamp,
-            )
-        except ValueError as err:
-            # A wrong joint name or a NaN reading: do not act on it; abandon the episode.
-            self.get_logger().error(f"bad observation at {stamp} ns: {err}; resetting")
-            self.last_stamp = stamp
-            self.request_reset()
-            return
-        self.last_stamp = stamp
-        self.last_progress = time.monotonic()
-        self.advance(obs, stamp, received)
+    def on_executed(self, msg: JointState) -> None:
+        """The gate's answer to one of our commands: what the robot was sent."""
+        sent = command_values(msg, self.suite.joints, self.suite.actuator)
+        if self.live.on_executed(stamp_ns(msg.header.stamp), self.suite.action(sent)):
+            self.publish_released()
+            if self.reset == "draining" and not self.live.waiting:
+                self.finish_episode()
+
+    def on_synced(self, states: list[SyncedState]) -> None:
+        """Act once per control period, on the synchronised state."""
+        for state in states:
+            if self.reset is not None:
+                return  # between episodes; `reset` replays what follows the new start
+            if self.in_episode and not state.continuous:
+                self.get_logger().warning(
+                    f"a control period was lost before {state.stamp_ns} ns in episode "
+                    f"{self.live.episode}: abandoning it"
+                )
+                self.request_reset()
+                return
+            received = time.perf_counter()
+            try:
+                obs = self.observer(state.positions, state.velocities, state.poses, state.stamp_ns)
+            except ValueError as err:
+                # A wrong joint name or a NaN reading: do not act on it; abandon the episode.
+                self.get_logger().error(
+                    f"bad observation at {state.stamp_ns} ns: {err}; resetting"
+                )
+                self.request_reset()
+                return
+            self.last_progress = time.monotonic()
+            self.advance(obs, state.stamp_ns, received)
 
     # -- the episode -----------------------------------------------------------------------
 
     def advance(self, obs: np.ndarray, stamp: int, received: float) -> None:
-        done = None  # record k-1, completed by s_k
-        if self.prev is None:
+        if not self.in_episode:
             self.begin_episode()
-        else:
-            r = float(self.suite.reward(self.tasks[self.task], obs))
-            self.episode_return += r
-            done = self.step_record(**self.prev, reward=r)
-        self.episode_obs.append(obs)
-        flags = sr.EVALUATION if self.deterministic else 0
-        if self.step == self.suite.episode_steps:
-            self.publish(done)
-            z_dim, action_dim = self.nets.latent.z_dim, self.suite.action_dim
-            last = sr.closing_record(
-                stamp, self.episode, self.step, self.task, obs, action_dim, z_dim
-            )
-            last.flags |= flags
-            self.publish(last)
-            self.end_episode(obs)
+        action = self.live.on_state(obs, stamp)
+        if action is None:
+            self.publish_released()
+            self.end_episode()
             return
-        if self.step == 0 or (self.z_hold and self.step % self.z_hold == 0):
-            z, log_b_z = draw_z(self.nets.embedding, np.array([self.task]), self.generator)
-            self.z, self.log_b_z = z[0], float(log_b_z[0])
-            flags |= sr.Z_DRAWN
-        action, log_b_a = act(
-            self.nets.policy, obs[None], self.z[None], self.deterministic, self.generator
+        command = self.suite.command(action)
+        self.command_pub.publish(
+            command_message(to_stamp(stamp), self.suite.joints, command, self.suite.actuator)
         )
-        self.command_pub.publish(Float64MultiArray(data=action[0].astype(float).tolist()))
         self.latencies_us.append((time.perf_counter() - received) * 1e6)
-        # The record goes out after the command: it is not on the control path.
-        if done is not None:
-            self.publish(done)
-        self.prev = dict(
-            stamp=stamp, obs=obs, action=action[0], log_b_a=float(log_b_a[0]), flags=flags
-        )
-        self.step += 1
+        # Records go out after the command: they are not on the control path.
+        self.publish_released()
 
     def begin_episode(self) -> None:
         weights = self.weights.take()
@@ -223,48 +210,38 @@ class SkillPolicyNode(Node):
             self.nets.embedding.load_state_dict(emb)
             self.nets.policy.load_state_dict(pol)
             self.weights_version = weights.version
-        self.episode += 1
-        self.step = 0
-        self.episode_return = 0.0
-        self.episode_obs = []
-        # Tasks in turn, so every task gets the same share of episodes from every actor.
-        self.task = self.episode % len(self.tasks)
+        self.live.begin()
+        self.in_episode = True
 
-    def step_record(self, stamp, obs, action, log_b_a, flags, reward) -> sr.StepRecord:
-        return sr.StepRecord(
-            stamp_ns=stamp,
-            episode=self.episode,
-            step=self.step - 1,
-            task=self.task,
-            obs=obs,
-            action=action,
-            reward=reward,
-            z=self.z,
-            log_b_z=self.log_b_z,
-            log_b_a=log_b_a,
-            flags=flags,
-        )
+    def publish_released(self) -> None:
+        for record in self.live.released():
+            self.record_pub.publish(record_message(record))
 
-    def publish(self, record: sr.StepRecord) -> None:
-        self.record_pub.publish(record_message(record))
+    def end_episode(self) -> None:
+        """The last state is in; the episode is over once the gate has answered every step."""
+        self.in_episode = False
+        if self.live.waiting:
+            self.reset, self.reset_since = "draining", time.monotonic()
+            return
+        self.finish_episode()
 
-    def end_episode(self, obs: np.ndarray) -> None:
-        trajectory = np.stack(self.episode_obs)[None]
-        outcome = int(self.suite.outcomes(self.tasks[self.task], trajectory)[0])
+    def finish_episode(self) -> None:
+        live = self.live
+        outcome = live.outcome()
         lat = np.percentile(self.latencies_us, [50, 99]) if self.latencies_us else (0, 0)
         # Every evaluation episode is news; while exploring, one line in LOG_EVERY is enough.
         log = self.get_logger().info
-        if not self.deterministic and self.episode % LOG_EVERY:
+        if not self.deterministic and live.episode % LOG_EVERY:
             log = self.get_logger().debug
         log(
-            f"episode {self.episode} task {self.tasks[self.task]}: return "
-            f"{self.episode_return:.0f}, outcome {outcome}, weights v{self.weights_version}, "
+            f"episode {live.episode} task {live.task_name}: return {live.episode_return:.0f}, "
+            f"outcome {outcome}, weights v{self.weights_version}, "
             f"obs->command p50 {lat[0]:.0f} us p99 {lat[1]:.0f} us"
         )
         self.publish_status(outcome, lat)
         self.latencies_us.clear()
-        self.steps_since_weights += self.step
-        if self.cfg.episodes and self.episode + 1 >= self.cfg.episodes:
+        self.steps_since_weights += live.step
+        if self.cfg.episodes and live.episode + 1 >= self.cfg.episodes:
             self.exit_code = 0
             return
         if self.paced_out():
@@ -279,28 +256,25 @@ class SkillPolicyNode(Node):
     def paced_out(self) -> bool:
         """Whether the learner is too far behind for this explorer to start another episode.
 
-        The learner's backlog is the env steps it holds beyond what its replay ratio has used:
-        env_steps - warmup - updates / ratio (from the last /policy_weights), plus what the
-        actors made since (this one's steps times `actors`). Episodes may start while it is
-        under `lead_episodes` episodes per actor. Counting what the learner *received* (not
-        what actors sent) means lost episodes cannot stall the graph, and the learner
-        re-broadcasts its counts every few seconds, so a paused explorer always hears when to
-        go on.
+        The learner's backlog (training/pacing.py) from its last /policy_weights counts, plus
+        what the actors made since (this one's steps times `actors`), must stay under
+        `lead_episodes` episodes per actor. Counting what the learner *received* (not what
+        actors sent) means lost episodes cannot stall the graph, and the learner re-broadcasts
+        its counts every few seconds, so a paused explorer always hears when to go on.
         """
         if self.deterministic or self.cfg.actors <= 0 or self.learner is None:
             return False  # evaluating, unpaced, or no learner heard from
         t = self.run_cfg.train
-        learned = self.learner["updates"] / t.updates_per_step
-        backlog = self.learner.get("env_steps", 0) - t.warmup_steps - learned
-        backlog += self.steps_since_weights * self.cfg.actors
-        return backlog >= self.cfg.actors * self.cfg.lead_episodes * self.suite.episode_steps
+        behind = backlog(self.learner.get("env_steps", 0), self.learner["updates"], t)
+        behind += self.steps_since_weights * self.cfg.actors
+        return behind >= self.cfg.actors * self.cfg.lead_episodes * self.suite.episode_steps
 
     def publish_status(self, outcome: int, latency_us) -> None:
         """One DiagnosticStatus per episode: what a monitor (or a test) needs to see."""
         values = {
-            "episode": self.episode,
-            "task": self.tasks[self.task],
-            "return": self.episode_return,
+            "episode": self.live.episode,
+            "task": self.live.task_name,
+            "return": self.live.episode_return,
             "outcome": outcome,
             "weights_version": self.weights_version,
             "latency_p50_us": round(float(latency_us[0]), 1),
@@ -314,7 +288,7 @@ class SkillPolicyNode(Node):
             values=[KeyValue(key=k, value=str(v)) for k, v in values.items()],
         )
         msg = DiagnosticArray(status=[status])
-        msg.header.stamp = to_stamp(self.last_stamp)
+        msg.header.stamp = to_stamp(max(self.received_stamp, 0))
         self.diag_pub.publish(msg)
 
     def close(self) -> None:
@@ -325,7 +299,7 @@ class SkillPolicyNode(Node):
 
     def request_reset(self) -> None:
         """Ask the bridge for a new episode; `watch` retries until it answers."""
-        self.prev = None
+        self.in_episode = False
         self.observer.reset()  # the next state starts an episode
         self.reset_since = time.monotonic()
         if not self.connected():
@@ -335,14 +309,15 @@ class SkillPolicyNode(Node):
         self.reset_client.call_async(Trigger.Request()).add_done_callback(self.on_reset)
 
     def connected(self) -> bool:
-        """Whether the reset service and the command path (this node -> gate -> robot) are
-        discovered, and, when exploring, a recorder (and the learner's first weights, when
-        paced): a command sent before then would be lost (and a lockstep robot would wait for
-        it forever)."""
+        """Whether the reset service and the command path (this node -> gate -> robot, and the
+        gate's answers) are discovered, and, when exploring, a recorder (and the learner's first
+        weights, when paced): a command sent before then would be lost (and a lockstep robot
+        would wait for it forever)."""
         command_path = (
             self.reset_client.service_is_ready()
             and self.command_pub.get_subscription_count() > 0
             and self.count_subscribers(topics.COMMANDS) > 0
+            and self.count_publishers(self.executed_topic) > 0
         )
         # Exploring is for the replay store: wait for the recorder rather than lose episodes.
         recorded = self.deterministic or self.record_pub.get_subscription_count() > 0
@@ -359,10 +334,10 @@ class SkillPolicyNode(Node):
         # Act first on the state the reset produced, not on an older one still arriving (the
         # reply and the state travel separately). A driver that names no stamp: anything newer.
         named = reset_reply_stamp(result.message)
-        self.min_stamp = named if named is not None else self.received_stamp + 1
+        after = named - 1 if named is not None else self.received_stamp
         self.reset = None
         self.last_progress = time.monotonic()
-        self.try_step()  # the new episode's first state may already be here
+        self.on_synced(self.sync.reset(after))  # the new episode's first state may be here
 
     def watch(self) -> None:
         """Twice a second: retry resets, report a missing bridge, abandon stalled episodes."""
@@ -370,6 +345,13 @@ class SkillPolicyNode(Node):
         waited = now - self.reset_since
         if self.reset == "paced":
             self.resume_if_paced()
+        elif self.reset == "draining" and waited > self.cfg.stall_timeout:
+            self.get_logger().warning(
+                f"no answer on {self.executed_topic} for {self.live.waiting} step(s) of episode "
+                f"{self.live.episode} after {self.cfg.stall_timeout:.0f} s: is the safety gate "
+                "up? Dropping the episode"
+            )
+            self.request_reset()
         elif self.reset == "waiting_service":
             if self.connected():
                 self.request_reset()
@@ -377,10 +359,10 @@ class SkillPolicyNode(Node):
                 self.get_logger().error(
                     f"after {self.cfg.reset_timeout:.0f} s no reset service "
                     f"'{self.reset_client.srv_name}' or no subscriber on {topics.COMMANDS} / "
-                    f"{topics.POLICY_COMMAND} / {topics.STEP_RECORDS} or no "
-                    f"{topics.POLICY_WEIGHTS}: are the sim bridge (or arm driver), the safety "
-                    "gate and, to explore, a replay recorder and a learner running? (With "
-                    "actors:=0 it explores without a learner.)"
+                    f"{topics.POLICY_COMMAND} / {topics.STEP_RECORDS}, no gate answers on "
+                    f"{topics.EXECUTED} or no {topics.POLICY_WEIGHTS}: are the sim bridge (or "
+                    "arm driver), the safety gate and, to explore, a replay recorder and a "
+                    "learner running? (With actors:=0 it explores without a learner.)"
                 )
                 self.exit_code = 1
         elif self.reset == "in_flight" and waited > self.cfg.reset_timeout:
@@ -388,8 +370,8 @@ class SkillPolicyNode(Node):
             self.request_reset()
         elif self.reset is None and now - self.last_progress > self.cfg.stall_timeout:
             self.get_logger().warning(
-                f"no new state for {self.cfg.stall_timeout:.0f} s in episode {self.episode}: "
-                "abandoning it and resetting"
+                f"no new state for {self.cfg.stall_timeout:.0f} s in episode "
+                f"{self.live.episode}: abandoning it and resetting"
             )
             self.request_reset()
 

@@ -15,6 +15,7 @@ from skill_embedding_ros.topic_names import (  # noqa: F401
     COMMANDS,
     DIAGNOSTICS,
     ESTOP,
+    EXECUTED,
     GATE_STATE,
     JOINT_STATES,
     JOY,

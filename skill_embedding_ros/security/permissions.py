@@ -85,14 +85,14 @@ INTERFACES: dict[str, Interface] = {
         serves=(tn.ROBOT_RESET,),
     ),
     "safety_gate": Interface(
-        publishes=(tn.COMMANDS, tn.GATE_STATE),
+        publishes=(tn.COMMANDS, tn.EXECUTED, tn.GATE_STATE),
         subscribes=(tn.POLICY_COMMAND, tn.JOINT_STATES, tn.ROBOT_DESCRIPTION),
         serves=(tn.ESTOP, tn.RESET),
         calls=(tn.ROBOT_RESET,),
     ),
     "skill_policy": Interface(
         publishes=(tn.POLICY_COMMAND, tn.STEP_RECORDS, tn.DIAGNOSTICS),
-        subscribes=(tn.JOINT_STATES, _POSE_ANY, tn.POLICY_WEIGHTS),
+        subscribes=(tn.JOINT_STATES, _POSE_ANY, tn.EXECUTED, tn.POLICY_WEIGHTS),
         calls=(tn.RESET,),
     ),
     # The recorder finds `.../step_records` of any actor at run time.

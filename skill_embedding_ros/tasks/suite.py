@@ -98,6 +98,8 @@ class TaskSuite(ABC):
     """Control steps per episode."""
     control_period: float
     """Seconds per control step."""
+    actuator: str = "velocity"
+    """The scene's command interface (see `Scene.actuator`): what the policy's commands hold."""
 
     @abstractmethod
     def make_scene(self) -> Scene:

@@ -44,12 +44,12 @@ from skill_embedding_ros.data.store_reader import read_chunk
 from skill_embedding_ros.data.validation import EpisodeSpec, episode_problem
 from skill_embedding_ros.settings.run import RunConfig, to_dict
 from skill_embedding_ros.tasks.registry import get_suite
+from skill_embedding_ros.training.pacing import updates_due
 from skill_embedding_ros.training.trainer import (
     EpisodeStats,
     hold_steps,
     replay_update,
     seed_everything,
-    updates_due,
 )
 
 CHECKPOINT = "checkpoint.safetensors"

@@ -37,6 +37,7 @@ from skill_embedding_ros.data.replay import ReplayBuffer, episode_from_bytes, ep
 from skill_embedding_ros.settings.run import RunConfig, to_dict
 from skill_embedding_ros.tasks.env import SuiteEnv
 from skill_embedding_ros.tasks.registry import get_suite
+from skill_embedding_ros.training.pacing import steps_learned, updates_due
 
 
 def env_factory(cfg: RunConfig):
@@ -52,11 +53,6 @@ def seed_everything(seed: int, threads: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed)
     torch.set_num_threads(threads)
-
-
-def updates_due(env_steps: int, train) -> int:
-    """Learner updates the replay ratio asks for after `env_steps` (none during warm-up)."""
-    return int(max(0, env_steps - train.warmup_steps) * train.updates_per_step)
 
 
 def replay_update(learner: Learner, replay: ReplayBuffer, cfg: RunConfig, rng) -> dict:
@@ -266,7 +262,7 @@ class Trainer:
                             shared,
                             version,
                         )
-                paced = t.warmup_steps + int(self.learner.updates / t.updates_per_step) + lead
+                paced = steps_learned(self.learner.updates, t) + lead
                 allowed.value = min(paced, t.env_steps + lead)
                 dead = [p.name for p in procs if not p.is_alive()]
                 if dead and self.env_steps < t.env_steps:

@@ -3,17 +3,18 @@ teleoperated demonstration, a scripted controller, another team's logs) becomes 
 
 Per source (a namespace holding `joint_states`, `commands` and `objects/<name>/pose`):
 
-* States are `joint_states` messages, by header stamp. Stamps that go backwards are dropped
-  (out of order), a repeated stamp is dropped (duplicate: a lockstep bridge re-publishes its
-  first state), and states closer than a control period (minus the tolerance) to the last kept
-  one are skipped, so a fast joint-state stream is sampled at the suite's control rate.
-* Each object's position is the pose whose stamp is nearest the state's, within the tolerance
-  (default a quarter of the control period); none within it leaves the state unmatched.
+* States are `joint_states` messages by header stamp, object poses by theirs, synchronised by
+  the rule the live skill policy uses (control/state_sync.py `StateSync`, fed in log-time
+  order): per control period the state nearest one period after the previous one, within the
+  tolerance (default a quarter of the period), each object's pose the nearest within the
+  tolerance of it. So a fast joint-state stream is sampled at the suite's control rate; stamps
+  going backwards (out of order) or repeating (duplicates: a lockstep bridge re-publishes its
+  first state) are dropped; a state without a pose within the tolerance is unmatched.
 * The action of state s_k is the last command logged between s_k and s_{k+1} (bag log times:
   commands carry no stamp), clipped to each joint's speed limit from the robot description
   (control/joint_limits.py, as the gate does). No command there, a safety stop (the gate's own
-  stop: nobody was commanding) or a malformed one ends the segment, as do a gap in the stamps
-  (more than a period plus the tolerance), an unmatched or non-finite state and a task change.
+  stop: nobody was commanding) or a malformed one ends the segment, as do a gap (no state
+  within the tolerance of a period on), an unmatched or non-finite state and a task change.
 * Segments are cut into episodes of at most the suite's episode length; rewards are recomputed
   with the task's pure reward function, r_k = r(s_{k+1}), as the skill policy scores them.
 
@@ -22,7 +23,8 @@ intervention flag: the learner's trace c_k is then 0 (agent/losses.py importance
 turns Retrace into the one-step expected-SARSA target there, sound whoever chose the action.
 z is zero unless a `label` function (q_psi, data/bags/label.py) names it from the trajectory.
 
-Memory is bounded: one open segment (at most an episode) and a short window of poses per source.
+Memory is bounded: one open segment (at most an episode) and the synchroniser's window of recent
+states and poses per source.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from typing import NamedTuple
 import numpy as np
 
 from skill_embedding_ros.control.joint_limits import commanded_limits
+from skill_embedding_ros.control.state_sync import StateSync, SyncedState
 from skill_embedding_ros.data.bags.sources import find_sources
 from skill_embedding_ros.data.replay import Episode
 from skill_embedding_ros.tasks.suite import TaskSuite
@@ -45,7 +48,6 @@ from skill_embedding_ros.topic_names import (
 )
 
 MAX_COMMANDS = 10_000  # commands held between two states: memory stays bounded
-POSE_WINDOW_S = 2.0  # poses kept per object: a late state still finds its pose, memory bounded
 
 
 @dataclass
@@ -108,11 +110,11 @@ class _Command(NamedTuple):
     """None: not usable as an action (a safety stop, malformed, non-finite)."""
 
 
-class _State(NamedTuple):
-    stamp: int
+class _Tag(NamedTuple):
+    """What a joint state carries through the synchroniser: when it was logged, and the task
+    current then."""
+
     log_ns: int
-    positions: dict
-    velocities: dict
     task: str | None
 
 
@@ -122,16 +124,13 @@ class SourceAligner:
     def __init__(self, source: str, cfg: AlignConfig, counts: Counter, problems: dict):
         self.source, self.cfg, self.suite = source, cfg, cfg.suite
         self.counts, self.problems = counts, problems
-        self.period = round(self.suite.control_period * 1e9)
-        self.tol = cfg.tolerance_ns
         self.task = cfg.task
-        self.last_stamp: int | None = None
-        self.kept: _State | None = None  # the newest state of the sampled sequence
-        self.candidate: _State | None = None  # the best next state so far (nearest a period on)
+        period = round(self.suite.control_period * 1e9)
+        self.sync = StateSync(period, cfg.tolerance_ns, self.suite.objects, counts=counts)
+        self.kept: SyncedState | None = None  # the newest synchronised state
         self.commands: deque[_Command] = deque(maxlen=MAX_COMMANDS)  # logged since `kept`
         self.command: np.ndarray | None = None  # the action of `kept`, once known
         self.commanded = False
-        self.poses: dict[str, deque] = {o: deque() for o in self.suite.objects}
         self.observer = self.suite.observer()
         _, limits = commanded_limits(self.suite.description(), self.suite.joints)
         self.speed = np.array([lim.velocity for lim in limits])
@@ -154,13 +153,10 @@ class SourceAligner:
     def on_task(self, name: str) -> None:
         self.task = name
 
-    def on_pose(self, name: str, msg) -> None:
-        stamp = _stamp_ns(msg.header.stamp)
+    def on_pose(self, name: str, msg) -> list[AlignedEpisode]:
         p, q = msg.pose.position, msg.pose.orientation
-        window = self.poses[name]
-        window.append((stamp, (np.array([p.x, p.y, p.z]), np.array([q.w, q.x, q.y, q.z]))))
-        while window and window[0][0] < stamp - POSE_WINDOW_S * 1e9:
-            window.popleft()
+        pose = (np.array([p.x, p.y, p.z]), np.array([q.w, q.x, q.y, q.z]))
+        return self._synced(self.sync.add_pose(name, _stamp_ns(msg.header.stamp), pose))
 
     def on_command(self, log_ns: int, msg) -> None:
         if self.kept is None:
@@ -183,83 +179,65 @@ class SourceAligner:
         self.commands.append(_Command(log_ns, action))
 
     def on_joint_state(self, log_ns: int, msg) -> list[AlignedEpisode]:
-        stamp = _stamp_ns(msg.header.stamp)
-        if self.last_stamp is not None and stamp <= self.last_stamp:
-            kind = "duplicates" if stamp == self.last_stamp else "out_of_order"
-            self.counts[kind] += 1
-            return []
-        self.last_stamp = stamp
-        state = _State(
-            stamp,
-            log_ns,
-            dict(zip(msg.name, msg.position, strict=False)),
-            dict(zip(msg.name, msg.velocity, strict=False)),
-            self.task,
-        )
-        if self.kept is None:
-            self.kept = state
-            return []
-        out = []
-        target = self.kept.stamp + self.period
-        if stamp > target + self.tol and self.candidate is not None:
-            out += self._advance(self.candidate)
-            target = self.kept.stamp + self.period
-        if stamp < target - self.tol:
-            self.counts["resampled"] += 1  # faster than the control rate: one per period
-        elif stamp <= target + self.tol:
-            # The state nearest one period on is the next: a fast stream sampled at the rate.
-            if self.candidate is None or abs(stamp - target) < abs(self.candidate.stamp - target):
-                self.counts["resampled"] += self.candidate is not None
-                self.candidate = state
-            else:
-                self.counts["resampled"] += 1
-        else:
-            out += self._advance(state)  # nothing within a period: a gap (_close counts it)
-        return out
+        positions = dict(zip(msg.name, msg.position, strict=False))
+        velocities = dict(zip(msg.name, msg.velocity, strict=False))
+        stamp, tag = _stamp_ns(msg.header.stamp), _Tag(log_ns, self.task)
+        return self._synced(self.sync.add_joint_state(stamp, positions, velocities, tag))
 
     def finish(self) -> list[AlignedEpisode]:
         """End of the bag: the last states close their segment."""
-        out = [] if self.candidate is None else self._advance(self.candidate)
+        out = self._synced(self.sync.flush())
         if self.kept is not None:
-            out += self._close(self.kept, None)
+            out += self._close(self.kept, False)
         self.kept = None
         return out
 
-    def _advance(self, state: _State) -> list[AlignedEpisode]:
+    def _synced(self, states: list[SyncedState]) -> list[AlignedEpisode]:
+        for kind, text in self.sync.notes.items():
+            self.problems.setdefault(kind, f"{self.source}: {text}")
+        out = []
+        for state in states:
+            if self.kept is None:
+                self.kept = state
+            else:
+                out += self._advance(state)
+        return out
+
+    def _advance(self, state: SyncedState) -> list[AlignedEpisode]:
         """`state` follows `kept`: `kept`'s action is the last command logged between them."""
-        before = [c for c in self.commands if c.log_ns < state.log_ns]
+        log_ns = state.tag.log_ns
+        before = [c for c in self.commands if c.log_ns < log_ns]
         self.commanded = bool(before)
         self.command = before[-1].action if before else None
         self.counts["commands_superseded"] += max(0, len(before) - 1)
-        out = self._close(self.kept, state.stamp)
-        self.commands = deque((c for c in self.commands if c.log_ns >= state.log_ns), MAX_COMMANDS)
-        self.kept, self.candidate = state, None
+        out = self._close(self.kept, state.continuous)
+        self.commands = deque((c for c in self.commands if c.log_ns >= log_ns), MAX_COMMANDS)
+        self.kept = state
         return out
 
     # -- segments ---------------------------------------------------------------------------
 
-    def _close(self, state: _State, next_stamp: int | None) -> list[AlignedEpisode]:
-        """`state`'s observation and outgoing action are known now: extend the segment."""
+    def _close(self, state: SyncedState, continued: bool) -> list[AlignedEpisode]:
+        """`state`'s observation and outgoing action are known now: extend the segment.
+        `continued`: the next state follows it by one period (no gap, none dropped)."""
         obs = self._observe(state)
         out: list[AlignedEpisode] = []
         if obs is None:
             return self._end()
-        if self.obs and state.task != self.segment_task:
+        task = state.tag.task
+        if self.obs and task != self.segment_task:
             self.counts["task_changes"] += 1
             out += self._end()
         if not self.obs:
-            self.segment_task = state.task
+            self.segment_task = task
         self.obs.append(obs)
-        self.stamps.append(state.stamp)
-        self.logs.append(state.log_ns)
+        self.stamps.append(state.stamp_ns)
+        self.logs.append(state.tag.log_ns)
         if len(self.obs) == self.suite.episode_steps + 1:
             out.append(self._episode(len(self.obs)))
             self.obs, self.stamps, self.logs = self.obs[-1:], self.stamps[-1:], self.logs[-1:]
             self.actions = []
-        if next_stamp is None:
-            return out + self._end()
-        if next_stamp > state.stamp + self.period + self.tol:
-            self.counts["gaps"] += 1
+        if not continued:  # the end, a gap or an unmatched state (counted by the sync)
             return out + self._end()
         if self.command is None:
             if not self.commanded:
@@ -307,13 +285,14 @@ class SourceAligner:
             np.asarray(self.logs[:n_obs], np.int64),
         )
 
-    def _observe(self, state: _State) -> np.ndarray | None:
+    def _observe(self, state: SyncedState) -> np.ndarray | None:
         """The state's observation, or None (counted) if it cannot be built."""
-        if state.task is None:
-            self._problem("no_task", f"state at {state.stamp} ns before any task message")
+        task, stamp = state.tag.task, state.stamp_ns
+        if task is None:
+            self._problem("no_task", f"state at {stamp} ns before any task message")
             return None
-        if state.task not in self.cfg.tasks:
-            self._problem("unknown_task", f"task {state.task!r} is not in {list(self.cfg.tasks)}")
+        if task not in self.cfg.tasks:
+            self._problem("unknown_task", f"task {task!r} is not in {list(self.cfg.tasks)}")
             return None
         joints = self.suite.joints
         missing = [j for j in joints if j not in state.positions or j not in state.velocities]
@@ -324,25 +303,12 @@ class SourceAligner:
                 f"(has {sorted(state.positions)}; the suite needs {list(joints)})",
             )
             return None
-        objects = {}
-        for name, window in self.poses.items():
-            while window and window[0][0] < state.stamp - self.tol:
-                window.popleft()  # later states are later still: these can never match
-            best = min(window, default=None, key=lambda pose: abs(pose[0] - state.stamp))
-            if best is None or abs(best[0] - state.stamp) > self.tol:
-                self._problem(
-                    "states_unmatched",
-                    f"no pose of {name} within {self.tol / 1e9:g} s of the state at "
-                    f"{state.stamp} ns",
-                )
-                return None
-            objects[name] = best[1]
         try:
             # The suite's observer checks finiteness after the float32 cast, so a huge float64
             # (a flipped exponent bit) is caught as well as a NaN or an inf.
-            return self.observer(state.positions, state.velocities, objects, state.stamp)
+            return self.observer(state.positions, state.velocities, state.poses, stamp)
         except ValueError as err:
-            self._problem("non_finite", f"state at {state.stamp} ns: {err}")
+            self._problem("non_finite", f"state at {stamp} ns: {err}")
             return None
 
 
@@ -376,7 +342,7 @@ class RobotAligner:
             elif role == "task":
                 aligner.on_task(str(msg.data))
             else:
-                aligner.on_pose(role.split("/")[1], msg)
+                out += aligner.on_pose(role.split("/")[1], msg)
         return out
 
     def finish(self) -> list[AlignedEpisode]:
