@@ -48,7 +48,8 @@ def run_evaluation(checkpoint: Path, episodes: int, out_dir: Path) -> dict:
     except (ValueError, FileNotFoundError) as err:
         raise SystemExit(f"error: {err}") from None
     suite = get_suite(cfg.train.suite)
-    report, rollouts = evaluate(nets, suite, list(cfg.train.tasks), episodes)
+    tasks = list(cfg.train.tasks)
+    report, rollouts = evaluate(nets, suite, tasks, episodes, z_hold=cfg.train.z_hold)
     report["checkpoint"] = str(checkpoint)
     report["env_steps"] = meta.get("env_steps")
     out_dir.mkdir(parents=True, exist_ok=True)

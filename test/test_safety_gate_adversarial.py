@@ -21,8 +21,8 @@ import yaml
 from skill_embedding_ros.control.joint_limits import commanded_limits
 from skill_embedding_ros.control.safety_gate import Gate
 from skill_embedding_ros.settings.nodes import GateConfig
-from skill_embedding_ros.tasks.point_mass import get_suite
 from skill_embedding_ros.tasks.point_mass.scene import PointMassScene
+from skill_embedding_ros.tasks.registry import get_suite
 
 LIMIT = 1.0  # m, the gate's (an override by name); the scene's own range is 1.5 m
 COMMANDS = 10_000

@@ -73,6 +73,27 @@ class Episode:
             raise ValueError("episode must draw z at its first step (z_drawn[0] is False)")
 
 
+def demonstration(obs, action, reward, task: int, z_dim: int) -> Episode:
+    """An episode whose actions came from outside the policy (a teleoperator, a scripted
+    controller, another team's bag): behaviour log-probabilities unknown (NaN, which cuts the
+    Retrace traces), every step an intervention, z zero until a labeller names one."""
+    n = len(action)
+    z_drawn = np.zeros(n, bool)
+    z_drawn[0] = True
+    return Episode(
+        obs=np.asarray(obs, np.float32),
+        action=np.asarray(action, np.float32),
+        reward=np.asarray(reward, np.float32),
+        terminal=np.zeros(n, bool),  # the suites end on time limits only
+        task=task,
+        z=np.zeros((n, z_dim), np.float32),
+        log_b_z=np.full(n, np.nan, np.float32),
+        log_b_a=np.full(n, np.nan, np.float32),
+        z_drawn=z_drawn,
+        intervention=np.ones(n, bool),
+    )
+
+
 _STEP_FIELDS = (
     "action",
     "reward",

@@ -15,7 +15,7 @@ from rosbags.rosbag2.enums import CompressionFormat, CompressionMode, StoragePlu
 from skill_embedding_ros.control.joint_limits import commanded_limits
 from skill_embedding_ros.data import step_record as sr
 from skill_embedding_ros.data.assembly import episode_records
-from skill_embedding_ros.data.replay import Episode
+from skill_embedding_ros.data.replay import Episode, demonstration
 from skill_embedding_ros.tasks.suite import Scene, TaskSuite
 
 TS = sr.typestore()
@@ -83,23 +83,8 @@ def expected_episodes(suite: TaskSuite, demos, task: str, task_id: int, z_dim: i
     out = []
     for states, commands in demos:
         obs = np.stack([s[3] for s in states]).astype(np.float32)
-        n = len(commands)
-        z_drawn = np.zeros(n, bool)
-        z_drawn[0] = True
-        out.append(
-            Episode(
-                obs=obs,
-                action=suite.action(np.clip(np.stack(commands), -speed, speed)),
-                reward=suite.reward(task, obs[1:]),
-                terminal=np.zeros(n, bool),
-                task=task_id,
-                z=np.zeros((n, z_dim), np.float32),
-                log_b_z=np.full(n, np.nan, np.float32),
-                log_b_a=np.full(n, np.nan, np.float32),
-                z_drawn=z_drawn,
-                intervention=np.ones(n, bool),
-            )
-        )
+        action = suite.action(np.clip(np.stack(commands), -speed, speed))
+        out.append(demonstration(obs, action, suite.reward(task, obs[1:]), task_id, z_dim))
     return out
 
 

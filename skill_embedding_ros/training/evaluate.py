@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from skill_embedding_ros.agent.actor import act, draw_z
+from skill_embedding_ros.agent.actor import ActorCore, EmbeddingZ
 from skill_embedding_ros.tasks.env import SuiteEnv
 from skill_embedding_ros.tasks.suite import TaskSuite
 
@@ -26,17 +26,29 @@ class Rollouts:
 
 
 def rollout_task(
-    nets, suite: TaskSuite, tasks: list[str], task_id: int, episodes: int, seed: int
+    nets, suite: TaskSuite, tasks: list[str], task_id: int, episodes: int, seed: int, z_hold=0
 ) -> Rollouts:
-    """Run `episodes` episodes of one task, z ~ p(z|t) per episode, mean actions."""
+    """Run `episodes` episodes of one task with mean actions, z ~ p(z|t) per episode (redrawn
+    every `z_hold` steps when set, as in training)."""
     envs = [SuiteEnv(suite, tasks, seed=seed + i) for i in range(episodes)]
     obs = np.stack([e.reset(options={"task": task_id})[0] for e in envs])
     generator = torch.Generator().manual_seed(seed)
-    z, _ = draw_z(nets.embedding, np.full(episodes, task_id), generator)
-    traj, rewards = [obs], []
+    core = ActorCore(
+        EmbeddingZ(nets.embedding),
+        nets.policy,
+        episodes,
+        nets.latent.z_dim,
+        z_hold,
+        True,
+        generator,
+    )
+    for i in range(episodes):
+        core.begin(i, task_id)
+    traj, rewards, first_z = [obs], [], None
     for _ in range(suite.episode_steps):
-        actions, _ = act(nets.policy, obs, z, deterministic=True)
-        steps = [e.step(a) for e, a in zip(envs, actions, strict=True)]
+        decision = core.act(obs)
+        first_z = decision.z if first_z is None else first_z
+        steps = [e.step(a) for e, a in zip(envs, decision.action, strict=True)]
         obs = np.stack([s[0] for s in steps])
         traj.append(obs)
         rewards.append([s[1] for s in steps])
@@ -45,7 +57,7 @@ def rollout_task(
     return Rollouts(
         task=name,
         obs=traj,
-        z=z,
+        z=first_z,
         solution=suite.outcomes(name, traj),
         returns=np.sum(rewards, 0),
     )
@@ -65,6 +77,7 @@ def evaluate(
     episodes: int = 50,
     seed: int = 12345,
     min_episodes: int = 2,
+    z_hold: int = 0,
 ):
     """Report dict (JSON-ready) and the rollouts behind it.
 
@@ -73,7 +86,7 @@ def evaluate(
     """
     per_task, rollouts = [], []
     for t, name in enumerate(tasks):
-        r = rollout_task(nets, suite, tasks, t, episodes, seed + 1000 * t)
+        r = rollout_task(nets, suite, tasks, t, episodes, seed + 1000 * t, z_hold)
         found = {int(g): int((r.solution == g).sum()) for g in suite.solutions(name)}
         per_task.append(
             {

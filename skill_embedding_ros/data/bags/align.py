@@ -39,7 +39,7 @@ import numpy as np
 from skill_embedding_ros.control.joint_limits import commanded_limits
 from skill_embedding_ros.control.state_sync import StateSync, SyncedState
 from skill_embedding_ros.data.bags.sources import find_sources
-from skill_embedding_ros.data.replay import Episode
+from skill_embedding_ros.data.replay import Episode, demonstration
 from skill_embedding_ros.tasks.suite import TaskSuite
 from skill_embedding_ros.topic_names import (
     COMMANDS,
@@ -263,20 +263,12 @@ class SourceAligner:
         task = self.segment_task
         obs = np.stack(self.obs[:n_obs]).astype(np.float32)
         n = n_obs - 1
-        nan = np.full(n, np.nan, np.float32)
-        z_drawn = np.zeros(n, bool)
-        z_drawn[0] = True
-        episode = Episode(
-            obs=obs,
-            action=np.stack(self.actions[:n]).astype(np.float32),
-            reward=self.suite.reward(task, obs[1:]).astype(np.float32),
-            terminal=np.zeros(n, bool),  # the suites end on time limits only
-            task=self.cfg.tasks.index(task),
-            z=np.zeros((n, self.cfg.z_dim), np.float32),
-            log_b_z=nan,
-            log_b_a=nan.copy(),
-            z_drawn=z_drawn,
-            intervention=np.ones(n, bool),  # not the policy's action
+        episode = demonstration(
+            obs,
+            np.stack(self.actions[:n]),
+            self.suite.reward(task, obs[1:]),
+            self.cfg.tasks.index(task),
+            self.cfg.z_dim,
         )
         return AlignedEpisode(
             episode,
