@@ -194,7 +194,12 @@ BAD_NODE_PARAMETERS = [
     (config.GateConfig, "joints", ["x", ""], "must be joint names"),
     (config.GateConfig, "robot_description", None, ": expected str"),
     (config.GateConfig, "limits", [1.0], ": expected str"),
-    (config.GateConfig, "command_interface", "torque", "must be 'velocity' or 'position'"),
+    (
+        config.GateConfig,
+        "command_interface",
+        "effort",
+        "must be one of 'velocity', 'position', 'torque'",
+    ),
     (config.GateConfig, "stepping", "sometimes", "must be 'lockstep' or 'realtime'"),
     (config.GateConfig, "state_latency", -0.1, "must be >= 0"),
     (config.GateConfig, "estop_file", None, ": expected str"),

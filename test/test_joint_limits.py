@@ -19,7 +19,7 @@ URDF = """<robot name="arm">
   <joint name="shoulder" type="revolute"><parent link="base"/><child link="l1"/>
     <limit lower="-2.0" upper="2.5" velocity="0.63" effort="30.5"/></joint>
   <joint name="wrist" type="continuous"><parent link="l1"/><child link="l2"/>
-    <limit velocity="0.84" effort="6.8"/></joint>
+    <limit velocity="0.84" effort="6.8"/><dynamics damping="0.7" friction="0.1"/></joint>
   <joint name="mimic" type="revolute"><parent link="l2"/><child link="l3"/>
     <mimic joint="wrist"/><limit lower="-1" upper="1" velocity="1" effort="1"/></joint>
   <joint name="flange" type="fixed"><parent link="l3"/><child link="tool"/></joint>
@@ -32,6 +32,7 @@ def test_a_urdf_gives_each_movable_joint_its_limits_by_name():
     assert limits["shoulder"] == JointLimit(-2.0, 2.5, 0.63, 30.5)
     assert limits["wrist"].lower == -math.inf and limits["wrist"].upper == math.inf
     assert (limits["wrist"].velocity, limits["wrist"].effort) == (0.84, 6.8)
+    assert (limits["wrist"].damping, limits["wrist"].inertia) == (0.7, 0.0)  # no inertia per joint
 
 
 @pytest.mark.parametrize("scene", ["point_mass.xml", "point_mass_push.xml"])
@@ -46,9 +47,38 @@ def test_an_mjcf_gives_range_servo_speed_and_the_servos_lag(scene):
     for name in order:
         joint = model.joint(name)
         kv = -model.actuator(name).biasprm[2]
-        expected = JointLimit(*joint.range, velocity=1.0, lag=model.dof_M0[joint.dofadr[0]] / kv)
+        inertia = model.dof_M0[joint.dofadr[0]]
+        expected = JointLimit(*joint.range, velocity=1.0, lag=inertia / kv, inertia=inertia)
         assert limits[name] == expected
-    assert limits["x"].lag == pytest.approx(1 / 30)
+    assert limits["x"].lag == pytest.approx(1 / 30) and limits["x"].inertia == pytest.approx(1.0)
+
+
+MOTORS = """<mujoco><option gravity="0 0 -9.81"/>
+  <worldbody>
+    <body><joint name="s" type="slide" axis="1 0 0" range="-1 1" damping="3" armature="0.5"/>
+      <geom type="sphere" size="0.1" mass="2"/></body>
+    <body pos="1 0 0"><joint name="h" type="hinge" axis="0 0 1" damping="0.2"
+        actuatorfrcrange="-4 4"/><geom type="box" size="0.1 0.2 0.05" mass="1"/></body>
+  </worldbody>
+  <actuator><motor joint="s" gear="2" ctrlrange="-5 5" forcerange="-3 3"/>
+    <motor joint="h" ctrlrange="-10 10"/></actuator>
+</mujoco>"""
+
+
+def test_an_mjcf_gives_the_inertia_damping_and_effort_at_each_joint():
+    """What the torque interface needs: the inertia an effort moves (armature included), the
+    joint's damping, and the largest effort at the joint, whichever clamp is tightest: the
+    actuator's force range or command range times its gear, or the joint's own force range."""
+    limits, order = limits_from_description(MOTORS)
+    assert order == ["s", "h"]
+    s, h = limits["s"], limits["h"]
+    assert (s.inertia, s.damping, s.effort) == (pytest.approx(2.5), 3.0, 6.0)  # 3 N x gear 2
+    box = 1.0 * (0.2**2 + 0.4**2) / 12  # a 0.2 x 0.4 m box of 1 kg about its z axis
+    assert (h.inertia, h.damping, h.effort) == (pytest.approx(box), 0.2, 4.0)
+    assert h.lower == -math.inf  # an unlimited hinge
+    assert apply_overrides(limits, "{h: {inertia: 0.5, damping: 1.0}}")["h"].inertia == 0.5
+    with pytest.raises(ValueError, match="lag, inertia and damping >= 0"):
+        apply_overrides(limits, "{h: {damping: -1.0}}")
 
 
 def test_overrides_tighten_by_name_and_refuse_unknown_joints():

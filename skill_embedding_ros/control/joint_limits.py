@@ -1,7 +1,8 @@
 """Per-joint limits, by name, from the robot description: the one source of the gate's limits.
 
-A robot description is a URDF (`<joint>` with `<limit lower upper velocity effort>`) or an MJCF
-(joint `range`, and from each joint's actuator: its command range, its force range and, for a
+A robot description is a URDF (`<joint>` with `<limit lower upper velocity effort>` and
+`<dynamics damping>`) or an MJCF (joint `range`, `damping`, `actuatorfrcrange`, the joint's inertia
+with its armature, and from each joint's actuator: its command range, its force range and, for a
 velocity servo, how long the joint lags its command). Whatever reads limits (the safety gate, bag
 alignment, a driver) reads them here, by joint name, never by position in an array; a graph may
 override single values by name (`apply_overrides`).
@@ -30,9 +31,15 @@ class JointLimit:
     velocity: float = INF
     """Largest speed a command may ask for."""
     effort: float = INF
-    """Largest force or torque a command may ask for."""
+    """Largest force or torque (at the joint) a command may ask for."""
     lag: float = 0.0
     """Time constant (s) of the joint's velocity loop: it coasts lag * v once its command drops."""
+    inertia: float = 0.0
+    """Mass or moment of inertia (kg or kg m^2, armature included) an effort at the joint moves;
+    0: not described (a URDF describes links, not what each joint moves)."""
+    damping: float = 0.0
+    """Viscous damping (N s/m or N m s/rad) that slows the joint when no effort drives it; 0: none
+    described."""
 
     def __post_init__(self):
         values = dataclasses.astuple(self)
@@ -40,8 +47,10 @@ class JointLimit:
             raise ValueError(f"a joint limit is NaN: {self}")
         if not self.lower < self.upper:
             raise ValueError(f"lower ({self.lower}) must be < upper ({self.upper})")
-        if self.velocity <= 0 or self.effort <= 0 or self.lag < 0:
-            raise ValueError(f"velocity and effort must be > 0 and lag >= 0: {self}")
+        if self.velocity <= 0 or self.effort <= 0 or min(self.lag, self.inertia, self.damping) < 0:
+            raise ValueError(
+                f"velocity and effort must be > 0, lag, inertia and damping >= 0: {self}"
+            )
 
 
 OVERRIDABLE = tuple(f.name for f in dataclasses.fields(JointLimit))
@@ -71,6 +80,9 @@ def _from_urdf(text: str) -> tuple[dict[str, JointLimit], list[str]]:
             continue
         limit = joint.find("limit")
         values = {}
+        dynamics = joint.find("dynamics")
+        if dynamics is not None and dynamics.get("damping") is not None:
+            values["damping"] = float(dynamics.get("damping"))
         if limit is not None:
             for key, field in (("velocity", "velocity"), ("effort", "effort")):
                 if limit.get(key) is not None:
@@ -100,6 +112,13 @@ def _from_mjcf(text: str) -> tuple[dict[str, JointLimit], list[str]]:
         entry = values.setdefault(model.joint(j).name, {})
         if model.jnt_limited[j]:
             entry["lower"], entry["upper"] = (float(v) for v in model.jnt_range[j])
+        dof = model.jnt_dofadr[j]
+        # The diagonal of the mass matrix at qpos0, armature included: what an effort at this
+        # joint accelerates (constant for decoupled joints; docs/safety.md, torque interface).
+        entry["inertia"] = float(model.dof_M0[dof])
+        entry["damping"] = float(model.dof_damping[dof])
+        if model.jnt_actfrclimited[j]:  # a clamp on the sum of the actuators' forces at the joint
+            entry["effort"] = float(max(abs(v) for v in model.jnt_actfrcrange[j]))
     order = []
     for a in range(model.nu):
         if int(model.actuator_trntype[a]) != int(mujoco.mjtTrn.mjTRN_JOINT):
@@ -112,11 +131,17 @@ def _from_mjcf(text: str) -> tuple[dict[str, JointLimit], list[str]]:
         limited = model.actuator_ctrllimited[a]
         gear = abs(model.actuator_gear[a, 0])
         bias = model.actuator_biasprm[a]
+        # Efforts at the joint: the actuator's force times its gear; the tightest clamp holds
+        # (one actuator per joint, as the gate commands one value per joint).
+        efforts = [entry.get("effort", INF)]
         if model.actuator_forcelimited[a]:
-            entry["effort"] = float(max(abs(v) for v in model.actuator_forcerange[a]))
-        if int(model.actuator_biastype[a]) == int(mujoco.mjtBias.mjBIAS_NONE) and limited:
-            entry.setdefault("effort", float(max(abs(low), abs(high)) * gear))  # a motor
-        elif bias[1] == 0 and bias[2] < 0:  # a velocity servo: ctrl is the joint velocity
+            efforts.append(max(abs(v) for v in model.actuator_forcerange[a]) * gear)
+        motor = int(model.actuator_biastype[a]) == int(mujoco.mjtBias.mjBIAS_NONE)
+        if motor and limited:
+            efforts.append(max(abs(low), abs(high)) * abs(model.actuator_gainprm[a, 0]) * gear)
+        if min(efforts) < INF:
+            entry["effort"] = float(min(efforts))
+        if not motor and bias[1] == 0 and bias[2] < 0:  # a velocity servo: ctrl is a velocity
             if limited:
                 entry["velocity"] = float(max(abs(low), abs(high)))
             kv = -bias[2] * gear

@@ -26,6 +26,13 @@ What a joint state shows, by how the robot steps (`GateConfig.stepping`):
   command lands within `state_latency` s of being sent. So since the state, the joint has moved
   at most the fastest command that was active since then, for (now - arrival + 2 latency) s.
 
+Velocities (the torque interface, control/torque.py): a joint whose velocity approaches a target w
+at rate 1/tau (dv/dt = (w - v) / tau) is a velocity servo, and a joint driven by an effort u
+against damping d is one too, with w = u / d and tau = m / d. `velocity_bounds` bounds v when the
+next command lands from the same account: after s seconds a fraction of the velocity between
+exp(-s / tau) (the joint itself) and 1 / (1 + s / tau) (an implicit integration step of any size,
+as MuJoCo damps) is left, the rest went to the target; the bounds take whichever is worse.
+
 Pure logic: time is passed in (s, one steady clock), so tests drive it step by step.
 """
 
@@ -43,12 +50,15 @@ class Reach:
 
     def __init__(self, config: GateConfig, speed_limits, lags):
         """`speed_limits`: each joint's largest commanded speed; `lags`: each joint's velocity
-        loop time constant (s). Both [J], from control/joint_limits.py."""
+        loop time constant (s). Both [J], from control/joint_limits.py (torque interface: the
+        largest effort / damping, and inertia / damping)."""
         self.config = config
         self.speed = np.asarray(speed_limits, dtype=float)
         self.lag = np.asarray(lags, dtype=float)
         self._coast_lo: np.ndarray | None = None
         self._coast_hi: np.ndarray | None = None
+        self._v_lo = self._v_hi = np.zeros_like(self.speed)
+        """The latest state's velocity (or +-speed when it carries none)."""
         self._state_time = 0.0
         # lockstep: unconfirmed commands, oldest first, as [velocity, count] runs (a flood of
         # identical commands, e.g. stops, costs one entry). realtime: (time sent, velocity) of
@@ -57,6 +67,8 @@ class Reach:
         self._unconfirmed = 0
         self._margin: np.ndarray | float = 0.0
         """lockstep: the command the FIFO took off last (a state may not show it yet)."""
+        self._taken = False
+        """lockstep: whether the FIFO took off any command yet (else the margin is none)."""
         self._stamp: int | None = None
 
     @property
@@ -76,9 +88,12 @@ class Reach:
         if velocities is None:
             spread = self.lag * self.speed
             self._coast_lo, self._coast_hi = x - spread, x + spread
+            self._v_lo, self._v_hi = -self.speed, self.speed
         else:
-            c = x + self.lag * np.asarray(velocities, dtype=float)
+            v = np.asarray(velocities, dtype=float)
+            c = x + self.lag * v
             self._coast_lo, self._coast_hi = np.minimum(x, c), np.maximum(x, c)
+            self._v_lo = self._v_hi = v
         self._state_time = now
         if self.config.stepping == "lockstep":
             self._confirm(self._steps_shown(stamp))
@@ -101,7 +116,7 @@ class Reach:
         while steps > 0 and self._pending:
             run = self._pending[0]
             taken = min(steps, run[1])
-            self._margin = run[0]
+            self._margin, self._taken = run[0], True
             run[1] -= taken
             self._unconfirmed -= taken
             steps -= taken
@@ -134,6 +149,13 @@ class Reach:
             period = cfg.control_period
             return self._coast_lo + down * period, self._coast_hi + up * period, period
         seconds = now - self._state_time + 2 * cfg.state_latency
+        slowest, fastest = self._held_since_state()
+        # Held until replaced, or until the watchdog's stop lands.
+        hold = cfg.stale_after + cfg.tick_period + cfg.state_latency
+        return self._coast_lo + slowest * seconds, self._coast_hi + fastest * seconds, hold
+
+    def _held_since_state(self) -> tuple[np.ndarray, np.ndarray]:
+        """realtime: (slowest, fastest) command the robot may have held since the latest state."""
         # Before its first command the gate cannot know what the robot holds (a command of a
         # gate before a restart, say): anything up to the speed limit.
         start = self.speed if not self._pending else np.zeros_like(self.speed)
@@ -141,14 +163,58 @@ class Reach:
         for _, velocity in self._pending:
             fastest = np.maximum(fastest, velocity)
             slowest = np.minimum(slowest, velocity)
-        # Held until replaced, or until the watchdog's stop lands.
-        hold = cfg.stale_after + cfg.tick_period + cfg.state_latency
-        return self._coast_lo + slowest * seconds, self._coast_hi + fastest * seconds, hold
+        return slowest, fastest
+
+    def velocity_bounds(self, now: float) -> tuple[np.ndarray, np.ndarray]:
+        """(slowest, fastest) velocity per joint when a command sent now takes over, each joint
+        approaching its commands at rate 1 / lag (needs lag > 0: the torque interface)."""
+        cfg = self.config
+        low, high = self._v_lo, self._v_hi
+        if cfg.stepping == "realtime":
+            # Whatever the robot held since the state, for between `since` and `since + 2
+            # latency` s (the state's and the command's latency): no worse than the extremes
+            # held all along (a first-order approach never passes its target).
+            since = max(now - self._state_time, 0.0)
+            slowest, fastest = self._held_since_state()
+            return toward(
+                low, high, slowest, fastest, since, since + 2 * cfg.state_latency, self.lag
+            )
+        period = cfg.control_period
+        if self._taken:  # the command the FIFO took off last may not show yet: either way
+            margin = self._margin
+            shown_lo, shown_hi = toward(low, high, margin, margin, period, period, self.lag)
+            low, high = np.minimum(low, shown_lo), np.maximum(high, shown_hi)
+        for velocity, count in self._pending:
+            low, high = toward(
+                low, high, velocity, velocity, count * period, count * period, self.lag
+            )
+        return low, high
 
     def _forget_before(self, cutoff: float) -> None:
         """Drop commands sent before `cutoff`, but the last of them: it may still be active."""
         while len(self._pending) > 1 and self._pending[1][0] <= cutoff:
             self._pending.popleft()
+
+
+def decay(shortest, longest, lag) -> tuple[np.ndarray, np.ndarray]:
+    """(least, most) fraction of a joint's velocity left, relative to its target, after between
+    `shortest` and `longest` s of approach at rate 1 / lag (lag > 0, [J]): exp(-t / lag) for the
+    joint itself, 1 / (1 + t / lag) for implicit steps of any size (MuJoCo's damping); any split
+    of t into implicit steps, (1 + h / lag) ** (-t / h), lies between the two."""
+    return np.exp(-longest / lag), 1.0 / (1.0 + shortest / lag)
+
+
+def toward(low, high, target_low, target_high, shortest, longest, lag):
+    """(low, high) bounds on the velocity of joints that start in [low, high] and approach
+    targets in [target_low, target_high] at rate 1 / lag for between `shortest` and `longest` s.
+    The velocity is a blend a * v + (1 - a) * target, linear in a, so the ends of `decay` bound
+    it. All arrays [J] (or scalars)."""
+    least, most = decay(shortest, longest, lag)
+    high = np.maximum(
+        least * high + (1 - least) * target_high, most * high + (1 - most) * target_high
+    )
+    low = np.minimum(least * low + (1 - least) * target_low, most * low + (1 - most) * target_low)
+    return low, high
 
 
 def limit_velocity(command, lowest, highest, horizon: float, lower, upper, speed) -> np.ndarray:

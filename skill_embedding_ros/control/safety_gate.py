@@ -9,8 +9,13 @@ What goes out, in order of precedence:
   so a robot driver that holds the last command it got stops too;
 * refused (non-finite, wrong length, or no usable joint state to check it against): a stop in
   place of the command;
-* otherwise the command, clipped to the velocity limit and slowed so that no joint can pass a
-  position limit.
+* otherwise the command, limited so that no joint can pass a position limit: a velocity is
+  clipped to the velocity limit and slowed near a position limit; a position target is kept
+  inside the limits and moves at most at the velocity limit; an effort (control/torque.py) is
+  clipped to the effort limit and to the efforts that keep the joint inside its position and
+  velocity limits (brakes pass; zero effort always does).
+A stop is zero velocity or zero effort, or for position targets the last target again; none goes
+out for targets while a reset is under way (one from before the jump would pull the robot back).
 
 Input queue: commands are taken one by one as they arrive, however many and from however many
 publishers; none is dropped or merged. Each is limited against where the joints may be once it
@@ -33,6 +38,7 @@ import numpy as np
 from skill_embedding_ros.control.joint_limits import JointLimit
 from skill_embedding_ros.control.joint_states import JointPicker
 from skill_embedding_ros.control.reach import Reach, limit_position, limit_velocity
+from skill_embedding_ros.control.torque import TorqueJoints
 from skill_embedding_ros.settings.nodes import GateConfig
 
 MAX_IN_FLIGHT = 8
@@ -95,6 +101,8 @@ class Gate:
         self.joints: tuple[str, ...] = ()
         """The commanded joints, in the order of every command in and out."""
         self.reach: Reach | None = None
+        self.torque: TorqueJoints | None = None
+        """torque interface: the joints' limits and dynamics."""
         self._picker: JointPicker | None = None
         self._lower = self._upper = self._speed = np.zeros(0)
         self._positions: np.ndarray | None = None
@@ -117,14 +125,23 @@ class Gate:
 
     def set_limits(self, joints: Sequence[str], limits: Sequence[JointLimit]) -> None:
         """The commanded joints (in command order) and their limits, from the robot description
-        (control/joint_limits.py). Until then every command is refused."""
+        (control/joint_limits.py). Until then every command is refused. torque interface: a
+        ValueError names each joint that lacks what it needs (inertia, damping, effort and
+        velocity limits); the gate then keeps what it had."""
+        speeds = np.array([lim.velocity for lim in limits], float)
+        lags = np.array([lim.lag for lim in limits], float)
+        torque = None
+        if self.config.command_interface == "torque":
+            torque = TorqueJoints.of(joints, limits)
+            # The account runs on the velocities the efforts drive the joints toward.
+            speeds, lags = torque.target_speed, torque.lag
+        self.torque = torque
         self.joints = tuple(joints)
         self._picker = JointPicker(joints)
         self._lower = np.array([lim.lower for lim in limits], float)
         self._upper = np.array([lim.upper for lim in limits], float)
         self._speed = np.array([lim.velocity for lim in limits], float)
-        lags = np.array([lim.lag for lim in limits], float)
-        self.reach = Reach(self.config, self._speed, lags)
+        self.reach = Reach(self.config, speeds, lags)
         self._positions = None
 
     def joint_state(
@@ -156,11 +173,17 @@ class Gate:
         self._positions = x
         finite = np.all(np.isfinite(x)) and (v is None or np.all(np.isfinite(v)))
         self._state_problem = "" if finite else "latest joint state is not finite"
-        if finite:
+        if v is None and self.torque is not None:
+            # An effort's safe range depends on how fast the joint already moves.
+            self._state_problem = (
+                "joint_states carries no velocity (the torque interface needs it)"
+            )
+        elif finite:
             self.reach.observe(x, v, now, stamp)
 
     def command(self, command: Sequence[float], now: float) -> np.ndarray | None:
-        """A policy command (joint velocities) arrives at `now` (s); returns what to send."""
+        """A policy command arrives at `now` (s): one value per joint in `joints` order, a
+        velocity, position target or effort by `command_interface`; returns what to send."""
         command = np.asarray(command, dtype=float)
         reason = self._refusal_reason(command)
         if reason:
@@ -197,10 +220,13 @@ class Gate:
 
     def _record(self, sent: np.ndarray, now: float) -> None:
         """Account for what was sent: velocities move the joints (control/reach.py); a position
-        target is where they go, and a step of the robot all the same."""
+        target is where they go, and a step of the robot all the same; an effort drives each
+        joint toward the velocity effort / damping (control/torque.py)."""
         if self.config.command_interface == "position":
             self._target, self._target_time = sent, now
             sent = np.zeros_like(sent)
+        elif self.torque is not None:
+            sent = self.torque.target(sent)
         self.reach.sent(sent, now)
 
     def tick(self, now: float) -> np.ndarray | None:
@@ -273,6 +299,9 @@ class Gate:
                 seconds = min(seconds, max(now - self._target_time, 0.0))
             return limit_position(command, start, self._speed * seconds, self._lower, self._upper)
         lowest, highest, horizon = self.reach.bounds(now)
+        if self.torque is not None:
+            v_low, v_high = self.reach.velocity_bounds(now)
+            return self.torque.limit(command, lowest, highest, v_low, v_high, horizon)
         return limit_velocity(
             command, lowest, highest, horizon, self._lower, self._upper, self._speed
         )
@@ -300,7 +329,9 @@ class Gate:
         stop = np.zeros(len(self.joints))
         if self.config.command_interface == "position":  # stopping is holding still
             stop = self._target if self._target is not None else self._positions
-            if stop is None:
+            # While resetting, nothing: the robot holds its target, and one from before the
+            # jump would pull it back once it lands after the reset.
+            if stop is None or self._resetting:
                 return None
         self._stops += 1
         if not (own and self.config.stepping == "lockstep"):

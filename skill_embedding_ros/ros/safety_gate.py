@@ -117,18 +117,21 @@ class SafetyGate(Node):
         cfg = self._config
         try:
             joints, limits = commanded_limits(description, cfg.joints, cfg.limits)
+            self.gate.set_limits(joints, limits)  # torque mode: needs inertia and damping
         except ValueError as err:
             if fatal:
                 raise SystemExit(f"error: robot description: {err}") from None
             self.get_logger().error(f"ignoring the robot description: {err}")
             return
-        self.gate.set_limits(joints, limits)
         self._joints = list(joints)
+        torque = cfg.command_interface == "torque"
         described = ", ".join(
             f"{j} [{lim.lower:g}, {lim.upper:g}] |v| <= {lim.velocity:g}"
+            + (f" |effort| <= {lim.effort:g} inertia {lim.inertia:g} damping {lim.damping:g}"
+               if torque else "")
             for j, lim in zip(joints, limits, strict=True)
-        )
-        self.get_logger().info(f"joint limits: {described}")
+        )  # fmt: skip
+        self.get_logger().info(f"{cfg.command_interface} commands, joint limits: {described}")
 
     def _now(self) -> float:
         return self._steady.now().nanoseconds * 1e-9

@@ -22,6 +22,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
+from skill_embedding_ros.robots.sim import SimRobot
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.conversions import reset_reply, to_stamp
 from skill_embedding_ros.ros.params import declare
@@ -45,20 +46,16 @@ class SimBridge(Node):
             suite = get_suite(self.cfg.suite)
         except ValueError as err:
             raise SystemExit(f"error: {err}") from None
-        self.scene = suite.make_scene()
-        self.joints = tuple(self.scene.joints)
+        self.robot = SimRobot(suite.make_scene())
+        self.joints = self.robot.joints
         self.rng = np.random.default_rng(self.cfg.seed)
-        # Simulated time in whole control periods: integer ticks keep stamps exact (no float
-        # drift), so consecutive states differ by exactly one period.
-        self.period_ns = round(suite.control_period * 1e9)
-        self.ticks = 0
         self.command = np.zeros(len(self.joints))
-        self.scene.reset(self.rng)
+        self.robot.scene.reset(self.rng)  # the start at stamp 0
 
         self.joint_pub = self.create_publisher(JointState, topics.JOINT_STATES, topics.RELIABLE)
         self.pose_pubs = {
             o: self.create_publisher(PoseStamped, topics.object_pose_topic(o), topics.RELIABLE)
-            for o in self.scene.object_poses()
+            for o in self.robot.read().poses
         }
         self.create_subscription(
             Float64MultiArray, topics.COMMANDS, self.on_command, topics.RELIABLE
@@ -66,7 +63,7 @@ class SimBridge(Node):
         self.create_service(Trigger, topics.ROBOT_RESET, self.on_reset)
         # The scene is the robot description: joint limits by name for the gate (latched).
         description = self.create_publisher(String, topics.ROBOT_DESCRIPTION, topics.LATCHED)
-        description.publish(String(data=self.scene.description()))
+        description.publish(String(data=self.robot.scene.description()))
         # Timers run on the steady clock: this node makes sim time, it must not wait on it.
         steady = Clock(clock_type=ClockType.STEADY_TIME)
         self.clock_pub = None
@@ -83,24 +80,21 @@ class SimBridge(Node):
             )
         self.publish_state()
         self.get_logger().info(
-            f"{self.cfg.mode} bridge for suite {suite.name!r}: {self.scene.actuator} commands "
+            f"{self.cfg.mode} bridge for suite {suite.name!r}: {self.robot.actuator} commands "
             f"to {list(self.joints)}, "
             f"objects {list(suite.objects)}, {suite.control_period} s per control period"
         )
 
-    def stamp(self):
-        return to_stamp(self.ticks * self.period_ns)
-
     def publish_state(self) -> None:
-        stamp = self.stamp()
-        q, v = self.scene.joint_positions(), self.scene.joint_velocities()
+        state = self.robot.read()
+        stamp = to_stamp(state.stamp_ns)
         js = JointState()
         js.header.stamp = stamp
-        js.name = list(q)
-        js.position = [q[j] for j in q]
-        js.velocity = [v[j] for j in q]
+        js.name = list(state.positions)
+        js.position = [state.positions[j] for j in js.name]
+        js.velocity = [state.velocities[j] for j in js.name]
         self.joint_pub.publish(js)
-        for o, (pos, quat) in self.scene.object_poses().items():
+        for o, (pos, quat) in state.poses.items():
             msg = PoseStamped()
             msg.header.stamp = stamp
             msg.header.frame_id = self.cfg.frame_id
@@ -113,8 +107,7 @@ class SimBridge(Node):
 
     def advance(self) -> None:
         """One control period with the held command, then the new state."""
-        self.scene.step(self.command)
-        self.ticks += 1
+        self.robot.send(self.command)
         self.publish_state()
 
     def stop_startup_repeat(self) -> None:
@@ -146,14 +139,11 @@ class SimBridge(Node):
 
     def on_reset(self, request: Trigger.Request, response: Trigger.Response):
         self.stop_startup_repeat()
-        self.scene.reset(self.rng)
+        self.robot.reset(self.rng)  # time moves on: stamps never repeat within one bridge
         self.command = np.zeros(len(self.joints))
-        # A new episode still moves time forward, so stamps never repeat within one bridge.
-        self.ticks += 1
         self.publish_state()
-        stamp = self.stamp()
         response.success = True
-        response.message = reset_reply(stamp)
+        response.message = reset_reply(to_stamp(self.robot.stamp_ns))
         return response
 
 

@@ -60,10 +60,14 @@ class GateConfig(Settings):
     the velocity loop's lag); empty: the robot_description topic (std_msgs/String)."""
     limits: str = text("")
     """Tighter limits by joint name, a YAML mapping: {x: {lower: -1.0, upper: 1.0, velocity: 0.5}}
-    (keys lower, upper, velocity, effort, lag; m or rad, per s, N or N m, s)."""
-    command_interface: str = choice("velocity", ("velocity", "position"))
-    """What a command holds per joint: velocity (m/s or rad/s, a forward velocity controller) or
-    position (a target in m or rad, a forward position controller)."""
+    (keys lower, upper: m or rad; velocity: m/s or rad/s; effort: N or N m; lag: s; inertia: kg
+    or kg m^2; damping: N s/m or N m s/rad)."""
+    command_interface: str = choice("velocity", ("velocity", "position", "torque"))
+    """What a command holds per joint: velocity (m/s or rad/s, a forward velocity controller),
+    position (a target in m or rad, a forward position controller) or torque (an effort in N for
+    a slide, N m for a hinge, on top of the robot's own gravity compensation: a forward effort
+    controller). torque needs each joint's inertia, damping, effort and velocity limits, and
+    joint_states with velocities (docs/safety.md)."""
     stepping: str = choice("realtime", ("lockstep", "realtime"))
     """How the robot advances: lockstep (a simulator that steps one control period per command
     and publishes one joint state per step) or realtime (holds the latest command on the wall

@@ -12,6 +12,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from skill_embedding_ros.robots.sim import SimRobot
 from skill_embedding_ros.tasks.registry import get_suite
 from skill_embedding_ros.tasks.suite import TaskSuite
 
@@ -31,7 +32,7 @@ class SuiteEnv(gym.Env):
         for t in tasks:
             self.suite.check_task(t)
         self.tasks = list(tasks)
-        self.scene = self.suite.make_scene()
+        self.robot = SimRobot(self.suite.make_scene())
         self.observer = self.suite.observer()
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (self.suite.obs_dim,), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (self.suite.action_dim,), np.float32)
@@ -40,21 +41,20 @@ class SuiteEnv(gym.Env):
         self.np_random, _ = gym.utils.seeding.np_random(seed)
 
     def observe(self) -> np.ndarray:
-        stamp = round(self.steps * self.suite.control_period * 1e9)
-        s = self.scene
-        return self.observer(s.joint_positions(), s.joint_velocities(), s.object_poses(), stamp)
+        state = self.robot.read()
+        return self.observer(state.positions, state.velocities, state.poses, state.stamp_ns)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         options = options or {}
         self.task = int(options.get("task", self.np_random.integers(len(self.tasks))))
-        self.scene.reset(self.np_random)
+        self.robot.reset(self.np_random)
         self.observer.reset()
         self.steps = 0
         return self.observe(), {"task": self.task}
 
     def step(self, action: np.ndarray):
-        applied = self.scene.step(self.suite.command(action))
+        applied = self.robot.send(self.suite.command(action))
         self.steps += 1
         obs = self.observe()
         r = float(self.suite.reward(self.tasks[self.task], obs))
