@@ -145,15 +145,28 @@ class Chaos:
         proc.wait()
         return time.monotonic()
 
-    def recorder_up(self) -> bool:
-        """Whether a recorder subscribes to the records (the probe is the other subscriber)."""
-        return self.probe.node.count_subscribers("/actor_0/" + topics.STEP_RECORDS) >= 2
+    def record_subscriptions(self) -> set[bytes]:
+        """The subscriptions to the records in the graph (the probe's among them), by id. A
+        killed recorder's stays there for its DDS lease (20 s), so a count cannot tell
+        whether the restarted one is up; a new id can."""
+        infos = self.probe.node.get_subscriptions_info_by_topic("/actor_0/" + topics.STEP_RECORDS)
+        return {bytes(info.endpoint_gid) for info in infos}
 
     def call_estop(self, latch: bool) -> bool:
-        self.probe.spin_until(self.estop.service_is_ready, 30.0, "the e-stop service")
-        future = self.estop.call_async(SetBool.Request(data=latch))
-        self.probe.spin_until(future.done, 10.0, "the e-stop reply")
-        return future.result().success
+        """Latch or release the e-stop, asking again every 2 s: a killed gate's service stays
+        "ready" for its DDS lease, so a request can go out before the restarted gate's server
+        has matched and be lost (latching and releasing are idempotent)."""
+        deadline = time.monotonic() + 30.0
+        while True:
+            self.probe.spin_until(self.estop.service_is_ready, 30.0, "the e-stop service")
+            future = self.estop.call_async(SetBool.Request(data=latch))
+            try:
+                self.probe.spin_until(future.done, 2.0, "the e-stop reply")
+                return future.result().success
+            except AssertionError:
+                self.estop.remove_pending_request(future)
+                if time.monotonic() > deadline:
+                    raise
 
     def learner_checkpoint_steps(self) -> int:
         path = self.run_dir / "checkpoint.safetensors"
@@ -174,11 +187,16 @@ class Chaos:
             if kind == "safety_gate":
                 self.call_estop(True)
             before = self.learner_checkpoint_steps() if kind == "learner" else 0
+            subscriptions = self.record_subscriptions()
             at = self.kill(kind)
             self.start(kind)
             if kind == "replay_recorder":
-                # Down until the new recorder subscribes (the probe is the other subscriber).
-                self.probe.spin_until(self.recorder_up, 60.0, "the restarted recorder")
+                # Down until the new recorder subscribes (a subscription not there before).
+                self.probe.spin_until(
+                    lambda old=subscriptions: self.record_subscriptions() - old,
+                    60.0,
+                    "the restarted recorder",
+                )
                 recorder_kills.append((at, time.monotonic()))
             if kind == "safety_gate":
                 self.gate = {}

@@ -1,5 +1,6 @@
 """The replay recorder as a real process over DDS: a probe publishes two actors' per-step records;
-the store must end up with exactly their complete episodes, also across a kill -9."""
+the store must end up with exactly their complete episodes, also across a kill -9 and when the
+recorder subscribes after the records went out (their publishers keep a history for it)."""
 
 import signal
 
@@ -112,7 +113,10 @@ def test_recorder_stores_exactly_the_complete_episodes_of_every_actor(tmp_path):
         actors.probe.close()
 
 
-def test_a_kill_9_loses_only_the_episodes_in_flight(tmp_path):
+def test_a_kill_9_loses_no_episode_the_publishers_still_hold(tmp_path):
+    """Episodes in the WAL are recovered; the restarted recorder gets the records its
+    predecessor had not taken, or had taken for episodes still in flight, from the publishers'
+    history (topics.RECORDS), and stores nothing twice."""
     domain, store = fresh_domain(), tmp_path / "store"
     params = {"store": str(store), "flush_period": 0.2, "scan_period": 0.2}
     proc = start_node("replay_recorder", domain, tmp_path, params=params)
@@ -142,8 +146,7 @@ def test_a_kill_9_loses_only_the_episodes_in_flight(tmp_path):
         proc = start_node("replay_recorder", domain, tmp_path, params=params)
         actors.wait_stored(range(4, 8))
         # The restarted recorder's subscriptions (the killed one may still count as matched):
-        # publish a 1-step sentinel episode per actor until one lands; what went out before the
-        # match is lost, as for any subscriber that joins late.
+        # publish a 1-step sentinel episode per actor until one lands.
         for actor in ACTORS:
             uids = iter(range(1000 + actor, 2000, 2))
 
@@ -154,19 +157,50 @@ def test_a_kill_9_loses_only_the_episodes_in_flight(tmp_path):
                 return any(u >= 1000 and u % 2 == actor for u in actors.refresh())
 
             actors.probe.spin_until(sentinel_landed, 20, f"the restarted /actor_{actor}")
-        for uid in (8, 9):  # the rest of the episodes in flight at the kill
+        for uid in (8, 9):  # the rest of the episodes in flight at the kill: their start
+            # reaches the restarted recorder from the history
             for msg in _messages(uid)[-3:]:
                 actors.pubs[uid % 2].publish(msg)
         actors.publish(range(10, 14))
         actors.wait_stored(range(10, 14))
         actors.probe.spin_for(0.5)
         actors.refresh()
-        assert [u for u in actors.uids() if u < 1000] == [0, 1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13]
+        assert [u for u in actors.uids() if u < 1000] == list(range(14))
         assert_all_expected([e for e in actors.stored if episode_uid(e) < 1000])
         assert "4 episodes recovered" in log_text(proc)
         assert stop(proc) == 0
     finally:
         stop(proc)
+        actors.probe.close()
+
+
+def test_a_recorder_that_subscribes_late_stores_what_went_out_before_once(tmp_path):
+    """Records published before any recorder subscribed (a recorder slower to start than the
+    policies, or matched late by a restarted policy) still reach the store, from the
+    publishers' history; a recorder started again on the store gets that history again and
+    stores none of it twice."""
+    domain, store = fresh_domain(), tmp_path / "store"
+    params = {"store": str(store), "flush_period": 0.2, "scan_period": 0.2}
+    actors = _Actors(domain, store)
+    proc = None
+    try:
+        actors.publish(range(0, 4))  # nobody subscribes yet
+        proc = start_node("replay_recorder", domain, tmp_path, params=params)
+        actors.wait_stored(range(0, 4))
+        assert stop(proc) == 0
+        actors.probe.spin_until(lambda: actors.subscribed(0), 10, "the recorder gone")
+        proc = start_node("replay_recorder", domain, tmp_path, params=params)
+        actors.probe.spin_until(lambda: actors.subscribed(1), 20, "subscriptions")
+        actors.publish(range(4, 6))
+        actors.wait_stored(range(4, 6))
+        actors.probe.spin_for(0.5)
+        actors.refresh()
+        assert actors.uids() == list(range(6))
+        assert_all_expected(actors.stored)
+        assert stop(proc) == 0
+    finally:
+        if proc is not None:
+            stop(proc)
         actors.probe.close()
 
 

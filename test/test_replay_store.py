@@ -254,6 +254,34 @@ def test_flushing_in_another_thread_stores_every_episode_once(tmp_path):
     assert_all_expected(episodes)
 
 
+def test_an_episode_received_again_is_stored_once_also_by_the_next_writer(tmp_path):
+    """What a recorder gets twice (its publishers' history, sent again after a restart or a late
+    match: ros/topics.py RECORDS) is stored once, also when an earlier writer stored it, in a
+    chunk or in a WAL it left behind. An episode that only shares its source, id and stamps with
+    a stored one (a bridge and a policy both restarted) is another episode: kept."""
+    writer = rs.StoreWriter(tmp_path)
+    _feed(writer, _interleaved([0, 1, 2, 3]))
+    writer.flush()
+    _feed(writer, _interleaved([2, 3, 4]))  # 2 and 3 again, from a chunk
+    _feed(writer, _interleaved([4]))  # again before its chunk
+    assert writer.assembler.counts["episodes_duplicate"] == 3
+    writer.close()
+    writer = rs.StoreWriter(tmp_path)  # a restarted recorder
+    _feed(writer, _interleaved([3, 4, 5]))
+    assert writer.assembler.counts["episodes_duplicate"] == 2
+    _crash(writer)  # 5 only in the WAL
+    writer = rs.StoreWriter(tmp_path)
+    assert writer.recovered == 1
+    _feed(writer, _interleaved([4, 5]))
+    same_ids = episode_records(random_episode(7), "/actor_1", 1, np.arange(100) * 10**6)
+    _feed(writer, [("/actor_1/step_records", sr.encode_cdr(r)) for r in same_ids])
+    assert writer.assembler.counts["episodes_duplicate"] == 2
+    writer.close()
+    stored = _stored(tmp_path)
+    assert sorted(episode_uid(e) for e in stored) == [0, 1, 2, 3, 4, 5, 7]
+    assert_all_expected(stored)
+
+
 def test_a_store_has_one_writer(tmp_path):
     writer = rs.StoreWriter(tmp_path)
     with pytest.raises(RuntimeError, match="in use"):

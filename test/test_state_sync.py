@@ -325,3 +325,23 @@ def test_the_end_of_the_streams_decides_what_waits():
 def test_the_tolerance_must_be_less_than_the_period(tolerance):
     with pytest.raises(ValueError, match="tolerance"):
         StateSync(P, tolerance)
+
+
+def test_a_robot_whose_clock_restarts_is_followed_on_its_new_timeline():
+    """A restarted sim bridge or driver counts from 0 again: its states must not be dropped
+    as out of order for ever (chaos: a bridge kill stalled the policy until it restarted)."""
+    sync = StateSync(P, None, ["block"])
+    for k in range(50, 60):  # 5 s into the old timeline
+        _js(sync, k * P)
+        sync.add_pose("block", k * P, POSE)
+    assert sync.add_pose("block", 0, POSE) == []  # the new clock's first pose ...
+    [first] = _js(sync, 0)  # ... and its state: a new timeline, not out of order
+    assert (first.stamp_ns, first.continuous) == (0, False)
+    assert sync.counts["clock_restarts"] == 1 and not sync.counts["out_of_order"]
+    sync.add_pose("block", P, POSE)
+    assert _stamps(_js(sync, P)) == [P]
+    # Told by a caller (a reset naming an older stamp than seen): also within the history.
+    sync.new_timeline()
+    sync.add_pose("block", P // 2, POSE)
+    assert _stamps(_js(sync, P // 2)) == [P // 2]
+    assert sync.counts["clock_restarts"] == 2 and not sync.counts["out_of_order"]

@@ -25,8 +25,10 @@ The rule, with T the control period and tol the tolerance (default T / 4), stamp
 
 Joint states are dicts by name (any order, extra joints: the caller picks what it needs). Stamps
 that repeat or go backwards are dropped (`duplicates`, `out_of_order`; per object for poses:
-`pose_duplicates`, `pose_out_of_order`); `reset(after)` starts a new episode: nothing stamped at
-or before `after` is used (`stale`). Memory is bounded: `HISTORY_NS` of states and poses.
+`pose_duplicates`, `pose_out_of_order`), but a clock that goes back by more than the history is
+a restarted robot (`clock_restarts`): everything before is forgotten and the new timeline is
+followed. `reset(after)` starts a new episode: nothing stamped at or before `after` is used
+(`stale`). Memory is bounded: `HISTORY_NS` of states and poses.
 """
 
 from __future__ import annotations
@@ -124,6 +126,8 @@ class StateSync:
         tag: object = None,
     ) -> list[SyncedState]:
         stamp = int(stamp_ns)
+        if self._newest is not None and stamp < self._newest - self.history:
+            self.new_timeline(stamp)
         if self._newest is not None and stamp <= self._newest:
             self.counts["duplicates" if stamp == self._newest else "out_of_order"] += 1
             return []
@@ -137,10 +141,33 @@ class StateSync:
             self._states.popleft()
         return self._consider(state)
 
+    def new_timeline(self, stamp: int = 0) -> None:
+        """The robot's clock went back (a restarted driver or sim bridge counts from 0 again):
+        what came before belongs to another timeline. Called on a joint state more than the
+        history older than the newest, or by a caller that knows (a reset naming an older
+        stamp than it had seen)."""
+        self.counts["clock_restarts"] += 1
+        self._newest = None
+        self._states.clear()
+        for name, window in self._poses.items():  # keep poses already on the new clock
+            kept = [pose for pose in window if pose[0] <= stamp + self.tol]
+            self._poses[name] = deque(kept)
+            if kept:
+                self._newest_pose[name] = kept[-1][0]
+            else:
+                self._newest_pose.pop(name, None)
+        if self._floor is not None and self._floor >= stamp:
+            self._floor = None
+        self._restart()
+
     def add_pose(self, name: str, stamp_ns: int, pose: Pose) -> list[SyncedState]:
         """A pose of `name` (one of `objects`): (position [3], quaternion w, x, y, z)."""
         stamp, window = int(stamp_ns), self._poses[name]
         newest = self._newest_pose.get(name)
+        if newest is not None and stamp < newest - self.history:
+            self._newest_pose.pop(name)  # its clock restarted; the joint state will follow
+            self._poses[name].clear()
+            newest = None
         if newest is not None and stamp <= newest:
             self.counts["pose_duplicates" if stamp == newest else "pose_out_of_order"] += 1
             return []

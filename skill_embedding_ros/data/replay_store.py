@@ -28,7 +28,10 @@ after the chunk holding its episodes lands (the chunk names its WAL in custom_da
 store turns a WAL whose chunk never landed into a chunk and drops a torn tail frame. So a
 `kill -9` of the writer never leaves a corrupt or half chunk, nor an episode stored twice, and
 loses no episode whose closing record `add` has seen; the recorder node says what a kill of it
-loses on the way there (docs/ros_graph.md). A power cut can also lose the episodes logged since
+loses on the way there (docs/ros_graph.md). The chunks a writer makes name the digests of their
+episodes (custom_data `digests`, `episode_digest`), and `add` does not store again an episode
+among the newest stored (also by an earlier writer): the records' publishers send their recent
+history again to a recorder that (re)starts. A power cut can also lose the episodes logged since
 the last chunk (the WAL is not fsynced; chunks are, before they appear).
 
 Size bound: after each chunk the oldest chunks are deleted while the store exceeds max_bytes;

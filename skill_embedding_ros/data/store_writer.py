@@ -5,8 +5,10 @@ data/replay_store.py describes the layout and what a crash can lose."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import shutil
 import threading
+from collections import OrderedDict
 from pathlib import Path
 
 from rosbags.interfaces import (
@@ -50,7 +52,7 @@ _OFFERED_QOS = Qos(
     history=QosHistory.KEEP_LAST,
     depth=1000,
     reliability=QosReliability.RELIABLE,
-    durability=QosDurability.VOLATILE,
+    durability=QosDurability.TRANSIENT_LOCAL,
     deadline=QosTime(0, 0),
     lifespan=QosTime(0, 0),
     liveliness=QosLiveliness.AUTOMATIC,
@@ -64,6 +66,25 @@ SOURCE_KEY = "source_digest"
 """custom_data key of an ingested bag's chunk: the bag's digest (data/bags/ingest.py)."""
 REPLACES_KEY = "replaces"
 """custom_data key of a chunk that replaces others (ingest --force): their names, comma-joined."""
+DIGESTS_KEY = "digests"
+"""custom_data key of every chunk `flush` (or recovery) writes: the `episode_digest` of each of
+its episodes, comma-joined, so a writer opening the store knows the newest episodes stored."""
+RECENT_EPISODES = 10_000
+"""How many of the newest stored episodes `add` recognizes when they come again. The records'
+publishers keep their last 5000 records for late joiners (ros/topics.py RECORDS), so a recorder
+that (re)starts or matches a policy late gets that history, most of it stored already: about 100
+episodes per policy at 50 steps (2500 at the very most, 2 records each)."""
+
+
+def episode_digest(records: list[RawRecord]) -> str:
+    """An episode's identity: BLAKE2b (64 bits) of its topic and every record's bytes. A copy
+    sent again from a publisher's history is the same bytes; an episode that only shares its
+    source, id and first stamp (a bridge and a policy both restarted) is not the same."""
+    digest = hashlib.blake2b(records[0].topic.encode() if records else b"", digest_size=8)
+    for r in records:
+        digest.update(len(r.data).to_bytes(8, "little"))
+        digest.update(r.data)
+    return digest.hexdigest()
 
 
 class ChunkBuilder:
@@ -144,6 +165,7 @@ class StoreWriter:
         self._mutex = threading.RLock()  # what add and flush share: WAL, pending, chunk index
         self._flushing = threading.Lock()  # one flush at a time
         self._last_ns = 0
+        self._recent: OrderedDict[str, None] = OrderedDict()  # digests of the newest episodes
         shutil.rmtree(self.path / INCOMING, ignore_errors=True)
         chunks, bad = scan_chunks(self.path)
         self._chunks = {c.path.name: c for c in chunks}
@@ -155,6 +177,7 @@ class StoreWriter:
         self.recovered = self._recover()
         """Episodes a previous writer had logged but not yet put in a chunk, now in one."""
         self._finish_replacements()
+        self._remember_stored()
         self._wal = self._new_wal()
         fsync_dir(self.path)
         self._bound()
@@ -181,18 +204,41 @@ class StoreWriter:
 
     def add(self, topic: str, data: bytes, time_ns: int) -> Episode | None:
         """Feed one record as received (CDR bytes); returns the episode it completes, which is
-        then in the WAL. Raises ValueError for a malformed record (nothing is kept of it), and
-        OSError when the WAL cannot be written (the episode still goes into the next chunk)."""
+        then in the WAL. An episode among the newest RECENT_EPISODES stored (also by an earlier
+        writer) is not stored again: counted as `episodes_duplicate`, None returned. Raises
+        ValueError for a malformed record (nothing is kept of it), and OSError when the WAL
+        cannot be written (the episode still goes into the next chunk)."""
         record = sr.decode_cdr(data, source_of(topic))
         self._last_ns = max(int(time_ns), self._last_ns + 1)
         done = self._collector.add(record, RawRecord(topic, self._last_ns, bytes(data)))
         if done is None:
             return None
         episode, raw = done
+        digest = episode_digest(raw)
         with self._mutex:
+            if digest in self._recent:
+                self.assembler.counts["episodes_duplicate"] += 1
+                return None
+            self._remember(digest)
             self._pending.append(raw)  # first: a failed log write still leaves it for a chunk
             self._wal.append(raw)
         return episode
+
+    def _remember(self, digest: str) -> None:
+        self._recent[digest] = None
+        while len(self._recent) > RECENT_EPISODES:
+            self._recent.popitem(last=False)
+
+    def _remember_stored(self) -> None:
+        """Learn the digests of the newest episodes in the store (from the chunks' metadata)."""
+        newest: list[str] = []
+        for chunk in reversed(self._ordered()):
+            digests = chunk.custom_data.get(DIGESTS_KEY, "").split(",")
+            newest += reversed([d for d in digests if d])
+            if len(newest) >= RECENT_EPISODES:
+                break
+        for digest in reversed(newest[:RECENT_EPISODES]):
+            self._remember(digest)
 
     def flush(self) -> ChunkInfo | None:
         """Write the pending episodes as the next chunk (None if there are none), then delete
@@ -287,6 +333,7 @@ class StoreWriter:
                     self._delete(name)
 
     def _write_chunk(self, episodes: list[list[RawRecord]], custom: dict[str, str]) -> ChunkInfo:
+        custom = {**custom, DIGESTS_KEY: ",".join(map(episode_digest, episodes))}
         builder = ChunkBuilder(self.path / INCOMING / "flush", custom)
         try:
             for r in sorted((r for episode in episodes for r in episode), key=lambda r: r.time_ns):

@@ -5,13 +5,16 @@ so actors may join at any time, and subscribes to each with raw=True: the store 
 bytes exactly as received (data/replay_store.py says how it is laid out). Writes a chunk every
 `flush_period` s and logs a line per chunk.
 
-What a kill -9 loses is what the store has not seen: episodes in flight, and records still
-queued in this process's subscriptions (DDS has acknowledged them to the publisher, so nobody
-sends them again). So intake does nothing but take records and log closed episodes to the
-store's write-ahead log: each callback drains its subscription's whole queue, chunks are
-written and fsynced by a thread of their own, and the per-chunk log line gives the largest lag
-(store time - send time) of the records taken: the window a kill would lose.
-docs/ros_graph.md gives the measured figure.
+Every policy keeps its last records for subscribers that match it late (ros/topics.py RECORDS,
+transient-local): a recorder that starts after the policies, restarts after a kill -9, or
+matches a restarted policy late gets them, and the store keeps an episode it gets twice once
+(data/store_writer.py). So what a kill -9 loses is only what the policies no longer hold once the
+restarted recorder matches them: records queued in this process's subscriptions (DDS has
+acknowledged them) and those published while it was down come again. Intake still does nothing
+but take records and log closed episodes to the store's write-ahead log: each callback drains its
+subscription's whole queue, chunks are written and fsynced by a thread of their own, and the
+per-chunk log line gives the largest lag (store time - send time) of the records sent since the
+recorder started. docs/ros_graph.md gives the measured figures.
 """
 
 from __future__ import annotations
@@ -53,6 +56,9 @@ class ReplayRecorder(Node):
         self.malformed = 0
         self.lag_ns = 0
         """Largest send-to-store delay of a record since the last info line."""
+        self.started_ns = time.time_ns()
+        """Records sent before this (their publishers' history, ros/topics.py RECORDS) are not
+        lag: they reach a recorder that (re)starts late by design."""
         self.logged_at, self.dropped_logged = float("-inf"), {}
         self._recorded_topics: dict[str, object] = {}
         self.get_logger().info(
@@ -76,7 +82,7 @@ class ReplayRecorder(Node):
                 Float64MultiArray,
                 topic,
                 functools.partial(self._on_record, topic),
-                topics.RECORDS,
+                topics.RECORDS_INTAKE,
                 raw=True,
             )
             self.get_logger().info(f"recording {topic}")
@@ -96,7 +102,7 @@ class ReplayRecorder(Node):
 
     def _store(self, topic: str, data: bytes, info) -> None:
         sent = info.get("source_timestamp") if isinstance(info, dict) else None
-        if sent:
+        if sent and sent >= self.started_ns:
             self.lag_ns = max(self.lag_ns, time.time_ns() - sent)
         try:
             self.store.add(topic, data, self.get_clock().now().nanoseconds)

@@ -90,6 +90,7 @@ class SkillPolicyNode(Node):
         self.steps_since_weights = 0  # own steps since that message, for pacing
 
         self.received_stamp = -1  # ns of the newest joint state received
+        self.stamp_at_reset = -1  # received_stamp when the last reset was asked for
         self.in_episode = False  # the next state continues an episode (else starts one)
         # None (in an episode), "waiting_service", "in_flight", "draining" (the last records
         # wait for the gate's answers) or "paced" (learner behind)
@@ -147,7 +148,7 @@ class SkillPolicyNode(Node):
 
     def on_joints(self, msg: JointState) -> None:
         stamp = stamp_ns(msg.header.stamp)
-        self.received_stamp = max(self.received_stamp, stamp)
+        self.received_stamp = stamp
         positions = dict(zip(msg.name, msg.position, strict=False))
         velocities = dict(zip(msg.name, msg.velocity, strict=False))
         self.on_synced(self.sync.add_joint_state(stamp, positions, velocities))
@@ -306,6 +307,7 @@ class SkillPolicyNode(Node):
             self.reset = "waiting_service"
             return
         self.reset = "in_flight"
+        self.stamp_at_reset = self.received_stamp
         self.reset_client.call_async(Trigger.Request()).add_done_callback(self.on_reset)
 
     def connected(self) -> bool:
@@ -334,6 +336,13 @@ class SkillPolicyNode(Node):
         # Act first on the state the reset produced, not on an older one still arriving (the
         # reply and the state travel separately). A driver that names no stamp: anything newer.
         named = reset_reply_stamp(result.message)
+        if named is not None and named <= self.stamp_at_reset:
+            # The robot's clock went back: a restarted bridge or driver counts from 0 again.
+            self.get_logger().warning(
+                f"the reset names stamp {named} ns, older than {self.stamp_at_reset} ns seen "
+                "before it: the robot restarted; following its new clock"
+            )
+            self.sync.new_timeline(named)
         after = named - 1 if named is not None else self.received_stamp
         self.reset = None
         self.last_progress = time.monotonic()

@@ -2,7 +2,9 @@
 gets. QoS is chosen per topic:
 * reliable for everything lockstep training depends on: a dropped joint_states or command would
   stall a lockstep actor, and a dropped record would lose an episode;
-* transient-local (latched) for the weights and the gate state, so a late joiner gets the last one.
+* transient-local (latched) for the weights and the gate state, so a late joiner gets the last one;
+* transient-local with a bounded history for the per-step records, so a replay recorder that
+  subscribes late gets what it missed.
 """
 
 from __future__ import annotations
@@ -39,12 +41,27 @@ RELIABLE = QoSProfile(
 """Commands and robot state."""
 
 RECORDS = QoSProfile(
-    depth=1000,
+    depth=5000,
     history=HistoryPolicy.KEEP_LAST,
     reliability=ReliabilityPolicy.RELIABLE,
-    durability=DurabilityPolicy.VOLATILE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
 )
-"""Per-step records: a deep queue, so a busy recorder falls behind instead of losing steps."""
+"""Per-step records: a deep queue, so a busy recorder falls behind instead of losing steps, and
+each policy keeps its last 5000 records (about 100 episodes, 10 s or more of one actor; ~4 MB)
+for subscribers that match it late: a recorder restarted after a kill (DDS goes on counting a
+killed subscriber as matched for its lease, 20 s), or one that matches a (re)started policy after
+its first records. The recorder stores an episode it gets twice only once (data/store_writer.py,
+episode_digest). A transient-local subscriber does not match a volatile publisher: every
+publisher of records uses this profile."""
+
+RECORDS_INTAKE = QoSProfile(
+    depth=50_000,
+    history=HistoryPolicy.KEEP_LAST,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+)
+"""The replay recorder's subscription to each actor's records: RECORDS with room for the
+history of many policies arriving at once when it (re)starts, beside the live records."""
 
 LATCHED = QoSProfile(
     depth=1,
