@@ -13,11 +13,9 @@ quarantined there, non-finite updates rolled back, counts restored exactly.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 
-import yaml
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from std_msgs.msg import UInt8MultiArray
@@ -28,7 +26,8 @@ from skill_embedding_ros.ros.conversions import weights_message
 from skill_embedding_ros.ros.params import declare
 from skill_embedding_ros.ros.run import spin
 from skill_embedding_ros.settings.nodes import LearnerNodeConfig
-from skill_embedding_ros.settings.run import load_run_config, to_dict
+from skill_embedding_ros.settings.run import load_run_config
+from skill_embedding_ros.training.run_log import RunLog
 from skill_embedding_ros.training.store_learner import StoreLearner
 
 UPDATE_BUDGET_S = 0.05  # train in slices this long, so callbacks (and Ctrl-C) stay responsive
@@ -67,12 +66,7 @@ class LearnerNode(Node):
             )
         self.metrics: dict[str, float] = {}
         self.rollbacks_logged, self.rollback_logged_at = self.learner.rollbacks, -1e9
-        (self.out / "config.yaml").write_text(yaml.safe_dump(to_dict(run), sort_keys=False))
-
-        from torch.utils.tensorboard import SummaryWriter
-
-        self.writer = SummaryWriter(str(self.out / "tb"))
-        self.log_file = open(self.out / "progress.jsonl", "a")  # noqa: SIM115 (closed in close)
+        self.run_log = RunLog(self.out, run, append=True)
         self.weights_pub = self.create_publisher(
             UInt8MultiArray, topics.POLICY_WEIGHTS, topics.LATCHED
         )
@@ -178,11 +172,7 @@ class LearnerNode(Node):
             **self.core.stats.scalars(),
             **self.metrics,
         }
-        for k, v in row.items():
-            if "/" in k:
-                self.writer.add_scalar(k, v, self.core.env_steps)
-        self.log_file.write(json.dumps(row) + "\n")
-        self.log_file.flush()
+        self.run_log.write(row, self.core.env_steps)
         total = self.run_cfg.train.env_steps
         steps = self.core.env_steps
         self.get_logger().info(
@@ -215,8 +205,7 @@ class LearnerNode(Node):
 
     def close(self) -> None:
         self.checkpoint()
-        self.writer.close()
-        self.log_file.close()
+        self.run_log.close()
 
 
 def main(args=None) -> int:

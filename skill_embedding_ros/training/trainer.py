@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import json
 import multiprocessing as mp
 import multiprocessing.connection
 import time
@@ -21,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
 from skill_embedding_ros.agent.actor import Actor
 from skill_embedding_ros.agent.checkpoint import (
@@ -38,6 +36,7 @@ from skill_embedding_ros.settings.run import RunConfig, to_dict
 from skill_embedding_ros.tasks.env import SuiteEnv
 from skill_embedding_ros.tasks.registry import get_suite
 from skill_embedding_ros.training.pacing import steps_learned, updates_due
+from skill_embedding_ros.training.run_log import RunLog
 
 
 def env_factory(cfg: RunConfig):
@@ -110,7 +109,6 @@ class Trainer:
         self.progress = progress
         self.env_steps = 0
         self.metrics: dict[str, float] = {}
-        (self.out / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
     # -- shared pieces -------------------------------------------------------------------------
 
@@ -136,11 +134,9 @@ class Trainer:
         return path
 
     def run(self) -> dict[str, Any]:
-        from torch.utils.tensorboard import SummaryWriter
         from tqdm import tqdm
 
-        self.writer = SummaryWriter(str(self.out / "tb"))
-        self.log_file = open(self.out / "progress.jsonl", "w")  # noqa: SIM115 (closed below)
+        self.log = RunLog(self.out, self.cfg)
         self.bar = tqdm(
             total=self.cfg.train.env_steps,
             unit="step",
@@ -158,8 +154,7 @@ class Trainer:
             self.checkpoint()
         finally:
             self.bar.close()
-            self.writer.close()
-            self.log_file.close()
+            self.log.close()
         return {
             "env_steps": self.env_steps,
             "updates": self.learner.updates,
@@ -181,11 +176,7 @@ class Trainer:
                 **self.stats.scalars(),
                 **self.metrics,
             }
-            for k, v in row.items():
-                if "/" in k:
-                    self.writer.add_scalar(k, v, self.env_steps)
-            self.log_file.write(json.dumps(row) + "\n")
-            self.log_file.flush()
+            self.log.write(row, self.env_steps)
             self.bar.set_postfix(
                 ret=f"{row.get('charts/episodic_return', 0):.1f}", upd=self.learner.updates
             )

@@ -1,0 +1,138 @@
+"""The graph's own figures for N actors: lockstep env steps/s per actor and in total, the skill
+policies' observation -> command latency, and the episodes the replay recorder stored."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
+from graph_harness import RUN_CONFIG, RosContext, check_alive, log_tail, stop_all
+
+from skill_embedding_ros.data.replay_store import list_chunks
+from skill_embedding_ros.ros import topics
+from skill_embedding_ros.ros.processes import fresh_domain, graph_params, start_node
+from skill_embedding_ros.settings.run import load_run_config
+from skill_embedding_ros.tasks.registry import get_suite
+
+
+def start_graph(n: int, domain: int, store: Path, log_dir: Path) -> dict[str, list]:
+    """The training graph's actor side: per actor a lockstep sim_bridge, a safety_gate and an
+    exploring skill_policy (pacing off: no learner), plus the real replay_recorder, which the
+    policies wait for before starting episodes. The recorder starts first (docs/ros_graph.md).
+
+    Bridge, gate and policy take the train_sim graph's parameters (the gate steps in lockstep
+    with its bridge, its e-stop latch kept in memory); the recorder keeps its defaults."""
+    suite = load_run_config(RUN_CONFIG).train.suite
+    recorder = start_node("replay_recorder", domain, log_dir, params={"store": str(store)})
+    graph: dict[str, list] = {"skill_policy": [], "safety_gate": [], "sim_bridge": []}
+    for i in range(n):
+        ns = f"actor_{i}"
+        bridge = graph_params("sim_bridge", suite=suite, mode="lockstep", seed=i)
+        graph["sim_bridge"].append(start_node("sim_bridge", domain, log_dir, ns, bridge))
+        gate = graph_params("safety_gate", stepping="lockstep")
+        graph["safety_gate"].append(start_node("safety_gate", domain, log_dir, ns, gate))
+        policy = graph_params("skill_policy", config=RUN_CONFIG, mode="explore", actors=0, seed=i)
+        graph["skill_policy"].append(start_node("skill_policy", domain, log_dir, ns, policy))
+    graph["replay_recorder"] = [recorder]
+    return graph
+
+
+def episode_listener(ros: RosContext) -> list[dict]:
+    """Every skill policy's per-episode diagnostics, stamped with their arrival here."""
+    seen: list[dict] = []
+
+    def on_diag(msg: DiagnosticArray) -> None:
+        now = time.monotonic()
+        for status in msg.status:
+            if "skill_policy" in status.name:
+                values = {kv.key: kv.value for kv in status.values}
+                seen.append(
+                    {
+                        "actor": status.hardware_id,
+                        "episode": int(values["episode"]),
+                        "t": now,
+                        "p50_us": float(values["latency_p50_us"]),
+                        "p99_us": float(values["latency_p99_us"]),
+                    }
+                )
+
+    ros.node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, on_diag, 1000)
+    return seen
+
+
+def report_unclean_exits(graph: dict[str, list], codes: dict[str, list[int]]) -> None:
+    """A node that did not exit 0 on Ctrl-C is a finding of its own: show why, keep going."""
+    for name, group in graph.items():
+        for proc, code in zip(group, codes[name], strict=True):
+            if code != 0:
+                print(f"warning: {name} exited with {code}:\n{log_tail(proc)}", file=sys.stderr)
+
+
+def actor_rate(events: list[dict], begin: float, end: float, episode_steps: int) -> float:
+    """Env steps/s of one actor between its first and last episode end inside [begin, end]:
+    each interval is whole episodes including the reset between them, and startup is left out."""
+    inside = [e for e in events if begin <= e["t"] <= end]
+    if len(inside) < 2:
+        raise RuntimeError(f"fewer than 2 episodes ended in the window: {len(inside)}")
+    first, last = inside[0], inside[-1]
+    return (last["episode"] - first["episode"]) * episode_steps / (last["t"] - first["t"])
+
+
+def bench_graph(n: int, seconds: float, warmup_episodes: int, log_dir: Path) -> dict:
+    episode_steps = get_suite(load_run_config(RUN_CONFIG).train.suite).episode_steps
+    domain = fresh_domain()
+    store = log_dir / f"store_{n}"
+    ros = RosContext(domain, "bench_graph")
+    seen = episode_listener(ros)
+    graph = start_graph(n, domain, store, log_dir / f"graph_{n}")
+    procs = [p for group in graph.values() for p in group]
+    actors = [f"actor_{i}" for i in range(n)]
+
+    def warmed_up() -> bool:
+        check_alive(procs)
+        return all(sum(e["actor"] == a for e in seen) >= warmup_episodes for a in actors)
+
+    try:
+        started = time.monotonic()
+        ros.spin_until(warmed_up, 120, f"{warmup_episodes} episodes from each of {n} actors")
+        startup_s = time.monotonic() - started
+        begin = time.monotonic()
+        ros.spin_until(lambda: time.monotonic() - begin >= seconds, seconds + 5, "the window")
+        check_alive(procs)
+        end = time.monotonic()
+    finally:
+        # Policies first, so no command is in flight when their bridges go; the recorder last,
+        # so it writes every episode it completed into its final chunk.
+        codes = {"skill_policy": stop_all(graph["skill_policy"])}
+        # Diagnostics of episodes that ended after the window may still be on their way: take
+        # them in, so `episodes_reported` counts every episode the policies finished.
+        ros.spin_for(1.0)
+        codes |= {name: stop_all(group) for name, group in graph.items() if name not in codes}
+        ros.close()
+        report_unclean_exits(graph, codes)
+    rates = [
+        actor_rate([e for e in seen if e["actor"] == a], begin, end, episode_steps) for a in actors
+    ]
+    window = [e for e in seen if begin <= e["t"] <= end]
+    chunks = list_chunks(store)
+    return {
+        "actors": n,
+        "steps_per_s_total": round(sum(rates)),
+        "steps_per_s_per_actor": round(sum(rates) / n),
+        "steps_per_s_each": [round(r) for r in rates],
+        "step_us_per_actor": round(n / sum(rates) * 1e6, 1),
+        # The policy reports percentiles per episode (50 steps): the median episode's p50 and
+        # p99, and the worst episode's p99. An episode's p99 is about its slowest step, so the
+        # median of them sits near the p99 over all steps (the 0.5^(1/50) = 0.986 quantile).
+        "policy_latency_p50_us": round(float(np.median([e["p50_us"] for e in window])), 1),
+        "policy_latency_p99_us": round(float(np.median([e["p99_us"] for e in window])), 1),
+        "policy_latency_worst_episode_p99_us": round(max(e["p99_us"] for e in window), 1),
+        "episodes_reported": len(seen),
+        "episodes_stored": sum(c.episodes for c in chunks),
+        "startup_s": round(startup_s, 1),
+        "window_s": round(end - begin, 1),
+        "exit_codes": {name: c for name, c in codes.items() if any(c)},
+    }
