@@ -84,7 +84,7 @@ def _row(name: str, seed: int, run_dir: Path, minutes: float, start: float, comm
         row[f"{key}_success"] = task["success_rate"]
         row[f"{key}_solutions"] = task["distinct_solutions"]
         row[f"{key}_regions"] = " ".join(
-            f"{g}:{n}" for g, n in task["episodes_per_region"].items()
+            f"{g}:{n}" for g, n in task["episodes_per_outcome"].items()
         )
     kl = report["kl"]
     for i in range(len(kl)):

@@ -24,12 +24,12 @@ def _format_report(report: dict) -> str:
         f"suite {report['suite']}: {report['episodes_per_task']} episodes per task, "
         f"z ~ p(z|t), mean actions"
     ]
-    lines.append(f"{'task':>12} {'success':>8} {'solutions':>9}  episodes per region")
+    lines.append(f"{'task':>12} {'success':>8} {'solutions':>9}  episodes per outcome")
     for row in report["per_task"]:
         lines.append(
             f"{'t' + str(row['task_id']) + ' ' + row['task']:>12} "
             f"{row['success_rate']:>8.0%} {row['distinct_solutions']:>9}  "
-            f"{row['episodes_per_region']}"
+            f"{row['episodes_per_outcome']}"
         )
     if len(report["tasks"]) > 1:
         lines.append("KL(p(z|t_i) || p(z|t_j)) in nats:")

@@ -94,7 +94,7 @@ def evaluate(
                 "task": name,
                 "success_rate": float((r.solution >= 0).mean()),
                 "mean_return": float(r.returns.mean()),
-                "episodes_per_region": found,
+                "episodes_per_outcome": found,
                 "distinct_solutions": sum(n >= min_episodes for n in found.values()),
             }
         )
