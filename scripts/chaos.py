@@ -189,6 +189,11 @@ class Chaos:
             before = self.learner_checkpoint_steps() if kind == "learner" else 0
             subscriptions = self.record_subscriptions()
             at = self.kill(kind)
+            if kind == "safety_gate":
+                # Gate states the dead gate sent before the kill may still wait in the probe's
+                # queue; they must not be taken for the restarted gate's.
+                self.probe.spin_for(0.5)
+                self.gate = {}
             self.start(kind)
             if kind == "replay_recorder":
                 # Down until the new recorder subscribes (a subscription not there before).
@@ -199,7 +204,6 @@ class Chaos:
                 )
                 recorder_kills.append((at, time.monotonic()))
             if kind == "safety_gate":
-                self.gate = {}
                 self.probe.spin_until(lambda: self.gate, 30.0, "the restarted gate's state")
                 estop_lost += self.gate.get("estop") != "true"
                 self.call_estop(False)
