@@ -160,21 +160,23 @@ def test_lockstep_bursts_publishers_and_racing_resets_never_pass_a_limit(seed, l
 @pytest.mark.parametrize("seed", [0, 1])
 def test_realtime_bursts_latency_and_silence_never_pass_a_limit(seed, lag=None):
     """The robot steps on its own clock holding the latest command that landed; commands land
-    and states arrive after up to state_latency; the adversary bursts, goes silent (the
-    watchdog stops it), and the e-stop comes and goes."""
+    and states arrive after up to state_latency, each in order (one reliable publisher); the
+    adversary bursts, goes silent (the watchdog stops it), and the e-stop comes and goes."""
     rng = np.random.default_rng(seed)
     gate = make_gate("realtime", lag)
     config = gate.config
     robot = Robot(seed)
     events: list = []  # (time, order, kind, payload)
     order = itertools.count()
+    landed = [0.0]  # when the latest command sent lands: the next lands no earlier
 
     def at(t: float, kind: str, payload=None) -> None:
         heapq.heappush(events, (t, next(order), kind, payload))
 
     def send(t: float, out) -> None:
         if out is not None:
-            at(t + rng.uniform(0, config.state_latency), "land", out)
+            landed[0] = max(landed[0], t + rng.uniform(0, config.state_latency))
+            at(landed[0], "land", out)
 
     at(0.0, "robot", None)
     at(0.0, "policy", None)
@@ -237,8 +239,10 @@ def test_position_targets_never_take_a_joint_past_its_limit_or_speed(stepping):
     tighter = {j: {"lower": -LIMIT, "upper": LIMIT, "velocity": 1.0} for j in NAMES}
     gate.set_limits(*commanded_limits(POSITION_SERVO, (), yaml.safe_dump(tighter)))
     peak, now, targets = 0.0, 0.0, []
-    for step in range(COMMANDS // 4):
-        gate.joint_state(NAMES, data.qpos[:2], now, data.qvel[:2], stamp=step)
+    for _ in range(COMMANDS // 4):
+        # Stamped on a clock that runs with the gate's (the realtime gate measures state latency
+        # from the stamps), taken as the state arrives; in lockstep one period apart all the same.
+        gate.joint_state(NAMES, data.qpos[:2], now, data.qvel[:2], stamp=round(now * 1e9))
         for _ in range(rng.integers(1, 5)):  # a burst: every target must be safe on its own
             now += 0.001
             out = gate.command(

@@ -6,9 +6,12 @@ bridge publishes must be inside them, over 10,000 commands, in lockstep and in r
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import yaml
+from diagnostic_msgs.msg import DiagnosticStatus
 from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 
@@ -17,6 +20,16 @@ from skill_embedding_ros.ros.processes import Probe, fresh_domain, log_text, sta
 
 LIMIT = 1.0
 COMMANDS = 10_000
+
+
+def _late_share(modes: list[tuple[float, str]], start: float, end: float) -> float:
+    """The share of [start, end] the gate spent in mode late, by its gate_state messages."""
+    late, mode, since = 0.0, "ok", start
+    for t, new in modes:
+        t = min(max(t, start), end)
+        late += (t - since) * (mode == "late")
+        mode, since = new, t
+    return (late + (end - since) * (mode == "late")) / (end - start)
 
 
 @pytest.mark.parametrize("mode", ["lockstep", "realtime"])
@@ -41,6 +54,7 @@ def test_two_flooding_publishers_never_take_a_joint_past_its_limit(tmp_path, mod
     probe = Probe(domain)
     rng = np.random.default_rng(0)
     states: list[np.ndarray] = []
+    modes: list[tuple[float, str]] = []  # (when, the gate's mode)
     try:
         node = probe.node
         node.create_subscription(
@@ -48,6 +62,14 @@ def test_two_flooding_publishers_never_take_a_joint_past_its_limit(tmp_path, mod
             "/actor_0/" + topics.JOINT_STATES,
             lambda msg: states.append(np.array(msg.position)),
             topics.RELIABLE,
+        )
+        node.create_subscription(
+            DiagnosticStatus,
+            "/actor_0/" + topics.GATE_STATE,
+            lambda msg: modes.append(
+                (time.monotonic(), {v.key: v.value for v in msg.values}["mode"])
+            ),
+            topics.LATCHED,
         )
         publishers = [
             node.create_publisher(JointState, "/actor_0/" + topics.POLICY_COMMAND, topics.RELIABLE)
@@ -65,6 +87,7 @@ def test_two_flooding_publishers_never_take_a_joint_past_its_limit(tmp_path, mod
         # Real time steps at 10 Hz: spread the flood over ~15 s so the mass can reach a limit
         # between resets; lockstep steps as fast as commands come.
         pace, reset_every = (0.008, 2500) if mode == "realtime" else (0.001, 500)
+        start = time.monotonic()
         while sent < COMMANDS:
             x = states[-1]
             for publisher in publishers:
@@ -84,13 +107,20 @@ def test_two_flooding_publishers_never_take_a_joint_past_its_limit(tmp_path, mod
             if sent % reset_every < 8 and not any(not f.done() for f in resets):
                 resets.append(reset.call_async(Trigger.Request()))
             probe.spin_for(pace)
+        late = _late_share(modes, start, time.monotonic())
         probe.spin_for(1.0)
     finally:
         probe.close()
         codes = stop(gate), stop(bridge)
     positions = np.array(states)
     peak = float(np.abs(positions).max())
+    print(f"{mode}: peak {peak:.4f} m, the gate late {late:.0%} of the flood")
     assert peak <= LIMIT + 1e-6, f"a joint reached {peak:.4f} m"
+    assert codes == (0, 0), log_text(gate) + log_text(bridge)
+    if late > 0.5:  # the gate stopped, as it must when its timing fails (docs/safety.md)
+        pytest.skip(
+            f"the machine was too loaded for real time: the gate was late {late:.0%} of the "
+            f"flood, so it could not get near the limit (no joint passed it: {peak:.4f} m)"
+        )
     assert peak > 0.9 * LIMIT, f"the flood never got near a limit ({peak:.3f} m)"
     assert sum(f.done() and f.result().success for f in resets) >= 3
-    assert codes == (0, 0), log_text(gate) + log_text(bridge)

@@ -81,11 +81,17 @@ class _Graph:
         a joint state, so the refusal counter counts only what a test sends."""
 
         def stopped():
-            self.joints.publish(JointState(name=NAMES, position=POSITIONS))
+            self.publish_joint_state()
             self.probe.spin_for(PERIOD)
             return bool(self.received)
 
         self.probe.spin_until(stopped, 10.0, "the gate's startup stop")
+
+    def publish_joint_state(self) -> None:
+        """The robot's joint state, stamped now: a realtime gate tells its age by the stamp."""
+        msg = JointState(name=NAMES, position=POSITIONS)
+        msg.header.stamp = self.probe.node.get_clock().now().to_msg()
+        self.joints.publish(msg)
 
     def _on_command(self, msg):
         self.received.append((time.monotonic(), np.array(msg.data)))
@@ -96,7 +102,7 @@ class _Graph:
     def send(self, command) -> float:
         """Publish the robot's joint state and a policy command; returns the steady time just
         before the command went out."""
-        self.joints.publish(JointState(name=NAMES, position=POSITIONS))
+        self.publish_joint_state()
         sent = time.monotonic()
         # By joint name, in another order than the gate's: the gate maps it.
         velocity = [float(v) for v in command][::-1]

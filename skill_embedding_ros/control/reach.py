@@ -22,9 +22,11 @@ What a joint state shows, by how the robot steps (`GateConfig.stepping`):
   the FIFO drain before it asks for one (control/safety_gate.py). As a margin for the unforeseen,
   the command the FIFO took off last still counts once more.
 * realtime (hardware, or a simulator on the wall clock): the robot holds the latest command until
-  the next one lands. A state shows every motion up to `state_latency` s before it arrives, and a
-  command lands within `state_latency` s of being sent. So since the state, the joint has moved
-  at most the fastest command that was active since then, for (now - arrival + 2 latency) s.
+  the next one lands. A state shows every motion up to its age before it arrives (`state_latency`
+  plus how much later it came than the fastest recent state: control/latency.py measures it from
+  the stamps), and a command lands within `state_latency` s of being sent. So since the state,
+  the joint has moved at most the fastest command that was active since then, for
+  (now - arrival + age + latency) s. Whether these timings held shows afterwards: `beyond`.
 
 Velocities (the torque interface, control/torque.py): a joint whose velocity approaches a target w
 at rate 1/tau (dv/dt = (w - v) / tau) is a velocity servo, and a joint driven by an effort u
@@ -60,9 +62,17 @@ class Reach:
         self._v_lo = self._v_hi = np.zeros_like(self.speed)
         """The latest state's velocity (or +-speed when it carries none)."""
         self._state_time = 0.0
+        self._measured = 0.0
+        """realtime: the earliest the latest state may have been measured (s, the gate's clock)."""
+        self.watchdog_gap = config.tick_period
+        """realtime: the longest the gate's watchdog ticks were lately apart (control/latency.py).
+        A command may be held until the watchdog's stop lands: a gate that did not run for a
+        while may not run for as long again."""
         # lockstep: unconfirmed commands, oldest first, as [velocity, count] runs (a flood of
         # identical commands, e.g. stops, costs one entry). realtime: (time sent, velocity) of
-        # every command that may have been active since the latest state was measured.
+        # every command that may have been active since the latest state was measured, a run of
+        # identical ones as its first (the robot holds it from then until another lands): the
+        # older the states, the more there are, and a gate that stops sends a flood of stops.
         self._pending: deque = deque()
         self._unconfirmed = 0
         self._margin: np.ndarray | float = 0.0
@@ -80,10 +90,13 @@ class Reach:
         """lockstep: commands sent that no joint state has shown yet (0 in realtime)."""
         return self._unconfirmed
 
-    def observe(self, positions, velocities, now: float, stamp: int | None = None) -> None:
+    def observe(
+        self, positions, velocities, now: float, stamp: int | None = None, age: float | None = None
+    ) -> None:
         """A joint state arrived at `now`: positions (m or rad); velocities (m/s or rad/s), or
         None when the state carries none (then the joint may move at up to its speed limit);
-        `stamp`: its header stamp (ns), which tells a lockstep robot's steps apart."""
+        `stamp`: its header stamp (ns), which tells a lockstep robot's steps apart; `age`
+        (realtime): at most how long before `now` it was measured (s; default state_latency)."""
         x = np.asarray(positions, dtype=float)
         if velocities is None:
             spread = self.lag * self.speed
@@ -98,7 +111,9 @@ class Reach:
         if self.config.stepping == "lockstep":
             self._confirm(self._steps_shown(stamp))
         else:
-            self._forget_before(now - 2 * self.config.state_latency)
+            self._measured = now - (self.config.state_latency if age is None else age)
+            # Commands sent up to a latency before the measurement may still have been acting.
+            self._forget_before(self._measured - self.config.state_latency)
 
     def _steps_shown(self, stamp: int | None) -> int:
         """How many robot steps a lockstep state shows beyond the last one: one per control
@@ -132,7 +147,7 @@ class Reach:
             else:
                 self._pending.append([velocity, 1])
             self._unconfirmed += 1
-        else:
+        elif not (self._pending and np.array_equal(self._pending[-1][1], velocity)):
             self._pending.append((now, velocity))
 
     def bounds(self, now: float) -> tuple[np.ndarray, np.ndarray, float]:
@@ -148,22 +163,20 @@ class Reach:
                 down = down + count * np.minimum(velocity, 0.0)
             period = cfg.control_period
             return self._coast_lo + down * period, self._coast_hi + up * period, period
-        seconds = now - self._state_time + 2 * cfg.state_latency
+        seconds = now - self._measured + cfg.state_latency
         slowest, fastest = self._held_since_state()
         # Held until replaced, or until the watchdog's stop lands.
-        hold = cfg.stale_after + cfg.tick_period + cfg.state_latency
+        hold = cfg.stale_after + self.watchdog_gap + cfg.state_latency
         return self._coast_lo + slowest * seconds, self._coast_hi + fastest * seconds, hold
 
     def _held_since_state(self) -> tuple[np.ndarray, np.ndarray]:
         """realtime: (slowest, fastest) command the robot may have held since the latest state."""
         # Before its first command the gate cannot know what the robot holds (a command of a
         # gate before a restart, say): anything up to the speed limit.
-        start = self.speed if not self._pending else np.zeros_like(self.speed)
-        fastest, slowest = start, -start
-        for _, velocity in self._pending:
-            fastest = np.maximum(fastest, velocity)
-            slowest = np.minimum(slowest, velocity)
-        return slowest, fastest
+        if not self._pending:
+            return -self.speed, self.speed
+        held = np.array([velocity for _, velocity in self._pending])
+        return np.minimum(held.min(axis=0), 0.0), np.maximum(held.max(axis=0), 0.0)
 
     def velocity_bounds(self, now: float) -> tuple[np.ndarray, np.ndarray]:
         """(slowest, fastest) velocity per joint when a command sent now takes over, each joint
@@ -171,14 +184,13 @@ class Reach:
         cfg = self.config
         low, high = self._v_lo, self._v_hi
         if cfg.stepping == "realtime":
-            # Whatever the robot held since the state, for between `since` and `since + 2
-            # latency` s (the state's and the command's latency): no worse than the extremes
-            # held all along (a first-order approach never passes its target).
+            # Whatever the robot held since the state, for between `since` and its age plus a
+            # command's latency more: no worse than the extremes held all along (a first-order
+            # approach never passes its target).
             since = max(now - self._state_time, 0.0)
+            until = now - self._measured + cfg.state_latency
             slowest, fastest = self._held_since_state()
-            return toward(
-                low, high, slowest, fastest, since, since + 2 * cfg.state_latency, self.lag
-            )
+            return toward(low, high, slowest, fastest, since, until, self.lag)
         period = cfg.control_period
         if self._taken:  # the command the FIFO took off last may not show yet: either way
             margin = self._margin
@@ -189,6 +201,19 @@ class Reach:
                 low, high, velocity, velocity, count * period, count * period, self.lag
             )
         return low, high
+
+    def beyond(self, positions, velocities, now: float) -> np.ndarray:
+        """realtime: how far (m or rad, per joint; 0 inside) a new joint state lies beyond the
+        coasting positions the account allows by `now`. Under its premises never above 0: a joint
+        further out than any command sent could have taken it means a command acted later than
+        assumed, or was lost (control/latency.py). Call it before `observe`-ing that state."""
+        lowest, highest, _ = self.bounds(now)
+        x = np.asarray(positions, dtype=float)
+        over = np.maximum(x - highest, lowest - x)
+        if velocities is not None:  # the coasting position too (without velocities: unknown)
+            c = x + self.lag * np.asarray(velocities, dtype=float)
+            over = np.maximum(over, np.maximum(c - highest, lowest - c))
+        return np.maximum(over, 0.0)
 
     def _forget_before(self, cutoff: float) -> None:
         """Drop commands sent before `cutoff`, but the last of them: it may still be active."""

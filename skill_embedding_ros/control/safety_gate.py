@@ -5,6 +5,8 @@ period by period and the node decides which clock is safe to trust.
 
 What goes out, in order of precedence:
 * e-stop latched: a stop (zeros), for every command and every tick, until `release_estop()`;
+* late (realtime: the timing the account rests on was seen to fail, control/latency.py): a stop
+  for every command and every tick, until timing has held again for a while;
 * stale (no valid policy command for `stale_periods` control periods): a stop at every tick,
   so a robot driver that holds the last command it got stops too;
 * refused (non-finite, wrong length, or no usable joint state to check it against): a stop in
@@ -37,6 +39,7 @@ import numpy as np
 
 from skill_embedding_ros.control.joint_limits import JointLimit
 from skill_embedding_ros.control.joint_states import JointPicker
+from skill_embedding_ros.control.latency import RECOVERY_PERIODS, Timing
 from skill_embedding_ros.control.reach import Reach, limit_position, limit_velocity
 from skill_embedding_ros.control.torque import TorqueJoints
 from skill_embedding_ros.settings.nodes import GateConfig
@@ -59,6 +62,9 @@ class Mode(str, Enum):
     """The last policy command was refused and replaced by a stop."""
     RESETTING = "resetting"
     """A reset is under way: commands go no further until the robot's new state arrives."""
+    LATE = "late"
+    """realtime: a state, a command or the gate itself was later than `state_latency` allows:
+    stops go out until timing has held again for RECOVERY_PERIODS control periods."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,6 +125,8 @@ class Gate:
         self._reset_stamp: int | None = None
         self._stamp = -1
         """The latest joint state's stamp (ns)."""
+        self.timing = Timing(config) if config.stepping == "realtime" else None
+        """realtime: the measured timing (a lockstep robot waits for each command)."""
         self._forwarded = self._clipped = self._refused = self._stops = self._dropped = 0
 
     # inputs
@@ -156,6 +164,7 @@ class Gate:
         (extras ignored), positions (m or rad), velocities if any; `stamp`: its header stamp (ns).
         """
         self._stamp = stamp if stamp is not None else self._stamp
+        jumped = self._resetting  # a reset may have moved the robot anywhere
         self._end_reset_if_shown()
         if self._picker is None:
             return
@@ -179,7 +188,14 @@ class Gate:
                 "joint_states carries no velocity (the torque interface needs it)"
             )
         elif finite:
-            self.reach.observe(x, v, now, stamp)
+            age = None
+            if self.timing is not None:
+                age = self.timing.state_age(stamp, now)
+                # Not across a reset (the robot jumps), nor for targets (the account holds no
+                # motion for them: a position servo moves toward its target on its own).
+                if not jumped and self.config.command_interface != "position":
+                    self.timing.check_reach(self.reach, self.joints, x, v, now)
+            self.reach.observe(x, v, now, stamp, age)
 
     def command(self, command: Sequence[float], now: float) -> np.ndarray | None:
         """A policy command arrives at `now` (s): one value per joint in `joints` order, a
@@ -196,7 +212,7 @@ class Gate:
         if self._resetting and self.config.stepping == "lockstep":
             self._dropped += 1
             return None
-        if self._estop or self._resetting:
+        if self._estop or self._resetting or self._late(now):
             return self._answer(None, now)
         limited = self._answer(self.limit(command, now), now)
         if limited is not None:
@@ -230,11 +246,18 @@ class Gate:
         self.reach.sent(sent, now)
 
     def tick(self, now: float) -> np.ndarray | None:
-        """Watchdog check, called every `tick_period` s: a stop while stale or e-stopped."""
+        """Watchdog check, called every `tick_period` s: a stop while stale, late or e-stopped."""
+        if self.timing is not None:
+            gap = self.timing.tick(now)
+            if self.reach is not None:  # a command is held until the watchdog's stop lands
+                self.reach.watchdog_gap = gap
         self._stale = now - self._last_valid > self.stale_after
-        if self._estop or self._stale:
+        if self._estop or self._stale or self._late(now):
             return self._stop(now, own=True)
         return None
+
+    def _late(self, now: float) -> bool:
+        return self.timing is not None and self.timing.check(now)
 
     def latch_estop(self, now: float) -> np.ndarray | None:
         """Latch the e-stop; returns the stop to send at once. Only `release_estop` undoes it."""
@@ -253,10 +276,10 @@ class Gate:
     def ready_to_reset(self, now: float) -> bool:
         """Whether every command sent before the reset has acted: lockstep, the robot has
         answered them all; realtime, the last one has landed (and the robot drops what it holds
-        when it resets)."""
+        when it resets), which needs the timing to hold: not while late."""
         if self.config.stepping == "lockstep":
             return self.reach is None or self.reach.unconfirmed == 0
-        return now - self._reset_since >= self.config.state_latency
+        return now - self._reset_since >= self.config.state_latency and not self._late(now)
 
     def reset_sent(self, now: float) -> None:
         """The robot was asked to reset: a lockstep robot steps once for it, moving nothing."""
@@ -342,6 +365,8 @@ class Gate:
     def mode(self) -> Mode:
         if self._estop:
             return Mode.ESTOP
+        if self.timing is not None and self.timing.late:
+            return Mode.LATE
         if self._resetting:
             return Mode.RESETTING
         if self._stale:
@@ -358,6 +383,8 @@ class Gate:
             Mode.STALE: f"no valid policy command for over {self.stale_after:g} s",
             Mode.REFUSED: f"policy command refused: {self._refusal}",
             Mode.RESETTING: "the robot is resetting",
+            Mode.LATE: f"timing broke: {self.timing and self.timing.reason}; stops until it "
+            f"holds for {RECOVERY_PERIODS * self.config.control_period:g} s",
         }[mode]
         return GateState(
             mode=mode,

@@ -52,6 +52,7 @@ LEVELS = {
     Mode.REFUSED: DiagnosticStatus.WARN,
     Mode.ESTOP: DiagnosticStatus.ERROR,
     Mode.RESETTING: DiagnosticStatus.OK,
+    Mode.LATE: DiagnosticStatus.WARN,
 }
 EXPECTED = (Mode.OK, Mode.STALE, Mode.RESETTING)
 """Modes a policy passes through every episode: changes among them are logged at debug level."""
