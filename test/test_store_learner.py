@@ -168,13 +168,19 @@ def test_a_replaced_store_is_counted_as_new(tmp_path, run):
     assert moved.env_steps == 30 + steps
 
 
-def test_non_finite_updates_are_rolled_back_and_never_saved_or_sent(tmp_path, run):
+def checkpointed_learner(tmp_path, run):
+    """A learner trained on 8 stored episodes, its checkpoint written; and its run directory."""
     store, out = tmp_path / "store", tmp_path / "run"
     land(StoreWriter(store), [episode(k) for k in range(8)])
     learner = StoreLearner(run, store, out)
     learner.ingest()
     train(learner)
     learner.checkpoint()
+    return learner, out
+
+
+def test_non_finite_updates_are_rolled_back_and_never_saved_or_sent(tmp_path, run):
+    learner, out = checkpointed_learner(tmp_path, run)
     core = learner.learner
     good = {k: v.clone() for k, v in core.nets.state_dict().items()}
     updates = core.updates
@@ -200,12 +206,7 @@ def test_non_finite_updates_are_rolled_back_and_never_saved_or_sent(tmp_path, ru
 
 
 def test_a_checkpoint_holding_nan_is_refused_with_a_clear_error(tmp_path, run):
-    store, out = tmp_path / "store", tmp_path / "run"
-    land(StoreWriter(store), [episode(k) for k in range(8)])
-    learner = StoreLearner(run, store, out)
-    learner.ingest()
-    train(learner)
-    learner.checkpoint()
+    _, out = checkpointed_learner(tmp_path, run)
     # What a learner without the guard wrote: NaN in its tensors.
     path = out / "checkpoint.safetensors"
     tensors, meta = read_checkpoint(path)
@@ -213,4 +214,4 @@ def test_a_checkpoint_holding_nan_is_refused_with_a_clear_error(tmp_path, run):
     tensors[name] = torch.full_like(tensors[name], float("nan"))
     save_file(tensors, path, metadata={"metadata": json.dumps(meta)})
     with pytest.raises(ValueError, match="non-finite values in 1 tensor"):
-        StoreLearner(run, store, out)
+        StoreLearner(run, tmp_path / "store", out)
