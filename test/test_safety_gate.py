@@ -204,7 +204,7 @@ def test_refuses_until_a_finite_joint_state_is_known():
 
 
 def test_refused_commands_do_not_feed_the_watchdog():
-    gate = _make_gate()
+    gate = _make_gate(stepping="realtime")
     gate.command([0.1, 0.1], now=0.0)
     now = 0.0
     for _ in range(8):
@@ -232,13 +232,46 @@ def test_watchdog_stops_within_two_periods_of_the_last_command(stale_periods):
 
 
 def test_stale_gate_keeps_sending_stops_every_tick_until_a_command():
-    gate = _make_gate()
+    gate = _make_gate(stepping="realtime")
     gate.command([0.1, 0.1], now=0.0)
     stopped = _first_stop_time(gate, 0.0, until=1.0)
     outs = [gate.tick(stopped + (i + 1) * gate.tick_period) for i in range(8)]
     assert all(out is not None and not out.any() for out in outs)
     np.testing.assert_allclose(gate.command([0.1, 0.1], now=stopped + 1.0), [0.1, 0.1])
     assert gate.state().mode == Mode.OK
+
+
+def test_lockstep_watchdog_counts_from_the_state_that_showed_the_last_command():
+    """A lockstep robot that has not stepped yet leaves the policy nothing to answer: no stop
+    goes out before the robot's state shows the command (a stop slipped in between would read,
+    in a bag, as that step's action), and the stale clock starts at that state."""
+    gate = _make_gate()
+    assert gate.command([0.1, 0.1], now=0.0) is not None
+    for k in range(1, 40):  # a slow simulator: 1 s for one step
+        assert gate.tick(k * gate.tick_period) is None
+    assert gate.state().mode == Mode.OK
+    shown = 40 * gate.tick_period
+    _state(gate, [0.01, 0.01], now=shown, stamp=round(PERIOD * 1e9))
+    stopped = _first_stop_time(gate, shown, until=shown + 1.0)
+    assert gate.stale_after < stopped - shown <= gate.stale_after + gate.tick_period + 1e-9
+    assert gate.state().mode == Mode.STALE
+
+
+def test_lockstep_commands_a_repeated_state_never_shows_are_taken_as_lost():
+    """A restarted simulator republishes its first state until its command subscription is
+    matched: what the gate sent meanwhile never arrives. Once the same state still comes
+    LOST_AFTER s after the newest command, those commands are lost and a reset can go ahead."""
+    from skill_embedding_ros.control.reach import LOST_AFTER
+
+    gate = _make_gate()
+    _state(gate, [0.0, 0.0], now=0.0, stamp=0)
+    gate.command([0.1, 0.1], now=0.1)
+    gate.begin_reset(now=0.2)
+    _state(gate, [0.0, 0.0], now=0.2 + LOST_AFTER / 2, stamp=0)  # soon after: maybe in flight
+    assert not gate.ready_to_reset(0.2 + LOST_AFTER / 2) and gate.state().lost == 0
+    _state(gate, [0.0, 0.0], now=0.2 + LOST_AFTER, stamp=0)
+    assert gate.ready_to_reset(0.2 + LOST_AFTER) and gate.state().lost == 1
+    assert gate.reach.unconfirmed == 0
 
 
 def test_watchdog_counts_from_start_when_no_command_ever_came():

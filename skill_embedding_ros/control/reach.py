@@ -16,7 +16,11 @@ What a joint state shows, by how the robot steps (`GateConfig.stepping`):
 * lockstep (a simulator that advances one control period per command it receives, and per
   reset, and stamps each state with its simulated time): states come back in the order of the
   robot's steps, so a state whose stamp is k control periods newer than the last one shows the
-  k oldest commands not yet shown (a FIFO); a repeated stamp shows nothing new. Every command
+  k oldest commands not yet shown (a FIFO); a repeated stamp shows nothing new, unless it comes
+  LOST_AFTER s after the newest command sent: a robot that still publishes the state it had
+  then never got what was sent (a simulator just restarted, whose command subscription DDS has
+  not matched yet, republishes its first state), so those commands are taken as lost (`lost`),
+  or a reset would wait for them for ever. Every command
   that steps the robot counts, zeros included (the gate's own watchdog and e-stop stops,
   labelled SAFETY_STOP, do not step a lockstep robot). Resets go through the gate, which lets
   the FIFO drain before it asks for one (control/safety_gate.py). As a margin for the unforeseen,
@@ -45,6 +49,10 @@ from collections import deque
 import numpy as np
 
 from skill_embedding_ros.settings.nodes import GateConfig
+
+LOST_AFTER = 2.0
+"""lockstep: seconds after the newest command sent beyond which a repeated state shows it was
+lost. A lockstep robot steps as soon as it takes a command, in milliseconds."""
 
 
 class Reach:
@@ -75,6 +83,9 @@ class Reach:
         # older the states, the more there are, and a gate that stops sends a flood of stops.
         self._pending: deque = deque()
         self._unconfirmed = 0
+        self._last_sent = 0.0
+        self.lost = 0
+        """lockstep: commands taken as lost (LOST_AFTER)."""
         self._margin: np.ndarray | float = 0.0
         """lockstep: the command the FIFO took off last (a state may not show it yet)."""
         self._taken = False
@@ -109,13 +120,13 @@ class Reach:
             self._v_lo = self._v_hi = v
         self._state_time = now
         if self.config.stepping == "lockstep":
-            self._confirm(self._steps_shown(stamp))
+            self._confirm(self._steps_shown(stamp, now))
         else:
             self._measured = now - (self.config.state_latency if age is None else age)
             # Commands sent up to a latency before the measurement may still have been acting.
             self._forget_before(self._measured - self.config.state_latency)
 
-    def _steps_shown(self, stamp: int | None) -> int:
+    def _steps_shown(self, stamp: int | None, now: float) -> int:
         """How many robot steps a lockstep state shows beyond the last one: one per control
         period its stamp advanced (a state lost on the way is made up for), none for a repeat."""
         last, self._stamp = self._stamp, stamp if stamp is not None else self._stamp
@@ -123,7 +134,10 @@ class Reach:
             return 1
         if stamp < last:  # a restarted robot: what was in flight went to the one before
             return self._unconfirmed
-        if stamp == last:
+        if stamp == last:  # a repeat: the robot has not stepped since
+            if self._unconfirmed and now - self._last_sent > LOST_AFTER:
+                self.lost += self._unconfirmed
+                return self._unconfirmed
             return 0
         return max(1, round((stamp - last) / (self.config.control_period * 1e9)))
 
@@ -147,6 +161,7 @@ class Reach:
             else:
                 self._pending.append([velocity, 1])
             self._unconfirmed += 1
+            self._last_sent = now
         elif not (self._pending and np.array_equal(self._pending[-1][1], velocity)):
             self._pending.append((now, velocity))
 

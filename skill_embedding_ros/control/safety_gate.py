@@ -8,7 +8,10 @@ What goes out, in order of precedence:
 * late (realtime: the timing the account rests on was seen to fail, control/latency.py): a stop
   for every command and every tick, until timing has held again for a while;
 * stale (no valid policy command for `stale_periods` control periods): a stop at every tick,
-  so a robot driver that holds the last command it got stops too;
+  so a robot driver that holds the last command it got stops too. In lockstep the policy owes a
+  command only once the robot has shown the last one: a simulator that has not stepped yet
+  leaves it nothing to answer (and a stop sent between a command and the state it causes would
+  read, in a bag of the run, as that step's action);
 * refused (non-finite, wrong length, or no usable joint state to check it against): a stop in
   place of the command;
 * otherwise the command, limited so that no joint can pass a position limit: a velocity is
@@ -31,12 +34,11 @@ Teleop takeover (a later issue) joins as a second source of commands: it goes th
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
-from enum import Enum
 
 import numpy as np
 
+from skill_embedding_ros.control.gate_mode import GateState, Mode
 from skill_embedding_ros.control.joint_limits import JointLimit
 from skill_embedding_ros.control.joint_states import JointPicker
 from skill_embedding_ros.control.latency import RECOVERY_PERIODS, Timing
@@ -49,42 +51,6 @@ MAX_IN_FLIGHT = 8
 policy commands (counted, nothing sent) until the robot catches up. A lockstep robot steps once
 per command, so a flood would otherwise pile up in its reliable queue (depth 10) until DDS drops
 some, and the gate's account (control/reach.py) would no longer match what the robot ran."""
-
-
-class Mode(str, Enum):
-    OK = "ok"
-    """Policy commands are forwarded (perhaps limited)."""
-    STALE = "stale"
-    """No valid policy command for too long: stops go out at every tick."""
-    ESTOP = "estop"
-    """E-stop latched: only stops go out until it is released explicitly."""
-    REFUSED = "refused"
-    """The last policy command was refused and replaced by a stop."""
-    RESETTING = "resetting"
-    """A reset is under way: commands go no further until the robot's new state arrives."""
-    LATE = "late"
-    """realtime: a state, a command or the gate itself was later than `state_latency` allows:
-    stops go out until timing has held again for RECOVERY_PERIODS control periods."""
-
-
-@dataclasses.dataclass(frozen=True)
-class GateState:
-    """What the gate reports: its mode and counters since it started."""
-
-    mode: Mode
-    estop: bool
-    forwarded: int
-    """Policy commands sent on to the robot (limited or not)."""
-    clipped: int
-    """Forwarded commands that the velocity or position limits changed."""
-    refused: int
-    """Policy commands refused (each answered by a stop)."""
-    stops: int
-    """Stop commands (zeros) sent; forwarded + stops is everything the robot got."""
-    dropped: int
-    """lockstep: policy commands answered by nothing (MAX_IN_FLIGHT unanswered, or a reset)."""
-    reason: str
-    """Why the gate is not forwarding (empty when mode is ok)."""
 
 
 class Gate:
@@ -117,6 +83,8 @@ class Gate:
         self._target_time = now
         self._state_problem = ""
         self._last_valid = now
+        self._state_time = now
+        """When the latest joint state arrived (s)."""
         self._stale = False
         self._refusal = ""
         self._estop = estop
@@ -164,6 +132,7 @@ class Gate:
         (extras ignored), positions (m or rad), velocities if any; `stamp`: its header stamp (ns).
         """
         self._stamp = stamp if stamp is not None else self._stamp
+        self._state_time = now
         jumped = self._resetting  # a reset may have moved the robot anywhere
         self._end_reset_if_shown()
         if self._picker is None:
@@ -251,10 +220,20 @@ class Gate:
             gap = self.timing.tick(now)
             if self.reach is not None:  # a command is held until the watchdog's stop lands
                 self.reach.watchdog_gap = gap
-        self._stale = now - self._last_valid > self.stale_after
+        self._stale = self._owed_for(now) > self.stale_after
         if self._estop or self._stale or self._late(now):
             return self._stop(now, own=True)
         return None
+
+    def _owed_for(self, now: float) -> float:
+        """Seconds the policy has owed a command: since its last valid one; in lockstep since
+        the latest state if that came later, and none while the robot has not shown every
+        command sent (see the module docstring)."""
+        if self.config.stepping == "realtime" or self.reach is None:
+            return now - self._last_valid
+        if self.reach.unconfirmed:
+            return 0.0
+        return now - max(self._last_valid, self._state_time)
 
     def _late(self, now: float) -> bool:
         return self.timing is not None and self.timing.check(now)
@@ -375,6 +354,11 @@ class Gate:
             return Mode.REFUSED
         return Mode.OK
 
+    @property
+    def lost(self) -> int:
+        """lockstep: commands the robot never showed (control/reach.py LOST_AFTER)."""
+        return self.reach.lost if self.reach is not None else 0
+
     def state(self) -> GateState:
         mode = self.mode
         reason = {
@@ -394,5 +378,6 @@ class Gate:
             refused=self._refused,
             stops=self._stops,
             dropped=self._dropped,
+            lost=self.lost,
             reason=reason,
         )

@@ -139,7 +139,14 @@ class SafetyGate(Node):
 
     def _on_joint_state(self, msg: JointState) -> None:
         stamp = stamp_ns(msg.header.stamp)
+        lost = self.gate.lost
         self.gate.joint_state(msg.name, msg.position, self._now(), msg.velocity, stamp)
+        if self.gate.lost > lost:
+            self.get_logger().warning(
+                f"the robot kept publishing its state of {stamp} ns without showing "
+                f"{self.gate.lost - lost} command(s) sent to it: taken as lost "
+                "(was it restarted?)"
+            )
         self._wake_reset_waiters()
         self._report_mode()
 
@@ -244,6 +251,7 @@ class SafetyGate(Node):
             "refused": state.refused,
             "stops": state.stops,
             "dropped": state.dropped,
+            "lost": state.lost,
         }
         self._state.publish(
             DiagnosticStatus(
