@@ -43,7 +43,10 @@ BAD_RUN_SETTINGS = [
     (["replay.capacity=0"], ["replay.capacity must be >= 1", "got 0"]),
     (["replay.segment=0"], ["replay.segment must be >= 1", "got 0"]),
     ([f"train.device={MISSING_CUDA}"], ["train.device must be cpu", f"got '{MISSING_CUDA}'"]),
-    (["agent.embedding=foo"], ["agent.embedding must be 'gaussian' or 'bernoulli'", "'foo'"]),
+    (
+        ["agent.embedding=foo"],
+        ["agent.embedding must be one of 'gaussian', 'bernoulli', 'none'", "'foo'"],
+    ),
     (["train.suite=nope"], ["train.suite must be", "'reach'", "got 'nope'"]),
     (["train.tasks=[goal_9]"], ["train.tasks must be", "got ['goal_9']", "valid tasks"]),
     (["agent.history=0"], ["agent.history must be >= 1", "got 0"]),
@@ -79,6 +82,9 @@ BAD_RUN_SETTINGS = [
     (["train.seed=true"], ["train.seed: expected int, got True", "[0, 4294967295]"]),
     (["train.log_every=0"], ["train.log_every must be >= 1", "got 0"]),
     (["train.checkpoint_every=0"], ["train.checkpoint_every must be >= 1", "got 0"]),
+    (["train.eval_every=-1"], ["train.eval_every must be >= 0", "got -1"]),
+    (["train.eval_episodes=0"], ["train.eval_episodes must be >= 1", "got 0"]),
+    (["train.solutions_target=-2"], ["train.solutions_target must be >= 0", "got -2"]),
     (["train.device=gpu"], ["train.device must be cpu, cuda or cuda:<index>", "got 'gpu'"]),
     (["yaml:train: 5", "train.seed=1"], ["train must be a section", "got 5"]),
     (["agent.hidden=[8"], ["--set agent.hidden=[8", "not valid YAML"]),
@@ -154,7 +160,7 @@ NODE_CLASSES = [
     config.GateConfig,
 ]
 BAD_NODE_PARAMETERS = [
-    (config.BridgeConfig, "suite", "nope", "must be one of 'push', 'reach' or a plug-in's"),
+    (config.BridgeConfig, "suite", "nope", "must be one of 'jaco', 'jaco_velocity', 'push'"),
     (config.BridgeConfig, "mode", "fast", "must be 'lockstep' or 'realtime'"),
     (config.BridgeConfig, "seed", -1, "must be in [0, 4294967295]"),
     (config.BridgeConfig, "publish_clock", 1, ": expected a bool"),
@@ -182,6 +188,7 @@ BAD_NODE_PARAMETERS = [
     (config.LearnerNodeConfig, "checkpoint_period", 0.0, "must be positive"),
     (config.LearnerNodeConfig, "scan_period", -1.0, "must be positive"),
     (config.LearnerNodeConfig, "weights_key", None, ": expected str"),
+    (config.LearnerNodeConfig, "seed", -2, "must be in [-1, 4294967295]"),
     (config.BagRecordConfig, "out", "", "must be a non-empty string"),
     (config.BagRecordConfig, "topics", [], "must be a non-empty list of non-empty topic"),
     (config.BagRecordConfig, "storage", "zip", "must be 'mcap' or 'sqlite3'"),
@@ -247,16 +254,18 @@ def test_a_node_refuses_a_bad_parameter_before_making_its_run_directory(tmp_path
 
 # -- what stays allowed ------------------------------------------------------------------------
 
-COMMITTED = sorted(CONFIG_DIR.glob("*.yaml"))
+COMMITTED = sorted(CONFIG_DIR.glob("*.yaml")) + sorted(CONFIG_DIR.glob("paper/*.yaml"))
 
 
 def test_the_committed_run_configs_are_found():
     assert {p.name for p in COMMITTED} >= {"reach_bernoulli.yaml", "reach_tasks.yaml"}
 
 
-@pytest.mark.parametrize("path", COMMITTED, ids=[p.name for p in COMMITTED])
+@pytest.mark.parametrize(
+    "path", COMMITTED, ids=[str(p.relative_to(CONFIG_DIR)) for p in COMMITTED]
+)
 def test_a_committed_run_config_validates_and_round_trips_through_a_checkpoint(path):
-    cfg = load_run_config(path.name)
+    cfg = load_run_config(str(path.relative_to(CONFIG_DIR)))
     assert cfg.train.tasks and cfg.agent.z_dim >= 1
     # A checkpoint keeps the config as JSON (tuples become lists); it must read back equal.
     again = from_dict(RunConfig, json.loads(json.dumps(to_dict(cfg))))
@@ -292,6 +301,6 @@ def test_help_can_show_every_range():
     shown = describe(AgentConfig)
     assert set(shown) == {f.name for f in dataclasses.fields(AgentConfig)}
     assert shown["gamma"] == "float, in [0, 1)" and shown["z_dim"] == "int, >= 1"
-    assert shown["embedding"] == "str, 'gaussian' or 'bernoulli'"
+    assert shown["embedding"] == "str, one of 'gaussian', 'bernoulli', 'none'"
     for cls in (ReplayConfig, TrainConfig, *NODE_CLASSES):
         assert set(describe(cls)) == {f.name for f in dataclasses.fields(cls)}, cls

@@ -81,6 +81,23 @@ def test_an_mjcf_gives_the_inertia_damping_and_effort_at_each_joint():
         apply_overrides(limits, "{h: {damping: -1.0}}")
 
 
+def test_an_mjcf_states_a_speed_limit_as_custom_data():
+    """MJCF has no joint speed limit: a `velocity:JOINT` numeric gives one (a motor-driven joint
+    needs it for the torque interface); beside a velocity servo the lower of the two holds."""
+    speeds = '<custom><numeric name="velocity:s" data="0.4"/><numeric name="velocity:h" data="2"/>'
+    limits, _ = limits_from_description(MOTORS.replace("</mujoco>", f"{speeds}</custom></mujoco>"))
+    assert (limits["s"].velocity, limits["h"].velocity) == (0.4, 2.0)
+    assert limits_from_description(MOTORS)[0]["s"].velocity == math.inf
+    servo = (data_dir("urdf") / "point_mass.xml").read_text()  # servos of 1 m/s
+    slower = '<custom><numeric name="velocity:x" data="0.5"/><numeric name="velocity:y" data="3"/>'
+    limits, _ = limits_from_description(servo.replace("</mujoco>", f"{slower}</custom></mujoco>"))
+    assert (limits["x"].velocity, limits["y"].velocity) == (0.5, 1.0)
+    unknown = MOTORS.replace("</mujoco>", '<custom><numeric name="velocity:elbow" data="1"/>'
+                             "</custom></mujoco>")  # fmt: skip
+    with pytest.raises(ValueError, match="'velocity:elbow' gives a speed limit to no"):
+        limits_from_description(unknown)
+
+
 def test_overrides_tighten_by_name_and_refuse_unknown_joints():
     limits, _ = limits_from_description(URDF)
     tight = apply_overrides(limits, "{shoulder: {upper: 1.0, velocity: 0.1}}")

@@ -2,10 +2,11 @@
 
 A robot description is a URDF (`<joint>` with `<limit lower upper velocity effort>` and
 `<dynamics damping>`) or an MJCF (joint `range`, `damping`, `actuatorfrcrange`, the joint's inertia
-with its armature, and from each joint's actuator: its command range, its force range and, for a
-velocity servo, how long the joint lags its command). Whatever reads limits (the safety gate, bag
-alignment, a driver) reads them here, by joint name, never by position in an array; a graph may
-override single values by name (`apply_overrides`).
+with its armature, a speed limit stated as custom data (`SPEED_NUMERIC`), and from each joint's
+actuator: its command range, its force range and, for a velocity servo, how long the joint lags
+its command). Whatever reads limits (the safety gate, bag alignment, a driver) reads them here,
+by joint name, never by position in an array; a graph may override single values by name
+(`apply_overrides`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from dataclasses import dataclass
 import yaml
 
 INF = math.inf
+SPEED_NUMERIC = "velocity:"
+"""An MJCF `<custom><numeric name="velocity:JOINT" data="SPEED"/>` states JOINT's speed limit
+(m/s or rad/s), e.g. for a joint a motor drives; with a velocity servo too, the lower holds."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,16 @@ def _from_mjcf(text: str) -> tuple[dict[str, JointLimit], list[str]]:
                 entry["velocity"] = float(max(abs(low), abs(high)))
             kv = -bias[2] * gear
             entry["lag"] = float(model.dof_M0[model.jnt_dofadr[j]] / kv)
+    # MJCF has no joint speed limit; a motor-driven joint states its own as custom data.
+    for n in range(model.nnumeric):
+        name = model.numeric(n).name
+        if not name.startswith(SPEED_NUMERIC):
+            continue
+        joint = name[len(SPEED_NUMERIC) :]
+        if joint not in values:
+            raise ValueError(f"numeric {name!r} gives a speed limit to no hinge or slide joint")
+        speed = float(model.numeric_data[model.numeric_adr[n]])
+        values[joint]["velocity"] = min(values[joint].get("velocity", INF), speed)
     return {name: _checked(name, v) for name, v in values.items()}, order
 
 
