@@ -53,7 +53,12 @@ def main(argv: list[str] | None = None) -> None:
         path = Path(path)
         runs.append((label or (path.parent.name if path.is_file() else path.name), path))
     data = [(label, path, read_progress(path)) for label, path in runs]
-    count = max(sum(k.startswith("charts/success_task") for k in rows[-1]) for _, _, rows in data)
+    # any row: evaluation rows during training (eval/*) carry no charts/ keys
+    count = max(
+        sum(k.startswith("charts/success_task") for k in row)
+        for _, _, rows in data
+        for row in rows
+    )
     names = task_names([path for _, path, _ in data], count)
 
     fig, axes = plt.subplots(1, count, figsize=(3.2 * count, 3.0), sharey=True, squeeze=False)

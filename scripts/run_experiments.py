@@ -33,6 +33,14 @@ EXPERIMENTS = {
     "reach_gaussian_no_inference": ("reach_gaussian.yaml", ["agent.alpha2=0"]),
     "reach_tasks": ("reach_tasks.yaml", []),
     "push_bernoulli": ("push_bernoulli.yaml", []),
+    # The Gaussian with the Bernoulli row's q(z | a, s^H), alphas and budget (like for like).
+    "reach_gaussian_paper_q": ("reach_gaussian_paper_q.yaml", []),
+    # The no-embedding ablation: z fixed at zeros, everything else as reach_bernoulli.
+    "reach_no_embedding": ("reach_no_embedding.yaml", []),
+    # The paper's networks, Adam 1e-4 and alphas, beside the tuned rows.
+    "reach_bernoulli_paper": ("paper/reach_bernoulli.yaml", []),
+    "reach_gaussian_paper": ("paper/reach_gaussian.yaml", []),
+    "reach_tasks_paper": ("paper/reach_tasks.yaml", []),
 }
 # The same experiment through the ROS 2 training graph (2 actors, recorder, learner; every node
 # its own process over DDS). A graph uses both cores: these run one at a time.
@@ -41,7 +49,7 @@ GRAPH_EXPERIMENTS = {
 }
 
 
-def run_one(name: str, seed: int, out: Path) -> dict:
+def run_one(name: str, seed: int, out: Path, eval_every: int = 0) -> dict:
     config, overrides = EXPERIMENTS[name]
     run_dir = out / "runs" / f"{name}_seed{seed}"
     cmd = [
@@ -57,7 +65,8 @@ def run_one(name: str, seed: int, out: Path) -> dict:
         str(run_dir),
         "--quiet",
     ]
-    for o in overrides:
+    # Evaluation during training runs on its own envs and generators: the training is the same.
+    for o in [*overrides, f"train.eval_every={eval_every}"]:
         cmd += ["--set", o]
     start, commit = time.time(), git_commit()
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -79,19 +88,40 @@ def _row(name: str, seed: int, run_dir: Path, minutes: float, start: float, comm
         "minutes": round(minutes, 1),
         "wall_minutes": round((time.time() - start) / 60, 1),
     }
+    scoring = report["scoring"]
+    # success, solutions and regions are strict (docs/experiments.md, "How a skill is scored");
+    # the touched_* columns are the rule before, beside them.
+    row["scoring"] = f"strict stay {scoring['stay_share']} share {scoring['min_share']}"
+    reached = report.get("env_steps_to_solutions") or {}
     for task in report["per_task"]:
         key = f"t{task['task_id']}_{task['task']}"
         row[f"{key}_success"] = task["success_rate"]
         row[f"{key}_solutions"] = task["distinct_solutions"]
-        row[f"{key}_regions"] = " ".join(
-            f"{g}:{n}" for g, n in task["episodes_per_outcome"].items()
-        )
-    kl = report["kl"]
+        row[f"{key}_regions"] = _regions(task["episodes_per_outcome"])
+        row[f"{key}_return"] = round(task["mean_return"], 2)
+        row[f"{key}_return_std"] = round(task["return_std"], 2)
+        row[f"{key}_z_consistency"] = _maybe(task["z_consistency"])
+        row[f"{key}_reliable_solutions"] = _maybe(task["reliable_solutions"])
+        row[f"{key}_touched"] = task["touched_rate"]
+        row[f"{key}_touched_solutions"] = task["touched_solutions"]
+        row[f"{key}_touched_regions"] = _regions(task["touched_outcomes"])
+        if key in reached:
+            row[f"{key}_steps_to_solutions"] = _maybe(reached[key])
+    kl = report.get("kl", [])  # an agent without an embedding has none
     for i in range(len(kl)):
         for j in range(i + 1, len(kl)):
             row[f"kl_t{i}_t{j}"] = kl[i][j]
     print(f"{name} seed {seed}: {row}", flush=True)
     return row
+
+
+def _regions(counts: dict) -> str:
+    return " ".join(f"{g}:{n}" for g, n in counts.items())
+
+
+def _maybe(value) -> str | float:
+    """An empty cell for a measure that does not apply (None): a CSV has no null."""
+    return "" if value is None else round(value, 3)
 
 
 def run_graph(name: str, seed: int, out: Path) -> dict:
@@ -126,6 +156,13 @@ def main() -> None:
     )
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--parallel", type=int, default=2)
+    parser.add_argument(
+        "--eval-every",
+        type=int,
+        default=10_000,
+        help="env steps between evaluations during in-process training (0: none); gives the "
+        "steps_to_solutions columns",
+    )
     args = parser.parse_args()
     out = Path(args.out)
     names = args.only or [*EXPERIMENTS, *GRAPH_EXPERIMENTS]
@@ -141,7 +178,9 @@ def main() -> None:
         write_csv(out, row["experiment"], rows)
 
     with ThreadPoolExecutor(args.parallel) as pool:
-        for future in as_completed([pool.submit(run_one, *job, out) for job in jobs]):
+        for future in as_completed(
+            [pool.submit(run_one, *job, out, args.eval_every) for job in jobs]
+        ):
             keep(future.result())
     for name in names:
         if name in GRAPH_EXPERIMENTS:

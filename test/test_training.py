@@ -22,7 +22,15 @@ from skill_embedding_ros.training.evaluate import evaluate
 from skill_embedding_ros.training.trainer import Trainer
 
 SMOKE = {
-    "agent": {"hidden": [64, 64], "critic_hidden": [64, 64], "alpha3": 0.1, "alpha2": 0.0},
+    # lr 3e-4, the tuned configs' rate (the default is now the paper's 1e-4): the threshold below
+    # was set for it.
+    "agent": {
+        "hidden": [64, 64],
+        "critic_hidden": [64, 64],
+        "alpha3": 0.1,
+        "alpha2": 0.0,
+        "lr": 3e-4,
+    },
     "train": {
         "tasks": ["any"],
         "env_steps": 12000,
@@ -96,19 +104,30 @@ def test_checkpoint_round_trip_and_wrong_shape(tmp_path):
         read_checkpoint(tmp_path / "bad.safetensors")
 
 
-@pytest.mark.parametrize("embedding", ["bernoulli", "gaussian"])
-def test_checkpoint_from_before_the_pm1_codes(tmp_path, embedding):
-    """An unmarked (format 1) checkpoint has the right shapes, but its Bernoulli codes meant 0/1
-    inputs: it must be refused with a message, not loaded into +-1 networks."""
+OLD_FORMATS = [
+    # (format, family, what refuses it: None reads it)
+    (None, "bernoulli", "entered the networks as 0/1"),  # unmarked: format 1
+    (None, "gaussian", "log std was clamped"),
+    (2, "bernoulli", None),  # +-1 codes; Bernoulli tensors mean the same in format 3
+    (2, "gaussian", "log std was clamped"),
+]
+
+
+@pytest.mark.parametrize("fmt, embedding, refused", OLD_FORMATS)
+def test_checkpoints_that_would_be_misread_are_refused(tmp_path, fmt, embedding, refused):
+    """Format 1 fed Bernoulli codes as 0/1; formats 1 and 2 clamped a Gaussian's log std,
+    which format 3 bounds smoothly (distributions.bounded_log_std). Either has the right shapes
+    but would act as another policy: refused with a message, not loaded."""
     tensors = {"nets.x": torch.zeros(2)}
     meta = {"config": {"agent": {"embedding": embedding}}, "updates": 3}
+    meta |= {"format": fmt} if fmt is not None else {}
     save_file(tensors, tmp_path / "old.safetensors", metadata={"metadata": json.dumps(meta)})
-    if embedding == "gaussian":  # z enters unchanged in both formats: still readable
+    if refused is None:
         assert read_checkpoint(tmp_path / "old.safetensors")[1]["updates"] == 3
         return
-    with pytest.raises(ValueError, match="entered the networks as 0/1"):
+    with pytest.raises(ValueError, match=refused):
         read_checkpoint(tmp_path / "old.safetensors")
-    with pytest.raises(SystemExit, match="0/1"):
+    with pytest.raises(SystemExit, match=refused):
         main(["evaluate", str(tmp_path / "old.safetensors")])
 
 
@@ -150,6 +169,18 @@ def test_cli_train_and_evaluate(tmp_path, capsys):
     assert "not valid YAML" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="no checkpoint"):
         main(["evaluate", str(tmp_path / "missing")])
+
+    # A committed results row keeps only the small actor checkpoint: evaluating the run
+    # directory from it alone reproduces the eval.json the full checkpoint gave.
+    actor = out / "policy.safetensors"
+    assert actor.stat().st_size < (out / "checkpoint.safetensors").stat().st_size / 4
+    (out / "checkpoint.safetensors").unlink()
+    again = tmp_path / "again"
+    assert main(["evaluate", str(out), "--episodes", "4", "--out", str(again)]) == 0
+    redone = json.loads((again / "eval.json").read_text())
+    assert redone.pop("checkpoint") == str(actor)
+    report.pop("checkpoint")
+    assert redone == report
 
 
 def test_kl_of_identical_task_rows_is_zero():

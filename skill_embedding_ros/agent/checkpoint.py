@@ -27,7 +27,11 @@ PM1_CODES = 2
 +-agent.code_scale (networks.z_features; the scale is in the checkpoint's config and defaults to
 1); format 1 (unmarked) fed them as 0/1, so such a checkpoint has the right shapes but would act
 as another policy."""
-FORMAT = PM1_CODES
+SMOOTH_LOG_STD = 3
+"""The format from which a Gaussian embedding's and inference network's log std outputs pass
+through distributions.bounded_log_std; before, a clamp, so an older Gaussian checkpoint's
+widths would be misread (Bernoulli tensors mean the same in both)."""
+FORMAT = SMOOTH_LOG_STD
 """Checkpoint format written now, raised when the same tensors come to mean something else."""
 
 
@@ -83,13 +87,31 @@ def save_checkpoint(path: str | Path, learner, metadata: dict[str, Any]) -> None
 
     Raises ValueError (and writes nothing) if any tensor is non-finite: callers run
     `Learner.verify` first, which rolls such a state back."""
-    path = Path(path)
     tensors = checkpoint_tensors(learner)
     check_finite(tensors, "the learner's state", UNVERIFIED)
-    meta = {**metadata, "updates": learner.updates, "format": FORMAT}
-    header = {"metadata": json.dumps(meta)}
+    _write(path, tensors, {**metadata, "updates": learner.updates, "format": FORMAT})
+
+
+ACTOR = "actor"
+"""`kind` of a checkpoint that holds only what acts (embedding and policy)."""
+ACTOR_CHECKPOINT = "policy.safetensors"
+"""Its file name in a run directory, beside checkpoint.safetensors."""
+
+
+def save_actor_checkpoint(path: str | Path, learner, metadata: dict[str, Any]) -> None:
+    """Atomically write only the embedding and the policy (a tenth of a checkpoint, no
+    optimizer state): all that evaluation needs, small enough to commit beside a results row so
+    anyone can re-evaluate it (`skill-embedding evaluate RUN_DIR`). Non-finite: ValueError."""
+    tensors = {f"nets.{k}": v for k, v in learner.nets.actor_state().items()}
+    check_finite(tensors, "the learner's policy", UNVERIFIED)
+    meta = {**metadata, "updates": learner.updates, "format": FORMAT, "kind": ACTOR}
+    _write(path, tensors, meta)
+
+
+def _write(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, tmp, metadata=header)
+    save_file(tensors, tmp, metadata={"metadata": json.dumps(meta)})
     with open(tmp, "rb") as f:
         os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -123,6 +145,12 @@ def check_format(metadata: dict[str, Any], what: str) -> None:
             f"{what} is a format-{fmt} checkpoint whose Bernoulli codes entered the networks as "
             "0/1; this version centres them on 0, so its policy would act differently. Retrain, "
             "or evaluate it with the commit that trained it."
+        )
+    if fmt < SMOOTH_LOG_STD and embedding == "gaussian":
+        raise ValueError(
+            f"{what} is a format-{fmt} checkpoint whose Gaussian log std was clamped; this "
+            "version bounds it smoothly, so its widths would be misread. Retrain, or evaluate "
+            "it with the commit that trained it."
         )
 
 

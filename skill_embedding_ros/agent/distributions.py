@@ -57,6 +57,21 @@ def relaxed_bernoulli_st(logits: torch.Tensor, temperature: float) -> torch.Tens
     return hard + (soft - soft.detach())  # exactly `hard` forward: soft - soft is 0
 
 
+def bounded_log_std(raw: torch.Tensor, low: float, high: float) -> torch.Tensor:
+    """log sigma in (low, high) from an unbounded network output, smoothly:
+    log sigma = low + (high - low) * sigmoid(raw + b), b = log(-low / high) when low < 0 < high
+    (so raw = 0 gives log sigma = 0, unit width, as a zero-initialised layer starts), else 0.
+
+    A clamp cuts the gradient at its bound: a width the entropy term pushed there stayed there,
+    whatever the reward asked. Here d log sigma / d raw = (high - low) s (1 - s) > 0 everywhere,
+    and it scales every term's gradient alike, so where the terms balance inside the bounds is
+    unchanged and Adam (which follows the sign of the sum) can always bring the width back.
+    Shape [...] -> [...].
+    """
+    offset = math.log(-low / high) if low < 0.0 < high else 0.0
+    return low + (high - low) * torch.sigmoid(raw + offset)
+
+
 def gaussian_log_prob(z: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor):
     """Diagonal Gaussian log density summed over the last dim: [..., Z] -> [...]."""
     return torch.distributions.Normal(mean, log_std.exp()).log_prob(z).sum(-1)

@@ -183,16 +183,22 @@ class Learner:
         )
         self._step("policy", policy_loss)
 
-        draw_obs, draw_task = (torch.as_tensor(x, device=self.device) for x in draws)
-        params = nets.embedding(draw_task)
-        z_new = nets.latent.rsample(params)
-        drawn_action, _ = sample_tanh_gaussian(*nets.policy(draw_obs, z_new))
-        q_drawn = nets.critic(draw_obs, drawn_action, z_new, draw_task)
-        entropy = nets.latent.entropy(params)
-        embedding_loss = losses.embedding_loss(q_drawn, entropy, cfg.alpha1, self.hold_discount)
-        self._step("embedding", embedding_loss)
-
-        self._step("inference", inference_loss)
+        if nets.latent.fixed:
+            # The no-embedding ablation: z is a constant, so p(z|t) and q have nothing to learn
+            # (log q and H are 0: no inference or entropy term reaches the reward either).
+            embedding_loss = entropy = torch.zeros((), device=self.device)
+        else:
+            draw_obs, draw_task = (torch.as_tensor(x, device=self.device) for x in draws)
+            params = nets.embedding(draw_task)
+            z_new = nets.latent.rsample(params)
+            drawn_action, _ = sample_tanh_gaussian(*nets.policy(draw_obs, z_new))
+            q_drawn = nets.critic(draw_obs, drawn_action, z_new, draw_task)
+            entropy = nets.latent.entropy(params)
+            embedding_loss = losses.embedding_loss(
+                q_drawn, entropy, cfg.alpha1, self.hold_discount
+            )
+            self._step("embedding", embedding_loss)
+            self._step("inference", inference_loss)
 
         with torch.no_grad():
             for p, tp in zip(

@@ -23,15 +23,20 @@ def mlp(inputs: int, hidden: tuple[int, ...], outputs: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+FAMILIES = ("gaussian", "bernoulli", "none")
+
+
 class Latent:
     """A distribution family over z, parameterized by a raw network output.
 
-    Gaussian: params [..., 2Z] = (mean, log_std). Bernoulli: params [..., Z] = logits.
+    Gaussian: params [..., 2Z] = (mean, raw log_std). Bernoulli: params [..., Z] = logits.
+    none (the no-embedding ablation): params [..., Z] are ignored; z is always zeros, a point
+    mass, so log p(z) = 0 and H = 0 and nothing downstream changes shape.
     """
 
     def __init__(self, family: str, z_dim: int, log_std_bounds=(-5.0, 1.0), temperature=0.5):
-        if family not in ("gaussian", "bernoulli"):
-            raise ValueError(f"embedding family must be 'gaussian' or 'bernoulli', got {family!r}")
+        if family not in FAMILIES:
+            raise ValueError(f"embedding family must be one of {FAMILIES}, got {family!r}")
         self.family, self.z_dim = family, z_dim
         self.log_std_bounds, self.temperature = log_std_bounds, temperature
 
@@ -39,27 +44,44 @@ class Latent:
     def param_dim(self) -> int:
         return 2 * self.z_dim if self.family == "gaussian" else self.z_dim
 
-    def _split(self, params):
-        mean, log_std = params.chunk(2, dim=-1)
-        return mean, log_std.clamp(*self.log_std_bounds)
+    @property
+    def fixed(self) -> bool:
+        """z is a constant (family none): there is no p(z|t) or q(z|...) to train."""
+        return self.family == "none"
+
+    def split(self, params):
+        """Gaussian params [..., 2Z] -> (mean, log_std), each [..., Z], log_std smoothly within
+        log_std_bounds (distributions.bounded_log_std: a clamp would cut the width's gradient)."""
+        mean, raw = params.chunk(2, dim=-1)
+        return mean, D.bounded_log_std(raw, *self.log_std_bounds)
+
+    def _zeros(self, params: torch.Tensor) -> torch.Tensor:
+        """[..., P] -> [...]: log p and H of the point mass (family none)."""
+        return torch.zeros(params.shape[:-1], dtype=params.dtype, device=params.device)
 
     def log_prob(self, params: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """[..., P], [..., Z] -> [...]"""
         if self.family == "gaussian":
-            return D.gaussian_log_prob(z, *self._split(params))
+            return D.gaussian_log_prob(z, *self.split(params))
+        if self.fixed:
+            return self._zeros(params)
         return D.bernoulli_log_prob(z, params)
 
     def entropy(self, params: torch.Tensor) -> torch.Tensor:
         """[..., P] -> [...] (nats)"""
         if self.family == "gaussian":
-            return D.gaussian_entropy(self._split(params)[1])
+            return D.gaussian_entropy(self.split(params)[1])
+        if self.fixed:
+            return self._zeros(params)
         return D.bernoulli_entropy(params)
 
     def sample(self, params: torch.Tensor, generator: torch.Generator | None = None):
         """Sample without gradient, as actors do (Bernoulli: hard bits): [..., P] -> [..., Z]"""
         with torch.no_grad():
+            if self.fixed:
+                return torch.zeros_like(params)
             if self.family == "gaussian":
-                mean, log_std = self._split(params)
+                mean, log_std = self.split(params)
                 noise = torch.randn(
                     mean.shape, generator=generator, dtype=mean.dtype, device=mean.device
                 )
@@ -71,15 +93,19 @@ class Latent:
 
     def rsample(self, params: torch.Tensor) -> torch.Tensor:
         """Sample with a pathwise gradient (reparameterized / straight-through relaxed)."""
+        if self.fixed:
+            return torch.zeros_like(params)
         if self.family == "gaussian":
-            mean, log_std = self._split(params)
+            mean, log_std = self.split(params)
             return mean + log_std.exp() * torch.randn_like(mean)
         return D.relaxed_bernoulli_st(params, self.temperature)
 
     def kl(self, p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         """KL(p || q) between two parameter sets: [..., P] x2 -> [...]"""
+        if self.fixed:
+            return self._zeros(p + q)  # one point mass: both broadcast to the pairs' shape
         if self.family == "gaussian":
-            (m1, s1), (m2, s2) = self._split(p), self._split(q)
+            (m1, s1), (m2, s2) = self.split(p), self.split(q)
             var1, var2 = (2 * s1).exp(), (2 * s2).exp()
             return (s2 - s1 + (var1 + (m1 - m2) ** 2) / (2 * var2) - 0.5).sum(-1)
         p1 = torch.sigmoid(p)
@@ -120,6 +146,9 @@ class PolicyNet(nn.Module):
     def __init__(self, obs_dim: int, z_dim: int, action_dim: int, cfg: AgentConfig):
         super().__init__()
         self.net = mlp(obs_dim + z_dim, cfg.hidden, 2 * action_dim)
+        # The policy keeps the hard clamp of its log std: a smooth bound here would change every
+        # trained row, Bernoulli ones included. The embedding's width is the one measured stuck
+        # at its clamp (distributions.bounded_log_std); the action width's is not measured.
         self.log_std_bounds = cfg.log_std_bounds
         self.family, self.code_scale = cfg.embedding, cfg.code_scale
 

@@ -6,7 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from skill_embedding_ros.agent.checkpoint import check_finite, check_shapes, read_checkpoint
+from skill_embedding_ros.agent.checkpoint import (
+    ACTOR,
+    check_finite,
+    check_shapes,
+    read_checkpoint,
+)
 from skill_embedding_ros.agent.learner import Networks
 from skill_embedding_ros.settings.run import RunConfig, from_dict
 from skill_embedding_ros.tasks.registry import get_suite
@@ -22,6 +27,8 @@ def build_networks(cfg: RunConfig) -> Networks:
 def load_networks(checkpoint: str | Path) -> tuple[Networks, RunConfig, dict[str, Any]]:
     """Networks rebuilt from a checkpoint's own run config, its weights loaded.
 
+    An actor checkpoint (agent/checkpoint.py ACTOR) loads the embedding and the policy only;
+    the critics and the inference network keep their fresh initial weights.
     Raises ValueError (unreadable file, no config, shapes that do not fit)."""
     tensors, meta = read_checkpoint(checkpoint)
     if "config" not in meta:
@@ -29,7 +36,8 @@ def load_networks(checkpoint: str | Path) -> tuple[Networks, RunConfig, dict[str
     cfg = from_dict(RunConfig, meta["config"])
     nets = build_networks(cfg)
     state = {k[5:]: v for k, v in tensors.items() if k.startswith("nets.")}
-    check_shapes(nets.state_dict(), state, str(checkpoint))
+    expected = nets.actor_state() if meta.get("kind") == ACTOR else nets.state_dict()
+    check_shapes(expected, state, str(checkpoint))
     check_finite(state, str(checkpoint))
-    nets.load_state_dict(state)
+    nets.load_state_dict(state, strict=meta.get("kind") != ACTOR)
     return nets, cfg, meta

@@ -26,7 +26,6 @@ from skill_embedding_ros.ros.conversions import weights_message
 from skill_embedding_ros.ros.params import declare
 from skill_embedding_ros.ros.run import spin
 from skill_embedding_ros.settings.nodes import LearnerNodeConfig
-from skill_embedding_ros.settings.run import load_run_config
 from skill_embedding_ros.training.run_log import RunLog
 from skill_embedding_ros.training.store_learner import StoreLearner
 
@@ -40,7 +39,7 @@ class LearnerNode(Node):
         super().__init__("learner")
         self.cfg = declare(self, LearnerNodeConfig)
         try:
-            self.run_cfg = load_run_config(self.cfg.config)
+            self.run_cfg = self.cfg.run_config()
             self.key = read_key(self.cfg.weights_key) if self.cfg.weights_key else None
         except ValueError as err:
             raise SystemExit(f"error: {err}") from None

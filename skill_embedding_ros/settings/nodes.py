@@ -19,7 +19,7 @@ from skill_embedding_ros.settings.base import (
     torch_device,
     validate,
 )
-from skill_embedding_ros.settings.run import suite_name
+from skill_embedding_ros.settings.run import RunConfig, load_run_config, suite_name
 
 
 @dataclass
@@ -159,9 +159,18 @@ class LearnerNodeConfig(Settings):
     weights_key: str = text("")
     """File with the key to sign /policy_weights with (agent/weights_signature.py); empty: the
     weights go out unsigned."""
+    seed: int = integer(-1, "[-1, 4294967295]")
+    """The run's train.seed (the learner's torch and replay sampling, and what its config.yaml
+    and checkpoint record); -1 keeps the run config's. A graph passes its own `seed` argument,
+    so every process of a graph run follows the one seed."""
 
     def __post_init__(self):
         validate(self, host=True)  # the learner node runs where its parameters are read
+
+    def run_config(self) -> RunConfig:
+        """The run config this learner trains: `config` with `seed` applied (ValueError when
+        the file or a value is wrong)."""
+        return load_run_config(self.config, seed=None if self.seed < 0 else self.seed)
 
 
 @dataclass

@@ -5,8 +5,9 @@
   joint positions and velocities by name, and the poses of tracked objects.
 * `TaskSuite`: the tasks defined on one scene. It builds the observation from that robot-like
   read-out (so the simulator, the policy node and bag ingestion build it identically), scores
-  reward and success as pure functions of observations (so a simulated episode, a hardware trial
-  and an ingested bag are scored the same), and scales actions to physical commands.
+  reward and which solution each state lies in as pure functions of observations (so a
+  simulated episode, a hardware trial and an ingested bag are scored the same; success itself is
+  defined once, in tasks/scoring.py), and scales actions to physical commands.
 
 Nothing generic (learning, data, bags, safety, nodes, launcher) names a suite; it asks the
 registry (tasks/registry.py) for one by name. The point mass (tasks/point_mass/) is one plug-in.
@@ -18,6 +19,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+
+from skill_embedding_ros.tasks.scoring import STAY_SHARE, strict_outcomes, touched_outcomes
 
 Pose = tuple[np.ndarray, np.ndarray]
 """An object pose: (position (x, y, z) in m, orientation quaternion (w, x, y, z)), world frame."""
@@ -119,13 +122,25 @@ class TaskSuite(ABC):
         pure function: the reward of step k is that of s_{k+1}."""
 
     @abstractmethod
-    def outcomes(self, task: str, obs: np.ndarray) -> np.ndarray:
-        """Which of the task's solutions each episode reached, or -1: obs [N, L+1, S] -> [N] int.
-        The one definition of success: an episode succeeds when its outcome is >= 0."""
+    def visits(self, task: str, obs: np.ndarray) -> np.ndarray:
+        """Which of the task's solutions each step's state lies in, or -1: obs [N, L+1, S] ->
+        [N, L] int. Step k's entry is that of s_{k+1}, the state its action led to (the start
+        s_0 is not the skill's doing). A pure function of observations, like `rewards`."""
 
     @abstractmethod
     def solutions(self, task: str) -> tuple[int, ...]:
         """The outcome ids that solve `task` (e.g. its goal regions)."""
+
+    def outcomes(self, task: str, obs: np.ndarray, stay_share: float = STAY_SHARE) -> np.ndarray:
+        """Which of the task's solutions each episode did, or -1: obs [N, L+1, S] -> [N] int.
+        The one definition of success (tasks/scoring.py, not to be overridden): the episode ends
+        in a solution and spent at least `stay_share` of its steps there."""
+        return strict_outcomes(self.visits(task, obs), stay_share)
+
+    def touched(self, task: str, obs: np.ndarray) -> np.ndarray:
+        """The rule before strict scoring, kept as a labelled extra: the solution each episode
+        spent the most steps in, -1 if it never entered one. obs [N, L+1, S] -> [N] int."""
+        return touched_outcomes(self.visits(task, obs), self.solutions(task))
 
     def check_task(self, task: str) -> None:
         """Raise ValueError naming the valid tasks if `task` is not one of them."""
@@ -139,7 +154,8 @@ class TaskSuite(ABC):
         return self.rewards((task,), obs)[..., 0]
 
     def success(self, task: str, obs: np.ndarray) -> np.ndarray:
-        """Whether each episode solved `task`: obs [N, L+1, S] -> [N] bool."""
+        """Whether each episode solved `task` (strictly, see `outcomes`): obs [N, L+1, S] -> [N]
+        bool."""
         return self.outcomes(task, obs) >= 0
 
     def command(self, action: np.ndarray) -> np.ndarray:

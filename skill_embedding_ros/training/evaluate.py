@@ -1,66 +1,133 @@
-"""Evaluation of a trained embedding: per-task success, the distinct solutions reached when
-sampling z ~ p(z|t), and the KL divergence between the embeddings of every pair of tasks."""
+"""Evaluation: per task, strict success and the old touched rate, the distinct solutions the
+sampled z cover, how consistently each z reaches its region, the return and its spread; for an
+embedding also the KL divergence between the embeddings of every pair of tasks.
+
+The rules are tasks/scoring.py (one episode) and training/scoring.py (many); docs/experiments.md
+("How a skill is scored") says what they mean and why.
+"""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from skill_embedding_ros.agent.actor import ActorCore, EmbeddingZ
-from skill_embedding_ros.tasks.env import SuiteEnv
+from skill_embedding_ros.agent.actor import EmbeddingZ
+from skill_embedding_ros.tasks.scoring import STAY_SHARE
 from skill_embedding_ros.tasks.suite import TaskSuite
+from skill_embedding_ros.training import scoring
+from skill_embedding_ros.training.rollout import (
+    MakeAgent,
+    RepeatedZ,
+    Rollouts,
+    nets_agent,
+    rollout_agent,
+    rollout_task,
+)
+
+__all__ = ["Rollouts", "evaluate", "evaluate_agent", "kl_matrix", "rollout_task"]
+
+Z_REPEATS = 5
+"""Starts each z runs from when z is continuous (every sampled z is then unique, so consistency
+needs the same z run again): the task's episodes split into episodes / Z_REPEATS z's."""
 
 
-@dataclass
-class Rollouts:
-    """Evaluation episodes of one task: observations [N, L+1, S], z [N, Z], the suite's
-    outcome of each episode [N] (-1: not solved), returns [N]."""
+def task_report(
+    r: Rollouts,
+    task_id: int,
+    solutions: tuple[int, ...],
+    min_share: float,
+    min_episodes: int,
+    per_z_rollouts: Rollouts | None = None,
+) -> dict:
+    """One task's row of the report (JSON-ready) from its rollouts. Per-z consistency comes from
+    `per_z_rollouts` when given (continuous z, each run from several starts), else from `r`."""
+    n = len(r.outcome)
+    strict = scoring.outcome_counts(r.outcome, solutions)
+    touched = scoring.outcome_counts(r.touched, solutions)
+    spread = scoring.returns_summary(r.returns)
+    z_source = per_z_rollouts if per_z_rollouts is not None else r
+    labels, index = scoring.z_groups(z_source.z)
+    per_z = scoring.per_z(labels, index, z_source.outcome)
+    if per_z_rollouts is None and len(labels) > n // 2:
+        per_z = None  # continuous z, each seen once: one episode per z says nothing
+    return {
+        "task_id": task_id,
+        "task": r.task,
+        "success_rate": float((r.outcome >= 0).mean()),
+        "touched_rate": float((r.touched >= 0).mean()),
+        "distinct_solutions": scoring.solutions_reached(
+            strict, scoring.episodes_needed(min_share, n)
+        ),
+        "touched_solutions": scoring.solutions_reached(touched, min_episodes),
+        "episodes_per_outcome": strict,
+        "touched_outcomes": touched,
+        "mean_return": spread["mean"],
+        "return_std": spread["std"],
+        "returns": spread,
+        "per_z": per_z,
+        "per_z_from": "sampled z" if per_z_rollouts is None else "each z from several starts",
+        "z_consistency": scoring.consistency(per_z) if per_z is not None else None,
+        "reliable_solutions": scoring.reliable_solutions(per_z) if per_z is not None else None,
+    }
 
-    task: str
-    obs: np.ndarray
-    z: np.ndarray
-    solution: np.ndarray
-    returns: np.ndarray
 
+def evaluate_agent(
+    make_agent: MakeAgent,
+    suite: TaskSuite,
+    tasks: list[str],
+    episodes: int = 50,
+    seed: int = 12345,
+    min_episodes: int = 2,
+    *,
+    stay_share: float = STAY_SHARE,
+    min_share: float = scoring.MIN_SHARE,
+    kl: np.ndarray | None = None,
+    make_repeated: MakeAgent | None = None,
+    z_repeats: int = Z_REPEATS,
+):
+    """Report dict (JSON-ready) and the rollouts behind it, for any agent (rollout.py).
 
-def rollout_task(
-    nets, suite: TaskSuite, tasks: list[str], task_id: int, episodes: int, seed: int, z_hold=0
-) -> Rollouts:
-    """Run `episodes` episodes of one task with mean actions, z ~ p(z|t) per episode (redrawn
-    every `z_hold` steps when set, as in training)."""
-    envs = [SuiteEnv(suite, tasks, seed=seed + i) for i in range(episodes)]
-    obs = np.stack([e.reset(options={"task": task_id})[0] for e in envs])
-    generator = torch.Generator().manual_seed(seed)
-    core = ActorCore(
-        EmbeddingZ(nets.embedding),
-        nets.policy,
-        episodes,
-        nets.latent.z_dim,
-        z_hold,
-        True,
-        generator,
-    )
-    for i in range(episodes):
-        core.begin(i, task_id)
-    traj, rewards, first_z = [obs], [], None
-    for _ in range(suite.episode_steps):
-        decision = core.act(obs)
-        first_z = decision.z if first_z is None else first_z
-        steps = [e.step(a) for e, a in zip(envs, decision.action, strict=True)]
-        obs = np.stack([s[0] for s in steps])
-        traj.append(obs)
-        rewards.append([s[1] for s in steps])
-    traj = np.stack(traj, 1)
-    name = tasks[task_id]
-    return Rollouts(
-        task=name,
-        obs=traj,
-        z=first_z,
-        solution=suite.outcomes(name, traj),
-        returns=np.sum(rewards, 0),
-    )
+    `make_agent(slots, seed)` builds the agent for each task's `episodes` (seeded `seed + 1000
+    t` for task t, its env i `seed + 1000 t + i`). `kl` [T, T]: the embeddings' divergences,
+    when the agent has an embedding. `make_repeated(slots, seed)`: an agent that runs each z
+    from `z_repeats` starts, for continuous z (see `Z_REPEATS`).
+    """
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    per_task, rollouts = [], []
+    for t, name in enumerate(tasks):
+        task_seed = seed + 1000 * t
+        agent = make_agent(episodes, task_seed)
+        r = rollout_agent(agent, suite, tasks, t, episodes, task_seed, stay_share)
+        repeated = None
+        continuous = len(scoring.z_groups(r.z)[0]) > episodes // 2
+        if continuous and make_repeated is not None and episodes >= 2 * z_repeats:
+            slots = episodes // z_repeats * z_repeats
+            agent = make_repeated(slots, task_seed + 500)
+            repeated = rollout_agent(agent, suite, tasks, t, slots, task_seed + 500, stay_share)
+        row = task_report(r, t, suite.solutions(name), min_share, min_episodes, repeated)
+        per_task.append(row)
+        rollouts.append(r)
+    report = {
+        "suite": suite.name,
+        "tasks": list(tasks),
+        "episodes_per_task": episodes,
+        "scoring": {
+            "success": "strict: ends in a solution, in it for at least stay_share of the steps",
+            "stay_share": stay_share,
+            "solution": "at least min_share of the episodes strictly solve it",
+            "min_share": min_share,
+            "touched": "the old rule: the solution most steps were in, entered at least once",
+            "min_episodes_touched": min_episodes,
+            "reliable_share": scoring.RELIABLE_SHARE,
+        },
+        # The old key: the episodes a touched solution needed (touched_solutions).
+        "min_episodes_per_solution": min_episodes,
+        "per_task": per_task,
+    }
+    if kl is not None:
+        report["kl"] = np.asarray(kl).round(4).tolist()
+    return report, rollouts
 
 
 @torch.no_grad()
@@ -68,6 +135,15 @@ def kl_matrix(nets) -> np.ndarray:
     """KL(p(z|t_i) || p(z|t_j)) for every pair of task ids: [T, T] (nats)."""
     params = nets.embedding(torch.arange(nets.num_tasks))
     return nets.latent.kl(params[:, None], params[None, :]).numpy()
+
+
+def kl_extremes(kl: np.ndarray) -> tuple[float, float] | None:
+    """(max, min) of the off-diagonal KL entries; None with one task."""
+    kl = np.asarray(kl)
+    if len(kl) < 2:
+        return None
+    off = kl[~np.eye(len(kl), dtype=bool)]
+    return float(off.max()), float(off.min())
 
 
 def evaluate(
@@ -78,78 +154,27 @@ def evaluate(
     seed: int = 12345,
     min_episodes: int = 2,
     z_hold: int = 0,
+    stay_share: float = STAY_SHARE,
+    min_share: float = scoring.MIN_SHARE,
 ):
-    """Report dict (JSON-ready) and the rollouts behind it.
+    """`evaluate_agent` for a run's networks: mean actions, z ~ p(z|t) per episode (redrawn
+    every `z_hold` steps when set, as in training), and the KL between the task embeddings."""
 
-    An outcome (e.g. a goal region) counts as a distinct solution when at least `min_episodes`
-    of the sampled z reach it, so a single lucky episode is not counted as a skill.
-    """
-    per_task, rollouts = [], []
-    for t, name in enumerate(tasks):
-        r = rollout_task(nets, suite, tasks, t, episodes, seed + 1000 * t, z_hold)
-        found = {int(g): int((r.solution == g).sum()) for g in suite.solutions(name)}
-        per_task.append(
-            {
-                "task_id": t,
-                "task": name,
-                "success_rate": float((r.solution >= 0).mean()),
-                "mean_return": float(r.returns.mean()),
-                "episodes_per_outcome": found,
-                "distinct_solutions": sum(n >= min_episodes for n in found.values()),
-            }
-        )
-        rollouts.append(r)
-    kl = kl_matrix(nets)
-    return {
-        "suite": suite.name,
-        "tasks": list(tasks),
-        "episodes_per_task": episodes,
-        "min_episodes_per_solution": min_episodes,
-        "per_task": per_task,
-        "kl": kl.round(4).tolist(),
-    }, rollouts
+    def make(slots: int, seed: int):
+        return nets_agent(nets, slots, seed, z_hold)
 
+    def make_repeated(slots: int, seed: int):
+        return nets_agent(nets, slots, seed, 0, RepeatedZ(EmbeddingZ(nets.embedding), Z_REPEATS))
 
-def plot_evaluation(report: dict, rollouts: list[Rollouts], suite: TaskSuite, path) -> None:
-    """z samples coloured by task, and each task's rollouts coloured by the solution found."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n = 1 + len(rollouts)
-    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 4.2), squeeze=False)
-    ax = axes[0, 0]
-    colors = plt.get_cmap("tab10")
-    z_dim = rollouts[0].z.shape[1]
-    binary = np.all(np.isin(np.concatenate([r.z for r in rollouts]), (0.0, 1.0)))
-    if binary:
-        codes = 2**z_dim
-        width = 0.8 / len(rollouts)
-        for t, r in enumerate(rollouts):
-            code = (r.z * (2 ** np.arange(z_dim))).sum(1).astype(int)
-            freq = np.bincount(code, minlength=codes) / len(code)
-            ax.bar(
-                np.arange(codes) + t * width, freq, width, color=colors(t), label=f"t{t} {r.task}"
-            )
-        ax.set_xticks(np.arange(codes) + 0.4 - width / 2, [f"{c:0{z_dim}b}" for c in range(codes)])
-        ax.set_xlabel("code z (bits)")
-        ax.set_ylabel("share of samples")
-    else:
-        for t, r in enumerate(rollouts):
-            y = r.z[:, 1] if z_dim > 1 else np.zeros(len(r.z))
-            ax.scatter(r.z[:, 0], y, s=12, color=colors(t), label=f"t{t} {r.task}", alpha=0.7)
-        ax.set_xlabel("z[0]")
-        ax.set_ylabel("z[1]" if z_dim > 1 else "")
-    ax.set_title("z ~ p(z|t) by task")
-    ax.legend(fontsize=7)
-    for ax, r, row in zip(axes[0, 1:], rollouts, report["per_task"], strict=True):
-        suite.plot_episodes(ax, r.task, r.obs, r.solution)
-        ax.set_title(
-            f"t{row['task_id']} {r.task}: success {row['success_rate']:.0%}, "
-            f"{row['distinct_solutions']} solution(s)",
-            fontsize=9,
-        )
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return evaluate_agent(
+        make,
+        suite,
+        tasks,
+        episodes,
+        seed,
+        min_episodes,
+        stay_share=stay_share,
+        min_share=min_share,
+        kl=kl_matrix(nets),
+        make_repeated=make_repeated,
+    )

@@ -31,9 +31,11 @@ from pathlib import Path
 import numpy as np
 
 from skill_embedding_ros.agent.checkpoint import (
+    ACTOR_CHECKPOINT,
     encode_weights,
     load_checkpoint_into,
     read_checkpoint,
+    save_actor_checkpoint,
     save_checkpoint,
 )
 from skill_embedding_ros.agent.learner import Learner
@@ -278,6 +280,10 @@ class StoreLearner:
             "weights_version": self.identity.version,
         }
         save_checkpoint(self.checkpoint_path, self.learner, meta)
+        actor_meta = {"config": meta["config"], "env_steps": self.env_steps}
+        save_actor_checkpoint(
+            self.checkpoint_path.with_name(ACTOR_CHECKPOINT), self.learner, actor_meta
+        )
 
     def progress(self) -> dict[str, float]:
         """Counts and health for diagnostics and progress.jsonl."""

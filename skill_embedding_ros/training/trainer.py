@@ -23,8 +23,10 @@ import torch
 
 from skill_embedding_ros.agent.actor import Actor
 from skill_embedding_ros.agent.checkpoint import (
+    ACTOR_CHECKPOINT,
     decode_weights,
     encode_weights,
+    save_actor_checkpoint,
     save_checkpoint,
     split_actor_state,
 )
@@ -36,6 +38,7 @@ from skill_embedding_ros.settings.run import RunConfig, to_dict
 from skill_embedding_ros.tasks.env import SuiteEnv
 from skill_embedding_ros.tasks.registry import get_suite
 from skill_embedding_ros.training.pacing import steps_learned, updates_due
+from skill_embedding_ros.training.periodic import PeriodicEval
 from skill_embedding_ros.training.run_log import RunLog
 
 
@@ -65,7 +68,7 @@ def replay_update(learner: Learner, replay: ReplayBuffer, cfg: RunConfig, rng) -
 
 
 class EpisodeStats:
-    """Running returns and success (the suite's own definition) of recent episodes, per task."""
+    """Running returns and strict success (tasks/scoring.py) of recent episodes, per task."""
 
     def __init__(self, suite, tasks, window: int = 100):
         self.suite, self.tasks = suite, list(tasks)
@@ -106,6 +109,7 @@ class Trainer:
         )
         self.rng = np.random.default_rng(cfg.train.seed)
         self.stats = EpisodeStats(self.suite, cfg.train.tasks)
+        self.periodic = PeriodicEval(cfg, self.suite)
         self.progress = progress
         self.env_steps = 0
         self.metrics: dict[str, float] = {}
@@ -128,9 +132,9 @@ class Trainer:
     def checkpoint(self) -> Path:
         path = self.out / "checkpoint.safetensors"
         self.learner.verify()  # a non-finite state is rolled back, never saved
-        save_checkpoint(
-            path, self.learner, {"config": to_dict(self.cfg), "env_steps": self.env_steps}
-        )
+        meta = {"config": to_dict(self.cfg), "env_steps": self.env_steps}
+        save_checkpoint(path, self.learner, meta)
+        save_actor_checkpoint(self.out / ACTOR_CHECKPOINT, self.learner, meta)
         return path
 
     def run(self) -> dict[str, Any]:
@@ -161,11 +165,14 @@ class Trainer:
             "episodes": self.stats.episodes,
             "minutes": (time.perf_counter() - self.start) / 60,
             **self.stats.scalars(),
+            **({"periodic_eval": self.periodic.summary()} if self.periodic.every else {}),
         }
 
     def _tick(self, steps: int) -> None:
         self.env_steps += steps
         self.bar.update(steps)
+        if self.periodic.due(self.env_steps):  # before the training row: that one stays last
+            self.log.write(self.periodic(self.nets, self.env_steps), self.env_steps)
         if self.env_steps >= self._next_log:
             self._next_log += self.cfg.train.log_every
             minutes = (time.perf_counter() - self.start) / 60

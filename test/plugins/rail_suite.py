@@ -140,9 +140,9 @@ class RailSuite(TaskSuite):
         columns = [x > 0.45 if t == "right" else x < -0.45 for t in tasks]
         return np.stack(columns, -1).astype(np.float32)
 
-    def outcomes(self, task: str, obs: np.ndarray) -> np.ndarray:
-        reached = self.reward(task, np.asarray(obs)[:, 1:]).any(1)
-        return np.where(reached, self.tasks.index(task), -1)
+    def visits(self, task: str, obs: np.ndarray) -> np.ndarray:
+        inside = self.reward(task, np.asarray(obs)[:, 1:]) > 0
+        return np.where(inside, self.tasks.index(task), -1)
 
     def solutions(self, task: str) -> tuple[int, ...]:
         return (self.tasks.index(task),)

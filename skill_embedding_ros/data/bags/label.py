@@ -5,7 +5,8 @@ identifies its z).
 One z is held for a whole ingested episode, so it is the z most likely under every step's
 window at once, argmax_z sum_k log q(z | a_k, s_k^H):
 * Gaussian: the precision-weighted mean of the per-step means (the product of the Gaussians);
-* Bernoulli: bit i is 1 where the per-step logits of bit i sum to more than 0.
+* Bernoulli: bit i is 1 where the per-step logits of bit i sum to more than 0;
+* none (the no-embedding ablation): zeros, the only z such a run has.
 """
 
 from __future__ import annotations
@@ -35,9 +36,10 @@ def infer_z(inference, latent, history: int, episode: Episode) -> np.ndarray:
     """The one z [Z] that q_psi (`inference`, of the `latent` family) gives the episode."""
     obs, actions, valid = (torch.as_tensor(x) for x in history_windows(episode, history))
     params = inference(obs, actions, valid)  # [L, P]
+    if latent.fixed:
+        return np.zeros(latent.z_dim, np.float32)
     if latent.family == "gaussian":
-        mean, log_std = params.chunk(2, dim=-1)
-        log_std = log_std.clamp(*latent.log_std_bounds)
+        mean, log_std = latent.split(params)
         precision = torch.exp(-2 * log_std)
         z = (precision * mean).sum(0) / precision.sum(0)
     else:

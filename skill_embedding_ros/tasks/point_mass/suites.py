@@ -1,8 +1,9 @@
 """The point-mass suites: goal regions around the start, reached by the mass (reach) or by a block
 it pushes (push). Reward and success are pure functions of the observation.
 
-Tasks: "any" rewards every region, "goal_k" only region k. An episode's outcome is the rewarded
-region its target spent the most steps in (-1: it never entered one).
+Tasks: "any" rewards every region, "goal_k" only region k. A step visits the rewarded region its
+target is in; what an episode did follows from its visits by the generic rule (tasks/scoring.py):
+the region it ends in, if it stayed there long enough.
 """
 
 from __future__ import annotations
@@ -100,14 +101,11 @@ class PointMassSuite(TaskSuite):
             np.float32
         )
 
-    def outcomes(self, task: str, obs: np.ndarray) -> np.ndarray:
-        """The rewarded region the target spent the most steps in, or -1 where it never entered
-        one: obs [N, L+1, S] -> [N]."""
-        rewarded = self.task_goals(task)
-        inside = self.goal_index(obs[:, 1:])  # [N, L]
-        counts = np.stack([(inside == g).sum(1) for g in rewarded], 1)  # [N, G]
-        best = np.asarray(rewarded)[counts.argmax(1)]
-        return np.where(counts.max(1) > 0, best, -1)
+    def visits(self, task: str, obs: np.ndarray) -> np.ndarray:
+        """The rewarded region the target is in after each step, or -1: obs [N, L+1, S] ->
+        [N, L]."""
+        region = self.goal_index(np.asarray(obs)[:, 1:])
+        return np.where(np.isin(region, self.task_goals(task)), region, -1)
 
     def plot_episodes(self, ax, task: str, obs: np.ndarray, outcomes: np.ndarray) -> None:
         from skill_embedding_ros.tasks.point_mass.plots import plot_paths
