@@ -4,6 +4,8 @@ node (commands in; joint states, object poses, /clock and the reset service out)
 from __future__ import annotations
 
 import re
+import signal
+import time
 
 import numpy as np
 import pytest
@@ -207,6 +209,28 @@ def test_realtime_publishes_at_the_control_rate_and_owns_the_clock(graph):
     graph.probe.spin_for(0.5)
     after = [positions(s).tolist() for s in timer.states if ns_of(s.header.stamp) >= reset_at]
     assert len(after) >= 3 and all(p == after[0] for p in after)
+
+
+def test_realtime_makes_up_a_stall_so_its_time_keeps_to_the_wall_clock(graph):
+    """A stalled realtime bridge (SIGSTOP, as a starved process) steps the periods it missed
+    when it runs again, holding its command as a robot would: its states stay one period apart
+    and its simulated time keeps to the wall clock instead of falling behind for good."""
+    bridge = graph.bridge("actor_0", suite="reach", mode="realtime")
+    graph.wait_for_publishers()
+    graph.probe.spin_until(lambda: len(bridge.states) > 3, WAIT, "realtime states")
+    start, first = time.monotonic(), bridge.stamps()[-1]
+    bridge.proc.send_signal(signal.SIGSTOP)
+    try:
+        graph.probe.spin_for(0.8)
+    finally:
+        bridge.proc.send_signal(signal.SIGCONT)
+    graph.probe.spin_for(1.0)
+    stamps = bridge.stamps()
+    assert np.all(np.diff(stamps) == PERIOD_NS)  # every period published, none twice
+    # Its clock moved as far as the wall clock, the stall included (it would lag 0.8 s).
+    moved, elapsed = (stamps[-1] - first) * 1e-9, time.monotonic() - start
+    assert abs(moved - elapsed) < 0.3, (moved, elapsed)
+    assert "stalled" not in log_text(bridge.proc)  # 0.8 s is within what is made up
 
 
 def test_malformed_commands_are_zeroed_and_warned_about_once(graph):

@@ -6,7 +6,8 @@ PoseStamped per object, all stamped with this bridge's simulated time (0 at star
 clock); serves `robot_reset` (the safety gate's `reset` calls it); publishes its MJCF scene as
 `robot_description` (latched), the source of the gate's joint limits. lockstep: each command
 advances exactly one control period. realtime: a wall-clock timer steps at the control rate
-holding the latest command, and may own /clock.
+holding the latest command, making up the periods a late or skipped tick missed (robots/
+wall_clock.py: simulated time keeps to the wall clock, as a robot's would), and may own /clock.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
 from skill_embedding_ros.robots.sim import SimRobot
+from skill_embedding_ros.robots.wall_clock import WallClock
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.conversions import reset_reply, to_stamp
 from skill_embedding_ros.ros.params import declare
@@ -65,11 +67,12 @@ class SimBridge(Node):
         description = self.create_publisher(String, topics.ROBOT_DESCRIPTION, topics.LATCHED)
         description.publish(String(data=self.robot.scene.description()))
         # Timers run on the steady clock: this node makes sim time, it must not wait on it.
-        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        steady = self._steady = Clock(clock_type=ClockType.STEADY_TIME)
         self.clock_pub = None
         if self.cfg.mode == "realtime":
             if self.cfg.publish_clock:
                 self.clock_pub = self.create_publisher(ClockMsg, topics.CLOCK, topics.RELIABLE)
+            self.wall_clock = WallClock(suite.control_period, self._now())
             self.create_timer(suite.control_period, self.on_tick, clock=steady)
             self.startup_timer = None
         else:
@@ -134,12 +137,25 @@ class SimBridge(Node):
             self.stop_startup_repeat()
             self.advance()
 
+    def _now(self) -> float:
+        return self._steady.now().nanoseconds * 1e-9
+
     def on_tick(self) -> None:
-        self.advance()
+        skipped = self.wall_clock.skipped
+        for _ in range(self.wall_clock.due(self._now())):
+            self.advance()
+        if self.wall_clock.skipped > skipped:
+            self.get_logger().warning(
+                f"this process stalled for {self.wall_clock.skipped - skipped:.1f} s: the "
+                "simulated robot resumes from where it was, behind the wall clock by that much",
+                throttle_duration_sec=WARN_EVERY,
+            )
 
     def on_reset(self, request: Trigger.Request, response: Trigger.Response):
         self.stop_startup_repeat()
         self.robot.reset(self.rng)  # time moves on: stamps never repeat within one bridge
+        if self.cfg.mode == "realtime":
+            self.wall_clock.stepped()  # that period is one the next tick need not step
         self.command = np.zeros(len(self.joints))
         self.publish_state()
         response.success = True
