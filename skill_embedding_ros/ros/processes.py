@@ -4,10 +4,13 @@ to them through a probe node in its own rclpy context."""
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import os
 import signal
+import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,12 +22,56 @@ from skill_embedding_ros.launch.graph import NodeSpec, find_graph, load_graph
 from skill_embedding_ros.launch.launcher import node_command
 
 REPO = Path(__file__).resolve().parents[2]
-# Spread over 1..101 (the safe range on Linux) so parallel test runs rarely collide.
-_domains = itertools.count(os.getpid() % 50)
+DOMAINS = range(1, 102)
+"""ROS_DOMAIN_IDs a graph may take (the range safe on Linux)."""
+HELD = 4
+"""Domains one process keeps reserved: its latest graphs (a test starts one per test)."""
+_next = itertools.count(os.getpid())
+_held: list[tuple[int, object]] = []
 
 
 def fresh_domain() -> int:
-    return 1 + next(_domains) % 101
+    """A ROS_DOMAIN_ID no other graph on this host is using, reserved for this process.
+
+    Two graphs on one domain talk to each other (a test run beside a soak, chaos or another test
+    run would corrupt both), so a domain is taken only when (a) this host's lock file for it can
+    be locked, which other processes of this project hold for their latest HELD domains, and (b)
+    its first participant's unicast port (Fast DDS: 7410 + 250 * domain) is free, which catches
+    graphs started by anything else, e.g. `ros2 launch`."""
+    for _ in DOMAINS:
+        domain = DOMAINS[next(_next) % len(DOMAINS)]
+        lock = _lock(domain)
+        if lock is None:
+            continue
+        if not _port_free(7410 + 250 * domain):
+            lock.close()
+            continue
+        _held.append((domain, lock))
+        while len(_held) > HELD:
+            _held.pop(0)[1].close()  # closing the file releases its lock
+        return domain
+    raise RuntimeError(f"every ROS domain in {DOMAINS} is in use on this host")
+
+
+def _lock(domain: int):
+    folder = Path(tempfile.gettempdir()) / "skill_embedding_ros_domains"
+    folder.mkdir(exist_ok=True)
+    f = open(folder / f"{domain}.lock", "a")  # noqa: SIM115 (kept open: it holds the lock)
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.close()
+        return None
+    return f
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
 
 
 def ros_env(domain: int) -> dict[str, str]:
