@@ -1,7 +1,7 @@
 """`skill-embedding`: one command line for the project's jobs.
 
 skill-embedding train    --config config/reach_bernoulli.yaml [--set agent.alpha2=0] [--seed 3]
-skill-embedding evaluate RUN_DIR_OR_CHECKPOINT [--episodes 50]
+skill-embedding evaluate RUN_DIR_OR_CHECKPOINT [--episodes 50] [--video [N]]
 skill-embedding launch   GRAPH [name:=value ...] [--describe]   (--list: the graphs)
 skill-embedding record   OUT [TOPIC_PATTERN ...] [--storage sqlite3] [--duration S]
 skill-embedding ingest   BAG [BAG ...] --into STORE [--task NAME | --task-topic TOPIC]
@@ -54,7 +54,7 @@ def _format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def run_evaluation(checkpoint: Path, episodes: int, out_dir: Path) -> dict:
+def run_evaluation(checkpoint: Path, episodes: int, out_dir: Path, video: int = 0) -> dict:
     from skill_embedding_ros.agent.run_networks import load_networks
     from skill_embedding_ros.tasks.registry import get_suite
     from skill_embedding_ros.training.eval_plot import plot_evaluation
@@ -81,6 +81,16 @@ def run_evaluation(checkpoint: Path, episodes: int, out_dir: Path) -> dict:
     plot_evaluation(report, rollouts, suite, out_dir / "eval.png")
     print(_format_report(report))
     print(f"wrote {out_dir / 'eval.json'} and {out_dir / 'eval.png'}")
+    if video:
+        from skill_embedding_ros.training.video import skill_videos
+
+        paths = skill_videos(
+            nets, suite, tasks, out_dir / "videos", episodes, video, cfg.train.z_hold
+        )
+        print(
+            f"wrote {len(paths)} video(s) of the first {video} episodes per task to "
+            f"{out_dir / 'videos'}"
+        )
     return report
 
 
@@ -114,8 +124,18 @@ def cmd_evaluate(args) -> int:
         checkpoint = target / "checkpoint.safetensors"
         if not checkpoint.is_file() and (target / ACTOR_CHECKPOINT).is_file():
             checkpoint = target / ACTOR_CHECKPOINT
+    if not 0 <= args.video <= args.episodes:
+        raise SystemExit(f"error: --video {args.video}: films 1..{args.episodes} (--episodes)")
+    if args.video:
+        from skill_embedding_ros.tasks.render import check_rendering, request_offscreen
+
+        request_offscreen()  # before anything imports mujoco: it picks its backend once
+        try:
+            check_rendering()  # now, not after the evaluation
+        except RuntimeError as err:
+            raise SystemExit(f"error: --video: {err}") from None
     try:
-        run_evaluation(checkpoint, args.episodes, Path(args.out or checkpoint.parent))
+        run_evaluation(checkpoint, args.episodes, Path(args.out or checkpoint.parent), args.video)
     except (FileNotFoundError, ValueError) as err:
         raise SystemExit(f"error: {err}") from None
     return 0
@@ -240,6 +260,16 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("run", help="run directory or checkpoint.safetensors")
     ev.add_argument("--episodes", type=int, default=50, help="episodes per task (z ~ p(z|t))")
     ev.add_argument("--out", help="where to write eval.json and eval.png (default: beside it)")
+    ev.add_argument(
+        "--video",
+        type=int,
+        nargs="?",
+        const=3,
+        default=0,
+        metavar="N",
+        help="also film the first N (3) evaluation episodes of each task, side by side, into "
+        "OUT/videos/t<id>_<task>.mp4 (needs libosmesa6; sets MUJOCO_GL=osmesa when unset)",
+    )
     ev.set_defaults(func=cmd_evaluate)
 
     la = sub.add_parser(

@@ -41,7 +41,12 @@ def write_config(tmp_path: Path, env_steps: int) -> Path:
 
 def test_the_plugin_is_not_named_by_the_package():
     package = Path(REPO) / "skill_embedding_ros"
-    hits = [p.name for p in package.rglob("*.py") if "rail" in p.read_text().lower()]
+    # The plug-in's own identifiers (the Jaco's paper tasks rail_lift and rail_push and its rail
+    # prop are another thing of the same name).
+    names = ("rail_suite", "railscene", "railsuite", "railobserver", "puck", "paddle")
+    hits = [
+        p.name for p in package.rglob("*.py") if any(n in p.read_text().lower() for n in names)
+    ]
     assert not hits, hits
 
 

@@ -27,9 +27,10 @@ class SimRobot:
     def stamp_ns(self) -> int:
         return self.ticks * self.period_ns
 
-    def reset(self, rng: np.random.Generator) -> None:
-        """A new start from the scene's reset distribution; time moves on one period."""
-        self.scene.reset(rng)
+    def reset(self, rng: np.random.Generator, task: str | None = None) -> None:
+        """A new start from the scene's reset distribution for `task` (None: the scene's
+        default); time moves on one period."""
+        self.scene.reset(rng, task)
         self.ticks += 1
 
     def read(self) -> RobotState:

@@ -48,7 +48,7 @@ class SuiteEnv(gym.Env):
         super().reset(seed=seed)
         options = options or {}
         self.task = int(options.get("task", self.np_random.integers(len(self.tasks))))
-        self.robot.reset(self.np_random)
+        self.robot.reset(self.np_random, self.tasks[self.task])
         self.observer.reset()
         self.steps = 0
         return self.observe(), {"task": self.task}

@@ -46,8 +46,12 @@ class Scene(ABC):
         """The robot description (MJCF or URDF text): joint limits by name for the gate."""
 
     @abstractmethod
-    def reset(self, rng: np.random.Generator) -> None:
-        """A new start drawn from the scene's reset distribution."""
+    def reset(self, rng: np.random.Generator, task: str | None = None) -> None:
+        """A new start drawn from the scene's reset distribution for `task` (one of its suite's
+        tasks; None: the scene's default start). One scene serves every task of its suite (one
+        model, one joint list, one observation), so a task whose scene elements or start differ
+        (a wall, a spring, where the goal lies) is configured here; a scene whose tasks share
+        one start ignores `task`."""
 
     @abstractmethod
     def step(self, command: np.ndarray) -> np.ndarray:

@@ -48,17 +48,19 @@ def write_record_bag(
                     bag.write(conns[a], t, stream[k])
 
 
-def robot_demos(suite: TaskSuite, episodes: int, controller, seed: int = 0):
-    """Drive the suite's scene with a scripted `controller(obs, rng) -> command` (physical
-    units): per episode the states (q, v, object poses, observation) and the commands sent
-    (unclipped: the ingester clips)."""
+def robot_demos(
+    suite: TaskSuite, episodes: int, controller, seed: int = 0, task: str | None = None
+):
+    """Drive the suite's scene, reset for `task`, with a scripted `controller(obs, rng) ->
+    command` (physical units): per episode the states (q, v, object poses, observation) and the
+    commands sent (unclipped: the ingester clips)."""
     scene = suite.make_scene()
     observer = suite.observer()
     period = round(suite.control_period * 1e9)
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(episodes):
-        scene.reset(rng)
+        scene.reset(rng, task)
         observer.reset()
         states, commands = [_state(scene, observer, 0)], []
         for k in range(suite.episode_steps):

@@ -31,6 +31,9 @@ class Agent(Protocol):
 
 MakeAgent = Callable[[int, int], Agent]
 """(slots, seed) -> a fresh agent for `slots` parallel episodes, its randomness seeded."""
+Watch = Callable[[list[SuiteEnv], np.ndarray, object], None]
+"""(envs, obs [N, S], decision) after the envs' reset (decision None) and after each step (the
+agent's decision that led there)."""
 
 
 @dataclass
@@ -62,12 +65,16 @@ def rollout_agent(
     episodes: int,
     seed: int,
     stay_share: float = STAY_SHARE,
+    watch: Watch | None = None,
 ) -> Rollouts:
-    """Run `episodes` episodes of one task side by side, env i seeded `seed + i` (its start)."""
+    """Run `episodes` episodes of one task side by side, env i seeded `seed + i` (its start).
+    `watch`, when given, sees every state as it happens (e.g. to render it)."""
     envs = [SuiteEnv(suite, tasks, seed=seed + i) for i in range(episodes)]
     obs = np.stack([e.reset(options={"task": task_id})[0] for e in envs])
     for i in range(episodes):
         agent.begin(i, task_id)
+    if watch is not None:
+        watch(envs, obs, None)
     traj, rewards, first_z = [obs], [], None
     for _ in range(suite.episode_steps):
         decision = agent.act(obs)
@@ -75,6 +82,8 @@ def rollout_agent(
         first_z = np.asarray(decision.z) if first_z is None else first_z
         steps = [e.step(a) for e, a in zip(envs, np.asarray(decision.action), strict=True)]
         obs = np.stack([s[0] for s in steps])
+        if watch is not None:
+            watch(envs, obs, decision)
         traj.append(obs)
         rewards.append([s[1] for s in steps])
     traj = np.stack(traj, 1)

@@ -60,7 +60,7 @@ class RailScene(Scene):
     def description(self) -> str:
         return MJCF
 
-    def reset(self, rng: np.random.Generator) -> None:
+    def reset(self, rng: np.random.Generator, task: str | None = None) -> None:
         mujoco.mj_resetData(self.model, self.data)
         self.data.qpos[self.model.joint("carriage").qposadr[0]] = rng.uniform(-0.1, 0.1)
         self.data.qpos[self._puck] = rng.uniform(-0.05, 0.05)

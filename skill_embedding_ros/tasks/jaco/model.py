@@ -1,5 +1,5 @@
 """The Jaco scene's MJCF: dm_control's Kinova Jaco arm and 3-finger hand, as installed, on a table
-with a block and a goal marker (ROS-free).
+with a block, a goal marker and every task's scene elements (props.py) (ROS-free).
 
 The robot is dm_control's own `JacoArm` and `JacoHand` entities (their MJCF under
 `dm_control/third_party/kinova/` with its meshes, their actuators carrying the datasheet limits),
@@ -28,6 +28,15 @@ import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from skill_embedding_ros.tasks.jaco.props import (  # noqa: F401 (the model's sizes, re-exported)
+    BLOCK_HALF,
+    BLOCK_MASS,
+    GOAL_RADIUS,
+    TABLE_CENTRE,
+    TABLE_SIZE,
+    add_props,
+)
+
 ARM = tuple(f"joint_{i}" for i in range(1, 7))
 FINGERS = tuple(f"finger_{i}" for i in range(1, 4))
 JOINTS = ARM + FINGERS
@@ -47,15 +56,6 @@ MESHES = KINOVA / "meshes_decimated"
 
 TIMESTEP = 0.002
 """Physics step (s): MuJoCo's default, which dm_control's Jaco tasks use as well."""
-TABLE_SIZE = (0.6, 0.75, 0.02)
-"""Half extents (m) of the table top; its surface is z = 0, where the arm's base stands."""
-TABLE_CENTRE = (0.3, 0.0)
-"""Table centre (m): the arm stands 0.3 m from its back edge, the workspace is in front (+x)."""
-BLOCK_HALF = 0.025
-"""Half edge (m) of the cube to push: 5 cm, well inside the open hand's span."""
-BLOCK_MASS = 0.1
-GOAL_RADIUS = 0.05
-"""Radius (m) of the goal region, drawn as the goal marker's sphere."""
 VELOCITY_NUMERIC = "velocity:{joint}"
 """Name of the custom numeric that states a joint's speed limit (rad/s) in the description
 (control/joint_limits.py reads it): MJCF has no joint velocity limit, and the torque interface
@@ -132,41 +132,15 @@ def scene_xml(actuator: str) -> str:
     # Implicit in the actuators' velocity terms: the stiff servos (kv 500 on a 2 kg·m^2 joint)
     # stay stable however the period is split.
     root.option.integrator = "implicitfast"
-    _add_props(root)
+    # Elliptic friction cones with a high impedance ratio: a block held by three fingertips
+    # does not creep out of the grip (pyramidal cones let it slip at a fraction of the force).
+    root.option.cone = "elliptic"
+    root.option.impratio = 10
+    add_props(root)
     root.attach(arm.mjcf_model)
     for name, (_, speed) in limits.items():
         root.custom.add("numeric", name=VELOCITY_NUMERIC.format(joint=name), data=[speed])
     return _finish(root.to_xml_string())
-
-
-def _add_props(root) -> None:
-    """The table (its top at z = 0), a floor under it, the block (free) and the goal marker (a
-    mocap body: the scene places it, nothing pushes it)."""
-    world = root.worldbody
-    world.add("light", pos=(0, 0, 2.0), dir=(0, 0, -1), directional=True)
-    world.add("geom", name="floor", type="plane", size=(3, 3, 0.1), pos=(0, 0, -0.75))
-    x, y = TABLE_CENTRE
-    world.add(
-        "geom",
-        name="table",
-        type="box",
-        size=TABLE_SIZE,
-        pos=(x, y, -TABLE_SIZE[2]),
-        friction=(0.5, 0.005, 0.0001),
-        rgba=(0.55, 0.45, 0.35, 1),
-    )
-    block = world.add("body", name="block", pos=(0.5, 0, BLOCK_HALF))
-    block.add("freejoint", name="block")
-    block.add(
-        "geom",
-        name="block",
-        type="box",
-        size=(BLOCK_HALF,) * 3,
-        mass=BLOCK_MASS,
-        rgba=(0.8, 0.2, 0.2, 1),
-    )
-    goal = world.add("body", name="goal", mocap=True, pos=(0.5, 0.2, BLOCK_HALF))
-    goal.add("site", name="goal", type="sphere", size=(GOAL_RADIUS,), rgba=(0.2, 0.8, 0.2, 0.4))
 
 
 def _finish(xml: str) -> str:

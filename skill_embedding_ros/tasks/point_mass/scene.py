@@ -38,8 +38,9 @@ class PointMassScene(Scene):
             for o in suite.objects
         }
 
-    def reset(self, rng: np.random.Generator) -> None:
-        """A new start: the mass and each object uniformly within `start_noise` of nominal."""
+    def reset(self, rng: np.random.Generator, task: str | None = None) -> None:
+        """A new start: the mass and each object uniformly within `start_noise` of nominal
+        (every point-mass task starts alike: `task` is not needed)."""
         mujoco.mj_resetData(self.model, self.data)
         noise = self.suite.start_noise
         start = np.asarray(self.suite.robot_start) + rng.uniform(-noise, noise, 2)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -19,6 +20,14 @@ from skill_embedding_ros.tasks.point_mass.observations import PlanarObserver, ob
 from skill_embedding_ros.tasks.suite import TaskSuite
 
 MODEL_DIR = data_dir("urdf")
+REGION_RGBA = (
+    (0.89, 0.10, 0.11, 0.4),
+    (0.22, 0.49, 0.72, 0.4),
+    (0.30, 0.69, 0.29, 0.4),
+    (0.60, 0.31, 0.64, 0.4),
+)
+"""Goal region k's colour in pictures: matplotlib's Set1, as eval.png draws the regions."""
+GREY = (0.5, 0.5, 0.5, 0.25)
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,6 +53,8 @@ class PointMassSuite(TaskSuite):
     """Nominal start of the mass (m); objects start at the origin."""
     start_noise: float
     """Half-width (m) of the uniform box around the start of the mass and of each object."""
+    camera: ClassVar[str] = "top"
+    """The model's camera straight above the arena, for pictures (tasks/render.py)."""
 
     @property
     def tasks(self) -> tuple[str, ...]:
@@ -106,6 +117,21 @@ class PointMassSuite(TaskSuite):
         [N, L]."""
         region = self.goal_index(np.asarray(obs)[:, 1:])
         return np.where(np.isin(region, self.task_goals(task)), region, -1)
+
+    def markers(self, task: str):
+        """The goal regions, drawn into pictures (tasks/render.py; they are no part of the
+        physics): the task's rewarded regions in eval.png's colours, the others grey."""
+        from skill_embedding_ros.tasks.render import Marker
+
+        rewarded = self.task_goals(task)
+        colours = [
+            REGION_RGBA[k % len(REGION_RGBA)] if k in rewarded else GREY
+            for k in range(len(self.goals))
+        ]
+        return tuple(
+            Marker((x, y, 0.002), self.goal_radius, rgba)
+            for (x, y), rgba in zip(self.goals, colours, strict=True)
+        )
 
     def plot_episodes(self, ax, task: str, obs: np.ndarray, outcomes: np.ndarray) -> None:
         from skill_embedding_ros.tasks.point_mass.plots import plot_paths
