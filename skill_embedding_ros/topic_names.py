@@ -26,6 +26,23 @@ STEP_RECORDS = "step_records"  # std_msgs/Float64MultiArray (data/step_record.py
 GATE_STATE = "gate_state"  # diagnostic_msgs/DiagnosticStatus
 RESET = "reset"  # std_srvs/Trigger on the gate: start a new, re-randomized episode
 ROBOT_DESCRIPTION = "robot_description"  # std_msgs/String, latched: URDF or MJCF (bridge, driver)
+SIM_DESCRIPTION = "sim_description"
+"""std_msgs/String, latched, bridge -> gate: the simulated scene's MJCF, always. It carries what a
+URDF has no place for (per-joint inertia, servo lag), so a gate that has it takes its limits from
+it and ignores `robot_description` (which may then be a URDF for ROS tools)."""
+TASK = "task"
+"""std_msgs/String, latched, policy -> bridge (and bags): the task of the episode the next reset
+starts, published before the policy calls the gate's `reset`. The bridge resets for the latest
+it has and names it in its reply (ros/conversions.py reset_reply), which the gate passes back.
+
+Why the reply names it: Trigger has no request fields, and the task and the reset travel by
+different DDS entities (a topic policy -> bridge; a service policy -> gate -> bridge). DDS orders
+samples per writer only, so nothing guarantees the task arrives first: it usually does (the
+reset has two hops and the gate waits for the robot to settle), but not when the bridge's
+subscription matches the policy's writer late (a restarted bridge or policy). So the policy
+checks the reply: a reset for another task (or for none: `task=`) is not the episode's start,
+and it asks again (the latched task has reached the bridge by then). A robot that names no task
+(a hardware driver) is taken at its word. Bags carry the topic too (data/bags/align.py)."""
 ROBOT_RESET = "robot_reset"  # std_srvs/Trigger on the bridge (or driver); only the gate calls it
 ESTOP = "estop"  # std_srvs/SetBool on the gate: true latches the e-stop, false releases it
 

@@ -267,3 +267,30 @@ def test_a_checkpoint_labels_each_episode(tmp_path):
         want = infer_z(nets.inference, nets.latent, cfg.agent.history, episode)
         np.testing.assert_allclose(episode.z, np.broadcast_to(want, episode.z.shape), atol=1e-6)
     assert not np.allclose(got[0].z[0], got[3].z[0])  # different trajectories, different z
+
+
+def test_the_graphs_task_topic_is_read_by_default(tmp_path):
+    """Given neither a task nor a task topic, each source's own `task` topic (what the skill
+    policy publishes before each reset: topic_names.TASK) names the task; without it the
+    error says how to give one."""
+    suite = get_suite("push")
+    demos = robot_demos(suite, 2, reach_goal(suite, 2), seed=1)
+    messages = robot_messages(suite, demos, namespace="/actor_0")
+    period = round(suite.control_period * 1e9)
+    string = TS.types["std_msgs/msg/String"]
+    for ticks, task in ((2 + suite.episode_steps, "goal_3"), (1, "goal_2")):
+        index = next(
+            i
+            for i, (t, _, _, m) in enumerate(messages)
+            if t.endswith("joint_states")
+            and m.header.stamp.sec * 10**9 + m.header.stamp.nanosec == ticks * period
+        )
+        log = messages[index][2] - 1
+        messages.insert(index, ("/actor_0/task", "std_msgs/msg/String", log, string(data=task)))
+    code, s, got = _run(tmp_path, messages, _align(suite, task=None))
+    assert code == 0, s.text()
+    assert [e.task for e in got] == [TASKS.index("goal_2"), TASKS.index("goal_3")]
+
+    bare = [m for m in messages if not m[0].endswith("/task")]
+    code, s, got = _run(tmp_path, bare, _align(suite, task=None), force=True)
+    assert code != 0 and "/actor_0/task" in s.error and "--task NAME" in s.error, s.text()

@@ -12,10 +12,11 @@ import pytest
 from geometry_msgs.msg import PoseStamped
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Float64MultiArray
+from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
 from skill_embedding_ros.ros import topics
+from skill_embedding_ros.ros.conversions import reset_reply_task
 from skill_embedding_ros.ros.conversions import stamp_ns as ns_of
 from skill_embedding_ros.ros.processes import Probe, fresh_domain, log_text, start_node, stop
 from skill_embedding_ros.tasks.registry import get_suite
@@ -248,3 +249,37 @@ def test_malformed_commands_are_zeroed_and_warned_about_once(graph):
     assert bridge.proc.poll() is None
     stop(bridge.proc)
     assert log_text(bridge.proc).count("rejected command") == 1  # throttled, not one per message
+
+
+def test_resets_follow_the_task_topic_and_refuse_an_unknown_task(graph):
+    """The latest task on `task` is what a reset is for, and the reply names it (the policy
+    checks it: topic_names.TASK); an unknown name is refused, the bridge runs on. A suite
+    without a URDF publishes its MJCF on both descriptions."""
+    bridge = graph.bridge("actor_0", suite="push", seed=1)
+    graph.wait_for_publishers()
+    node = graph.probe.node
+    descriptions = {}
+    for topic in (topics.ROBOT_DESCRIPTION, topics.SIM_DESCRIPTION):
+        node.create_subscription(
+            String,
+            f"/actor_0/{topic}",
+            lambda m, t=topic: descriptions.__setitem__(t, m.data),
+            topics.LATCHED,
+        )
+    graph.probe.spin_until(lambda: len(descriptions) == 2, WAIT, "both descriptions")
+    assert descriptions[topics.ROBOT_DESCRIPTION] == descriptions[topics.SIM_DESCRIPTION]
+    assert descriptions[topics.SIM_DESCRIPTION] == bridge.suite.description()
+
+    reply = bridge.reset()
+    assert reply.success and reset_reply_task(reply.message) == "", reply.message
+    task_pub = node.create_publisher(String, f"/actor_0/{topics.TASK}", topics.LATCHED)
+    for name, ok in (("no_such_task", False), (bridge.suite.tasks[-1], True)):
+        task_pub.publish(String(data=name))
+        graph.probe.spin_for(0.5)  # the reset and the task travel separately
+        reply = bridge.reset()
+        assert reply.success is ok, reply.message
+        if ok:
+            assert reset_reply_task(reply.message) == name, reply.message
+        else:
+            assert "unknown task 'no_such_task'" in reply.message, reply.message
+            assert bridge.proc.poll() is None

@@ -52,6 +52,11 @@ class LiveEpisode:
     def task_name(self) -> str:
         return self.tasks[self.task]
 
+    @property
+    def next_task(self) -> str:
+        """The task of the episode `begin` starts next (the robot resets for it first)."""
+        return self.tasks[(self.episode + 1) % len(self.tasks)]
+
     def begin(self) -> None:
         """The next episode, whose first state comes next."""
         self.episode += 1

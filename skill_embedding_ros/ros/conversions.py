@@ -50,16 +50,27 @@ def pose_tuple(pose: Pose) -> tuple[np.ndarray, np.ndarray]:
     return np.array([p.x, p.y, p.z]), np.array([q.w, q.x, q.y, q.z])
 
 
-def reset_reply(stamp: Time) -> str:
+def reset_reply(stamp: Time, task: str | None = None) -> str:
     """The `reset` service's reply message: names the new episode's first state stamp, because
-    the state and the reply travel separately and a client must not act on an older state."""
-    return f"reset; new state stamped sec={stamp.sec} nanosec={stamp.nanosec}"
+    the state and the reply travel separately and a client must not act on an older state; and,
+    from a robot that knows tasks (the sim bridge), the task it reset for (`task=` with nothing
+    after it: none was given, the scene's default start), because the task travels on its own
+    topic (topics.TASK) and may arrive after the reset (topic_names.TASK)."""
+    where = "" if task is None else f" for task={task}"
+    return f"reset{where}; new state stamped sec={stamp.sec} nanosec={stamp.nanosec}"
 
 
 def reset_reply_stamp(message: str) -> int | None:
     """The stamp (ns) a `reset_reply` names, or None for a reply without one."""
     match = re.search(r"sec=(\d+) nanosec=(\d+)", message)
     return int(match[1]) * 1_000_000_000 + int(match[2]) if match else None
+
+
+def reset_reply_task(message: str) -> str | None:
+    """The task a `reset_reply` names ("" for the scene's default start), or None for a reply
+    from a robot that names no task (a hardware driver: it has one start)."""
+    match = re.search(r"\btask=([^;\s]*)", message)
+    return match[1] if match else None
 
 
 def record_message(record: sr.StepRecord) -> Float64MultiArray:

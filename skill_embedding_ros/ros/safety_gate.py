@@ -12,8 +12,9 @@ resets go through the gate (`reset`, passed on to the robot's `robot_reset`), so
 the robot jumps and answers commands with stops until the new state is in. A latched
 e-stop is kept in a file (control/estop_latch.py, `estop_file`), so a restarted gate starts
 latched.
-Joint limits come from the robot description (a URDF or MJCF file, or the latched
-`robot_description` topic), by joint name; commands and joint_states are read by name (any
+Joint limits come from the robot description (a URDF or MJCF file, or the latched topics: a
+simulator's `sim_description`, its MJCF with inertia and servo lag, when one comes; else
+`robot_description`), by joint name; commands and joint_states are read by name (any
 order, extra joints ignored; a command missing a joint is refused).
 """
 
@@ -54,6 +55,8 @@ LEVELS = {
     Mode.RESETTING: DiagnosticStatus.OK,
     Mode.LATE: DiagnosticStatus.WARN,
 }
+DESCRIPTION_GRACE = 1.0
+"""s a robot_description waits for a sim_description (published with it by a sim bridge)."""
 EXPECTED = (Mode.OK, Mode.STALE, Mode.RESETTING)
 """Modes a policy passes through every episode: changes among them are logged at debug level."""
 
@@ -92,11 +95,17 @@ class SafetyGate(Node):
                 text = Path(config.robot_description).expanduser().read_text()
             except OSError as err:
                 raise SystemExit(f"error: robot_description: {err}") from None
-            self._set_limits(text, fatal=True)
+            self._set_limits(text, fatal=True, source=config.robot_description)
         else:
             self.create_subscription(
-                String, topics.ROBOT_DESCRIPTION, self._on_description, topics.LATCHED
+                String, topics.SIM_DESCRIPTION, self._on_sim_description, topics.LATCHED
             )
+            self.create_subscription(
+                String, topics.ROBOT_DESCRIPTION, self._on_robot_description, topics.LATCHED
+            )
+        self._from_sim = False  # limits from sim_description: robot_description is ignored
+        self._robot_description: str | None = None  # waiting out DESCRIPTION_GRACE
+        self._grace = None
         self.create_service(SetBool, topics.ESTOP, self._on_estop)
         # Reentrant: the reset handler awaits the robot's answer while the node keeps spinning.
         reentrant = ReentrantCallbackGroup()
@@ -109,10 +118,30 @@ class SafetyGate(Node):
         self.create_timer(1.0, self._publish_state, clock=self._steady)
         self._publish_state()
 
-    def _on_description(self, msg: String) -> None:
-        self._set_limits(msg.data, fatal=False)
+    def _on_sim_description(self, msg: String) -> None:
+        self._from_sim = True
+        self._set_limits(msg.data, fatal=False, source=topics.SIM_DESCRIPTION)
 
-    def _set_limits(self, description: str, fatal: bool) -> None:
+    def _on_robot_description(self, msg: String) -> None:
+        """A simulator publishes both descriptions at once, and robot_description may be a URDF
+        (no inertia or servo lag: the torque interface refuses it, the reach account loses the
+        lag): give sim_description DESCRIPTION_GRACE s to come first."""
+        if self._from_sim:
+            return
+        self._robot_description = msg.data
+        if self._grace is None:
+            self._grace = self.create_timer(
+                DESCRIPTION_GRACE, self._use_robot_description, clock=self._steady
+            )
+
+    def _use_robot_description(self) -> None:
+        self._grace.cancel()
+        self.destroy_timer(self._grace)
+        self._grace = None
+        if not self._from_sim and self._robot_description is not None:
+            self._set_limits(self._robot_description, fatal=False, source=topics.ROBOT_DESCRIPTION)
+
+    def _set_limits(self, description: str, fatal: bool, source: str) -> None:
         """Joint limits by name from a robot description; a bad one is fatal at start (a file)
         or refused with an error (a topic message: the gate keeps what it had)."""
         cfg = self._config
@@ -122,7 +151,7 @@ class SafetyGate(Node):
         except ValueError as err:
             if fatal:
                 raise SystemExit(f"error: robot description: {err}") from None
-            self.get_logger().error(f"ignoring the robot description: {err}")
+            self.get_logger().error(f"ignoring the robot description on {source}: {err}")
             return
         self._joints = list(joints)
         torque = cfg.command_interface == "torque"
@@ -132,7 +161,9 @@ class SafetyGate(Node):
                if torque else "")
             for j, lim in zip(joints, limits, strict=True)
         )  # fmt: skip
-        self.get_logger().info(f"{cfg.command_interface} commands, joint limits: {described}")
+        self.get_logger().info(
+            f"{cfg.command_interface} commands, joint limits from {source}: {described}"
+        )
 
     def _now(self) -> float:
         return self._steady.now().nanoseconds * 1e-9

@@ -3,8 +3,10 @@
 Subscribes `commands` (one value per commanded joint, in the scene's actuator units); publishes
 `joint_states` (every robot joint, by name) and one
 PoseStamped per object, all stamped with this bridge's simulated time (0 at start, never the wall
-clock); serves `robot_reset` (the safety gate's `reset` calls it); publishes its MJCF scene as
-`robot_description` (latched), the source of the gate's joint limits. lockstep: each command
+clock); serves `robot_reset` (the safety gate's `reset` calls it), for the latest task named on
+`task` (topic_names.TASK); publishes its MJCF scene as `sim_description` (latched), the source of
+the gate's joint limits, and as `robot_description` unless the suite has a URDF (then that, for
+ROS tools: robot_state_publisher, RViz). lockstep: each command
 advances exactly one control period. realtime: a wall-clock timer steps at the control rate
 holding the latest command, making up the periods a late or skipped tick missed (robots/
 wall_clock.py: simulated time keeps to the wall clock, as a robot's would), and may own /clock.
@@ -48,6 +50,7 @@ class SimBridge(Node):
             suite = get_suite(self.cfg.suite)
         except ValueError as err:
             raise SystemExit(f"error: {err}") from None
+        self.suite = suite
         self.robot = SimRobot(suite.make_scene())
         self.joints = self.robot.joints
         self.rng = np.random.default_rng(self.cfg.seed)
@@ -62,10 +65,17 @@ class SimBridge(Node):
         self.create_subscription(
             Float64MultiArray, topics.COMMANDS, self.on_command, topics.RELIABLE
         )
+        self.task: str | None = None  # the latest on `task`: what the next reset is for
+        self.create_subscription(String, topics.TASK, self.on_task, topics.LATCHED)
         self.create_service(Trigger, topics.ROBOT_RESET, self.on_reset)
-        # The scene is the robot description: joint limits by name for the gate (latched).
-        description = self.create_publisher(String, topics.ROBOT_DESCRIPTION, topics.LATCHED)
-        description.publish(String(data=self.robot.scene.description()))
+        # The scene's MJCF holds the gate's joint limits by name, inertia and servo lag included
+        # (latched); a URDF, where the suite has one, is what ROS tools read.
+        mjcf = self.robot.scene.description()
+        urdf = suite.urdf()
+        sim = self.create_publisher(String, topics.SIM_DESCRIPTION, topics.LATCHED)
+        sim.publish(String(data=mjcf))
+        robot = self.create_publisher(String, topics.ROBOT_DESCRIPTION, topics.LATCHED)
+        robot.publish(String(data=urdf or mjcf))
         # Timers run on the steady clock: this node makes sim time, it must not wait on it.
         steady = self._steady = Clock(clock_type=ClockType.STEADY_TIME)
         self.clock_pub = None
@@ -85,7 +95,8 @@ class SimBridge(Node):
         self.get_logger().info(
             f"{self.cfg.mode} bridge for suite {suite.name!r}: {self.robot.actuator} commands "
             f"to {list(self.joints)}, "
-            f"objects {list(suite.objects)}, {suite.control_period} s per control period"
+            f"objects {list(suite.objects)}, {suite.control_period} s per control period; "
+            f"{'URDF' if urdf else 'MJCF'} on {topics.ROBOT_DESCRIPTION}"
         )
 
     def publish_state(self) -> None:
@@ -151,15 +162,27 @@ class SimBridge(Node):
                 throttle_duration_sec=WARN_EVERY,
             )
 
+    def on_task(self, msg: String) -> None:
+        self.task = msg.data
+
     def on_reset(self, request: Trigger.Request, response: Trigger.Response):
+        if self.task is not None and self.task not in self.suite.tasks:
+            response.success = False
+            response.message = (
+                f"refused: unknown task {self.task!r} on {topics.TASK} for suite "
+                f"{self.suite.name!r}; valid tasks: {list(self.suite.tasks)}"
+            )
+            self.get_logger().error(response.message, throttle_duration_sec=WARN_EVERY)
+            return response
         self.stop_startup_repeat()
-        self.robot.reset(self.rng)  # time moves on: stamps never repeat within one bridge
+        # time moves on: stamps never repeat within one bridge
+        self.robot.reset(self.rng, self.task)
         if self.cfg.mode == "realtime":
             self.wall_clock.stepped()  # that period is one the next tick need not step
         self.command = np.zeros(len(self.joints))
         self.publish_state()
         response.success = True
-        response.message = reset_reply(to_stamp(self.robot.stamp_ns))
+        response.message = reset_reply(to_stamp(self.robot.stamp_ns), self.task or "")
         return response
 
 

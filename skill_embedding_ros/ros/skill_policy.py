@@ -21,7 +21,7 @@ from geometry_msgs.msg import PoseStamped
 from rclpy.duration import Duration
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Float64MultiArray, UInt8MultiArray
+from std_msgs.msg import Float64MultiArray, String, UInt8MultiArray
 from std_srvs.srv import Trigger
 
 from skill_embedding_ros.agent.actor import ActorCore, EmbeddingZ
@@ -37,6 +37,7 @@ from skill_embedding_ros.ros.conversions import (
     pose_tuple,
     record_message,
     reset_reply_stamp,
+    reset_reply_task,
     stamp_ns,
     to_stamp,
     weights_signature,
@@ -46,7 +47,7 @@ from skill_embedding_ros.ros.run import spin
 from skill_embedding_ros.settings.nodes import PolicyNodeConfig
 from skill_embedding_ros.settings.run import load_run_config
 from skill_embedding_ros.tasks.registry import get_suite
-from skill_embedding_ros.training.pacing import backlog
+from skill_embedding_ros.training.pacing import actor_paced_out
 
 LOG_EVERY = 100  # explore mode: episodes per log line (each one is on /diagnostics)
 
@@ -120,6 +121,7 @@ class SkillPolicyNode(Node):
                 UInt8MultiArray, topics.POLICY_WEIGHTS, self.on_weights, topics.LATCHED
             )
         self.diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
+        self.task_pub = self.create_publisher(String, topics.TASK, topics.LATCHED)
         self.reset_client = self.create_client(Trigger, topics.RESET)
         self.executed_topic = self.resolve_topic_name(topics.EXECUTED)
         self.create_timer(0.5, self.watch)
@@ -255,20 +257,11 @@ class SkillPolicyNode(Node):
             self.request_reset()
 
     def paced_out(self) -> bool:
-        """Whether the learner is too far behind for this explorer to start another episode.
-
-        The learner's backlog (training/pacing.py) from its last /policy_weights counts, plus
-        what the actors made since (this one's steps times `actors`), must stay under
-        `lead_episodes` episodes per actor. Counting what the learner *received* (not what
-        actors sent) means lost episodes cannot stall the graph, and the learner re-broadcasts
-        its counts every few seconds, so a paused explorer always hears when to go on.
-        """
-        if self.deterministic or self.cfg.actors <= 0 or self.learner is None:
-            return False  # evaluating, unpaced, or no learner heard from
-        t = self.run_cfg.train
-        behind = backlog(self.learner.get("env_steps", 0), self.learner["updates"], t)
-        behind += self.steps_since_weights * self.cfg.actors
-        return behind >= self.cfg.actors * self.cfg.lead_episodes * self.suite.episode_steps
+        """Whether the learner is too far behind for this explorer (training/pacing.py)."""
+        return not self.deterministic and actor_paced_out(
+            self.learner, self.steps_since_weights, self.cfg.actors, self.cfg.lead_episodes,
+            self.suite.episode_steps, self.run_cfg.train,
+        )  # fmt: skip
 
     def publish_status(self, outcome: int, latency_us) -> None:
         """One DiagnosticStatus per episode: what a monitor (or a test) needs to see."""
@@ -303,6 +296,7 @@ class SkillPolicyNode(Node):
         self.in_episode = False
         self.observer.reset()  # the next state starts an episode
         self.reset_since = time.monotonic()
+        self.task_pub.publish(String(data=self.live.next_task))  # before the reset: TASK
         if not self.connected():
             self.reset = "waiting_service"
             return
@@ -332,6 +326,15 @@ class SkillPolicyNode(Node):
         if result is None or not result.success:
             self.get_logger().error(f"reset failed: {getattr(result, 'message', 'no reply')}")
             self.reset = "waiting_service"  # retried by watch
+            return
+        task = reset_reply_task(result.message)
+        if task is not None and task != self.live.next_task:
+            # The reset overtook the task message (topic_names.TASK): not this episode's start.
+            self.get_logger().info(
+                f"the robot reset for task {task!r}, not {self.live.next_task!r}; asking again",
+                throttle_duration_sec=5.0,
+            )
+            self.reset = "waiting_service"  # retried by watch, once the task is there
             return
         # Act first on the state the reset produced, not on an older one still arriving (the
         # reply and the state travel separately). A driver that names no stamp: anything newer.

@@ -28,7 +28,9 @@ from skill_embedding_ros.topic_names import (  # noqa: F401
     ROBOT_DESCRIPTION,
     ROBOT_RESET,
     SAFETY_STOP,
+    SIM_DESCRIPTION,
     STEP_RECORDS,
+    TASK,
     object_pose_topic,
 )
 
@@ -69,5 +71,5 @@ LATCHED = QoSProfile(
     reliability=ReliabilityPolicy.RELIABLE,
     durability=DurabilityPolicy.TRANSIENT_LOCAL,
 )
-"""Weights, gate state, robot description: only the newest matters, and late joiners must get
-it."""
+"""Weights, gate state, robot and sim descriptions, the episode's task: only the newest matters,
+and late joiners must get it."""

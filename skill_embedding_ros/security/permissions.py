@@ -80,18 +80,18 @@ _POSE_ANY = tn.object_pose_topic("*")
 
 INTERFACES: dict[str, Interface] = {
     "sim_bridge": Interface(
-        publishes=(tn.JOINT_STATES, _POSE_ANY, tn.ROBOT_DESCRIPTION, tn.CLOCK),
-        subscribes=(tn.COMMANDS,),
+        publishes=(tn.JOINT_STATES, _POSE_ANY, tn.ROBOT_DESCRIPTION, tn.SIM_DESCRIPTION, tn.CLOCK),
+        subscribes=(tn.COMMANDS, tn.TASK),
         serves=(tn.ROBOT_RESET,),
     ),
     "safety_gate": Interface(
         publishes=(tn.COMMANDS, tn.EXECUTED, tn.GATE_STATE),
-        subscribes=(tn.POLICY_COMMAND, tn.JOINT_STATES, tn.ROBOT_DESCRIPTION),
+        subscribes=(tn.POLICY_COMMAND, tn.JOINT_STATES, tn.ROBOT_DESCRIPTION, tn.SIM_DESCRIPTION),
         serves=(tn.ESTOP, tn.RESET),
         calls=(tn.ROBOT_RESET,),
     ),
     "skill_policy": Interface(
-        publishes=(tn.POLICY_COMMAND, tn.STEP_RECORDS, tn.DIAGNOSTICS),
+        publishes=(tn.POLICY_COMMAND, tn.STEP_RECORDS, tn.TASK, tn.DIAGNOSTICS),
         subscribes=(tn.JOINT_STATES, _POSE_ANY, tn.EXECUTED, tn.POLICY_WEIGHTS),
         calls=(tn.RESET,),
     ),

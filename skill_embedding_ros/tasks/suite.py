@@ -116,6 +116,12 @@ class TaskSuite(ABC):
     def description(self) -> str:
         """The robot description (as `Scene.description`), readable without a simulator."""
 
+    def urdf(self) -> str | None:
+        """The robot as URDF, for ROS tools (robot_state_publisher, RViz): what the sim bridge
+        publishes on `robot_description`; None (the default): the MJCF `description` there.
+        Optional: the gate's limits always come from `description`."""
+        return None
+
     @abstractmethod
     def observer(self) -> Observer:
         """A fresh observation builder (one per actor: it may keep state)."""

@@ -8,7 +8,7 @@ import posixpath
 from typing import TYPE_CHECKING
 
 from skill_embedding_ros.data.bags.reader import BagError
-from skill_embedding_ros.topic_names import COMMANDS, JOINT_STATES, object_pose_topic
+from skill_embedding_ros.topic_names import COMMANDS, JOINT_STATES, TASK, object_pose_topic
 
 if TYPE_CHECKING:
     from skill_embedding_ros.data.bags.align import AlignConfig
@@ -24,12 +24,12 @@ TYPES = {
 
 def find_sources(bag_topics: dict[str, str], cfg: AlignConfig) -> dict[str, dict[str, str]]:
     """source namespace -> {role: the bag's topic}, roles being joint_states, commands,
-    objects/<name>/pose and task (with a task topic). BagError names what is missing or has
-    the wrong type, and the bag's topics."""
-    if cfg.task is None and cfg.task_topic is None:
-        raise BagError("robot topics need the task: give --task NAME or --task-topic TOPIC")
+    objects/<name>/pose and task (with a task topic, or, given neither a task nor a task topic,
+    the graph's own `task` topic in each source: topic_names.TASK). BagError names what is
+    missing or has the wrong type, and the bag's topics."""
+    task_topic = cfg.task_topic if cfg.task is not None or cfg.task_topic else TASK
     roles = [JOINT_STATES, COMMANDS] + [object_pose_topic(o) for o in cfg.suite.objects]
-    if cfg.task_topic:
+    if task_topic:
         roles.append("task")
     unknown = sorted(set(cfg.remap) - set(roles))
     if unknown:
@@ -53,9 +53,14 @@ def find_sources(bag_topics: dict[str, str], cfg: AlignConfig) -> dict[str, dict
     for ns in namespaces:
         chosen = {}
         for role in roles:
-            name = cfg.task_topic if role == "task" else role
+            name = task_topic if role == "task" else role
             topic = _absolute(cfg.remap.get(role, name), ns)
             expected = TYPES["pose"] if role.startswith("objects/") else TYPES[role]
+            if topic not in bag_topics and role == "task" and not cfg.task_topic:
+                raise BagError(
+                    f"robot topics need the task: the source {ns} has no {topic} ({expected}); "
+                    "give --task NAME or --task-topic TOPIC"
+                )
             if topic not in bag_topics:
                 raise BagError(
                     f"missing topic {topic} ({expected}) for the source {ns}; "

@@ -87,6 +87,12 @@ class JacoSuite(TaskSuite):
     def description(self) -> str:
         return scene_xml(self.actuator)
 
+    def urdf(self) -> str:
+        """The arm and hand (urdf.py; one URDF for both interfaces), meshes in this install."""
+        from skill_embedding_ros.tasks.jaco.urdf import urdf
+
+        return urdf()
+
     def make_scene(self):
         from skill_embedding_ros.tasks.jaco.scene import JacoScene
 
