@@ -5,6 +5,7 @@ skill-embedding evaluate RUN_DIR_OR_CHECKPOINT [--episodes 50] [--video [N]]
 skill-embedding launch   GRAPH [name:=value ...] [--describe]   (--list: the graphs)
 skill-embedding record   OUT [TOPIC_PATTERN ...] [--storage sqlite3] [--duration S]
 skill-embedding ingest   BAG [BAG ...] --into STORE [--task NAME | --task-topic TOPIC]
+skill-embedding transfer --skills RUN --task TASK [--suite S] [--hold K] [--method M] --out DIR
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from pathlib import Path
 
 from skill_embedding_ros.security.keystore import add_subcommand as add_keystore_command
 from skill_embedding_ros.settings.run import load_run_config
+from skill_embedding_ros.transfer.cli import add_subcommand as add_transfer_command
 
 
 def _format_report(report: dict) -> str:
     scoring = report["scoring"]
     lines = [
         f"suite {report['suite']}: {report['episodes_per_task']} episodes per task, "
-        f"z ~ p(z|t), mean actions; success: ends in a solution after >= "
+        f"{report.get('agent', 'z ~ p(z|t), mean actions')}; success: ends in a solution after >= "
         f"{scoring['stay_share']:.0%} of the steps in it; a solution needs >= "
         f"{scoring['min_share']:.0%} of the episodes (touched: the old rule)"
     ]
@@ -59,7 +61,15 @@ def run_evaluation(checkpoint: Path, episodes: int, out_dir: Path, video: int = 
     from skill_embedding_ros.tasks.registry import get_suite
     from skill_embedding_ros.training.eval_plot import plot_evaluation
     from skill_embedding_ros.training.evaluate import evaluate
+    from skill_embedding_ros.transfer.model import is_transfer_checkpoint
 
+    if is_transfer_checkpoint(checkpoint):  # frozen skills + a high-level policy
+        from skill_embedding_ros.transfer.evaluate import write_transfer_evaluation
+
+        report = write_transfer_evaluation(checkpoint, episodes, out_dir)
+        print(_format_report(report))
+        print(f"wrote {out_dir / 'eval.json'} and {out_dir / 'eval.png'}")
+        return report
     try:
         nets, cfg, meta = load_networks(checkpoint)
     except (ValueError, FileNotFoundError) as err:
@@ -350,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--quiet", action="store_true", help="no progress bar")
     ing.set_defaults(func=cmd_ingest)
     add_keystore_command(sub)  # skill-embedding keystore KEYSTORE --graph train_sim actors:=2
+    add_transfer_command(sub)
     return parser
 
 

@@ -1,0 +1,141 @@
+"""The point-mass transfer grid (docs/transfer.md): methods x holds x seeds, two runs at a time.
+
+    python scripts/run_transfer.py --task sequence --out results [--holds 1 10] [--seeds 0 1 2]
+        [--env-steps 20000] [--skills DIR] [--skills-no-inference DIR] [--dry-run]
+
+Methods, all with the same low-level env-step budget on `reach_transfer`'s TASK:
+* embedding: HL(z|s) over skills pre-trained with config/reach_tasks.yaml;
+* selection: a categorical over those skills' pre-training task ids, each its code;
+* embedding_no_inference: HL(z|s) over skills pre-trained with agent.alpha2 = 0;
+* scratch: a flat policy learned on the task itself (config/reach_no_embedding.yaml; the hold
+  does not apply: one row per seed).
+Skills directories without a checkpoint are pre-trained first (`--pretrain-steps` to shorten).
+Writes results/transfer_<task>.csv, one row per run with its command and the commit; each run's
+directory (checkpoint, eval.json, progress.jsonl) lies under results/runs/transfer_<task>/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shlex
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from skill_embedding_ros.provenance import git_commit
+
+COMMAND = "python scripts/run_transfer.py " + " ".join(sys.argv[1:])
+CLI = [sys.executable, "-m", "skill_embedding_ros.cli"]
+SUITE = "reach_transfer"
+METHODS = ("embedding", "selection", "embedding_no_inference", "scratch")
+SKILLS = "results/runs/transfer_skills"
+"""Where the grid's own skills are pre-trained when absent (results/runs/reach_tasks_seed* keep
+no checkpoint, and the pre-training rows there are not to be overwritten)."""
+
+
+def pretrain_command(out: Path, no_inference: bool, steps: int | None) -> list[str]:
+    cmd = [*CLI, "train", "--config", "reach_tasks.yaml", "--seed", "0", "--out", str(out)]
+    cmd += ["--quiet", "--episodes", "20"]
+    cmd += ["--set", "agent.alpha2=0"] if no_inference else []
+    return cmd + (["--set", f"train.env_steps={steps}"] if steps else [])
+
+
+def cell_command(method: str, hold: int, seed: int, run_dir: Path, args) -> list[str]:
+    if method == "scratch":
+        return [
+            *CLI, "train", "--config", "reach_no_embedding.yaml", "--seed", str(seed),
+            "--out", str(run_dir), "--quiet", "--set", f"train.suite={SUITE}",
+            "--set", f"train.tasks=[{args.task}]", "--set", f"train.env_steps={args.env_steps}",
+        ]  # fmt: skip
+    skills = args.skills_no_inference if method == "embedding_no_inference" else args.skills
+    return [
+        *CLI, "transfer", "--skills", str(skills), "--suite", SUITE, "--task", args.task,
+        "--hold", str(hold), "--method", "selection" if method == "selection" else "embedding",
+        "--env-steps", str(args.env_steps), "--seed", str(seed), "--out", str(run_dir),
+        "--quiet",
+    ]  # fmt: skip
+
+
+def run_cell(method: str, hold: int, seed: int, args) -> dict:
+    name = f"{method}_hold{hold}_seed{seed}" if method != "scratch" else f"scratch_seed{seed}"
+    run_dir = Path(args.out) / "runs" / f"transfer_{args.task}" / name
+    cmd = cell_command(method, hold, seed, run_dir, args)
+    row = {"task": args.task, "method": method, "hold": hold if method != "scratch" else ""}
+    row |= {"seed": seed, "commit": git_commit(), "command": COMMAND, "run": shlex.join(cmd)}
+    start = time.time()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    row["wall_minutes"] = round((time.time() - start) / 60, 1)
+    if proc.returncode != 0:
+        print(proc.stderr[-2000:], file=sys.stderr)
+        return {**row, "error": proc.returncode}
+    report = json.loads((run_dir / "eval.json").read_text())
+    task = report["per_task"][0]
+    row |= {
+        "env_steps": report["env_steps"],
+        "success": task["success_rate"],
+        "solutions": task["distinct_solutions"],
+        "return": round(task["mean_return"], 2),
+        "return_std": round(task["return_std"], 2),
+        "touched": task["touched_rate"],
+    }
+    print(f"{name}: {row['success']:.0%} success, return {row['return']}", flush=True)
+    return row
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--task", required=True, choices=["sequence", "between"])
+    p.add_argument("--out", default="results")
+    p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    p.add_argument("--holds", nargs="+", type=int, default=[1, 10])
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--env-steps", type=int, default=20_000)
+    p.add_argument("--skills", default=f"{SKILLS}/reach_tasks_seed0")
+    p.add_argument("--skills-no-inference", default=f"{SKILLS}/reach_tasks_no_inference_seed0")
+    p.add_argument("--pretrain-steps", type=int, help="env steps of skills pre-trained here")
+    p.add_argument("--jobs", type=int, default=2, help="runs side by side (one torch thread each)")
+    p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    args = p.parse_args()
+
+    pretrain = [
+        pretrain_command(Path(d), d == args.skills_no_inference, args.pretrain_steps)
+        for d in (args.skills, args.skills_no_inference)
+        if not any(
+            (Path(d) / f).is_file() for f in ("checkpoint.safetensors", "policy.safetensors")
+        )
+    ]
+    cells = [
+        (m, h, s)
+        for m in args.methods
+        for h in (args.holds if m != "scratch" else args.holds[:1])
+        for s in args.seeds
+    ]
+    if args.dry_run:
+        for cmd in pretrain:
+            print(shlex.join(cmd))
+        for cell in cells:
+            print(shlex.join(cell_command(*cell, Path("RUN_DIR"), args)))
+        return 0
+    with ThreadPoolExecutor(args.jobs) as pool:
+        for proc in pool.map(lambda c: subprocess.run(c, capture_output=True), pretrain):
+            if proc.returncode:
+                print(proc.stderr.decode()[-2000:], file=sys.stderr)
+                return 1
+        rows = list(pool.map(lambda cell: run_cell(*cell, args), cells))
+    out = Path(args.out) / f"transfer_{args.task}.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fields = list(dict.fromkeys(k for row in rows for k in row))
+    with open(out, "w", newline="") as f:
+        writer = csv.DictWriter(f, fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"wrote {out} ({len(rows)} rows)")
+    return 0 if all("error" not in r for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Settings of a transfer run (docs/transfer.md): a high-level policy over frozen skills.
+
+The skills bring their own settings (their checkpoint's run config: networks, z family, gamma);
+these are only what the new mapping and its training need."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from skill_embedding_ros.settings.base import Settings, choice, integer, number, random_seed, sizes
+
+METHODS = ("embedding", "selection")
+
+
+@dataclass
+class TransferConfig(Settings):
+    """One transfer run: the high-level policy, how long z is held, and the training budget."""
+
+    method: str = choice("embedding", METHODS)
+    """embedding: HL(z|s) over the whole embedding space (the method); selection: a
+    categorical over the pre-training task ids, each mapped to its task's code (the baseline)."""
+    hold: int = integer(10, ">= 1")
+    """K: low-level steps each high-level z is held (1: a new z every step). It must divide
+    the suite's episode length, so every high-level step discounts by gamma^K."""
+    env_steps: int = integer(20_000, ">= 1")
+    """Low-level environment steps of the run (the budget the baselines get too)."""
+    envs: int = integer(8, ">= 1")
+    """Environments stepped side by side (one batched call per step)."""
+    updates_per_step: float = number(0.25, "positive")
+    """Learner updates per low-level environment step, as in pre-training."""
+    warmup_steps: int = integer(1_000, ">= 0")
+    """Low-level steps collected before the first update."""
+    alpha: float = number(0.0, ">= 0")
+    """Weight of the high-level entropy H[HL(.|s)], per low-level step of reward (scaled by the
+    discounted hold, as alpha1 of the embedding). 0: in one seed (between, K = 10, 10 k steps)
+    0.05 and 0.005 held HL at its widest and scored 0 % (docs/transfer.md); barely tuned."""
+    hidden: tuple[int, ...] = sizes((128, 128))
+    """Hidden layers of the high-level policy (ELU), as the tuned skills' policy."""
+    critic_hidden: tuple[int, ...] = sizes((128, 128))
+    """Hidden layers of the high-level critic Q(s, z)."""
+    lr: float = number(3e-4, "(0, 1]")
+    """Adam learning rate of the policy and the critic (the tuned configs' rate)."""
+    tau: float = number(0.005, "(0, 1]")
+    """Polyak rate of the target critic."""
+    retrace_lambda: float = number(1.0, "[0, 1]")
+    """lambda of the Retrace traces over high-level steps."""
+    batch: int = integer(32, ">= 1")
+    """Segments per update."""
+    segment: int = integer(5, ">= 1")
+    """High-level steps per segment (an episode of 50 steps held 10 has 5)."""
+    capacity: int = integer(100_000, ">= 1")
+    """High-level steps kept in replay."""
+    seed: int = random_seed(0)
+    """Seeds torch, numpy and every environment."""
+    threads: int = integer(1, ">= 1")
+    """torch threads (1 lets two runs share a 2-core machine)."""
+    log_every: int = integer(2_000, ">= 1")
+    """Low-level steps between progress.jsonl rows."""

@@ -1,0 +1,1 @@
+"""Transfer: a high-level policy over frozen skills (docs/transfer.md)."""
