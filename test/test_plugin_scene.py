@@ -99,6 +99,8 @@ def test_training_graph(tmp_path):
         "train_sim",
         "actors:=1",
         f"suite:={SUITE_NAME}",
+        # The gate must count the plug-in's own period (the launcher refuses a mismatch).
+        f"period:={get_suite(SUITE_NAME).control_period}",
         f"config:={write_config(tmp_path, 300)}",
         f"run_dir:={run_dir}",
     ]

@@ -40,6 +40,7 @@ from typing import Any
 
 import yaml
 
+from skill_embedding_ros.launch.agreement import check_agreement
 from skill_embedding_ros.paths import data_dir
 from skill_embedding_ros.ros.executables import NODES, PARAMETERS
 from skill_embedding_ros.settings import nodes as node_configs
@@ -202,6 +203,10 @@ class Graph:
             if spec.label in seen:
                 raise GraphError(f"{self.path}: two nodes are {spec.label}; set `name:` on one")
             seen.add(spec.label)
+        try:
+            check_agreement(specs)
+        except ValueError as err:
+            raise GraphError(f"graph {self.name}: {err}") from None
         return specs
 
     def _spec(self, node: dict, namespace: str, scope: dict, where: str) -> NodeSpec:

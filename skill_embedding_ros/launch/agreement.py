@@ -1,0 +1,62 @@
+"""What the nodes of one resolved graph must agree on, checked before anything starts.
+
+A graph names the same facts in several nodes' parameters: the suite a bridge simulates, the
+command interface and control period its safety gate assumes, the suite the learner's run config
+trains. Each node is right on its own, and a mismatch shows only at run time, as a gate that
+refuses every command (it reads velocities out of effort commands) or a bridge that refuses every
+reset (a task its suite does not have). So `check_agreement` compares them against the suite's
+own facts and names the argument to fix.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from skill_embedding_ros.settings.nodes import BridgeConfig, GateConfig
+from skill_embedding_ros.settings.run import load_run_config
+from skill_embedding_ros.tasks.registry import get_suite
+
+
+class AgreementError(ValueError):
+    """Nodes of a graph disagree on a fact of their suite."""
+
+
+def check_agreement(specs: Sequence) -> None:
+    """Raise AgreementError naming what disagrees. `specs`: the graph's NodeSpecs."""
+    default = BridgeConfig().suite
+    bridges = {
+        s.namespace: s.parameters.get("suite", default)
+        for s in specs
+        if s.executable == "sim_bridge"
+    }
+    for spec in specs:
+        suite_name = bridges.get(spec.namespace)
+        if spec.executable == "safety_gate" and suite_name is not None:
+            _check_gate(spec, suite_name)
+        if spec.executable == "learner" and "config" in spec.parameters:
+            trained = load_run_config(spec.parameters["config"], host=False).train.suite
+            for name in sorted(set(bridges.values())):
+                if get_suite(trained) is not get_suite(name):
+                    raise AgreementError(
+                        f"the bridges simulate suite {name!r} but the run config "
+                        f"{spec.parameters['config']!r} trains suite {trained!r}: pass "
+                        f"suite:={trained} (or a run config for {name!r})"
+                    )
+
+
+def _check_gate(spec, suite_name: str) -> None:
+    suite = get_suite(suite_name)
+    interface = spec.parameters.get("command_interface", GateConfig().command_interface)
+    period = spec.parameters.get("control_period", GateConfig().control_period)
+    where = f"{spec.label}: suite {suite_name!r}"
+    if interface != suite.actuator:
+        raise AgreementError(
+            f"{where} takes {suite.actuator} commands but its safety gate is set for "
+            f"{interface} commands: pass interface:={suite.actuator}"
+        )
+    if not math.isclose(period, suite.control_period):
+        raise AgreementError(
+            f"{where} steps every {suite.control_period:g} s but its safety gate counts "
+            f"{period:g} s per period: pass period:={suite.control_period:g}"
+        )
