@@ -73,6 +73,11 @@ def reset_reply_task(message: str) -> str | None:
     return match[1] if match else None
 
 
+UNKNOWN_TASK = "refused: unknown task"
+"""How a robot's `reset` reply begins when it does not know the task named on topics.TASK: it
+never will, so the policy stops with the reason instead of asking again and again."""
+
+
 def record_message(record: sr.StepRecord) -> Float64MultiArray:
     """A per-step record as Float64MultiArray with one labelled dimension per field."""
     layout, data = sr.encode(record)

@@ -28,7 +28,7 @@ from std_srvs.srv import Trigger
 from skill_embedding_ros.robots.sim import SimRobot
 from skill_embedding_ros.robots.wall_clock import WallClock
 from skill_embedding_ros.ros import topics
-from skill_embedding_ros.ros.conversions import reset_reply, to_stamp
+from skill_embedding_ros.ros.conversions import UNKNOWN_TASK, reset_reply, to_stamp
 from skill_embedding_ros.ros.params import declare
 from skill_embedding_ros.ros.run import spin
 from skill_embedding_ros.settings.nodes import BridgeConfig
@@ -169,7 +169,7 @@ class SimBridge(Node):
         if self.task is not None and self.task not in self.suite.tasks:
             response.success = False
             response.message = (
-                f"refused: unknown task {self.task!r} on {topics.TASK} for suite "
+                f"{UNKNOWN_TASK} {self.task!r} on {topics.TASK} for suite "
                 f"{self.suite.name!r}; valid tasks: {list(self.suite.tasks)}"
             )
             self.get_logger().error(response.message, throttle_duration_sec=WARN_EVERY)

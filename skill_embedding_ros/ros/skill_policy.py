@@ -32,6 +32,7 @@ from skill_embedding_ros.agent.weights_acceptance import WeightsInbox
 from skill_embedding_ros.control.state_sync import StateSync, SyncedState
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.conversions import (
+    UNKNOWN_TASK,
     command_message,
     command_values,
     pose_tuple,
@@ -324,8 +325,10 @@ class SkillPolicyNode(Node):
     def on_reset(self, future) -> None:
         result = future.result()
         if result is None or not result.success:
-            self.get_logger().error(f"reset failed: {getattr(result, 'message', 'no reply')}")
-            self.reset = "waiting_service"  # retried by watch
+            message = getattr(result, "message", "no reply")
+            self.get_logger().error(f"reset failed: {message}")
+            self.reset = "waiting_service"  # retried by watch, unless it will never work:
+            self.exit_code = 1 if message.startswith(UNKNOWN_TASK) else None
             return
         task = reset_reply_task(result.message)
         if task is not None and task != self.live.next_task:
