@@ -17,6 +17,7 @@ from skill_embedding_ros.data import step_record as sr
 from skill_embedding_ros.data.assembly import episode_records
 from skill_embedding_ros.data.replay import Episode, demonstration
 from skill_embedding_ros.tasks.suite import Scene, TaskSuite
+from skill_embedding_ros.topic_names import TASK
 
 TS = sr.typestore()
 MS = 1_000_000
@@ -90,10 +91,14 @@ def expected_episodes(suite: TaskSuite, demos, task: str, task_id: int, z_dim: i
     return out
 
 
-def robot_messages(suite: TaskSuite, demos, namespace: str = "/actor_0", stop_between=True):
+def robot_messages(
+    suite: TaskSuite, demos, namespace: str = "/actor_0", stop_between=True, tasks=None
+):
     """(topic, msgtype, log time, message) as a lockstep graph's bag holds them: per episode
     a reset state (time advances one period), then command -> next state; the gate's own
-    stops while the policy waits between episodes; the bridge's startup state repeated."""
+    stops while the policy waits between episodes; the bridge's startup state repeated.
+    `tasks` (one name per episode): the skill policy's `task` topic, published before each
+    episode's reset, as the graph does (topic_names.TASK)."""
     t = TS.types
     period = round(suite.control_period * 1e9)
     ticks, log = 0, 10**9
@@ -140,7 +145,9 @@ def robot_messages(suite: TaskSuite, demos, namespace: str = "/actor_0", stop_be
     state(first)
     state(first)
     command(np.zeros(suite.action_dim), "safety_stop")
-    for states, commands in demos:
+    for i, (states, commands) in enumerate(demos):
+        if tasks is not None:
+            emit(TASK, "std_msgs/msg/String", t["std_msgs/msg/String"](data=tasks[i]))
         ticks += 1  # a reset advances one period, with no command
         state(states[0])
         for k, values in enumerate(commands):
