@@ -4,7 +4,7 @@ python scripts/results_table.py results/reach_bernoulli.csv results/reach_gaussi
 
 Per file: one row per seed, then per experiment and task the mean over seeds with a 95 %
 Student-t interval (mean ± t(n-1) s/sqrt(n)) of strict success, strict solutions and return.
-Success and solutions are strict (docs/experiments.md, "How a skill is scored"); the touched
+Success and solutions are strict (docs/measuring.md, "How a skill is scored"); the touched
 rate and solutions (the rule before) stand beside them. A CSV from before strict scoring has no
 touched columns: its success is the touched rule and is labelled so.
 """

@@ -91,7 +91,7 @@ def _row(name: str, seed: int, run_dir: Path, minutes: float, start: float, comm
         "wall_minutes": round((time.time() - start) / 60, 1),
     }
     scoring = report["scoring"]
-    # success, solutions and regions are strict (docs/experiments.md, "How a skill is scored");
+    # success, solutions and regions are strict (docs/measuring.md, "How a skill is scored");
     # the touched_* columns are the rule before, beside them.
     row["scoring"] = f"strict stay {scoring['stay_share']} share {scoring['min_share']}"
     reached = report.get("env_steps_to_solutions") or {}

@@ -2,7 +2,7 @@
 parameters. ROS-free, and the one source of truth for both the pip launcher
 (`skill-embedding launch`) and the ROS 2 launch files (launch/*.launch.py).
 
-The format (docs/ros_graph.md, "Launching", shows a whole file):
+The format (docs/launching.md shows a whole file):
 
     description: what the graph does (shown by --describe and ros2 launch --show-args)
     arguments:                  # what `name:=value` may set on the command line

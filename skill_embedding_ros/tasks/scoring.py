@@ -21,7 +21,7 @@ STAY_SHARE = 0.5
 """Share of an episode's steps a strict success spends in the solution it ends in. One half: the
 skill spends most of the episode doing the task. A direct skill arrives early and may be several
 times slower than the fastest path and still pass, while a pass-through (a few steps inside) or
-an arrival near the end stays far below it; docs/experiments.md ("How a skill is scored") gives
+an arrival near the end stays far below it; docs/measuring.md ("How a skill is scored") gives
 the numbers for the didactic suite."""
 
 

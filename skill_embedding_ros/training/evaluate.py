@@ -2,7 +2,7 @@
 sampled z cover, how consistently each z reaches its region, the return and its spread; for an
 embedding also the KL divergence between the embeddings of every pair of tasks.
 
-The rules are tasks/scoring.py (one episode) and training/scoring.py (many); docs/experiments.md
+The rules are tasks/scoring.py (one episode) and training/scoring.py (many); docs/measuring.md
 ("How a skill is scored") says what they mean and why.
 """
 
