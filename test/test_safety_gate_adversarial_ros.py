@@ -2,7 +2,8 @@
 their own processes; two publishers on policy_command flood it (bursts, toward the nearest
 limit, sign flips, NaN), while resets come through the gate's service. The gate's limits (1.0 m)
 lie inside the scene's range (1.5 m), so only the gate can hold the mass; every joint state the
-bridge publishes must be inside them, over 10,000 commands, in lockstep and in real time."""
+bridge publishes must be inside them, over 10,000 commands and a final push flat out toward the
+nearest limit, in lockstep and in real time."""
 
 from __future__ import annotations
 
@@ -107,6 +108,14 @@ def test_two_flooding_publishers_never_take_a_joint_past_its_limit(tmp_path, mod
             if sent % reset_every < 8 and not any(not f.done() for f in resets):
                 resets.append(reset.call_async(Trigger.Request()))
             probe.spin_for(pace)
+        # Then flat out toward the nearest limit, so that the mass surely gets near one even when
+        # a loaded machine made the mixed flood slow (CI once saw 0.81 m): a gate that holds only
+        # far from its limits proves nothing.
+        push_until = time.monotonic() + 20.0
+        while np.abs(states[-1]).max() < 0.95 * LIMIT and time.monotonic() < push_until:
+            velocity = [float(v) for v in np.sign(states[-1] + 1e-9) * 1e3]
+            publishers[0].publish(JointState(name=["x", "y"], velocity=velocity))
+            probe.spin_for(pace)
         late = _late_share(modes, start, time.monotonic())
         probe.spin_for(1.0)
     finally:
@@ -117,7 +126,7 @@ def test_two_flooding_publishers_never_take_a_joint_past_its_limit(tmp_path, mod
     print(f"{mode}: peak {peak:.4f} m, the gate late {late:.0%} of the flood")
     assert peak <= LIMIT + 1e-6, f"a joint reached {peak:.4f} m"
     assert codes == (0, 0), log_text(gate) + log_text(bridge)
-    if late > 0.5:  # the gate stopped, as it must when its timing fails (docs/safety.md)
+    if peak <= 0.9 * LIMIT and late > 0.5:  # the gate stopped, as it must when late (safety.md)
         pytest.skip(
             f"the machine was too loaded for real time: the gate was late {late:.0%} of the "
             f"flood, so it could not get near the limit (no joint passed it: {peak:.4f} m)"
