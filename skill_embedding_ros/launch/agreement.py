@@ -6,6 +6,10 @@ trains. Each node is right on its own, and a mismatch shows only at run time, as
 refuses every command (it reads velocities out of effort commands) or a bridge that refuses every
 reset (a task its suite does not have). So `check_agreement` compares them against the suite's
 own facts and names the argument to fix.
+
+Better still, a graph need not name those facts at all: a gate parameter given as `auto` takes
+the suite's value (`suite_facts`) from the graph's `suite` argument, which the bridges simulate
+(or the arm is, in a hardware graph).
 """
 
 from __future__ import annotations
@@ -20,6 +24,29 @@ from skill_embedding_ros.tasks.registry import get_suite
 
 class AgreementError(ValueError):
     """Nodes of a graph disagree on a fact of their suite."""
+
+
+AUTO = "auto"
+SUITE_FACTS = {
+    ("safety_gate", "command_interface"): "actuator",
+    ("safety_gate", "control_period"): "control_period",
+}
+"""(executable, parameter) -> the suite's attribute an `auto` value stands for."""
+
+
+def suite_facts(executable: str, parameters: dict, suite_name: str | None) -> dict:
+    """`parameters` with each `auto` value of SUITE_FACTS replaced by the suite's fact."""
+    filled = dict(parameters)
+    for key, value in parameters.items():
+        fact = SUITE_FACTS.get((executable, key))
+        if fact is None or value != AUTO:
+            continue
+        if suite_name is None:
+            raise AgreementError(
+                f"{executable}.{key} is `auto` (the suite's) but the graph names no suite"
+            )
+        filled[key] = getattr(get_suite(suite_name), fact)
+    return filled
 
 
 def check_agreement(specs: Sequence) -> None:
@@ -53,10 +80,10 @@ def _check_gate(spec, suite_name: str) -> None:
     if interface != suite.actuator:
         raise AgreementError(
             f"{where} takes {suite.actuator} commands but its safety gate is set for "
-            f"{interface} commands: pass interface:={suite.actuator}"
+            f"{interface} commands: pass interface:={suite.actuator} (or auto)"
         )
     if not math.isclose(period, suite.control_period):
         raise AgreementError(
             f"{where} steps every {suite.control_period:g} s but its safety gate counts "
-            f"{period:g} s per period: pass period:={suite.control_period:g}"
+            f"{period:g} s per period: pass period:={suite.control_period:g} (or auto)"
         )

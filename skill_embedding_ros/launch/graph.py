@@ -40,7 +40,7 @@ from typing import Any
 
 import yaml
 
-from skill_embedding_ros.launch.agreement import check_agreement
+from skill_embedding_ros.launch.agreement import check_agreement, suite_facts
 from skill_embedding_ros.paths import data_dir
 from skill_embedding_ros.ros.executables import NODES, PARAMETERS
 from skill_embedding_ros.settings import nodes as node_configs
@@ -215,6 +215,10 @@ class Graph:
             key: _substitute(value, scope, f"{where}.parameters.{key}")
             for key, value in (node.get("parameters") or {}).items()
         }
+        try:  # `auto`: the suite's own value (launch/agreement.py)
+            raw = suite_facts(executable, raw, scope.get("suite"))
+        except ValueError as err:
+            raise GraphError(f"{where}: {err}") from None
         # Type the values as the node declares them: a ROS parameter declared as a double
         # rejects an integer override, so 1 must travel as 1.0.
         try:
