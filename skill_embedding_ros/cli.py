@@ -6,6 +6,7 @@ skill-embedding launch   GRAPH [name:=value ...] [--describe]   (--list: the gra
 skill-embedding record   OUT [TOPIC_PATTERN ...] [--storage sqlite3] [--duration S]
 skill-embedding ingest   BAG [BAG ...] --into STORE [--task NAME | --task-topic TOPIC]
 skill-embedding transfer --skills RUN --task TASK [--suite S] [--hold K] [--method M] --out DIR
+skill-embedding estop    latch|release [--namespace arm]
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import sys
 from pathlib import Path
 
+from skill_embedding_ros.ros.estop_cli import add_subcommand as add_estop_command
 from skill_embedding_ros.security.keystore import add_subcommand as add_keystore_command
 from skill_embedding_ros.settings.run import load_run_config
 from skill_embedding_ros.transfer.cli import add_subcommand as add_transfer_command
@@ -361,6 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     ing.set_defaults(func=cmd_ingest)
     add_keystore_command(sub)  # skill-embedding keystore KEYSTORE --graph train_sim actors:=2
     add_transfer_command(sub)
+    add_estop_command(sub)  # skill-embedding estop release --namespace arm
     return parser
 
 

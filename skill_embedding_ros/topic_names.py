@@ -45,12 +45,22 @@ and it asks again (the latched task has reached the bridge by then). A robot tha
 (a hardware driver) is taken at its word. Bags carry the topic too (data/bags/align.py)."""
 ROBOT_RESET = "robot_reset"  # std_srvs/Trigger on the bridge (or driver); only the gate calls it
 ESTOP = "estop"  # std_srvs/SetBool on the gate: true latches the e-stop, false releases it
+HOME = "home"
+"""std_srvs/Trigger on an arm driver that a trial manager stands in front of: home the arm at
+capped speed; replies like `robot_reset` (ros/conversions.py reset_reply)."""
+TRIAL_STATE = "trial_state"
+"""diagnostic_msgs/DiagnosticStatus, latched, trial manager -> operator UIs (Foxglove, a scripted
+operator): values `phase` (control/trials.py Phase), `trial`, `trials`, `labelled` and `prompt`,
+published whenever the phase changes."""
+TRIAL_LABEL = "trial_label"
+"""std_msgs/String, trial manager -> bags: one per finished trial, `trial=<k> episode=<n>
+label=<success|failure|abort>` (data/bags reads it back, so ingested trials keep their labels)."""
 
 # shared (absolute)
 POLICY_WEIGHTS = "/policy_weights"  # std_msgs/UInt8MultiArray: safetensors bytes with a version
 DIAGNOSTICS = "/diagnostics"  # diagnostic_msgs/DiagnosticArray
 CLOCK = "/clock"  # rosgraph_msgs/Clock (a real-time bridge that owns time)
-JOY = "/joy"  # sensor_msgs/Joy (teleop takeover, a later issue)
+JOY = "/joy"  # sensor_msgs/Joy: teleop (deadman, takeover, e-stop, trial labels)
 
 
 def object_pose_topic(name: str) -> str:

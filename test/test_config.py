@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from skill_embedding_ros.cli import main
+from skill_embedding_ros.ros.executables import PARAMETERS
 from skill_embedding_ros.settings import nodes as config
 from skill_embedding_ros.settings.base import describe
 from skill_embedding_ros.settings.run import (
@@ -151,14 +152,8 @@ def test_the_cli_in_a_process_prints_no_traceback(tmp_path):
 
 # -- node parameters: the same checks, the same messages ---------------------------------------
 
-NODE_CLASSES = [
-    config.BridgeConfig,
-    config.PolicyNodeConfig,
-    config.StoreConfig,
-    config.LearnerNodeConfig,
-    config.BagRecordConfig,
-    config.GateConfig,
-]
+# Every node's config class (ros/executables.py): a new node's parameters need cases below.
+NODE_CLASSES = sorted({getattr(config, name) for name in PARAMETERS.values()}, key=str)
 BAD_NODE_PARAMETERS = [
     (config.BridgeConfig, "suite", "nope", "must be one of 'jaco', 'jaco_velocity', 'push'"),
     (config.BridgeConfig, "mode", "fast", "must be 'lockstep' or 'realtime'"),
@@ -176,6 +171,7 @@ BAD_NODE_PARAMETERS = [
     (config.PolicyNodeConfig, "actors", -1, "must be >= 0"),
     (config.PolicyNodeConfig, "lead_episodes", 0, "must be >= 1"),
     (config.PolicyNodeConfig, "weights_key", None, ": expected str"),
+    (config.PolicyNodeConfig, "lost_periods", -1, "must be >= 0"),
     (config.StoreConfig, "store", "", "must be a non-empty string"),
     (config.StoreConfig, "max_megabytes", 0.0, "must be positive"),
     (config.StoreConfig, "flush_period", -1.0, "must be positive"),
@@ -210,6 +206,59 @@ BAD_NODE_PARAMETERS = [
     (config.GateConfig, "stepping", "sometimes", "must be 'lockstep' or 'realtime'"),
     (config.GateConfig, "state_latency", -0.1, "must be >= 0"),
     (config.GateConfig, "estop_file", None, ": expected str"),
+    (config.GateConfig, "deadman", 1, ": expected a bool"),
+    (config.GateConfig, "teleop", None, ": expected str"),
+    (config.GateConfig, "dry_run", "no", ": expected a bool"),
+    (config.KeyboardTeleopConfig, "mapping", "", "must be a non-empty string"),
+    (config.KeyboardTeleopConfig, "rate", 0.0, "must be positive"),
+    (config.KeyboardTeleopConfig, "first_hold", -1.0, "must be positive"),
+    (config.KeyboardTeleopConfig, "hold", float("nan"), "must be finite and positive"),
+    (config.ArmDriverConfig, "robot", "", "must be a non-empty string"),
+    (config.ArmDriverConfig, "reset_service", "", "must be a non-empty string"),
+    (config.ArmDriverConfig, "state_timeout", 0.0, "must be positive"),
+    (config.ArmDriverConfig, "command_timeout", -0.1, "must be positive"),
+    (config.ArmDriverConfig, "configure_timeout", float("inf"), "must be finite and positive"),
+    (config.ArmDriverConfig, "autostart", "yes", ": expected a bool"),
+    (config.ArmDriverConfig, "check_rate", 0.0, "must be positive"),
+    (config.ArmDriverConfig, "state_rate", -5.0, "must be positive"),
+    (config.ArmDriverConfig, "homing_ramp", 0.0, "must be positive"),
+    (config.ArmDriverConfig, "homing_timeout", -1.0, "must be positive"),
+    (config.ArmDriverConfig, "homed_speed", 0.0, "must be positive"),
+    (config.ArucoConfig, "image", "", "must be a non-empty string"),
+    (config.ArucoConfig, "camera_info", "", "must be a non-empty string"),
+    (config.ArucoConfig, "object", "", "must be a non-empty string"),
+    (config.ArucoConfig, "frame_id", "", "must be a non-empty string"),
+    (config.ArucoConfig, "camera_position", [1.0, 2.0], "three numbers (m)"),
+    (config.ArucoConfig, "camera_orientation", [1.0, 0.0, 0.0, 0.5], "a unit quaternion"),
+    (config.ArucoConfig, "dictionary", "DICT_3X3_9", "must be one of"),
+    (config.ArucoConfig, "marker_id", -1, "must be >= 0"),
+    (config.ArucoConfig, "marker_side", 0.0, "must be positive"),
+    (config.ArucoConfig, "depth", -1.0, "must be >= 0"),
+    (config.ArucoConfig, "warn_after", 0.0, "must be positive"),
+    (config.StaticPoseConfig, "object", "", "must be a non-empty string"),
+    (config.StaticPoseConfig, "position", [0.0], "three numbers (m)"),
+    (config.StaticPoseConfig, "orientation", [0.0, 0.0, 0.0, 0.0], "a unit quaternion"),
+    (config.StaticPoseConfig, "frame_id", "", "must be a non-empty string"),
+    (config.StaticPoseConfig, "every", 0.0, "must be positive"),
+    (config.EmulatorConfig, "robot", "", "must be a non-empty string"),
+    (config.EmulatorConfig, "rate", 0.0, "must be in [1, 1000]"),
+    (config.EmulatorConfig, "latency", -1.0, "must be in [0, 1]"),
+    (config.EmulatorConfig, "jitter", 2.0, "must be in [0, 1]"),
+    (config.EmulatorConfig, "noise_position", -0.1, "must be >= 0"),
+    (config.EmulatorConfig, "noise_velocity", -0.1, "must be >= 0"),
+    (config.EmulatorConfig, "drop", 1.0, "must be in [0, 1)"),
+    (config.EmulatorConfig, "seed", -1, "must be in [0, 4294967295]"),
+    (config.EmulatorConfig, "start", "far", "must be 'near_home' or 'home'"),
+    (config.EmulatorConfig, "object_namespace", "arm", "an absolute namespace such as /arm"),
+    (config.EmulatorConfig, "object_rate", 0.0, "must be in (0, 1000]"),
+    (config.EmulatorConfig, "camera_rate", 31.0, "must be in [0, 30]"),
+    (config.EmulatorConfig, "camera_topic", "", "must be a non-empty string"),
+    (config.EmulatorConfig, "camera_info_topic", "", "must be a non-empty string"),
+    (config.TrialConfig, "trials", 0, "must be >= 1"),
+    (config.TrialConfig, "teleop", "", "must be a non-empty string"),
+    (config.TrialConfig, "out", "", "must be a non-empty string"),
+    (config.TrialConfig, "home_service", "", "must be a non-empty string"),
+    (config.TrialConfig, "home_timeout", 0.0, "must be positive"),
 ]
 
 

@@ -28,8 +28,8 @@ lands: the latest joint state plus every command sent since that the state may n
 zeros included (control/reach.py keeps that account). A burst therefore gets less room with every
 command, never a fresh allowance.
 
-Teleop takeover (a later issue) joins as a second source of commands: it goes through the same
-`limit()` and the same e-stop and watchdog, and reports its own mode.
+Teleop (control/teleop_gate.py) sends the operator's commands through `command` (the same limits,
+account, watchdog, e-stop; `from_velocity`); a released deadman answers with stops (`hold`).
 """
 
 from __future__ import annotations
@@ -166,9 +166,10 @@ class Gate:
                     self.timing.check_reach(self.reach, self.joints, x, v, now)
             self.reach.observe(x, v, now, stamp, age)
 
-    def command(self, command: Sequence[float], now: float) -> np.ndarray | None:
+    def command(self, command: Sequence[float], now: float, hold=False) -> np.ndarray | None:
         """A policy command arrives at `now` (s): one value per joint in `joints` order, a
-        velocity, position target or effort by `command_interface`; returns what to send."""
+        velocity, position target or effort by `command_interface`; returns what to send.
+        `hold`: answer a valid command with a stop (teleop: the deadman is released)."""
         command = np.asarray(command, dtype=float)
         reason = self._refusal_reason(command)
         if reason:
@@ -181,7 +182,7 @@ class Gate:
         if self._resetting and self.config.stepping == "lockstep":
             self._dropped += 1
             return None
-        if self._estop or self._resetting or self._late(now):
+        if self._estop or self._resetting or self._late(now) or hold:
             return self._answer(None, now)
         limited = self._answer(self.limit(command, now), now)
         if limited is not None:
@@ -242,6 +243,22 @@ class Gate:
         """Latch the e-stop; returns the stop to send at once. Only `release_estop` undoes it."""
         self._estop = True
         return self._stop(now, own=True)
+
+    def stop(self, now: float) -> np.ndarray | None:
+        """A stop on the gate's own initiative, like the watchdog's (teleop: deadman released)."""
+        return self._stop(now, own=True)
+
+    def from_velocity(self, velocity: np.ndarray, now: float) -> np.ndarray | None:
+        """The command moving the joints at `velocity` (teleop): itself; a target that far on for
+        the time since the last (<= a period); damping x velocity. None while none can pass."""
+        if self._refusal_reason(np.zeros(len(self.joints))):
+            return None
+        if self.config.command_interface == "position":
+            last, since = self._target, min(now - self._target_time, self.config.control_period)
+            if last is None:
+                last, since = self._positions, self.tick_period
+            return last + velocity * max(since, 0.0)
+        return velocity if self.torque is None else self.torque.damping * velocity
 
     def begin_reset(self, now: float) -> None:
         """An episode reset is wanted (the robot will jump to a new start). From now until the

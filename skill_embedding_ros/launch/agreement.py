@@ -17,7 +17,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from skill_embedding_ros.settings.nodes import BridgeConfig, GateConfig
+from skill_embedding_ros.robots.ros2_control import load_robot
+from skill_embedding_ros.settings.nodes import ArmDriverConfig, BridgeConfig, GateConfig
 from skill_embedding_ros.settings.run import load_run_config
 from skill_embedding_ros.tasks.registry import get_suite
 
@@ -52,11 +53,16 @@ def suite_facts(executable: str, parameters: dict, suite_name: str | None) -> di
 def check_agreement(specs: Sequence) -> None:
     """Raise AgreementError naming what disagrees. `specs`: the graph's NodeSpecs."""
     default = BridgeConfig().suite
-    bridges = {
+    bridges = {  # namespace -> the suite its robot is: a simulated one, or an arm's model
         s.namespace: s.parameters.get("suite", default)
         for s in specs
         if s.executable == "sim_bridge"
     }
+    for spec in specs:
+        if spec.executable == "arm_driver":
+            bridges[spec.namespace] = load_robot(
+                spec.parameters.get("robot", ArmDriverConfig().robot)
+            ).suite
     for spec in specs:
         suite_name = bridges.get(spec.namespace)
         if spec.executable == "safety_gate" and suite_name is not None:

@@ -20,10 +20,10 @@ The format (docs/launching.md shows a whole file):
         parameters:             # fields of the executable's config dataclass (PARAMETERS)
           seed: "{seed + i}"
 
-Substitution: `{...}` in a parameter value is an expression over the arguments, `i` (the actor
-index, per-actor nodes only), integer literals and + - *. A value that is exactly one `{...}`
-keeps the expression's type (`"{seed + i}"` is an int); otherwise the results are formatted into
-the string (`"{run_dir}/store"`). Values cannot hold literal braces.
+Substitution: `{...}` in a parameter value (or a list item) is an expression over the arguments,
+`i` (the actor index, per-actor nodes only), integers and + - *. A value that is exactly one
+`{...}` keeps the expression's type (`"{seed + i}"` is an int); otherwise the results are
+formatted into the string (`"{run_dir}/store"`). Values cannot hold literal braces.
 """
 
 from __future__ import annotations
@@ -78,9 +78,7 @@ class Argument:
 
     def text(self, value: Any) -> str:
         """How the value is written on a command line (`name:=<text>`)."""
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        return str(value)
+        return _text(value)
 
     def convert(self, raw: Any) -> bool | int | float | str:
         """A command-line string (or a Python value) -> a value of this argument's type."""
@@ -359,6 +357,8 @@ def _check_node(path: Path, index: int, node: Any, arguments: dict[str, Argument
 
 
 def _substitute(value: Any, scope: dict[str, Any], where: str) -> Any:
+    if isinstance(value, list):  # e.g. a position [x, y, z] from three arguments
+        return [_substitute(item, scope, f"{where}[{i}]") for i, item in enumerate(value)]
     if not isinstance(value, str):
         return value
     whole = _FIELD.fullmatch(value)

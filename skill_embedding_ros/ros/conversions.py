@@ -1,5 +1,5 @@
 """Message <-> core conversions, in one place: stamps, commands by joint name, poses, per-step
-records, weights."""
+records, weights, trajectories, status."""
 
 from __future__ import annotations
 
@@ -7,11 +7,15 @@ import re
 
 import numpy as np
 from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Pose
+from rclpy.duration import Duration
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension, UInt8MultiArray
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from skill_embedding_ros.data import step_record as sr
+from skill_embedding_ros.robots.arm_link import Plan
 
 
 def stamp_ns(stamp: Time) -> int:
@@ -99,3 +103,25 @@ def weights_message(data: bytes, signature: str = "") -> UInt8MultiArray:
 def weights_signature(msg: UInt8MultiArray) -> str:
     """The signature label of a weights message ("" when unsigned)."""
     return msg.layout.dim[0].label if msg.layout.dim else ""
+
+
+def trajectory_message(plan: Plan) -> JointTrajectory:
+    """A homing plan as trajectory_msgs/JointTrajectory (stamp 0: start on receipt)."""
+    msg = JointTrajectory(joint_names=list(plan.joints))
+    for t, q, dq in zip(plan.times, plan.positions, plan.velocities, strict=True):
+        point = JointTrajectoryPoint(positions=list(q), velocities=list(dq))
+        point.time_from_start = Duration(seconds=t).to_msg()
+        msg.points.append(point)
+    return msg
+
+
+def status_message(name: str, message: str, hardware_id: str, values: dict) -> DiagnosticArray:
+    """One OK DiagnosticStatus (for /diagnostics) with `values` as strings."""
+    status = DiagnosticStatus(
+        level=DiagnosticStatus.OK,
+        name=name,
+        message=message,
+        hardware_id=hardware_id,
+        values=[KeyValue(key=k, value=str(v)) for k, v in values.items()],
+    )
+    return DiagnosticArray(status=[status])

@@ -12,6 +12,9 @@ resets go through the gate (`reset`, passed on to the robot's `robot_reset`), so
 the robot jumps and answers commands with stops until the new state is in. A latched
 e-stop is kept in a file (control/estop_latch.py, `estop_file`), so a restarted gate starts
 latched.
+With `teleop` (a mapping, control/teleop_mapping.py) it reads /joy: deadman, takeover and an
+e-stop button (control/teleop.py, control/teleop_gate.py); the gate state adds `teleop` (who
+commands: policy, teleop or stop) and `interventions`.
 Joint limits come from the robot description (a URDF or MJCF file, or the latched topics: a
 simulator's `sim_description`, its MJCF with inertia and servo lag, when one comes; else
 `robot_description`), by joint name; commands and joint_states are read by name (any
@@ -29,13 +32,15 @@ from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.task import Future
-from sensor_msgs.msg import JointState
+from sensor_msgs.msg import JointState, Joy
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension, String
 from std_srvs.srv import SetBool, Trigger
 
 from skill_embedding_ros.control.estop_latch import EstopLatch, latch_path
 from skill_embedding_ros.control.joint_limits import commanded_limits
 from skill_embedding_ros.control.safety_gate import Gate, Mode
+from skill_embedding_ros.control.teleop import Source, Teleop, load_mapping
+from skill_embedding_ros.control.teleop_gate import TeleopGate
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.conversions import (
     command_message,
@@ -71,7 +76,9 @@ class SafetyGate(Node):
         self._steady = Clock(clock_type=ClockType.STEADY_TIME)
         self.latch = EstopLatch(latch_path(config.estop_file, self.get_fully_qualified_name()))
         self.gate = Gate(config, self._now(), estop=self.latch.is_latched())
+        self.control = TeleopGate(self.gate, self._teleop(config))
         self._reported = self.gate.state()
+        self._reported_source = self.control.source(self._now())
         if self.gate.state().estop:
             self.get_logger().error(
                 f"starting with the e-stop latched, as it was when the gate stopped "
@@ -89,7 +96,10 @@ class SafetyGate(Node):
         self.create_subscription(
             JointState, topics.JOINT_STATES, self._on_joint_state, topics.RELIABLE
         )
+        if self.control.teleop is not None:
+            self.create_subscription(Joy, topics.JOY, self._on_joy, topics.RELIABLE)
         self._config = config
+        self._would_send = np.zeros(0)  # dry run: the latest decision the robot did not get
         if config.robot_description:
             try:
                 text = Path(config.robot_description).expanduser().read_text()
@@ -117,6 +127,15 @@ class SafetyGate(Node):
         self.create_timer(self.gate.tick_period, self._on_tick, clock=self._steady)
         self.create_timer(1.0, self._publish_state, clock=self._steady)
         self._publish_state()
+
+    @staticmethod
+    def _teleop(config: GateConfig) -> Teleop | None:
+        if not config.teleop:
+            return None
+        try:
+            return Teleop(load_mapping(config.teleop), config.deadman)
+        except ValueError as err:
+            raise SystemExit(f"error: teleop: {err}") from None
 
     def _on_sim_description(self, msg: String) -> None:
         self._from_sim = True
@@ -147,7 +166,7 @@ class SafetyGate(Node):
         cfg = self._config
         try:
             joints, limits = commanded_limits(description, cfg.joints, cfg.limits)
-            self.gate.set_limits(joints, limits)  # torque mode: needs inertia and damping
+            self.control.set_limits(joints, limits)  # torque: inertia, damping; teleop: joints
         except ValueError as err:
             if fatal:
                 raise SystemExit(f"error: robot description: {err}") from None
@@ -215,26 +234,27 @@ class SafetyGate(Node):
                 f"refusing a policy command without joint(s) {missing} (has {list(msg.name)})",
                 throttle_duration_sec=2.0,
             )
-        sent = self.gate.command(values, self._now())
-        self._send(sent)
+        sent = self._send(self.control.command(values, self._now()))
         if sent is not None:
             answer = command_message(msg.header.stamp, self._joints, sent, interface)
             self._executed.publish(answer)
 
     def _on_tick(self) -> None:
-        self._send(self.gate.tick(self._now()), own=True)
+        self._send(*self.control.tick(self._now()))
         self._wake_reset_waiters()
+
+    def _on_joy(self, msg: Joy) -> None:
+        stop, estop = self.control.joy(msg.buttons, msg.axes, self._now())
+        if estop:
+            self._persist_estop("e-stop button on " + topics.JOY)
+        self._send(stop, own=True)
 
     def _on_estop(self, request: SetBool.Request, response: SetBool.Response):
         if request.data:
             was_latched = self.gate.state().estop
             self._send(self.gate.latch_estop(self._now()), own=True)
             response.message = "e-stop was already latched" if was_latched else "e-stop latched"
-            try:
-                self.latch.latch("e-stop service")
-            except OSError as err:
-                response.message += f", but not persisted to {self.latch.path}: {err}"
-                self.get_logger().error(response.message)
+            response.message += self._persist_estop("e-stop service")
         else:
             self.latch.release()
             released = self.gate.release_estop()
@@ -243,19 +263,42 @@ class SafetyGate(Node):
         response.success = True
         return response
 
-    def _send(self, command: np.ndarray | None, own: bool = False) -> None:
-        """Publish what the gate decided. A stop sent on the gate's own initiative (watchdog,
-        e-stop), rather than in answer to a policy command, is labelled SAFETY_STOP so a
-        lockstep bridge does not step on it (see topics.SAFETY_STOP)."""
+    def _persist_estop(self, why: str) -> str:
+        """Write the latch (control/estop_latch.py); what went wrong, for the reply ("": none)."""
+        try:
+            self.latch.latch(why)
+        except OSError as err:
+            problem = f", but not persisted to {self.latch.path}: {err}"
+            self.get_logger().error(f"e-stop latched ({why}){problem}")
+            return problem
+        return ""
+
+    def _send(self, command: np.ndarray | None, own: bool = False) -> np.ndarray | None:
+        """Publish what the gate decided; return what went out. A stop sent on the gate's own
+        initiative (watchdog, e-stop), rather than in answer to a policy command, is labelled
+        SAFETY_STOP so a lockstep bridge does not step on it (see topics.SAFETY_STOP). A dry
+        run sends a stop in its place and keeps the decision to report."""
+        if command is not None and self._config.dry_run:
+            self._would_send, command = command, np.zeros_like(command)
+            if np.any(self._would_send):
+                self.get_logger().info(
+                    f"dry run: would send {np.round(self._would_send, 4).tolist()}",
+                    throttle_duration_sec=5.0,
+                )
         if command is not None:
             msg = Float64MultiArray(data=command.tolist())
             if own:
                 msg.layout.dim = [MultiArrayDimension(label=topics.SAFETY_STOP, size=command.size)]
             self._commands.publish(msg)
         self._report_mode()
+        return command
 
     def _report_mode(self) -> None:
-        """Log and publish the state once per change of mode, never per message."""
+        """Log and publish the state once per change of mode or of who commands, never per
+        message."""
+        source = self.control.source(self._now())
+        if source != self._reported_source:
+            self._report_source(source)
         if self.gate.mode == self._reported.mode:  # every command passes here: stay cheap
             return
         state, before = self.gate.state(), self._reported
@@ -272,6 +315,16 @@ class SafetyGate(Node):
             self.get_logger().warning(f"{state.reason}: commanding a stop")
         self._publish_state()
 
+    def _report_source(self, source: Source) -> None:
+        before, self._reported_source = self._reported_source, source
+        if source == Source.TELEOP:
+            self.get_logger().info("the operator took over (intervene held)")
+        elif source == Source.STOP:
+            self.get_logger().warning(f"{self.control.reason(self._now())}: commanding a stop")
+        else:
+            self.get_logger().info(f"policy commands pass again (was {before.value})")
+        self._publish_state()
+
     def _publish_state(self) -> None:
         state = self.gate.state()
         values = {
@@ -284,11 +337,18 @@ class SafetyGate(Node):
             "dropped": state.dropped,
             "lost": state.lost,
         }
+        if self._config.dry_run:
+            values["would_send"] = np.round(self._would_send, 6).tolist()
+        held = ""
+        if self.control.teleop is not None:
+            values["teleop"] = self.control.source(self._now()).value
+            values["interventions"] = self.control.interventions
+            held = self.control.reason(self._now())
         self._state.publish(
             DiagnosticStatus(
                 level=LEVELS[state.mode],
                 name=self.get_fully_qualified_name(),
-                message=state.reason or "forwarding policy commands",
+                message=state.reason or held or "forwarding policy commands",
                 values=[KeyValue(key=k, value=str(v)) for k, v in values.items()],
             )
         )

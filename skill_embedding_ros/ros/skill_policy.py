@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 import torch
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 from rclpy.duration import Duration
 from rclpy.node import Node
@@ -40,6 +40,7 @@ from skill_embedding_ros.ros.conversions import (
     reset_reply_stamp,
     reset_reply_task,
     stamp_ns,
+    status_message,
     to_stamp,
     weights_signature,
 )
@@ -92,6 +93,7 @@ class SkillPolicyNode(Node):
         self.steps_since_weights = 0  # own steps since that message, for pacing
 
         self.received_stamp = -1  # ns of the newest joint state received
+        self.acted_ns = -1  # ns of the state last acted on
         self.stamp_at_reset = -1  # received_stamp when the last reset was asked for
         self.in_episode = False  # the next state continues an episode (else starts one)
         # None (in an episode), "waiting_service", "in_flight", "draining" (the last records
@@ -100,6 +102,7 @@ class SkillPolicyNode(Node):
         self.reset_since = 0.0
         self.last_progress = time.monotonic()
         self.latencies_us: list[float] = []
+        self.reset_call = None  # only its reply counts: a slow reset may answer several at once
 
         self.command_pub = self.create_publisher(
             JointState, topics.POLICY_COMMAND, topics.RELIABLE
@@ -170,20 +173,20 @@ class SkillPolicyNode(Node):
             if self.reset is not None:
                 return  # between episodes; `reset` replays what follows the new start
             if self.in_episode and not state.continuous:
-                self.get_logger().warning(
-                    f"a control period was lost before {state.stamp_ns} ns in episode "
-                    f"{self.live.episode}: abandoning it"
-                )
-                self.request_reset()
-                return
+                lost = round((state.stamp_ns - self.acted_ns) / self.sync.period) - 1
+                where = f"{lost} control period(s) lost before {state.stamp_ns} ns in episode"
+                if not 0 <= lost <= self.cfg.lost_periods:
+                    self.get_logger().warning(f"{where} {self.live.episode}: abandoning it")
+                    self.request_reset()
+                    return
+                self.get_logger().info(f"{where} {self.live.episode}: going on (lost_periods)")
+            self.acted_ns = state.stamp_ns
             received = time.perf_counter()
             try:
                 obs = self.observer(state.positions, state.velocities, state.poses, state.stamp_ns)
             except ValueError as err:
                 # A wrong joint name or a NaN reading: do not act on it; abandon the episode.
-                self.get_logger().error(
-                    f"bad observation at {state.stamp_ns} ns: {err}; resetting"
-                )
+                self.get_logger().error(f"bad observation at {state.stamp_ns} ns: {err}; reset")
                 self.request_reset()
                 return
             self.last_progress = time.monotonic()
@@ -266,23 +269,13 @@ class SkillPolicyNode(Node):
 
     def publish_status(self, outcome: int, latency_us) -> None:
         """One DiagnosticStatus per episode: what a monitor (or a test) needs to see."""
-        values = {
-            "episode": self.live.episode,
-            "task": self.live.task_name,
-            "return": self.live.episode_return,
-            "outcome": outcome,
-            "weights_version": self.weights_version,
-            "latency_p50_us": round(float(latency_us[0]), 1),
-            "latency_p99_us": round(float(latency_us[1]), 1),
-        }
-        status = DiagnosticStatus(
-            level=DiagnosticStatus.OK,
-            name=f"{self.get_fully_qualified_name()}: episodes",
-            message=self.cfg.mode,
-            hardware_id=self.source,
-            values=[KeyValue(key=k, value=str(v)) for k, v in values.items()],
-        )
-        msg = DiagnosticArray(status=[status])
+        live = self.live
+        values = {"episode": live.episode, "task": live.task_name, "return": live.episode_return}
+        values |= {"outcome": outcome, "weights_version": self.weights_version}
+        values |= {"latency_p50_us": round(float(latency_us[0]), 1)}
+        values |= {"latency_p99_us": round(float(latency_us[1]), 1)}
+        name = f"{self.get_fully_qualified_name()}: episodes"
+        msg = status_message(name, self.cfg.mode, self.source, values)
         msg.header.stamp = to_stamp(max(self.received_stamp, 0))
         self.diag_pub.publish(msg)
 
@@ -293,7 +286,7 @@ class SkillPolicyNode(Node):
     # -- resets and stalls -----------------------------------------------------------------
 
     def request_reset(self) -> None:
-        """Ask the bridge for a new episode; `watch` retries until it answers."""
+        """Ask for a new episode; `watch` retries until the latest call is answered."""
         self.in_episode = False
         self.observer.reset()  # the next state starts an episode
         self.reset_since = time.monotonic()
@@ -303,13 +296,13 @@ class SkillPolicyNode(Node):
             return
         self.reset = "in_flight"
         self.stamp_at_reset = self.received_stamp
-        self.reset_client.call_async(Trigger.Request()).add_done_callback(self.on_reset)
+        self.reset_call = self.reset_client.call_async(Trigger.Request())
+        self.reset_call.add_done_callback(self.on_reset)
 
     def connected(self) -> bool:
-        """Whether the reset service and the command path (this node -> gate -> robot, and the
-        gate's answers) are discovered, and, when exploring, a recorder (and the learner's first
-        weights, when paced): a command sent before then would be lost (and a lockstep robot
-        would wait for it forever)."""
+        """Whether the reset service, the command path (this node -> gate -> robot, and the gate's
+        answers) and, to explore, a recorder (and, paced, the learner's first weights) are there:
+        a command sent before would be lost (and a lockstep robot would wait for it forever)."""
         command_path = (
             self.reset_client.service_is_ready()
             and self.command_pub.get_subscription_count() > 0
@@ -323,6 +316,8 @@ class SkillPolicyNode(Node):
         return command_path and recorded and (self.learner is not None or not paced)
 
     def on_reset(self, future) -> None:
+        if future is not self.reset_call:  # a retry replaced it
+            return
         result = future.result()
         if result is None or not result.success:
             message = getattr(result, "message", "no reply")

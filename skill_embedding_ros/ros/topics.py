@@ -19,6 +19,7 @@ from skill_embedding_ros.topic_names import (  # noqa: F401
     ESTOP,
     EXECUTED,
     GATE_STATE,
+    HOME,
     JOINT_STATES,
     JOY,
     OBJECT_POSE,
@@ -31,6 +32,8 @@ from skill_embedding_ros.topic_names import (  # noqa: F401
     SIM_DESCRIPTION,
     STEP_RECORDS,
     TASK,
+    TRIAL_LABEL,
+    TRIAL_STATE,
     object_pose_topic,
 )
 
@@ -73,3 +76,22 @@ LATCHED = QoSProfile(
 )
 """Weights, gate state, robot and sim descriptions, the episode's task: only the newest matters,
 and late joiners must get it."""
+
+SENSOR = QoSProfile(
+    depth=5,
+    history=HistoryPolicy.KEEP_LAST,
+    reliability=ReliabilityPolicy.BEST_EFFORT,
+    durability=DurabilityPolicy.VOLATILE,
+)
+"""Camera images and their CameraInfo (rclpy's sensor-data profile): only the newest frame
+matters, and a lost one is replaced by the next; a resent old image would be a stale pose. A
+best-effort subscription matches a camera driver's reliable and best-effort publishers alike."""
+
+LABELS = QoSProfile(
+    depth=1000,
+    history=HistoryPolicy.KEEP_LAST,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+)
+"""Trial labels: latched with room for every label of a run (a trial takes minutes, so 1000 is a
+long day), so a bag recorder that starts late still gets them all."""

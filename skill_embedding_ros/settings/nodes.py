@@ -78,6 +78,23 @@ class GateConfig(Settings):
     estop_file: str = text("~/.ros/skill_embedding_ros/estop/{node}.latched")
     """Where a latched e-stop is kept across restarts ({node}: the node's full name, / as _): a
     gate that finds it starts latched. Empty: the latch lives only as long as the process."""
+    deadman: bool = flag(False)
+    """Policy commands reach the robot only while the teleop mapping's deadman button is held on
+    /joy (sensor_msgs/Joy); released, or no Joy for the mapping's `timeout` s: stops. Needs
+    `teleop`."""
+    teleop: str = text(
+        "",
+        relation=lambda cfg, v: None if v or not cfg.deadman else "deadman: true needs a mapping",
+    )
+    """Teleop mapping (config/teleop/<name>.yaml, or a YAML path) for /joy: deadman, intervene
+    (the operator's axes replace the policy's commands, at share x velocity limit per joint, m/s
+    or rad/s, through the same limits), e-stop button (docs/teleop.md). Empty: no
+    teleop (training graphs)."""
+    dry_run: bool = flag(False)
+    """The robot gets only stops (zeros); the gate decides everything as usual and reports what
+    it would have sent (gate_state `would_send`, a log line every few seconds): a first bring-up
+    with the robot held (docs/hardware.md). `executed` answers with the stops, so the policy
+    records what the robot did."""
 
     @property
     def stale_after(self) -> float:
@@ -121,6 +138,12 @@ class PolicyNodeConfig(Settings):
     weights_key: str = text("")
     """File with the key /policy_weights must be signed with (agent/weights_signature.py); empty:
     weights are not checked for a signature."""
+    lost_periods: int = integer(0, ">= 0")
+    """Control periods in a row an episode may lose (no joint state, or no pose, within the
+    sync tolerance: control/state_sync.py) and go on; more, and it is abandoned. 0 (training):
+    every recorded transition spans one period. A hardware trial (deploy graphs) goes on through
+    a short hiccup of the robot's stream, so an operator's trial is not lost for it; the step
+    after the gap then spans more than one period."""
 
 
 @dataclass
@@ -196,3 +219,11 @@ class BagRecordConfig(Settings):
     """Log time of a message: send (the publisher's source timestamp) keeps the causal order of
     a lockstep chain (command -> the state it caused, sub-millisecond apart), which reception
     times across topics do not always keep; receive (as `ros2 bag record`). Both system clock."""
+
+
+# Hardware, teleop and trial nodes keep their parameters in files of their own.
+from skill_embedding_ros.settings.arm_driver import ArmDriverConfig  # noqa: E402, F401
+from skill_embedding_ros.settings.emulator import EmulatorConfig  # noqa: E402, F401
+from skill_embedding_ros.settings.perception import ArucoConfig, StaticPoseConfig  # noqa: E402, F401
+from skill_embedding_ros.settings.teleop import KeyboardTeleopConfig  # noqa: E402, F401
+from skill_embedding_ros.settings.trials import TrialConfig  # noqa: E402, F401

@@ -43,6 +43,7 @@ from skill_embedding_ros.data.bags.fingerprint import (
     ingest_fingerprint,
 )
 from skill_embedding_ros.data.bags.reader import BagError, BagFile
+from skill_embedding_ros.data.bags.trial_labels import LabelledPipeline
 from skill_embedding_ros.data.replay import Episode
 from skill_embedding_ros.data.replay_store import (
     EpisodeCollector,
@@ -102,6 +103,8 @@ class BagSummary:
     """Every counter of the decoder / aligner, by name."""
     problems: dict[str, str] = field(default_factory=dict)
     """The first example of each kind of problem."""
+    trials: str = ""
+    """Trial labels found (data/bags/trial_labels.py); "" when the bag has no label topic."""
 
     @property
     def ok(self) -> bool:
@@ -127,6 +130,7 @@ class BagSummary:
         other = {k: v for k, v in sorted(self.counts.items()) if v}
         if other:
             lines.append("  counts: " + ", ".join(f"{k} {v}" for k, v in other.items()))
+        lines += [f"  trials: {self.trials}"] if self.trials else []
         lines += [f"  {kind}: {text}" for kind, text in sorted(self.problems.items())]
         return "\n".join(lines)
 
@@ -216,7 +220,7 @@ def _pipeline(bag: BagFile, options: IngestOptions):
                 f"no record topic (.../{STEP_RECORDS}, {sr.MSGTYPE}) in the bag"
                 + (f"; wrong type: {', '.join(wrong)}" if wrong else "")
             )
-        return RecordPipeline(records)
+        return LabelledPipeline(RecordPipeline(records), topics)
     if options.align is None:
         raise BagError("the bag has no record topics; robot topics need a suite and a task")
     return RobotPipeline(bag, options.align, options.label)

@@ -1,0 +1,160 @@
+"""A whole teleop-monitored trial run, as an operator runs it: the deploy_emulated graph started
+by the pip launcher (hardware emulator at 250 Hz with latency, jitter and drops; arm driver,
+safety gate with deadman and takeover, skill policy, trial manager, bag recorder) and a
+scripted operator on /joy with the xbox mapping. It holds the deadman, resets the scene and
+confirms each trial, takes over in trial 2, presses the e-stop in trial 3 and releases it with
+`skill-embedding estop release`. The report must be written with the operator's labels, and the
+bag must ingest with the intervened steps flagged and holding what the operator commanded."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticStatus
+from sensor_msgs.msg import Joy
+from std_srvs.srv import Trigger
+
+from skill_embedding_ros.data.bags.ingest import IngestOptions, ingest
+from skill_embedding_ros.data.replay_store import StoreReader
+from skill_embedding_ros.ros import topics
+from skill_embedding_ros.ros.processes import REPO, Probe, fresh_domain, ros_env
+from skill_embedding_ros.testing.checkpoints import untrained_checkpoint
+
+TRIALS = 3
+BUTTONS = {"deadman": 4, "intervene": 5, "estop": 7, "confirm": 0, "success": 1, "failure": 2}
+LABELS = {1: "success", 2: "failure"}  # trial 3: aborted by the e-stop
+TAKEOVER = 0.8  # joint_1's stick (axis 0) while intervening
+
+
+class Operator:
+    """Publishes the pad's state at 50 Hz, as the joy node does; presses are held 0.2 s."""
+
+    def __init__(self, probe: Probe):
+        self.probe = probe
+        self.buttons = [0] * 11
+        self.axes = [0.0] * 8
+        self.axes[2] = self.axes[5] = 1.0  # the triggers at rest
+        self.pub = probe.node.create_publisher(Joy, topics.JOY, topics.RELIABLE)
+        probe.node.create_timer(0.02, self.publish)
+
+    def publish(self) -> None:
+        self.pub.publish(Joy(buttons=list(self.buttons), axes=list(self.axes)))
+
+    def hold(self, role: str, held: bool = True) -> None:
+        self.buttons[BUTTONS[role]] = int(held)
+
+    def press(self, role: str) -> None:
+        self.hold(role)
+        self.probe.spin_for(0.2)
+        self.hold(role, False)
+        self.probe.spin_for(0.1)
+
+
+def test_a_teleop_monitored_trial_run_against_the_emulator(tmp_path):
+    domain = fresh_domain()
+    checkpoint = untrained_checkpoint("jaco_velocity_smoke.yaml", tmp_path / "policy.safetensors")
+    run_dir = tmp_path / "run"
+    log = open(tmp_path / "launch.log", "wb")  # noqa: SIM115 (closed below)
+    cmd = [
+        sys.executable, "-m", "skill_embedding_ros.cli", "launch", "deploy_emulated",
+        f"checkpoint:={checkpoint}", f"trials:={TRIALS}", f"run_dir:={run_dir}", "teleop:=xbox",
+        "rate:=250.0", "latency:=0.002", "jitter:=0.001", "drop:=0.01",
+    ]  # fmt: skip
+    env = ros_env(domain)
+    launcher = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    probe = Probe(domain)
+    phases: list[tuple[str, int]] = []
+    gate: dict[str, str] = {}
+    released = None
+    try:
+        node = probe.node
+        operator = Operator(probe)
+        operator.hold("deadman")
+        node.create_subscription(
+            DiagnosticStatus,
+            "/arm/" + topics.TRIAL_STATE,
+            lambda m: phases.append(
+                ((v := {k.key: k.value for k in m.values})["phase"], int(v["trial"]))
+            ),
+            topics.LATCHED,
+        )
+        node.create_subscription(
+            DiagnosticStatus,
+            "/arm/" + topics.GATE_STATE,
+            lambda m: gate.update({k.key: k.value for k in m.values}),
+            topics.LATCHED,
+        )
+        reset_scene = node.create_client(Trigger, "/arm_emulator/reset_scene")
+        handled: set[tuple[str, int]] = set()
+        deadline = time.monotonic() + 240
+        while launcher.poll() is None:
+            assert time.monotonic() < deadline, "the trial run did not end"
+            probe.spin_for(0.05)
+            if not phases or phases[-1] in handled:
+                continue
+            phase, trial = phases[-1]
+            handled.add((phase, trial))
+            if phase == "await_confirm":
+                probe.spin_until(reset_scene.service_is_ready, 10, "the emulator's reset_scene")
+                future = reset_scene.call_async(Trigger.Request())
+                probe.spin_until(future.done, 10, "reset_scene's reply")
+                operator.press("confirm")
+            elif phase == "running" and trial == 2:
+                probe.spin_for(1.0)
+                operator.hold("intervene")
+                operator.axes[0] = TAKEOVER
+                probe.spin_for(1.5)
+                operator.axes[0] = 0.0
+                operator.hold("intervene", False)
+            elif phase == "running" and trial == 3:
+                probe.spin_for(1.0)
+                operator.press("estop")
+                probe.spin_until(lambda: gate.get("estop") == "true", 5, "the latched e-stop")
+                released = subprocess.run(
+                    [sys.executable, "-m", "skill_embedding_ros.cli", "estop", "release"],
+                    env=env, cwd=REPO, capture_output=True, text=True, timeout=60,
+                )  # fmt: skip
+            elif phase == "await_label":
+                operator.press(LABELS[trial])
+        code = launcher.wait()
+    finally:
+        probe.close()
+        if launcher.poll() is None:
+            launcher.terminate()
+            launcher.wait(30)
+        log.close()
+    text = (tmp_path / "launch.log").read_text(errors="replace")
+    assert code == 0, text[-6000:]
+    assert released is not None and released.returncode == 0, released
+    assert "e-stop released" in released.stdout
+    assert int(gate["interventions"]) > 0
+
+    report = json.loads((run_dir / "trials" / "report.json").read_text())
+    labels = [t["label"] for t in report["trials"]]
+    assert labels == ["success", "failure", "abort"], report
+
+    # The bag ingests: every trial's episode, the labels kept, the takeover flagged and recorded
+    # as what the operator commanded (joint_1 alone at one speed), not what the policy proposed.
+    # (Other steps are flagged too where the gate clipped or stopped the policy's command: the
+    # executed action is what is recorded, e.g. a finger told to open past its limit.)
+    code, [summary] = ingest([run_dir / "bag"], tmp_path / "store", IngestOptions(), print)
+    assert code == 0 and summary.episodes >= TRIALS, summary.text()
+    assert "success 1, failure 1; abort 1" in summary.trials, summary.trials
+    episodes = sorted(StoreReader(tmp_path / "store").new_episodes(), key=lambda e: e.obs[0][0])
+    takeover = [_operator_steps(e) for e in episodes]
+    assert [len(t) > 0 for t in takeover].count(True) == 1, [len(t) for t in takeover]
+    steps = max(takeover, key=len)
+    assert len(steps) >= 10, steps  # 1.5 s of takeover at 20 Hz, its ends aside
+    assert np.allclose(steps[:, 0], steps[0, 0], rtol=1e-3), steps[:, 0]
+
+
+def _operator_steps(episode) -> np.ndarray:
+    """The intervened steps that hold the operator's command: joint_1 moving, all else still."""
+    actions = episode.action[episode.intervention]
+    moving = np.abs(actions[:, 0]) > 1e-3
+    still = np.all(np.abs(actions[:, 1:]) < 1e-6, axis=1)
+    return actions[moving & still]
