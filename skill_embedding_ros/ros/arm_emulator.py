@@ -13,7 +13,9 @@ Vendor side, absolute names (robots/ros2_control.py), not in any actor's namespa
   future delays its start);
 * publishes `/robot_description` (std_msgs/String, latched): the suite's URDF, vendor names;
 * serves `~/protective_stop` (std_srvs/SetBool): true triggers the fault (the arm brakes to rest
-  and ignores commands until cleared), false clears it, as a pendant's recovery does.
+  and ignores commands until cleared), false clears it, as a pendant's recovery does;
+* serves `~/stall` (std_srvs/SetBool): true stops the joint states (and poses) while the arm goes
+  on under its last command, as a hung joint_state_broadcaster would; false resumes them.
 
 The bench, as its own devices would publish it:
 * motion capture: each object's pose (geometry_msgs/PoseStamped, frame `world`) on
@@ -118,6 +120,8 @@ class ArmEmulator(Node):
             JointTrajectory, self.trajectories, self.on_trajectory, topics.RELIABLE
         )
         self.create_service(SetBool, "~/protective_stop", self.on_protective_stop)
+        self.stalled = False
+        self.create_service(SetBool, "~/stall", self.on_stall)
         self.create_service(Trigger, "~/reset_scene", self.on_reset_scene)
         self.pose_pubs = self._pose_publishers()
         self.camera = self._camera()
@@ -198,6 +202,8 @@ class ArmEmulator(Node):
         if self.camera is not None and self.cadence.due(now):
             self.camera.capture(stamp)
         for state in self.arm.states(now):
+            if self.stalled:
+                continue
             msg = JointState()
             msg.header.stamp = state.stamp
             msg.name = list(state.names)
@@ -207,7 +213,8 @@ class ArmEmulator(Node):
             self.state_pub.publish(msg)
         if self.pose_pubs:
             for sample in self.objects.samples(now):
-                self.publish_poses(sample)
+                if not self.stalled:
+                    self.publish_poses(sample)
         if self.camera is not None:
             self.publish_frames()
         self.log_events()
@@ -289,6 +296,14 @@ class ArmEmulator(Node):
         self.log_events()
         response.success = True
         response.message = "protective stop on" if request.data else "protective stop cleared"
+        return response
+
+    def on_stall(self, request: SetBool.Request, response: SetBool.Response):
+        self.stalled = bool(request.data)
+        self.get_logger().warning(
+            "joint states stalled" if self.stalled else "joint states resume"
+        )
+        response.success, response.message = True, "stalled" if self.stalled else "resumed"
         return response
 
     def on_reset_scene(self, request: Trigger.Request, response: Trigger.Response):

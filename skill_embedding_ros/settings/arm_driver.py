@@ -18,9 +18,11 @@ class ArmDriverConfig(Settings):
     reset_service: str = text(ROBOT_RESET, nonempty=True)
     """Name (in the node's namespace) of the std_srvs/Trigger that homes the arm: robot_reset
     where the safety gate resets episodes; `home` where a trial manager stands in front."""
-    state_timeout: float = number(0.1, "positive")
-    """s: with no /joint_states of every joint for this long the arm holds (2 control periods of
-    the Jaco suite)."""
+    state_timeout: float = number(0.06, "positive")
+    """s: with no /joint_states of every joint for this long the arm holds. The stop goes out
+    within state_timeout + 1 / check_rate (70 ms: inside two 50 ms control periods of the Jaco,
+    benchmarks/results_stops.json); keep it above a few periods of the joint_state_broadcaster
+    (50 Hz by default: 20 ms), or its jitter reads as a stale arm."""
     command_timeout: float = number(0.1, "positive")
     """s: with no graph `commands` for this long while active, the policy counts as lost and the
     arm holds."""
