@@ -125,6 +125,10 @@ class SafetyGate(Node):
         self.create_service(Trigger, topics.RESET, self._on_reset, callback_group=reentrant)
         self._reset_waiters: list[Future] = []
         self.create_timer(self.gate.tick_period, self._on_tick, clock=self._steady)
+        # And a deadline, restarted by each policy command: a silent policy is stopped when its
+        # last command turns stale, not at the next quarter-period tick after that.
+        stale = config.stale_after + 1e-3
+        self._deadline = self.create_timer(stale, self._on_tick, clock=self._steady)
         self.create_timer(1.0, self._publish_state, clock=self._steady)
         self._publish_state()
 
@@ -235,6 +239,7 @@ class SafetyGate(Node):
                 throttle_duration_sec=2.0,
             )
         sent = self._send(self.control.command(values, self._now()))
+        self._deadline.reset()
         if sent is not None:
             answer = command_message(msg.header.stamp, self._joints, sent, interface)
             self._executed.publish(answer)

@@ -50,8 +50,8 @@ class GateConfig(Settings):
     """Seconds per control step of the robot (the watchdog counts in these)."""
     stale_periods: float = number(1.5, "> 1")
     """A policy command older than this many control periods (> 1: a policy on time must not
-    turn stale between commands) is stale and the gate commands a stop; checked four times per
-    period, so the stop goes out within stale_periods + 1/4 periods (two at the default)."""
+    turn stale between commands) is stale and the gate commands a stop: at a deadline that long
+    after the last command, and at each quarter-period tick from then on."""
     joints: tuple[str, ...] = items((), str, "joint names", lambda v: all(v))
     """The commanded joints, in the order of policy_command and commands (a forward controller's
     `joints`); empty: the robot description's actuated joints, in its order."""
