@@ -14,6 +14,7 @@ NODES = {
     "keyboard_teleop": "skill_embedding_ros.ros.keyboard_teleop:main",
     "aruco_pose": "skill_embedding_ros.ros.aruco_pose:main",
     "static_pose": "skill_embedding_ros.ros.static_pose:main",
+    "scene_markers": "skill_embedding_ros.ros.scene_markers:main",
     "trial_manager": "skill_embedding_ros.ros.trial_manager:main",
 }
 
@@ -32,5 +33,6 @@ PARAMETERS = {
     "keyboard_teleop": "KeyboardTeleopConfig",
     "aruco_pose": "ArucoConfig",
     "static_pose": "StaticPoseConfig",
+    "scene_markers": "MarkersConfig",
     "trial_manager": "TrialConfig",
 }

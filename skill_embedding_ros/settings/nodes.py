@@ -224,6 +224,7 @@ class BagRecordConfig(Settings):
 # Hardware, teleop and trial nodes keep their parameters in files of their own.
 from skill_embedding_ros.settings.arm_driver import ArmDriverConfig  # noqa: E402, F401
 from skill_embedding_ros.settings.emulator import EmulatorConfig  # noqa: E402, F401
+from skill_embedding_ros.settings.markers import MarkersConfig  # noqa: E402, F401
 from skill_embedding_ros.settings.perception import ArucoConfig, StaticPoseConfig  # noqa: E402, F401
 from skill_embedding_ros.settings.teleop import KeyboardTeleopConfig  # noqa: E402, F401
 from skill_embedding_ros.settings.trials import TrialConfig  # noqa: E402, F401
