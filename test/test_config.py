@@ -264,6 +264,9 @@ BAD_NODE_PARAMETERS = [
     (config.TrialConfig, "out", "", "must be a non-empty string"),
     (config.TrialConfig, "home_service", "", "must be a non-empty string"),
     (config.TrialConfig, "home_timeout", 0.0, "must be positive"),
+    (config.TrialConfig, "camera", None, ": expected str"),
+    (config.TrialConfig, "video_fps", 0.0, "must be in (0, 30]"),
+    (config.TrialConfig, "video_width", 8, "must be >= 16"),
 ]
 
 

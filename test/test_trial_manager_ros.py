@@ -4,11 +4,13 @@ trials (success, abort while running, failure), then an extra reset that is refu
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import Joy
+from sensor_msgs.msg import Image, Joy
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
@@ -33,6 +35,7 @@ class _Graph:
         self.out = tmp_path / "run"
         domain = fresh_domain()
         params = {"trials": 3, "teleop": str(tmp_path / "pad.yaml"), "out": str(self.out)}
+        params["camera"] = f"{NS}/camera/image_raw"
         self.proc = start_node("trial_manager", domain, tmp_path, NS, params)
         self.probe = Probe(domain)
         node = self.probe.node
@@ -44,6 +47,13 @@ class _Graph:
         )
         self.joy = node.create_publisher(Joy, topics.JOY, topics.RELIABLE)
         self.task = node.create_publisher(String, f"{NS}/{topics.TASK}", topics.LATCHED)
+        self.camera = node.create_publisher(Image, params["camera"], topics.SENSOR)
+        self.phases: list[str] = []
+        node.create_subscription(
+            DiagnosticStatus, f"{NS}/{topics.TRIAL_STATE}",
+            lambda m: self.phases.append({kv.key: kv.value for kv in m.values}["phase"]),
+            topics.LATCHED,
+        )  # fmt: skip
         self.labels: list[str] = []
         self.label_topic = f"{NS}/{topics.TRIAL_LABEL}"
         node.create_subscription(String, self.label_topic, self._on_label, LABEL_QOS)
@@ -101,6 +111,15 @@ class _Graph:
                 record = sr.closing_record(stamp, episode, k, 0, np.zeros(2), 1, 1)
             self.records.publish(record_message(record))
 
+    def film(self, frames: int) -> None:
+        """Camera pictures (bgr8, 64 x 48, padded rows) 0.25 s apart: more than video_fps."""
+        for i in range(frames):
+            picture = np.full((48, 66, 3), 40 * i % 255, np.uint8)
+            self.camera.publish(
+                Image(height=48, width=64, encoding="bgr8", step=66 * 3, data=picture.tobytes())
+            )
+            self.probe.spin_for(0.25)
+
     def close(self) -> int:
         code = stop(self.proc)
         self.probe.close()
@@ -136,6 +155,8 @@ def test_three_trials_labelled_reported_and_further_resets_refused(graph):
             spin_until(lambda: len(g.labels) == 2, 10.0, "the abort's label, before the end")
             g.episode(10 + k, g.homes[-1], steps=range(2, STEPS + 1))
         else:
+            if k == 0:
+                g.film(6)
             g.episode(10 + k, g.homes[-1], flags)
             # The operator labels after the prompt (records and Joy are separate topics).
             prompt = f"OPERATOR: trial {k + 1}/3: episode over; label it"
@@ -174,6 +195,13 @@ def test_three_trials_labelled_reported_and_further_resets_refused(graph):
     assert rows[0]["return"] == pytest.approx(0.5 * STEPS)
     assert (g.out / "trials" / "report.png").stat().st_size > 0
     assert "| 3 | 12 | reach | failure |" in (g.out / "trials" / "report.md").read_text()
+    # The first trial was filmed (6 pictures, kept at most 5 a second), the others not.
+    video = cv2.VideoCapture(str(g.out / "trials" / "trial_1.mp4"))
+    assert 3 <= video.get(cv2.CAP_PROP_FRAME_COUNT) <= 6
+    assert video.get(cv2.CAP_PROP_FRAME_WIDTH) == 320  # shrunk to video_width
+    assert not (g.out / "trials" / "trial_2.mp4").exists()
+    for phase in ("homing", "await_confirm", "running", "await_label", "done"):
+        assert phase in g.phases, g.phases
     log = log_text(g.proc)
     assert "OPERATOR: trial 1/3: arm homed; reset the scene, then press confirm" in log
     assert "OPERATOR: trial 3/3: episode over; label it" in log

@@ -42,3 +42,21 @@ def gray(encoding: str, height: int, width: int, step: int, data) -> np.ndarray:
     """The picture as [height, width] uint8 grayscale (what marker detection reads)."""
     view = image_view(encoding, height, width, step, data)
     return view if view.ndim == 2 else cv2.cvtColor(view, _TO_GRAY[encoding])
+
+
+_TO_RGB = {
+    "mono8": cv2.COLOR_GRAY2RGB,
+    "bgr8": cv2.COLOR_BGR2RGB,
+    "rgba8": cv2.COLOR_RGBA2RGB,
+    "bgra8": cv2.COLOR_BGRA2RGB,
+}
+
+
+def rgb(encoding: str, height: int, width: int, step: int, data, scale: float = 1.0) -> np.ndarray:
+    """The picture as [height, width, 3] uint8 RGB (what a video holds), resized by `scale`."""
+    view = image_view(encoding, height, width, step, data)
+    picture = view if encoding == "rgb8" else cv2.cvtColor(view, _TO_RGB[encoding])
+    if scale != 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        picture = cv2.resize(picture, size, interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(picture)

@@ -24,13 +24,14 @@ from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.task import Future
-from sensor_msgs.msg import Joy
+from sensor_msgs.msg import Image, Joy
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 
 from skill_embedding_ros.control.teleop import load_mapping
-from skill_embedding_ros.control.trials import LABELS, PressEdges, Step, TrialRun, prompt
+from skill_embedding_ros.control.trials import LABELS, Phase, PressEdges, Step, TrialRun, prompt
 from skill_embedding_ros.data import step_record as sr
+from skill_embedding_ros.perception.image import rgb
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.conversions import reset_reply_stamp
 from skill_embedding_ros.ros.params import declare
@@ -82,6 +83,10 @@ class TrialManager(Node):
             DiagnosticStatus, topics.GATE_STATE, self._on_gate_state, topics.LATCHED
         )
         self.create_subscription(String, topics.TASK, self._on_task, topics.LATCHED)
+        self._frames: list[np.ndarray] = []  # the running trial's, for its video
+        self._framed = -float("inf")  # when the last frame was kept
+        if cfg.camera:
+            self.create_subscription(Image, cfg.camera, self._on_image, topics.SENSOR)
         self.create_timer(1.0, self._on_tick, clock=self._steady)
         self._publish_state()
         self.get_logger().info(
@@ -166,6 +171,20 @@ class TrialManager(Node):
             self._apply(self.run.estop(self._now()), "e-stop")
         self.estop = latched
 
+    def _on_image(self, msg: Image) -> None:
+        """Keep a frame of the running trial, at most video_fps a second, shrunk."""
+        now = self._now()
+        if self.run.phase != Phase.RUNNING or now - self._framed < 1.0 / self.cfg.video_fps:
+            return
+        try:
+            scale = self.cfg.video_width / msg.width if msg.width else 1.0
+            picture = rgb(msg.encoding, msg.height, msg.width, msg.step, msg.data, scale)
+        except ValueError as err:
+            self.get_logger().warning(f"no video frame: {err}", throttle_duration_sec=10.0)
+            return
+        self._framed = now
+        self._frames.append(picture)
+
     def _on_task(self, msg: String) -> None:
         """The policy names the task before it calls `reset`, but the topic and the service
         travel separately (topic_names.TASK): a task that comes after the call is still the
@@ -219,7 +238,8 @@ class TrialManager(Node):
                 self.get_logger().warning(f"answering the reset: {message}")
             self._answer(ok, message)
         if step.finished is not None:
-            self._write_report(final=step.done)
+            frames, self._frames = self._frames, []
+            self._write_report(step.done, {step.finished.trial: frames} if frames else None)
         if step.home:
             self._start_homing()
         if step.done and self._closing is None:
@@ -247,9 +267,11 @@ class TrialManager(Node):
             )
         )
 
-    def _write_report(self, final: bool) -> None:
+    def _write_report(self, final: bool, frames=None) -> None:
         try:
-            paths = write_report(self.cfg.out, self.run.finished, self.cfg.trials)
+            paths = write_report(
+                self.cfg.out, self.run.finished, self.cfg.trials, frames, self.cfg.video_fps
+            )
         except OSError as err:
             self.get_logger().error(f"cannot write the trial report in {self.cfg.out}: {err}")
             return

@@ -26,3 +26,11 @@ class TrialConfig(Settings):
     home_timeout: float = number(120.0, "positive")
     """Seconds to wait for the driver's home reply before the reset is answered as failed (the
     policy asks again)."""
+    camera: str = text("")
+    """sensor_msgs/Image topic to film each trial from (trial_<k>.mp4 beside the report, the
+    label captioned); empty: no video."""
+    video_fps: float = number(5.0, "(0, 30]")
+    """Frames a second kept for the video (the camera may send more)."""
+    video_width: int = integer(320, ">= 16")
+    """px: frames are shrunk to this width (a 10 s trial at 5 fps and 320 px: about 15 MB of
+    memory until it is written)."""
