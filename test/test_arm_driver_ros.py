@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 import yaml
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from sensor_msgs.msg import JointState
@@ -330,3 +331,30 @@ def test_against_the_emulator_reset_homes_and_a_command_moves_the_named_joint(gr
     moved = {n: b - a for n, a, b in zip(first.name, first.position, last.position, strict=True)}
     assert moved["joint_5"] > 0.1, moved
     assert all(abs(d) < 0.02 for n, d in moved.items() if n != "joint_5"), moved
+
+
+def test_the_gates_estop_abandons_a_homing_and_refuses_the_next(graph):
+    """Homing goes past the gate (the trajectory controller), so the driver stops it itself when
+    the gate's e-stop latches: a trajectory that holds where the arm is, a failed reply."""
+    robot = load_robot("jaco")
+    vendor = Vendor(graph.probe, robot, offset={"joint_2": -0.6})  # a 2 s homing at 0.3 rad/s
+    graph.driver()
+    graph.until_active(vendor)
+    state = graph.probe.node.create_publisher(
+        DiagnosticStatus, f"/{NS}/{topics.GATE_STATE}", topics.LATCHED
+    )
+    client = graph.probe.node.create_client(Trigger, f"/{NS}/{topics.ROBOT_RESET}")
+    graph.probe.spin_until(client.service_is_ready, WAIT, "the driver's reset service")
+    future = client.call_async(Trigger.Request())
+    graph.probe.spin_until(lambda: vendor.trajectories, WAIT, "the homing trajectory")
+    graph.probe.spin_for(0.5)
+    state.publish(DiagnosticStatus(values=[KeyValue(key="estop", value="true")]))
+    graph.probe.spin_until(future.done, WAIT, "the homing's reply")
+    reply = future.result()
+    assert not reply.success and "e-stop latched" in reply.message, reply.message
+    homing, hold = vendor.trajectories
+    assert len(hold.points) == 1 and len(homing.points) > 1
+    j2 = hold.joint_names.index("j2n6s300_joint_2")
+    assert hold.points[0].positions[j2] < robot.home["joint_2"] - 0.1  # where it was: not home
+    again = graph.call(Trigger, topics.ROBOT_RESET, Trigger.Request())
+    assert not again.success and "e-stop is latched" in again.message

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from skill_embedding_ros.control.joint_limits import limits_from_description
 from skill_embedding_ros.paths import data_dir
+from skill_embedding_ros.robots import arm_description as description
 from skill_embedding_ros.robots import arm_link as link
 from skill_embedding_ros.robots.ros2_control import ROBOT_DIR, load_robot, parse_robot
 
@@ -50,7 +51,7 @@ def _vendor_urdf(robot=JACO, extra: str = "") -> str:
 
 
 VENDOR = list(JACO.joints.values())
-DESCRIBED = list(link.described_limits(_vendor_urdf()))
+DESCRIBED = list(description.described_limits(_vendor_urdf()))
 
 
 def _check(robot=JACO, described=DESCRIBED, published=VENDOR, with_velocity=None, model=()):
@@ -119,9 +120,9 @@ def test_model_joints_must_come_in_the_suites_command_order():
 
 def test_home_outside_the_described_limits_is_refused():
     robot = _robot(lambda raw: raw["home"].update(joint_2=0.5))
-    link.check_home(JACO, link.described_limits(_vendor_urdf()))
+    link.check_home(JACO, description.described_limits(_vendor_urdf()))
     with pytest.raises(link.LinkError, match=r"joint_2 at 0.5 rad, limits \[0.820305"):
-        link.check_home(robot, link.described_limits(_vendor_urdf(robot)))
+        link.check_home(robot, description.described_limits(_vendor_urdf(robot)))
 
 
 def _shuffled_velocity(raw):
@@ -137,7 +138,6 @@ def test_commands_go_to_the_velocity_controller_by_name_both_ways():
     for model, value in zip(jmap.model, graph, strict=True):
         assert by_vendor[robot.joints[model]] == value
     assert robot.velocity.joints[0] == "j2n6s300_joint_6" and sent[0] == 5.0  # joint_6's
-    assert jmap.to_model() == {v: m for m, v in jmap.to_vendor().items()}
     assert jmap.to_vendor()["finger_1"] == "j2n6s300_joint_finger_1"
 
 
@@ -154,23 +154,56 @@ def test_joint_states_map_to_model_names_in_model_order():
 
 def test_the_graph_description_has_the_hardwares_limits_by_model_name():
     vendor = _vendor_urdf(extra="rail")
-    graph = link.graph_description(vendor, JACO)
+    graph = description.graph_description(vendor, JACO)
     by_vendor, by_model = limits_from_description(vendor)[0], limits_from_description(graph)[0]
     for m, v in JACO.joints.items():
         assert by_model[m] == by_vendor[v]
-    assert "rail" in by_model and not set(VENDOR) & set(by_model)
+    # The rail is not the graph's to command: fixed, so the gate expects no value for it.
+    assert "rail" not in by_model and not set(VENDOR) & set(by_model)
+
+
+def _ros2_control_urdf() -> str:
+    """What a real ros2_control robot_description looks like: the joints in another order than
+    the config's, a <ros2_control> block and transmissions naming them again (no type, no
+    limits), and a movable joint the graph does not command (a finger tip)."""
+    root = ET.fromstring(_vendor_urdf(extra="j2n6s300_joint_finger_tip_1"))
+    joints = root.findall("joint")
+    for joint in joints:
+        root.remove(joint)
+    for joint in reversed(joints):
+        root.append(joint)
+    block = ET.SubElement(root, "ros2_control", name="jaco", type="system")
+    for joint in joints:
+        item = ET.SubElement(block, "joint", name=joint.get("name"))
+        ET.SubElement(item, "command_interface", name="velocity")
+        transmission = ET.SubElement(root, "transmission", name=f"{joint.get('name')}_trans")
+        ET.SubElement(transmission, "joint", name=joint.get("name"))
+    return ET.tostring(root, encoding="unicode")
+
+
+def test_a_ros2_control_description_gives_the_graph_the_configs_joints_in_its_order():
+    vendor = _ros2_control_urdf()
+    limits, order = limits_from_description(vendor)
+    assert len(order) == len(set(order)) == len(VENDOR) + 1  # each joint once, blocks ignored
+    assert all(math.isfinite(limits[v].upper - limits[v].lower) for v in VENDOR if "finger" in v)
+    graph = description.graph_description(vendor, JACO)
+    by_model, commanded = limits_from_description(graph)
+    assert commanded == list(JACO.joints)  # what the gate sends, in the order the driver reads
+    for m, v in JACO.joints.items():
+        assert by_model[m] == limits[v]
+    assert 'name="joint_1"' in graph.split("<ros2_control")[1]  # renamed there too
 
 
 def test_the_graph_description_refuses_a_name_clash_and_other_formats():
     with pytest.raises(link.LinkError, match="'joint_2' are also names of other vendor"):
-        link.graph_description(_vendor_urdf(extra="joint_2"), JACO)
+        description.graph_description(_vendor_urdf(extra="joint_2"), JACO)
     with pytest.raises(link.LinkError, match="not a URDF"):
-        link.graph_description("<mujoco/>", JACO)
+        description.graph_description("<mujoco/>", JACO)
     with pytest.raises(link.LinkError, match="not valid XML"):
-        link.graph_description("<robot", JACO)
+        description.graph_description("<robot", JACO)
 
 
-LIMITS = link.described_limits(_vendor_urdf())
+LIMITS = description.described_limits(_vendor_urdf())
 HOME = {JACO.joints[m]: q for m, q in JACO.home.items()}
 
 

@@ -10,8 +10,10 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
+from std_srvs.srv import Trigger
 
 from skill_embedding_ros.ros import topics
+from skill_embedding_ros.ros.conversions import reset_reply_stamp
 from skill_embedding_ros.ros.processes import (
     Probe,
     fresh_domain,
@@ -63,6 +65,12 @@ def test_a_dry_run_holds_the_robot_and_reports_what_it_would_send(tmp_path):
         )
         probe.spin_until(lambda: len(executed) >= 30, 30.0, "30 answered commands")
         probe.spin_for(1.0)  # the gate reports once a second
+        # A reset moves the robot too: the gate answers it itself, naming the newest state.
+        reset = node.create_client(Trigger, NS + topics.RESET)
+        probe.spin_until(reset.service_is_ready, 10.0, "the gate's reset service")
+        reply = reset.call_async(Trigger.Request())
+        probe.spin_until(reply.done, 10.0, "the reset's reply")
+        probe.spin_for(0.5)  # a reset robot would show a new random start here
     finally:
         probe.close()
         codes = stop(gate), stop(bridge)
@@ -74,3 +82,4 @@ def test_a_dry_run_holds_the_robot_and_reports_what_it_would_send(tmp_path):
     would = [r["would_send"] for r in reports if "would_send" in r]
     assert would and np.allclose(json.loads(would[-1]), PUSH), would[-3:]
     assert "dry run: would send [0.5, 0.0]" in log_text(gate)
+    assert reply.result().success and reset_reply_stamp(reply.result().message) is not None

@@ -12,7 +12,7 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticStatus
 from sensor_msgs.msg import JointState, Joy
 from std_msgs.msg import Float64MultiArray
-from std_srvs.srv import SetBool
+from std_srvs.srv import SetBool, Trigger
 
 from skill_embedding_ros.control.teleop import load_mapping
 from skill_embedding_ros.ros import topics
@@ -213,6 +213,12 @@ def test_the_estop_button_latches_until_the_estop_service_releases_it(graph):
     assert len(graph.commands) >= 10 and all(not c.any() for _, c in graph.commands)  # through
     graph.run(0.5, ["deadman"], policy=[0.3, 0.3])  # the button released: still latched
     assert all(not c.any() for _, c in graph.commands)
+    # No episode reset while latched: a reset moves the robot (an arm homes past the gate).
+    reset = graph.probe.node.create_client(Trigger, NS + topics.RESET)
+    graph.probe.spin_until(reset.service_is_ready, 10.0, "the gate's reset service")
+    refused = reset.call_async(Trigger.Request())
+    graph.probe.spin_until(refused.done, 10.0, "the reset's reply")
+    assert not refused.result().success and "e-stop is latched" in refused.result().message
     assert graph.call_estop(False) == "e-stop released"
     assert not graph.estop_file.exists()
     graph.commands.clear()

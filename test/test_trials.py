@@ -244,3 +244,14 @@ def test_report_video_when_frames_are_given(tmp_path):
     frames = {1: [np.full((48, 64, 3), 40 * i, np.uint8) for i in range(5)]}
     paths = write_report(tmp_path, trials, frames=frames, with_plot=False)
     assert paths["video_1"].name == "trial_1.mp4" and paths["video_1"].stat().st_size > 0
+
+
+def test_a_trial_aborted_before_it_ran_and_homed_again_is_judged_afresh():
+    run = TrialRun(1)
+    start(run, 0)
+    assert not run.label("abort", 1.0).ignored  # no record yet: the episode is not known
+    assert run.reset(2.0, "reach").home  # the policy gave up on it: the same trial homes again
+    assert not run.homed(True, 2.0, 10 * SEC).answer and run.confirm(3.0).ok
+    episode(run, 7, 10)
+    assert run.phase == Phase.AWAIT_LABEL  # not finished as the earlier abort
+    assert run.label("success", 4.0).labelled.message() == "trial=1 episode=7 label=success"

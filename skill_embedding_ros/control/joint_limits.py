@@ -78,7 +78,9 @@ def _from_urdf(text: str) -> tuple[dict[str, JointLimit], list[str]]:
     except ET.ParseError as err:
         raise ValueError(f"robot description is not valid XML: {err}") from None
     limits, order = {}, []
-    for joint in root.iter("joint"):
+    # The robot's own joints only: <ros2_control> and <transmission> blocks name joints too,
+    # without a type or limits (a ros2_control robot_description always has such a block).
+    for joint in root.findall("joint"):
         kind, name = joint.get("type"), joint.get("name")
         if kind in ("fixed", "floating", "planar") or joint.find("mimic") is not None:
             continue

@@ -156,6 +156,7 @@ class TrialRun:
             trial = self.current
             if trial.episode < 0:  # nothing ran: home and confirm the same trial again
                 trial.task = task or trial.task
+                trial.label = trial.reason = ""  # an abort of the run that never started
                 return self._begin(trial)
             return self._end_abandoned(trial, now)
         return self._begin(Trial(trial=self.number, task=task, started=now))

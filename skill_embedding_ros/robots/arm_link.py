@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import difflib
 import math
-import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from skill_embedding_ros.control.joint_limits import JointLimit, limits_from_description
+from skill_embedding_ros.control.joint_limits import JointLimit
 from skill_embedding_ros.robots.ros2_control import JOINT_STATES, RobotConfig
 
 LIMIT_SLACK = 0.02
@@ -131,9 +130,6 @@ class JointMap:
     def to_vendor(self) -> dict[str, str]:
         return dict(zip(self.model, self.vendor, strict=True))
 
-    def to_model(self) -> dict[str, str]:
-        return dict(zip(self.vendor, self.model, strict=True))
-
     def velocity_command(self, values: Sequence[float]) -> list[float]:
         """A graph command (model order) in the velocity controller's order."""
         by_vendor = dict(zip(self.vendor, values, strict=True))
@@ -152,43 +148,6 @@ class JointMap:
             return [float(values[i]) for _, i in present] if len(values) >= len(names) else []
 
         return [m for m, _ in present], pick(positions), pick(velocities), pick(efforts)
-
-
-def graph_description(vendor_urdf: str, robot: RobotConfig) -> str:
-    """The vendor's URDF with the configured joints renamed to model names (joints, mimic
-    references, transmissions, the <ros2_control> block), so the safety gate takes the
-    hardware's own limits by the names the graph uses. Other joints keep their names."""
-    try:
-        root = ET.fromstring(vendor_urdf)
-    except ET.ParseError as err:
-        raise LinkError(f"the vendor's robot_description is not valid XML: {err}") from None
-    if root.tag != "robot":
-        raise LinkError(
-            f"the vendor's robot_description is not a URDF (<{root.tag}>, not <robot>)"
-        )
-    rename = robot.model()
-    kept = {j.get("name") for j in root.iter("joint")} - set(rename)
-    clash = sorted(set(rename.values()) & kept)
-    if clash:
-        raise LinkError(
-            f"model joint name(s) {_names(clash)} are also names of other vendor joints: rename "
-            "the model joints or map those vendor joints in `joints`"
-        )
-    for joint in root.iter("joint"):
-        if joint.get("name") in rename:
-            joint.set("name", rename[joint.get("name")])
-    for mimic in root.iter("mimic"):
-        if mimic.get("joint") in rename:
-            mimic.set("joint", rename[mimic.get("joint")])
-    return ET.tostring(root, encoding="unicode")
-
-
-def described_limits(vendor_urdf: str) -> dict[str, JointLimit]:
-    """The vendor description's limits by vendor joint name (movable joints only)."""
-    try:
-        return limits_from_description(vendor_urdf)[0]
-    except ValueError as err:
-        raise LinkError(f"the vendor's robot_description: {err}") from None
 
 
 def known_state_problem(
@@ -237,6 +196,13 @@ class Plan:
     @property
     def duration(self) -> float:
         return self.times[-1]
+
+
+def hold_plan(joints: Sequence[str], positions: Mapping[str, float], after: float = 0.1) -> Plan:
+    """One point where the arm is (vendor names), `after` s from now: how a
+    joint_trajectory_controller is told to stop a trajectory and hold."""
+    q = tuple(float(positions[j]) for j in joints)
+    return Plan(tuple(joints), (after,), (q,), (tuple(0.0 for _ in q),))
 
 
 def plan_homing(

@@ -11,7 +11,8 @@ emulator node (ros/arm_emulator.py) puts behind a real arm's topics.
   After its last point the trajectory holds that point until a velocity command arrives.
 * A trajectory, while active, has priority over velocity commands: those that arrive meanwhile
   are ignored. On a real arm only one of the two controllers would be active and the driver
-  switches between them; here both listen, and this rule stands in for the switch.
+  would switch between them (a controller_manager's job, outside this project); here both
+  listen, and this rule stands in for the switch.
 * The imperfections of a real link (robots/emulated_link.py `Link`), each a setting: latency
   and jitter on both ways (timestamped queues, `DelayLine`: inbound messages act, and sampled
   states are delivered, that much later), Gaussian noise on reported positions and velocities,

@@ -16,9 +16,11 @@ velocity at `check_rate` until commands are valid again. The decisions live in r
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import sys
 
+from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.clock import Clock, ClockType
 from rclpy.duration import Duration
@@ -31,6 +33,7 @@ from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
+from skill_embedding_ros.robots import arm_description
 from skill_embedding_ros.robots import arm_link as link
 from skill_embedding_ros.robots.ros2_control import (
     JOINT_STATES,
@@ -50,13 +53,11 @@ OK, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
 
 
 class Homing:
-    """A homing in progress (times: ArmDriver.now()): the arm counts as homed only once the
-    plan has run out (`ends`), so the trajectory controller has let go; the reset's reply waits
-    on `done` ((success, message))."""
+    """A homing in progress (times: ArmDriver.now()): homed only once the plan has run out
+    (`ends`: the trajectory controller has let go); the reply waits on `done` (ok, message)."""
 
     def __init__(self, plan: link.Plan, start: float, margin: float):
-        self.plan, self.done = plan, Future()
-        self.ends = start + plan.duration
+        self.plan, self.done, self.ends = plan, Future(), start + plan.duration
         self.deadline = self.ends + margin
 
 
@@ -84,9 +85,11 @@ class ArmDriver(LifecycleNode):
         self.passed_ns = -(2**62)  # stamp of the latest joint state passed to the graph
         self.failure = ""  # why the latest transition failed
         self._clear_readings()
-        # Its own group: the reply awaits the homing while joint_states and the checks go on.
+        # Its own group: the reply awaits the homing while joint_states and checks go on (a
+        # coroutine holds its callback group until it ends, even in a single thread).
         group = MutuallyExclusiveCallbackGroup()
         self.create_service(Trigger, self.cfg.reset_service, self.on_reset, callback_group=group)
+        self.estop = False  # the safety gate's e-stop is latched: no homing
         self.create_timer(1.0 / self.cfg.check_rate, self.on_check, clock=self._steady)
         if self.cfg.autostart:
             for name in ("configure", "activate"):
@@ -97,9 +100,8 @@ class ArmDriver(LifecycleNode):
         return self._steady.now().nanoseconds * 1e-9
 
     def _clear_readings(self) -> None:
-        self.positions: dict[str, float] = {}
-        self.velocities: dict[str, float] = {}
-        self.received: dict[str, float] = {}  # vendor name -> now() of its latest reading
+        self.positions: dict[str, float] = {}  # by vendor name, as are the two below
+        self.velocities, self.received = {}, {}  # received: now() of each joint's latest
         self.command_at: float | None = None
         self.command_error: str | None = None
 
@@ -126,14 +128,14 @@ class ArmDriver(LifecycleNode):
         deadline = self.now() + self.cfg.configure_timeout
         fix = "start the vendor's robot_state_publisher"
         description = self._wait(String, ROBOT_DESCRIPTION, topics.LATCHED, deadline, fix)
-        limits = link.described_limits(description.data)
+        limits = arm_description.described_limits(description.data)
         fix = "start the joint_state_broadcaster"
         first = self._wait(JointState, JOINT_STATES, topics.RELIABLE, deadline, fix)
         with_velocity = first.name if len(first.velocity) == len(first.name) else []
         where = f"robot config {self.cfg.robot!r}"
         link.check_joints(robot, limits, first.name, with_velocity, suite_joints, where)
         link.check_home(robot, limits)
-        graph_urdf = link.graph_description(description.data, robot)
+        graph_urdf = arm_description.graph_description(description.data, robot)
         self._wait_for_controllers(robot, deadline)
 
         self.robot, self.map, self.limits = robot, link.JointMap.of(robot), limits
@@ -147,6 +149,7 @@ class ArmDriver(LifecycleNode):
             pub(String, topics.ROBOT_DESCRIPTION, topics.LATCHED),
             sub(JointState, JOINT_STATES, self.on_joint_states, reliable),
             sub(Float64MultiArray, topics.COMMANDS, self.on_command, reliable),
+            sub(DiagnosticStatus, topics.GATE_STATE, self.on_gate_state, topics.LATCHED),
         ]
         self.velocity_pub, self.trajectory_pub, self.state_pub, described = self.entities[:4]
         described.publish(String(data=graph_urdf))
@@ -171,28 +174,22 @@ class ArmDriver(LifecycleNode):
             "velocity": (robot.velocity.name, commands_topic(robot.velocity.name)),
             "trajectory": (robot.trajectory.name, trajectory_topic(robot.trajectory.name)),
         }
-        while True:
-            missing = [k for k, (_, t) in wanted.items() if self.count_subscribers(t) == 0]
-            if not missing or self.now() > deadline:
-                break
+        missing = [k for k, (_, t) in wanted.items() if self.count_subscribers(t) == 0]
+        while missing and self.now() <= deadline:
             self._steady.sleep_for(Duration(seconds=0.05))
-        if missing:
-            # Switching controllers needs controller_manager_msgs: a full ROS 2 install has it,
-            # pip wheels do not; either way the message says how.
+            missing = [k for k in missing if self.count_subscribers(wanted[k][1]) == 0]
+        if missing:  # how to switch controllers: in the message (controller_manager_msgs: ROS)
             switch = importlib.util.find_spec("controller_manager_msgs") is not None
-            raise link.LinkError(
-                "; ".join(link.controller_missing(k, *wanted[k], switch) for k in missing)
-            )
+            why = "; ".join(link.controller_missing(k, *wanted[k], switch) for k in missing)
+            raise link.LinkError(why)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         problem = self._unknown_state(self.now())
         if problem:  # maybe only old readings: with autostart nothing has spun since configure
-            try:
+            with contextlib.suppress(link.LinkError):
                 fresh = self._wait(JointState, JOINT_STATES, topics.RELIABLE, self.now() + 1.0, "")
-            except link.LinkError:
-                return self._failed("activate", problem)
-            self._take(fresh, self.now())
-            problem = self._unknown_state(self.now())
+                self._take(fresh, self.now())
+                problem = self._unknown_state(self.now())
         if problem:
             return self._failed("activate", problem)
         self.command_at = self.command_error = None
@@ -203,7 +200,7 @@ class ArmDriver(LifecycleNode):
         self.on_check()
         return OK
 
-    def _late(self) -> list[str]:
+    def _late(self) -> list[str]:  # joints not home yet
         return link.not_homed(self.robot, self.positions, self.velocities, self.cfg.homed_speed)
 
     def _unknown_state(self, now: float) -> str | None:
@@ -216,19 +213,18 @@ class ArmDriver(LifecycleNode):
         return OK
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._stop("cleaned up")
-        self._teardown()
-        return OK
+        return self._down("cleaned up")
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._stop("shut down")
-        self._teardown()
-        return OK
+        return self._down("shut down")
 
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._stop("handling an error")
+        return self._down("handling an error")  # unconfigured: configure once the cause is fixed
+
+    def _down(self, why: str) -> TransitionCallbackReturn:
+        self._stop(why)
         self._teardown()
-        return OK  # back to unconfigured: configure again once the cause is fixed
+        return OK
 
     def _failed(self, name: str, why: str) -> TransitionCallbackReturn:
         self.failure = why
@@ -300,16 +296,14 @@ class ArmDriver(LifecycleNode):
     def on_command(self, msg: Float64MultiArray) -> None:
         if not self.active:
             return
-        values = list(msg.data)
-        self.command_error = link.check_command(values, self.map.model)
+        self.command_error = link.check_command(values := list(msg.data), self.map.model)
         if self.command_error is None:
             self.command_at = self.now()
         if self._hold(self.now()) is None:
             self.velocity_pub.publish(Float64MultiArray(data=self.map.velocity_command(values)))
 
     def _state_at(self) -> float | None:
-        """When the oldest of the configured joints' latest readings arrived (None: one has
-        none yet)."""
+        """When the oldest of the joints' latest readings arrived (None: one has none yet)."""
         received = [self.received.get(v) for v in self.map.vendor]
         return None if None in received else min(received)
 
@@ -357,6 +351,8 @@ class ArmDriver(LifecycleNode):
             problem = "the arm driver is not active: configure and activate it (~/change_state)"
         elif self.homing is not None:
             problem = "already homing"
+        elif self.estop:
+            problem = "the safety gate's e-stop is latched: release it first"
         else:
             problem = self._unknown_state(now)
         if problem:
@@ -375,11 +371,18 @@ class ArmDriver(LifecycleNode):
         response.success, response.message = await homing.done
         return response
 
+    def on_gate_state(self, msg: DiagnosticStatus) -> None:  # homing goes past the gate
+        self.estop = any(kv.key == "estop" and kv.value == "true" for kv in msg.values)
+        if self.estop and self.homing is not None:
+            self._end_homing(False, "homing abandoned: the safety gate's e-stop latched", True)
+
     def _end_homing(self, ok: bool, message: str, cancel: bool = False) -> None:
         homing, self.homing = self.homing, None
         if cancel and self.trajectory_pub is not None:
-            # An empty trajectory stops a joint_trajectory_controller where it is.
-            self.trajectory_pub.publish(JointTrajectory(joint_names=list(homing.plan.joints)))
+            # Hold where the arm is: one point there, now (an empty trajectory is refused by
+            # recent joint_trajectory_controllers).
+            hold = link.hold_plan(homing.plan.joints, self.positions)
+            self.trajectory_pub.publish(trajectory_message(hold))
         # A new episode starts from here: earlier commands are not the policy's now.
         self.command_at = self.command_error = None
         if ok:

@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.clock import Clock, ClockType
@@ -45,6 +46,7 @@ from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.conversions import (
     command_message,
     command_values,
+    reset_reply,
     reset_reply_stamp,
     stamp_ns,
 )
@@ -100,6 +102,7 @@ class SafetyGate(Node):
             self.create_subscription(Joy, topics.JOY, self._on_joy, topics.RELIABLE)
         self._config = config
         self._would_send = np.zeros(0)  # dry run: the latest decision the robot did not get
+        self._last_state = Time()  # the newest joint state's stamp
         if config.robot_description:
             try:
                 text = Path(config.robot_description).expanduser().read_text()
@@ -192,6 +195,7 @@ class SafetyGate(Node):
         return self._steady.now().nanoseconds * 1e-9
 
     def _on_joint_state(self, msg: JointState) -> None:
+        self._last_state = msg.header.stamp
         stamp = stamp_ns(msg.header.stamp)
         lost = self.gate.lost
         self.gate.joint_state(msg.name, msg.position, self._now(), msg.velocity, stamp)
@@ -209,6 +213,12 @@ class SafetyGate(Node):
         commands until the robot's new state is in (control/safety_gate.py, begin_reset)."""
         if not self._robot_reset.service_is_ready():
             response.message = f"the robot's reset service {self._robot_reset.srv_name} is not up"
+            return response
+        if self.gate.state().estop:  # a reset moves the robot (an arm homes): not while latched
+            response.message = "refused: the e-stop is latched; release it (service estop) first"
+            return response
+        if self._config.dry_run:  # nor in a dry run: the episode starts where the robot is
+            response.success, response.message = True, reset_reply(self._last_state)
             return response
         self.gate.begin_reset(self._now())
         self._report_mode()

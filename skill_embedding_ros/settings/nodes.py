@@ -91,8 +91,9 @@ class GateConfig(Settings):
     or rad/s, through the same limits), e-stop button (docs/teleop.md). Empty: no
     teleop (training graphs)."""
     dry_run: bool = flag(False)
-    """The robot gets only stops (zeros); the gate decides everything as usual and reports what
-    it would have sent (gate_state `would_send`, a log line every few seconds): a first bring-up
+    """The robot gets only stops (zeros) and no resets (the gate answers `reset` itself: the
+    episode starts where the robot is); the gate decides everything as usual and reports what it
+    would have sent (gate_state `would_send`, a log line every few seconds): a first bring-up
     with the robot held (docs/hardware.md). `executed` answers with the stops, so the policy
     records what the robot did."""
 
