@@ -48,6 +48,7 @@ ESTOP = "estop"  # std_srvs/SetBool on the gate: true latches the e-stop, false 
 HOME = "home"
 """std_srvs/Trigger on an arm driver that a trial manager stands in front of: home the arm at
 capped speed; replies like `robot_reset` (ros/conversions.py reset_reply)."""
+MARKERS = "markers"  # visualization_msgs/MarkerArray: the scene for RViz / Foxglove
 TRIAL_STATE = "trial_state"
 """diagnostic_msgs/DiagnosticStatus, latched, trial manager -> operator UIs (Foxglove, a scripted
 operator): values `phase` (control/trials.py Phase), `trial`, `trials`, `labelled` and `prompt`,

@@ -205,11 +205,26 @@ def _node_endpoints(executable: str) -> tuple[set, set]:
     run time go to the second set as (kind, None)."""
     module = NODES[executable].split(":")[0]
     tree = ast.parse(Path(importlib.util.find_spec(module).origin).read_text())
+    aliases = {}  # `pub, sub = self.create_publisher, self.create_subscription`
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Tuple)
+            and isinstance(node.targets[0], ast.Tuple)
+        ):
+            for target, value in zip(node.targets[0].elts, node.value.elts, strict=False):
+                if isinstance(target, ast.Name) and isinstance(value, ast.Attribute):
+                    aliases[target.id] = value.attr
     static, dynamic = set(), set()
     for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+        if not isinstance(node, ast.Call):
             continue
-        kind = _CALLS.get(node.func.attr)
+        if isinstance(node.func, ast.Attribute):
+            kind = _CALLS.get(node.func.attr)
+        elif isinstance(node.func, ast.Name):
+            kind = _CALLS.get(aliases.get(node.func.id, ""))
+        else:
+            kind = None
         if kind is None:
             continue
         arg = node.args[1] if len(node.args) > 1 else None

@@ -23,7 +23,6 @@ from skill_embedding_ros.ros.params import declare
 from skill_embedding_ros.ros.run import spin
 from skill_embedding_ros.settings.markers import MarkersConfig
 
-MARKERS = "markers"
 LEVEL_COLOURS = {
     DiagnosticStatus.OK: (0.2, 0.8, 0.2),
     DiagnosticStatus.WARN: (0.95, 0.75, 0.1),
@@ -62,7 +61,7 @@ class SceneMarkers(Node):
             DiagnosticStatus, topics.TRIAL_STATE, lambda m: setattr(self, "trial", m),
             topics.LATCHED,
         )  # fmt: skip
-        self.pub = self.create_publisher(MarkerArray, MARKERS, topics.RELIABLE)
+        self.pub = self.create_publisher(MarkerArray, topics.MARKERS, topics.RELIABLE)
         self.create_timer(1.0 / cfg.rate, self.publish)
 
     def _marker(self, ns: str, index: int, kind: int, rgb, alpha: float = 1.0) -> Marker:

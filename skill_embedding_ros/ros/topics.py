@@ -22,6 +22,7 @@ from skill_embedding_ros.topic_names import (  # noqa: F401
     HOME,
     JOINT_STATES,
     JOY,
+    MARKERS,
     OBJECT_POSE,
     POLICY_COMMAND,
     POLICY_WEIGHTS,

@@ -86,7 +86,13 @@ INTERFACES: dict[str, Interface] = {
     ),
     "safety_gate": Interface(
         publishes=(tn.COMMANDS, tn.EXECUTED, tn.GATE_STATE),
-        subscribes=(tn.POLICY_COMMAND, tn.JOINT_STATES, tn.ROBOT_DESCRIPTION, tn.SIM_DESCRIPTION),
+        subscribes=(
+            tn.POLICY_COMMAND,
+            tn.JOINT_STATES,
+            tn.ROBOT_DESCRIPTION,
+            tn.SIM_DESCRIPTION,
+            tn.JOY,
+        ),
         serves=(tn.ESTOP, tn.RESET),
         calls=(tn.ROBOT_RESET,),
     ),
@@ -100,6 +106,29 @@ INTERFACES: dict[str, Interface] = {
     "learner": Interface(publishes=(tn.POLICY_WEIGHTS, tn.DIAGNOSTICS)),
     # Records whatever topics it is told to: it may read everything and write nothing.
     "bag_recorder": Interface(subscribes=("/*",)),
+    # On an arm: the driver speaks to the vendor's controllers, whose names come from the robot
+    # config (patterns), and serves its homing service under a configured name.
+    "arm_driver": Interface(
+        publishes=(tn.JOINT_STATES, tn.ROBOT_DESCRIPTION, "/*/commands", "/*/joint_trajectory"),
+        subscribes=(tn.COMMANDS, tn.GATE_STATE, "/joint_state*", "/robot_description*"),
+        serves=("*",),
+    ),
+    # The emulator stands in for a vendor stack, a bench and a camera (tests, dry runs).
+    "arm_emulator": Interface(
+        publishes=("/*",), subscribes=("/*/commands", "/*/joint_trajectory"), serves=("~/*",)
+    ),
+    "aruco_pose": Interface(publishes=("objects/*",), subscribes=("/*",)),  # any camera
+    "static_pose": Interface(publishes=("objects/*",), subscribes=(tn.JOINT_STATES,)),
+    "scene_markers": Interface(
+        publishes=(tn.MARKERS,), subscribes=(_POSE_ANY, tn.GATE_STATE, tn.TRIAL_STATE)
+    ),
+    "keyboard_teleop": Interface(publishes=(tn.JOY,)),
+    "trial_manager": Interface(
+        publishes=(tn.TRIAL_LABEL, tn.TRIAL_STATE),
+        subscribes=(tn.JOY, tn.STEP_RECORDS, tn.GATE_STATE, tn.TASK, "/*"),  # "/*": a camera
+        serves=(tn.ROBOT_RESET,),
+        calls=("*",),  # the driver's homing service, by its configured name
+    ),
     # An operator's tool may latch or release any actor's e-stop and watch the graph.
     OPERATOR: Interface(
         subscribes=(f"/*/{tn.GATE_STATE}", tn.DIAGNOSTICS),
