@@ -192,6 +192,17 @@ def test_takeover_answers_the_policy_with_the_operators_command():
     assert not own and gate.interventions == 1
 
 
+def test_the_operator_can_take_over_from_a_policy_long_silent():
+    gate = _gate()
+    assert not gate.tick(1.0)[0].any()  # the policy never spoke: the watchdog stops
+    gate.joy(_joy(intervene=1), [1.0], 1.0)
+    out, own = gate.tick(1.01)
+    np.testing.assert_allclose(out, [0.5 * SPEED, 0.0])
+    assert not own
+    gate.gate.latch_estop(1.02)  # but never past the e-stop
+    assert not gate.tick(1.03)[0].any()
+
+
 def test_deadman_release_stops_at_once_and_answers_with_stops():
     gate = _gate()
     gate.joy(_joy(deadman=1), [], 0.0)

@@ -85,12 +85,14 @@ class TeleopGate:
         if self.teleop is None:
             return out, True
         source, stop = self._update(now)
-        if out is not None or stop:
-            return out if out is not None else self.gate.stop(now), True
-        if source == Source.TELEOP and self.gate.config.stepping == "realtime":
+        if source == Source.TELEOP and self.gate.config.stepping == "realtime" and not stop:
             operator = self._operator(now)
             if operator is not None:
+                # The operator drives: a silent policy's watchdog stop gives way, but the
+                # command still meets every other check (e-stop, timing, limits) in the gate.
                 return self.gate.command(operator, now), False
+        if out is not None or stop:
+            return out if out is not None else self.gate.stop(now), True
         return None, True
 
     def joy(
