@@ -3,7 +3,8 @@
 python scripts/results_table.py results/reach_bernoulli.csv results/reach_gaussian.csv
 
 Per file: one row per seed, then per experiment and task the mean over seeds with a 95 %
-Student-t interval (mean ± t(n-1) s/sqrt(n)) of strict success, strict solutions and return.
+Student-t interval (mean ± t(n-1) s/sqrt(n)) of strict success, strict solutions, reliable
+solutions (a z, or the plain policy, that ends in its region reliably) and return.
 Success and solutions are strict (docs/measuring.md, "How a skill is scored"); the touched
 rate and solutions (the rule before) stand beside them. A CSV from before strict scoring has no
 touched columns: its success is the touched rule and is labelled so.
@@ -22,6 +23,11 @@ def read(path: Path) -> tuple[list[str], list[dict]]:
     lines = path.read_text().splitlines()
     header = [line[2:] for line in lines if line.startswith("# ")]
     rows = list(csv.DictReader(line for line in lines if not line.startswith("#")))
+    for r in rows:  # a peer's rows (scripts/peer_sac.py): per action mode, touched as a rate
+        if r.get("actions"):
+            r["experiment"] = f"{r['experiment']} ({r['actions']} actions)"
+        for key in [k for k in r if k.endswith("_touched_rate")]:
+            r[key.removesuffix("_rate")] = r.pop(key)
     header += [f"`{c}`" for c in dict.fromkeys(r["command"] for r in rows if r.get("command"))]
     return header, rows
 
@@ -82,7 +88,7 @@ def _interval(values: list[float], fmt: str) -> str:
 def summary(rows: list[dict]) -> str:
     """Per experiment and task, over its seeds: mean ± the 95 % t-interval's half-width."""
     tasks = task_keys(rows)
-    head = ["experiment", "task", "seeds", "success", "solutions", "return", "touched"]
+    head = ["experiment", "task", "seeds", "success", "solutions", "reliable", "return", "touched"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name in dict.fromkeys(r["experiment"] for r in rows):
         mine = [r for r in rows if r["experiment"] == name and not r.get("error")]
@@ -95,7 +101,7 @@ def summary(rows: list[dict]) -> str:
                 success = _interval([100 * float(r[f"{t}_success"]) for r in done], "{:.0f} %")
                 found = _interval([float(r[f"{t}_solutions"]) for r in done], "{:.1f}")
                 cells = [name, t, str(len(done))]
-                cells += [f"touched rule: {success}", f"touched rule: {found}", "", ""]
+                cells += [f"touched rule: {success}", f"touched rule: {found}", "", "", ""]
                 out.append("| " + " | ".join(cells) + " |")
                 continue
 
@@ -108,6 +114,7 @@ def summary(rows: list[dict]) -> str:
                 str(len(strict)),
                 _interval(values(f"{t}_success", 100), "{:.0f} %"),
                 _interval(values(f"{t}_solutions"), "{:.1f}"),
+                _interval(values(f"{t}_reliable_solutions"), "{:.1f}"),
                 _interval(values(f"{t}_return"), "{:.1f}"),
                 _interval(values(f"{t}_touched", 100), "{:.0f} %"),
             ]
