@@ -91,7 +91,7 @@ class _Graph:
             homes = len(self.homes)
             future = self.reset.call_async(Trigger.Request())
             self.probe.spin_until(
-                lambda f=future, n=homes: f.done() or len(self.homes) > n, 10.0, "homing"
+                lambda f=future, n=homes: f.done() or len(self.homes) > n, 30.0, "homing"
             )
             if not future.done():
                 return future

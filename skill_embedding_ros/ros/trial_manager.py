@@ -17,6 +17,7 @@ The trial logic is ROS-free in control/trials.py, the report in training/trial_r
 from __future__ import annotations
 
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
@@ -71,6 +72,7 @@ class TrialManager(Node):
         self._phase = self.run.phase
         self._closing = None  # the timer that ends the process after the last trial
         self._labels = self.create_publisher(String, topics.TRIAL_LABEL, topics.LABELS)
+        self._writer = ThreadPoolExecutor(max_workers=1)  # reports, one at a time, in order
         self._state = self.create_publisher(DiagnosticStatus, topics.TRIAL_STATE, topics.LATCHED)
         reentrant = ReentrantCallbackGroup()
         self._home = self.create_client(Trigger, cfg.home_service, callback_group=reentrant)
@@ -268,9 +270,14 @@ class TrialManager(Node):
         )
 
     def _write_report(self, final: bool, frames=None) -> None:
+        """In the writer thread: a plot and a video take seconds, and the operator's buttons and
+        the next homing must not wait for them."""
+        self._writer.submit(self._write, list(self.run.finished), final, frames)
+
+    def _write(self, finished: list, final: bool, frames) -> None:
         try:
             paths = write_report(
-                self.cfg.out, self.run.finished, self.cfg.trials, frames, self.cfg.video_fps
+                self.cfg.out, finished, self.cfg.trials, frames, self.cfg.video_fps
             )
         except OSError as err:
             self.get_logger().error(f"cannot write the trial report in {self.cfg.out}: {err}")
@@ -281,11 +288,13 @@ class TrialManager(Node):
             )
 
     def _finish(self) -> None:
+        self._writer.shutdown(wait=True)  # the final report is on disk before the exit
         self.exit_code = 0
 
     def close(self) -> None:
-        """Ctrl-C: answer whoever waits, so the gate is not left hanging."""
+        """Ctrl-C: answer whoever waits, so the gate is not left hanging; finish the report."""
         self._answer(False, "refused: the trial manager is shutting down")
+        self._writer.shutdown(wait=True)
 
 
 def main(args=None):
