@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from transforms3d.euler import euler2quat
 
-from skill_embedding_ros.perception.aruco import ArucoLocator, angle_between
+from skill_embedding_ros.perception.aruco import ArucoLocator
 from skill_embedding_ros.perception.camera import (
     DEFAULT_POSE,
     camera_info_fields,
@@ -72,6 +72,13 @@ np.savez(out, frames=np.stack(frames), truth=np.stack(truth), k=intrinsics.k,
          position=pose[0], quat=pose[1], depth=camera.depth)
 print(json.dumps({"same_description": before == after}))
 """
+
+
+def angle_between(q1, q2) -> float:
+    """The angle (rad) of the rotation from one orientation (w, x, y, z) to another."""
+    q1, q2 = (np.asarray(q, np.float64) / np.linalg.norm(q) for q in (q1, q2))
+    dot = abs(float(np.dot(q1, q2)))
+    return 2.0 * float(np.arccos(min(1.0, dot)))
 
 
 def render_views(out, poses, width: int = WIDTH, height: int = HEIGHT) -> dict:

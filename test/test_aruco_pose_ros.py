@@ -12,7 +12,6 @@ import pytest
 from geometry_msgs.msg import PoseStamped
 from sensor_msgs.msg import CameraInfo, Image
 
-from skill_embedding_ros.perception.aruco import angle_between
 from skill_embedding_ros.perception.camera import camera_info_fields, intrinsics_from_fields
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.conversions import pose_tuple, stamp_ns, to_stamp
@@ -23,6 +22,7 @@ from test.test_aruco import (
     HIDDEN,
     POSITION_BOUND,
     WIDTH,
+    angle_between,
     block_poses,
     render_views,
 )

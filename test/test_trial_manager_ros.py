@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticStatus
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, Joy
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
@@ -24,9 +23,6 @@ BUTTONS = {"confirm": 0, "success": 1, "failure": 2, "abort": 3, "deadman": 4}
 MAPPING = "buttons: {" + ", ".join(f"{k}: {v}" for k, v in BUTTONS.items()) + "}\n"
 STEPS = 4
 SEC = 1_000_000_000
-LABEL_QOS = QoSProfile(
-    depth=10, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
-)
 
 
 class _Graph:
@@ -56,7 +52,7 @@ class _Graph:
         )  # fmt: skip
         self.labels: list[str] = []
         self.label_topic = f"{NS}/{topics.TRIAL_LABEL}"
-        node.create_subscription(String, self.label_topic, self._on_label, LABEL_QOS)
+        node.create_subscription(String, self.label_topic, self._on_label, topics.LABELS)
         self.probe.spin_until(
             lambda: (
                 self.reset.service_is_ready()
@@ -169,7 +165,7 @@ def test_three_trials_labelled_reported_and_further_resets_refused(graph):
         spin_until(lambda n=k + 1: len(g.labels) >= n, 10.0, f"label {k + 1}")
         if k == 1:  # a subscriber that joins late still gets every label so far
             g.probe.node.create_subscription(
-                String, g.label_topic, lambda m: late.append(m.data), LABEL_QOS
+                String, g.label_topic, lambda m: late.append(m.data), topics.LABELS
             )
             spin_until(lambda: len(late) >= 2, 10.0, "the labels for a late subscriber")
     assert g.labels == [

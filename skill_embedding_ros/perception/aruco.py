@@ -148,10 +148,3 @@ class ArucoLocator:
         corners = self.find(gray)
         sighting = None if corners is None else self.locate(corners, camera)
         return None if sighting is None else self.object_pose(sighting)
-
-
-def angle_between(q1, q2) -> float:
-    """The angle (rad) of the rotation from one orientation (w, x, y, z) to another."""
-    q1, q2 = (np.asarray(q, np.float64) / np.linalg.norm(q) for q in (q1, q2))
-    dot = abs(float(np.dot(q1, q2)))
-    return 2.0 * float(np.arccos(min(1.0, dot)))

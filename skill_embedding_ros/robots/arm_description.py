@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 from skill_embedding_ros.control.joint_limits import JointLimit, limits_from_description
 from skill_embedding_ros.robots.arm_link import LinkError, _names
-from skill_embedding_ros.robots.ros2_control import RobotConfig
+from skill_embedding_ros.robots.ros2_control import RobotConfig, rename_joints
 
 
 def graph_description(vendor_urdf: str, robot: RobotConfig) -> str:
@@ -46,10 +46,7 @@ def graph_description(vendor_urdf: str, robot: RobotConfig) -> str:
             if joint.get("type") not in ("fixed", "floating", "planar"):
                 joint.set("type", "fixed")  # not the graph's to command
             root.append(joint)
-    for element in root.iter():  # the joints, and where mimics and ros2_control name them
-        key = {"joint": "name", "mimic": "joint"}.get(element.tag)
-        if key and element.get(key) in rename:
-            element.set(key, rename[element.get(key)])
+    rename_joints(root, rename)
     return ET.tostring(root, encoding="unicode")
 
 

@@ -13,6 +13,7 @@ emulator (ros/arm_emulator.py) serves them, both from one `RobotConfig`, so they
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,3 +148,17 @@ def parse_robot(raw, where: str) -> RobotConfig:
         homing_speed=float(raw["homing_speed"]),
         home_tolerance=float(raw["home_tolerance"]),
     )
+
+
+def rename_joints(root: ET.Element, names: Mapping[str, str]) -> set[str]:
+    """Rename the joints of a URDF tree in place by `names` (old -> new): every <joint name>
+    (the robot's, a transmission's, the <ros2_control> block's) and every `joint` reference (a
+    mimic's). Returns the old names found. Links keep their names. The hardware emulator names
+    the model's joints as the vendor does; the arm driver names the vendor's as the model does."""
+    found = set()
+    for element in root.iter():
+        key = "name" if element.tag == "joint" else "joint"
+        if element.get(key) in names:
+            found.add(element.get(key))
+            element.set(key, names[element.get(key)])
+    return found

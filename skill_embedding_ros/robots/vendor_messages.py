@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from skill_embedding_ros.robots.ros2_control import RobotConfig
+from skill_embedding_ros.robots.ros2_control import RobotConfig, rename_joints
 
 
 @dataclass(frozen=True)
@@ -77,14 +77,7 @@ def vendor_urdf(urdf: str, robot: RobotConfig) -> str:
     would publish. Comments (the generator's header) are kept."""
     parser = ET.XMLParser(target=ET.TreeBuilder(insert_comments=True))
     root = ET.fromstring(urdf, parser=parser)
-    found = set()
-    for element in root.iter():
-        for key in ("name", "joint"):
-            name = element.get(key)
-            if name in robot.joints and (element.tag == "joint" or key == "joint"):
-                element.set(key, robot.joints[name])
-                found.add(name)
-    missing = sorted(set(robot.joints) - found)
+    missing = sorted(set(robot.joints) - rename_joints(root, robot.joints))
     if missing:
         raise ValueError(f"the suite's URDF has no joint(s) {missing} of the robot config")
     return ET.tostring(root, encoding="unicode")
