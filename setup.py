@@ -25,6 +25,7 @@ setup(
         (f"share/{package_name}/config/paper", glob("config/paper/*.yaml")),
         (f"share/{package_name}/config/robots", glob("config/robots/*.yaml")),
         (f"share/{package_name}/config/teleop", glob("config/teleop/*.yaml")),
+        (f"share/{package_name}/config/transfer", glob("config/transfer/*.yaml")),
         (f"share/{package_name}/urdf", glob("urdf/*")),
     ],
     python_requires=">=3.10",

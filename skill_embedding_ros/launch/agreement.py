@@ -20,7 +20,9 @@ from collections.abc import Sequence
 from skill_embedding_ros.robots.ros2_control import load_robot
 from skill_embedding_ros.settings.nodes import ArmDriverConfig, BridgeConfig, GateConfig
 from skill_embedding_ros.settings.run import load_run_config
+from skill_embedding_ros.settings.transfer import load_transfer_file
 from skill_embedding_ros.tasks.registry import get_suite
+from skill_embedding_ros.transfer.skills import transfer_suite
 
 
 class AgreementError(ValueError):
@@ -67,15 +69,26 @@ def check_agreement(specs: Sequence) -> None:
         suite_name = bridges.get(spec.namespace)
         if spec.executable == "safety_gate" and suite_name is not None:
             _check_gate(spec, suite_name)
-        if spec.executable == "learner" and "config" in spec.parameters:
-            trained = load_run_config(spec.parameters["config"], host=False).train.suite
-            for name in sorted(set(bridges.values())):
-                if get_suite(trained) is not get_suite(name):
-                    raise AgreementError(
-                        f"the bridges simulate suite {name!r} but the run config "
-                        f"{spec.parameters['config']!r} trains suite {trained!r}: pass "
-                        f"suite:={trained} (or a run config for {name!r})"
-                    )
+        if spec.executable == "learner":
+            _check_learner(spec, set(bridges.values()))
+
+
+def _check_learner(spec, simulated: set[str]) -> None:
+    """The suite a learner trains (its run config's, or its transfer run's) is simulated."""
+    if spec.parameters.get("transfer"):
+        what = f"the transfer run {spec.parameters['transfer']!r}"
+        trained = transfer_suite(load_transfer_file(spec.parameters["transfer"]))
+    elif "config" in spec.parameters:
+        what = f"the run config {spec.parameters['config']!r}"
+        trained = load_run_config(spec.parameters["config"], host=False).train.suite
+    else:
+        return
+    for name in sorted(simulated):
+        if get_suite(trained) is not get_suite(name):
+            raise AgreementError(
+                f"the bridges simulate suite {name!r} but {what} trains suite {trained!r}: "
+                f"pass suite:={trained}"
+            )
 
 
 def _check_gate(spec, suite_name: str) -> None:

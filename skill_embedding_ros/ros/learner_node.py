@@ -26,8 +26,10 @@ from skill_embedding_ros.ros.conversions import weights_message
 from skill_embedding_ros.ros.params import declare
 from skill_embedding_ros.ros.run import spin
 from skill_embedding_ros.settings.nodes import LearnerNodeConfig
+from skill_embedding_ros.settings.transfer import load_transfer_file
 from skill_embedding_ros.training.run_log import RunLog
 from skill_embedding_ros.training.store_learner import StoreLearner
+from skill_embedding_ros.transfer.store_learner import TransferStoreLearner
 
 UPDATE_BUDGET_S = 0.05  # train in slices this long, so callbacks (and Ctrl-C) stay responsive
 REBROADCAST_S = 2.0  # weights (and the counts that pace actors) go out at least this often
@@ -38,14 +40,21 @@ class LearnerNode(Node):
     def __init__(self):
         super().__init__("learner")
         self.cfg = declare(self, LearnerNodeConfig)
+        seed = None if self.cfg.seed < 0 else self.cfg.seed
         try:
-            self.run_cfg = self.cfg.run_config()
+            if self.cfg.transfer:
+                run = load_transfer_file(self.cfg.transfer, seed)
+                build = TransferStoreLearner
+            else:
+                run, build = self.cfg.run_config(), StoreLearner
             self.key = read_key(self.cfg.weights_key) if self.cfg.weights_key else None
-        except ValueError as err:
+        except (ValueError, FileNotFoundError) as err:
             raise SystemExit(f"error: {err}") from None
-        run = self.run_cfg
+        self.run_cfg = run
         try:
-            self.core = StoreLearner(run, self.cfg.store, self.cfg.out, self.cfg.device)
+            self.core = build(run, self.cfg.store, self.cfg.out, self.cfg.device)
+        except FileNotFoundError as err:
+            raise SystemExit(f"error: {err}") from None
         except ValueError as err:
             raise SystemExit(
                 f"error: cannot resume from {self.cfg.out}: {err}\n"
@@ -73,14 +82,16 @@ class LearnerNode(Node):
         self.publish_weights()  # every actor starts from the learner's weights
         self.last_checkpoint = time.monotonic()
         self.last_scan = 0.0
-        self.next_log = self.core.env_steps + run.train.log_every
+        pacing = self.core.pacing
+        self.next_log = self.core.env_steps + pacing.log_every
         self.rate = (time.monotonic(), self.learner.updates)
         self.create_timer(0.001, self.work)
         self.create_timer(1.0, self.diagnose)
         self.get_logger().info(
-            f"learning {run.train.suite} {list(run.train.tasks)} from {self.cfg.store} on "
-            f"{self.cfg.device}: {run.train.env_steps} env steps, "
-            f"{run.train.updates_per_step} updates per step; run dir {self.out}, learner run "
+            f"learning {'a transfer to ' if self.cfg.transfer else ''}"
+            f"{self.core.stats.suite.name} {self.core.stats.tasks} from {self.cfg.store} on "
+            f"{self.cfg.device}: {pacing.env_steps} env steps, "
+            f"{pacing.updates_per_step} updates per step; run dir {self.out}, learner run "
             f"{self.core.identity.run}"
         )
 
@@ -129,7 +140,7 @@ class LearnerNode(Node):
         for chunk in got.unreadable:
             log.error(f"store chunk {chunk} is unreadable; skipped")
         if self.core.env_steps >= self.next_log:
-            self.next_log = self.core.env_steps + self.run_cfg.train.log_every
+            self.next_log = self.core.env_steps + self.core.pacing.log_every
             self.log()
 
     def update(self) -> None:
@@ -172,7 +183,7 @@ class LearnerNode(Node):
             **self.metrics,
         }
         self.run_log.write(row, self.core.env_steps)
-        total = self.run_cfg.train.env_steps
+        total = self.core.pacing.env_steps
         steps = self.core.env_steps
         self.get_logger().info(
             f"{steps}/{total} env steps ({100 * steps / total:.0f}%), "

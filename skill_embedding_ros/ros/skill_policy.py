@@ -24,10 +24,8 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, String, UInt8MultiArray
 from std_srvs.srv import Trigger
 
-from skill_embedding_ros.agent.actor import ActorCore, EmbeddingZ
-from skill_embedding_ros.agent.checkpoint import split_actor_state
+from skill_embedding_ros.agent.acting import skill_acting
 from skill_embedding_ros.agent.live_episode import LiveEpisode
-from skill_embedding_ros.agent.run_networks import build_networks, load_networks
 from skill_embedding_ros.agent.weights_acceptance import WeightsInbox
 from skill_embedding_ros.control.state_sync import StateSync, SyncedState
 from skill_embedding_ros.ros import topics
@@ -47,9 +45,9 @@ from skill_embedding_ros.ros.conversions import (
 from skill_embedding_ros.ros.params import declare
 from skill_embedding_ros.ros.run import spin
 from skill_embedding_ros.settings.nodes import PolicyNodeConfig
-from skill_embedding_ros.settings.run import load_run_config
-from skill_embedding_ros.tasks.registry import get_suite
 from skill_embedding_ros.training.pacing import actor_paced_out
+from skill_embedding_ros.transfer.acting import transfer_acting
+from skill_embedding_ros.transfer.model import is_transfer_checkpoint
 
 LOG_EVERY = 100  # explore mode: episodes per log line (each one is on /diagnostics)
 
@@ -62,29 +60,19 @@ class SkillPolicyNode(Node):
             raise SystemExit(f"error: mode must be explore or evaluate, got {self.cfg.mode!r}")
         torch.manual_seed(self.cfg.seed)  # initial weights too: a seed fixes the trajectory
         torch.set_num_threads(1)
+        self.deterministic = self.cfg.mode == "evaluate"
+        checkpoint = self.cfg.checkpoint
+        transfer = bool(self.cfg.transfer) or is_transfer_checkpoint(checkpoint)
+        build = transfer_acting if transfer else skill_acting
+        source = self.cfg.transfer if transfer else self.cfg.config
         try:
-            meta = {}
-            if self.cfg.checkpoint:
-                nets, run_cfg, meta = load_networks(self.cfg.checkpoint)
-            else:
-                run_cfg = load_run_config(self.cfg.config)
-                nets = build_networks(run_cfg)
-            self.weights = WeightsInbox(nets.actor_state(), self.cfg.weights_key)
+            acting = build(source, checkpoint, self.deterministic, self.cfg.seed)
+            self.weights = WeightsInbox(acting.weights, self.cfg.weights_key)
         except (ValueError, FileNotFoundError) as err:
             raise SystemExit(f"error: {err}") from None
-        self.run_cfg, self.nets = run_cfg, nets
-        self.suite = suite = get_suite(run_cfg.train.suite)
-        self.deterministic = self.cfg.mode == "evaluate"
-        core = ActorCore(
-            EmbeddingZ(nets.embedding),
-            nets.policy,
-            1,
-            nets.latent.z_dim,
-            run_cfg.train.z_hold,
-            self.deterministic,
-            torch.Generator().manual_seed(self.cfg.seed),
-        )
-        self.live = LiveEpisode(suite, run_cfg.train.tasks, core, self.deterministic)
+        self.acting, self.suite = acting, acting.suite
+        suite, meta = acting.suite, acting.meta
+        self.live = LiveEpisode(suite, acting.tasks, acting.core, self.deterministic)
         self.observer = suite.observer()
         self.sync = StateSync(round(suite.control_period * 1e9), objects=suite.objects)
         self.source = self.get_namespace().strip("/") or self.get_name()
@@ -130,7 +118,8 @@ class SkillPolicyNode(Node):
         self.executed_topic = self.resolve_topic_name(topics.EXECUTED)
         self.create_timer(0.5, self.watch)
         self.get_logger().info(
-            f"{self.cfg.mode} {suite.name} tasks {self.live.tasks} as '{self.source}'"
+            f"{self.cfg.mode} {suite.name} tasks {self.live.tasks} with {acting.what} as "
+            f"'{self.source}'"
             + (f", weights from {self.cfg.checkpoint}" if self.cfg.checkpoint else "")
         )
         self.request_reset()
@@ -213,9 +202,7 @@ class SkillPolicyNode(Node):
     def begin_episode(self) -> None:
         weights = self.weights.take()
         if weights is not None:
-            emb, pol = split_actor_state(weights.tensors)
-            self.nets.embedding.load_state_dict(emb)
-            self.nets.policy.load_state_dict(pol)
+            self.acting.load(weights.tensors)
             self.weights_version = weights.version
         self.live.begin()
         self.in_episode = True
@@ -264,7 +251,7 @@ class SkillPolicyNode(Node):
         """Whether the learner is too far behind for this explorer (training/pacing.py)."""
         return not self.deterministic and actor_paced_out(
             self.learner, self.steps_since_weights, self.cfg.actors, self.cfg.lead_episodes,
-            self.suite.episode_steps, self.run_cfg.train,
+            self.suite.episode_steps, self.acting.pacing,
         )  # fmt: skip
 
     def publish_status(self, outcome: int, latency_us) -> None:

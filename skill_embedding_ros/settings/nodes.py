@@ -122,8 +122,13 @@ class PolicyNodeConfig(Settings):
     seed: int = random_seed(0)
     """Seeds z and action sampling and the task schedule."""
     checkpoint: str = text("")
-    """Start from this checkpoint's weights (evaluate mode needs one); empty: initial weights
-    until the learner publishes /policy_weights."""
+    """Start from this checkpoint's weights (evaluate mode needs one): a pre-training run's, or
+    a transfer run's (a high-level policy over frozen skills); empty: initial weights until the
+    learner publishes /policy_weights."""
+    transfer: str = text("")
+    """Transfer run file (a name under config/transfer/ or a path; settings/transfer.py): act
+    with a high-level policy z = f(s) over that file's frozen skills, on its task (`config` is
+    then unused), and take the transfer learner's weights; empty: skills as pre-trained."""
     reset_timeout: float = number(30.0, "positive")
     """Seconds to wait for the bridge's reset service, the gate and (when exploring) a
     recorder before reporting them missing and exiting."""
@@ -168,6 +173,10 @@ class LearnerNodeConfig(Settings):
 
     config: str = text("reach_bernoulli.yaml", nonempty=True)
     """Run config (agent, replay, train) under config/ or a path."""
+    transfer: str = text("")
+    """Transfer run file (a name under config/transfer/ or a path; settings/transfer.py): train
+    a high-level policy over its frozen skills from the store instead (`config` is then
+    unused); empty: pre-train skills by `config`."""
     store: str = text("runs/graph/store", nonempty=True)
     """Directory of the replay store the recorder writes."""
     out: str = text("runs/graph", nonempty=True)

@@ -212,6 +212,23 @@ def to_dict(config: Any) -> dict[str, Any]:
 CONFIG_DIR = data_dir("config")
 
 
+def read_config_file(path: str, folder: str = "") -> dict:
+    """The mapping a YAML config file holds: `path` as given, else under config/`folder`.
+    Raises ValueError naming the file and what is wrong with it."""
+    p, where = Path(path), CONFIG_DIR / folder
+    if not p.is_file() and (where / path).is_file():
+        p = where / path
+    if not p.is_file():
+        raise ValueError(f"config file {path} not found (looked in . and {where})")
+    try:
+        values = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ValueError(f"{p} is not valid YAML: {err}") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"{p} must hold a mapping of sections, got {type(values)}")
+    return values
+
+
 def load_run_config(
     path: str | None, overrides: tuple[str, ...] = (), seed: int | None = None, host: bool = True
 ) -> RunConfig:
@@ -219,19 +236,7 @@ def load_run_config(
     -> RunConfig. Raises ValueError (a SettingError for a bad value) saying what is wrong and
     where. `host`: also check that this machine has what the config names (train.device), as a
     run about to start here needs; a checkpoint's config (`from_dict`) is read anywhere."""
-    values: dict = {}
-    if path:
-        p = Path(path)
-        if not p.is_file() and (CONFIG_DIR / path).is_file():
-            p = CONFIG_DIR / path
-        if not p.is_file():
-            raise ValueError(f"config file {path} not found (looked in . and {CONFIG_DIR})")
-        try:
-            values = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ValueError(f"{p} is not valid YAML: {err}") from None
-        if not isinstance(values, dict):
-            raise ValueError(f"{p} must hold a mapping of sections, got {type(values)}")
+    values = read_config_file(path) if path else {}
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or "." not in key:

@@ -5,9 +5,20 @@ these are only what the new mapping and its training need."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from skill_embedding_ros.settings.base import Settings, choice, integer, number, random_seed, sizes
+from skill_embedding_ros.settings.base import (
+    SettingError,
+    Settings,
+    choice,
+    from_dict,
+    integer,
+    number,
+    random_seed,
+    sizes,
+    text,
+)
+from skill_embedding_ros.settings.run import read_config_file
 
 METHODS = ("embedding", "selection")
 
@@ -56,3 +67,41 @@ class TransferConfig(Settings):
     """torch threads (1 lets two runs share a 2-core machine)."""
     log_every: int = integer(2_000, ">= 1")
     """Low-level steps between progress.jsonl rows."""
+
+
+@dataclass
+class TransferFile(Settings):
+    """A transfer run as one YAML file (config/transfer/*.yaml): which skills, which new task,
+    and the settings above under `transfer:`. The graph's learner and skill policies read it
+    (their `transfer` parameter), as `skill-embedding transfer` reads its flags."""
+
+    skills: str = text("")
+    """Pre-training run directory or checkpoint whose skills are frozen (a path)."""
+    task: str = text("")
+    """The new task, of `suite`."""
+    suite: str = text("")
+    """Suite of the task; empty: the skills' own (transfer/skills.py says what another needs)."""
+    transfer: TransferConfig = field(default_factory=TransferConfig)
+    """The high-level policy and its training (the keys of TransferConfig)."""
+
+
+def load_transfer_file(path: str, seed: int | None = None) -> TransferFile:
+    """A transfer run file (a path, else under config/transfer/), with `seed` applied when
+    given. Raises ValueError naming the file and what is wrong."""
+    values = read_config_file(path, "transfer")
+    if seed is not None:
+        section = values.setdefault("transfer", {})
+        if not isinstance(section, dict):
+            raise SettingError("transfer", f" must be a section, got {section!r}")
+        section["seed"] = seed
+    try:
+        run = from_dict(TransferFile, values)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+    missing = [key for key in ("skills", "task") if not getattr(run, key)]
+    if missing:
+        raise ValueError(
+            f"{path}: a transfer run names its {' and '.join(missing)} (settings/transfer.py "
+            "TransferFile)"
+        )
+    return run

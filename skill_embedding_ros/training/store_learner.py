@@ -126,6 +126,8 @@ class StoreLearner:
 
     def __init__(self, run: RunConfig, store: Path | str, out: Path | str, device: str = "cpu"):
         self.run = run
+        self.pacing = run.train
+        """Replay ratio and budget: updates_per_step, warmup_steps, env_steps, log_every."""
         seed_everything(run.train.seed, run.train.threads)
         suite = get_suite(run.train.suite)
         self.store, self.out = Path(store), Path(out)
@@ -188,20 +190,25 @@ class StoreLearner:
         for _, name in reversed([e for e in chunk_entries(self.store) if e[0] <= upto]):
             fit = []
             for episode in reversed(self._chunk(name, out.unreadable)):
-                if episode_problem(episode, self.spec) is not None:
+                problem, item = self._admit(episode)
+                if problem is not None:
                     out.refill_quarantined += 1
-                elif len(episode) > budget:
+                elif len(item) > budget:
                     budget = 0
                     break
                 else:
-                    budget -= len(episode)
-                    fit.append(episode)
+                    budget -= len(item)
+                    fit.append(item)
             batches.append(fit[::-1])
             if budget <= 0:
                 break
         for episode in (e for batch in reversed(batches) for e in batch):
             self.replay.add(episode)
             out.refilled += 1
+
+    def _admit(self, episode: Episode) -> tuple[str | None, Episode | None]:
+        """(what is wrong with a stored episode, None) or (None, what replay holds of it)."""
+        return episode_problem(episode, self.spec), episode
 
     def ingest(self) -> Ingested:
         """Read the chunks that landed since the last call: fit episodes enter replay and the
@@ -213,7 +220,7 @@ class StoreLearner:
         for number, name in [e for e in chunk_entries(self.store) if e[0] > self.position]:
             episodes = self._chunk(name, out.unreadable)
             for i, episode in enumerate(episodes):
-                problem = episode_problem(episode, self.spec)
+                problem, item = self._admit(episode)
                 if problem is not None:
                     self.quarantined += 1
                     out.quarantined.append(
@@ -221,7 +228,7 @@ class StoreLearner:
                         f"{episode.task}, {len(episode)} steps): {problem}"
                     )
                     continue
-                self.replay.add(episode)
+                self.replay.add(item)
                 self.stats.add(episode)
                 self.env_steps += len(episode)
                 self.episodes += 1
@@ -234,7 +241,7 @@ class StoreLearner:
 
     def owed(self) -> int:
         """Updates the replay ratio asks for now (none before the first episode)."""
-        t = self.run.train
+        t = self.pacing
         if self.replay.num_episodes == 0:
             return 0
         return updates_due(min(self.env_steps, t.env_steps), t) - self.learner.updates
@@ -247,7 +254,7 @@ class StoreLearner:
         return bool(metrics)
 
     def done(self) -> bool:
-        return self.env_steps >= self.run.train.env_steps and self.owed() <= 0
+        return self.env_steps >= self.pacing.env_steps and self.owed() <= 0
 
     def weights(self) -> bytes:
         """The actor weights to broadcast, verified finite first (a non-finite state is rolled

@@ -22,7 +22,7 @@ from skill_embedding_ros.agent.checkpoint import FORMAT, _write, check_finite, r
 from skill_embedding_ros.agent.run_networks import build_networks
 from skill_embedding_ros.settings.base import from_dict
 from skill_embedding_ros.settings.run import RunConfig, to_dict
-from skill_embedding_ros.settings.transfer import TransferConfig
+from skill_embedding_ros.settings.transfer import TransferConfig, TransferFile
 from skill_embedding_ros.tasks.registry import get_suite
 from skill_embedding_ros.tasks.suite import TaskSuite
 from skill_embedding_ros.transfer.high_level import (
@@ -32,7 +32,7 @@ from skill_embedding_ros.transfer.high_level import (
     embedding_box,
     task_codes,
 )
-from skill_embedding_ros.transfer.skills import FrozenSkills, freeze
+from skill_embedding_ros.transfer.skills import FrozenSkills, freeze, load_skills, transfer_suite
 
 TRANSFER = "transfer"
 """`kind` of a transfer checkpoint."""
@@ -102,6 +102,30 @@ def build_model(skills: FrozenSkills, suite: TaskSuite, task: str, cfg: Transfer
     return TransferModel(skills, high_level, critic, suite, task, cfg)
 
 
+def model_from_file(run: TransferFile) -> TransferModel:
+    """A fresh model for a transfer run file (settings/transfer.py): its skills loaded and
+    frozen, its task checked. ValueError/FileNotFoundError name what is wrong."""
+    skills = load_skills(run.skills)
+    return build_model(skills, get_suite(transfer_suite(run)), run.task, run.transfer)
+
+
+def high_level_state(model: TransferModel) -> dict[str, torch.Tensor]:
+    """The high-level policy as a learner broadcasts it ("high_level.*"): a skill-policy node
+    of plain skills refuses these names, and one of transfer refuses a skills broadcast."""
+    return {
+        f"high_level.{k}": v.detach().cpu().contiguous()
+        for k, v in model.high_level.state_dict().items()
+    }
+
+
+def load_high_level(model: TransferModel, tensors: dict[str, torch.Tensor]) -> None:
+    """Inverse of `high_level_state`."""
+    prefix = "high_level."
+    model.high_level.load_state_dict(
+        {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+    )
+
+
 def model_tensors(model: TransferModel, critic_target) -> dict[str, torch.Tensor]:
     out = {f"skills.{k}": v for k, v in model.skills.state().items()}
     for prefix, net in (
@@ -132,7 +156,9 @@ def save_transfer(path, model: TransferModel, critic_target, metadata: dict[str,
 
 
 def is_transfer_checkpoint(path: str | Path) -> bool:
-    """Whether `path` is a readable transfer checkpoint (False for anything else)."""
+    """Whether `path` is a readable transfer checkpoint (False for anything else, "" too)."""
+    if not str(path):
+        return False
     try:
         return read_checkpoint(path)[1].get("kind") == TRANSFER
     except (ValueError, FileNotFoundError):

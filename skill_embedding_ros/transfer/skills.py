@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from skill_embedding_ros.agent.checkpoint import ACTOR_CHECKPOINT
+from skill_embedding_ros.agent.checkpoint import ACTOR_CHECKPOINT, read_checkpoint
 from skill_embedding_ros.agent.networks import Embedding, Latent, PolicyNet
 from skill_embedding_ros.agent.run_networks import load_networks
 from skill_embedding_ros.settings.run import RunConfig
@@ -91,6 +91,18 @@ def load_skills(path: str | Path) -> FrozenSkills:
     if nets.latent.fixed:
         raise ValueError(f"{path}: a run without an embedding (none) has no skills to transfer")
     return freeze(nets.embedding, nets.policy, cfg)
+
+
+def transfer_suite(run) -> str:
+    """The suite a transfer run (settings/transfer.py TransferFile) acts in: its own, else its
+    skills' (read from their checkpoint's metadata, without building networks)."""
+    if run.suite:
+        return run.suite
+    _, meta = read_checkpoint(skills_checkpoint(run.skills))
+    try:
+        return str(meta["config"]["train"]["suite"])
+    except (KeyError, TypeError):
+        raise ValueError(f"{run.skills}: no run config in its checkpoint") from None
 
 
 def check_layout(skills_suite: TaskSuite, suite: TaskSuite) -> None:
