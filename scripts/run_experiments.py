@@ -39,6 +39,9 @@ EXPERIMENTS = {
     "reach_gaussian_paper_q": ("reach_gaussian_paper_q.yaml", [GAUSSIAN_TARGET]),
     # The no-embedding ablation: z fixed at zeros, everything else as reach_bernoulli.
     "reach_no_embedding": ("reach_no_embedding.yaml", []),
+    # The paper's third didactic experiment: force control, two tasks, with and without q.
+    "reach_force": ("reach_force.yaml", []),
+    "reach_force_no_inference": ("reach_force.yaml", ["agent.alpha2=0"]),
     # The paper's networks, Adam 1e-4 and alphas, beside the tuned rows.
     "reach_bernoulli_paper": ("paper/reach_bernoulli.yaml", []),
     "reach_gaussian_paper": ("paper/reach_gaussian.yaml", [GAUSSIAN_TARGET]),

@@ -1,7 +1,7 @@
 """Task suites by name: the built-in plug-ins, installed ones, and any file or module.
 
 A suite name is one of
-* a built-in suite ("reach", "push", "reach_transfer": the point mass; "jaco",
+* a built-in suite ("reach", "push", "reach_transfer", "reach_force": the point mass; "jaco",
   "jaco_velocity": the Jaco arm and hand commanded by joint torques or joint velocities),
 * a suite an installed package registers under the entry-point group `skill_embedding_ros.suites`
   (name = "module:ATTRIBUTE"), or
@@ -26,6 +26,7 @@ from skill_embedding_ros.tasks.suite import TaskSuite
 ENTRY_POINTS = "skill_embedding_ros.suites"
 BUILT_IN = {"reach": "skill_embedding_ros.tasks.point_mass.suites:REACH",
             "push": "skill_embedding_ros.tasks.point_mass.suites:PUSH",
+            "reach_force": "skill_embedding_ros.tasks.point_mass.suites:REACH_FORCE",
             "reach_transfer":
                 "skill_embedding_ros.tasks.point_mass.transfer_tasks:REACH_TRANSFER",
             "jaco": "skill_embedding_ros.tasks.jaco.suites:JACO",

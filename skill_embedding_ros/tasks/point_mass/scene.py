@@ -16,14 +16,14 @@ from skill_embedding_ros.tasks.suite import Scene
 class PointMassScene(Scene):
     """A suite's MuJoCo scene: the mass on slide joints (and any objects on their own slides).
 
-    Commands are joint velocities in m/s, clipped to [-1, 1] (the actuators' ctrlrange); one
-    `step` advances one control period (`suite.control_period` s, `substeps` physics steps).
+    Commands are joint velocities in m/s (or forces in N, for a suite whose actuator is torque),
+    clipped to [-1, 1] (the actuators' ctrlrange); one `step` advances one control period
+    (`suite.control_period` s, `substeps` physics steps).
     """
-
-    actuator = "velocity"
 
     def __init__(self, suite):
         self.suite = suite
+        self.actuator = suite.actuator
         self.joints = suite.joints
         self.control_period = suite.control_period
         self.model = mujoco.MjModel.from_xml_path(str(suite.model_path))

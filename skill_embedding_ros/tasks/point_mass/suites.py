@@ -1,5 +1,6 @@
-"""The point-mass suites: goal regions around the start, reached by the mass (reach) or by a block
-it pushes (push). Reward and success are pure functions of the observation.
+"""The point-mass suites: goal regions around the start, reached by the mass (reach; reach_force
+under force control) or by a block it pushes (push). Reward and success are pure functions of
+the observation.
 
 Tasks: "any" rewards every region, "goal_k" only region k. A step visits the rewarded region its
 target is in; what an episode did follows from its visits by the generic rule (tasks/scoring.py):
@@ -53,6 +54,9 @@ class PointMassSuite(TaskSuite):
     """Nominal start of the mass (m); objects start at the origin."""
     start_noise: float
     """Half-width (m) of the uniform box around the start of the mass and of each object."""
+    actuator: str = "velocity"
+    """What a command holds: velocity (m/s, velocity servos) or torque (a force in N, motors);
+    the model file's actuators must be of that kind."""
     camera: ClassVar[str] = "top"
     """The model's camera straight above the arena, for pictures (tasks/render.py)."""
 
@@ -171,4 +175,20 @@ PUSH = PointMassSuite(
     control_period=0.1,
     robot_start=(0.0, -0.25),
     start_noise=0.05,
+)
+# The third didactic experiment: the same mass under force control (a force in N per joint,
+# damped to at most 1 m/s), two tasks: goal_0 a region to the right, goal_1 one to the left.
+REACH_FORCE = PointMassSuite(
+    name="reach_force",
+    model_file="point_mass_force.xml",
+    joints=("x", "y"),
+    objects=(),
+    target="mass",
+    goals=((0.8, 0.0), (-0.8, 0.0)),
+    goal_radius=0.2,
+    episode_steps=50,
+    control_period=0.1,
+    robot_start=(0.0, 0.0),
+    start_noise=0.05,
+    actuator="torque",
 )
