@@ -187,6 +187,7 @@ BAD_NODE_PARAMETERS = [
     (config.LearnerNodeConfig, "weights_key", None, ": expected str"),
     (config.LearnerNodeConfig, "seed", -2, "must be in [-1, 4294967295]"),
     (config.LearnerNodeConfig, "transfer", None, ": expected str"),
+    (config.LearnerNodeConfig, "start_from", 1.5, ": expected str"),
     (config.BagRecordConfig, "out", "", "must be a non-empty string"),
     (config.BagRecordConfig, "topics", [], "must be a non-empty list of non-empty topic"),
     (config.BagRecordConfig, "storage", "zip", "must be 'mcap' or 'sqlite3'"),

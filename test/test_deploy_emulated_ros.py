@@ -158,3 +158,62 @@ def _operator_steps(episode) -> np.ndarray:
     moving = np.abs(actions[:, 0]) > 1e-3
     still = np.all(np.abs(actions[:, 1:]) < 1e-6, axis=1)
     return actions[moving & still]
+
+
+def test_fine_tuning_trials_train_the_checkpoint(tmp_path):
+    """mode:=explore: the trials' episodes reach a replay store, and a learner that starts from
+    the checkpoint's networks trains on them; the policy acts with its weights from the start."""
+    domain = fresh_domain()
+    checkpoint = untrained_checkpoint("jaco_velocity_smoke.yaml", tmp_path / "policy.safetensors")
+    run_dir = tmp_path / "run"
+    cmd = [
+        sys.executable, "-m", "skill_embedding_ros.cli", "launch", "deploy_emulated",
+        f"checkpoint:={checkpoint}", "trials:=2", f"run_dir:={run_dir}", "teleop:=xbox",
+        "mode:=explore", "rate:=250.0",
+    ]  # fmt: skip
+    log = open(tmp_path / "launch.log", "wb")  # noqa: SIM115 (closed below)
+    launcher = subprocess.Popen(
+        cmd, env=ros_env(domain), cwd=REPO, stdout=log, stderr=subprocess.STDOUT
+    )
+    probe = Probe(domain)
+    phases: list[tuple[str, int]] = []
+    try:
+        operator = Operator(probe)
+        operator.hold("deadman")
+        probe.node.create_subscription(
+            DiagnosticStatus,
+            "/arm/" + topics.TRIAL_STATE,
+            lambda m: phases.append(
+                ((v := {k.key: k.value for k in m.values})["phase"], int(v["trial"]))
+            ),
+            topics.LATCHED,
+        )
+        handled: set[tuple[str, int]] = set()
+        deadline = time.monotonic() + 240
+        while launcher.poll() is None:
+            assert time.monotonic() < deadline, "the trial run did not end"
+            probe.spin_for(0.05)
+            if phases and phases[-1] not in handled:
+                handled.add(phases[-1])
+                if phases[-1][0] == "await_confirm":
+                    operator.press("confirm")
+                elif phases[-1][0] == "await_label":
+                    operator.press("success")
+        code = launcher.wait()
+    finally:
+        probe.close()
+        if launcher.poll() is None:
+            launcher.terminate()
+            launcher.wait(30)
+        log.close()
+    text = (tmp_path / "launch.log").read_text(errors="replace")
+    assert code == 0, text[-6000:]
+    assert f"a new run from the networks of {checkpoint}" in text, text[-6000:]
+    assert "explore jaco_velocity" in text  # the policy samples actions
+    episodes = StoreReader(run_dir / "store").new_episodes()
+    assert len(episodes) >= 1 and all(len(e) == 200 for e in episodes)
+    # The learner checkpointed at shutdown, having trained on what the trials recorded.
+    from skill_embedding_ros.agent.checkpoint import read_checkpoint
+
+    _, meta = read_checkpoint(run_dir / "learner" / "checkpoint.safetensors")
+    assert int(meta["env_steps"]) >= 200 and int(meta["updates"]) > 0, meta

@@ -215,3 +215,46 @@ def test_a_checkpoint_holding_nan_is_refused_with_a_clear_error(tmp_path, run):
     save_file(tensors, path, metadata={"metadata": json.dumps(meta)})
     with pytest.raises(ValueError, match="non-finite values in 1 tensor"):
         StoreLearner(run, tmp_path / "store", out)
+
+
+def test_a_new_run_starts_from_another_runs_networks(tmp_path, run):
+    """Fine-tuning (the learner's `start_from`): every network of a learner checkpoint, or the
+    embedding and policy of an actor checkpoint, with counts and optimizers afresh; a checkpoint
+    of other networks is refused naming them; a run directory with its own checkpoint resumes."""
+    from skill_embedding_ros.settings.nodes import LearnerNodeConfig
+
+    store = tmp_path / "store"
+    land(StoreWriter(store), [episode(1), episode(2), episode(3)])
+    first = StoreLearner(run, store, tmp_path / "first")
+    first.ingest()
+    train(first)
+    first.checkpoint()
+    trained = first.learner.nets.state_dict()
+
+    full = StoreLearner(run, store, tmp_path / "full", start_from=str(first.checkpoint_path))
+    assert full.started_from and full.learner.updates == 0 and full.env_steps == 0
+    got = full.learner.nets.state_dict()
+    assert all(torch.equal(trained[k], got[k]) for k in trained)
+    assert full.ingest().episodes == 3  # its own counts: the store is new to this run
+
+    actor = str(tmp_path / "first" / "policy.safetensors")
+    part = StoreLearner(run, store, tmp_path / "part", start_from=actor)
+    got = part.learner.nets.state_dict()
+    for key in trained:
+        same = torch.equal(trained[key], got[key])
+        assert same == key.startswith(("embedding.", "policy.")), key
+
+    wider = load_run_config(None, ("agent.hidden=[8, 8]", "train.tasks=[any]"))
+    with pytest.raises(ValueError, match="does not fit these networks"):
+        StoreLearner(wider, store, tmp_path / "wide", start_from=str(first.checkpoint_path))
+
+    # Its own checkpoint wins over start_from: a restarted fine-tuning run resumes.
+    full.checkpoint()
+    again = StoreLearner(run, store, tmp_path / "full", start_from=actor)
+    assert again.resumed is not None and not again.started_from
+
+    # The node takes the run config from the checkpoint it starts from.
+    node = LearnerNodeConfig(start_from=str(first.checkpoint_path), seed=5)
+    from_checkpoint = node.run_config()
+    assert from_checkpoint.agent == run.agent and from_checkpoint.train.seed == 5
+    assert from_checkpoint.train.warmup_steps == 0 < run.train.warmup_steps

@@ -17,6 +17,7 @@ The format (docs/launching.md shows a whole file):
                                 #   actor_<i> (the graph must have an int argument `actors`)
         namespace: tools        # optional, shared nodes only; default: the root namespace
         on_exit: done           # optional: error (default) or done, see launch/graph_exit.py
+        when: {mode: explore}   # optional: only when each named argument has that value
         parameters:             # fields of the executable's config dataclass (PARAMETERS)
           seed: "{seed + i}"
 
@@ -28,10 +29,7 @@ formatted into the string (`"{run_dir}/store"`). Values cannot hold literal brac
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-import operator
-import re
 import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -41,6 +39,7 @@ from typing import Any
 import yaml
 
 from skill_embedding_ros.launch.agreement import check_agreement, suite_facts
+from skill_embedding_ros.launch.expressions import GraphError, substitute, text
 from skill_embedding_ros.paths import data_dir
 from skill_embedding_ros.ros.executables import NODES, PARAMETERS
 from skill_embedding_ros.settings import nodes as node_configs
@@ -55,16 +54,8 @@ ON_EXIT = {
 ACTOR_NAMESPACE = "actor_{i}"
 _GRAPH_KEYS = ("description", "arguments", "nodes")
 _ARGUMENT_KEYS = ("default", "description", "choices")
-_NODE_KEYS = ("executable", "name", "namespace", "per_actor", "on_exit", "parameters")
+_NODE_KEYS = ("executable", "name", "namespace", "per_actor", "on_exit", "when", "parameters")
 _ARGUMENT_TYPES = (bool, int, float, str)
-_FIELD = re.compile(r"\{([^{}]*)\}")
-_OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul}
-
-
-class GraphError(ValueError):
-    """A graph description or an argument value is wrong; the message says where and why."""
-
-
 @dataclass(frozen=True)
 class Argument:
     name: str
@@ -78,7 +69,7 @@ class Argument:
 
     def text(self, value: Any) -> str:
         """How the value is written on a command line (`name:=<text>`)."""
-        return _text(value)
+        return text(value)
 
     def convert(self, raw: Any) -> bool | int | float | str:
         """A command-line string (or a Python value) -> a value of this argument's type."""
@@ -190,6 +181,9 @@ class Graph:
         specs = []
         for index, node in enumerate(self.nodes):
             where = f"{self.path}: nodes[{index}] ({node['executable']})"
+            when = node.get("when") or {}
+            if any(scope[name] != self.arguments[name].convert(v) for name, v in when.items()):
+                continue
             if node.get("per_actor"):
                 for i in range(scope["actors"]):
                     ns = ACTOR_NAMESPACE.format(i=i)
@@ -210,7 +204,7 @@ class Graph:
     def _spec(self, node: dict, namespace: str, scope: dict, where: str) -> NodeSpec:
         executable = node["executable"]
         raw = {
-            key: _substitute(value, scope, f"{where}.parameters.{key}")
+            key: substitute(value, scope, f"{where}.parameters.{key}")
             for key, value in (node.get("parameters") or {}).items()
         }
         try:  # `auto`: the suite's own value (launch/agreement.py)
@@ -339,6 +333,11 @@ def _check_node(path: Path, index: int, node: Any, arguments: dict[str, Argument
             raise GraphError(f"{where}.namespace: per-actor nodes live in {ACTOR_NAMESPACE}")
         if "actors" not in arguments or arguments["actors"].type is not int:
             raise GraphError(f"{where}.per_actor: the graph needs an int argument `actors`")
+    when = node.get("when") or {}
+    if not isinstance(when, dict) or not set(when) <= set(arguments):
+        raise GraphError(f"{where}.when: expected a mapping of argument names -> values")
+    for name, value in when.items():
+        arguments[name].convert(value)  # a value the argument can take, else GraphError
     if not isinstance(node.get("namespace", ""), str):
         raise GraphError(f"{where}.namespace: must be a string")
     name = node.get("name", executable)
@@ -354,47 +353,3 @@ def _check_node(path: Path, index: int, node: Any, arguments: dict[str, Argument
             f"{where}.parameters: unknown parameter(s) {unknown} for {executable} "
             f"({PARAMETERS[executable]}); allowed: {fields}"
         )
-
-
-def _substitute(value: Any, scope: dict[str, Any], where: str) -> Any:
-    if isinstance(value, list):  # e.g. a position [x, y, z] from three arguments
-        return [_substitute(item, scope, f"{where}[{i}]") for i, item in enumerate(value)]
-    if not isinstance(value, str):
-        return value
-    whole = _FIELD.fullmatch(value)
-    if whole:
-        return _evaluate(whole.group(1), scope, where)
-    result = _FIELD.sub(lambda m: _text(_evaluate(m.group(1), scope, where)), value)
-    if "{" in result or "}" in result:
-        raise GraphError(f"{where}: unbalanced braces in {value!r}")
-    return result
-
-
-def _text(value: Any) -> str:
-    return ("true" if value else "false") if isinstance(value, bool) else str(value)
-
-
-def _evaluate(expression: str, scope: dict[str, Any], where: str) -> Any:
-    """`{expression}`: names from `scope`, integer literals, + - *; nothing else."""
-    allowed = "argument names, integers and + - *"
-
-    def walk(node: ast.AST) -> Any:
-        if isinstance(node, ast.Name):
-            if node.id not in scope:
-                known = "known: " + ", ".join(sorted(scope))
-                raise GraphError(f"{where}: unknown name {node.id!r} in {{{expression}}}; {known}")
-            return scope[node.id]
-        if isinstance(node, ast.Constant) and type(node.value) is int:
-            return node.value
-        if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
-            left, right = walk(node.left), walk(node.right)
-            if not all(type(v) is int for v in (left, right)):
-                raise GraphError(f"{where}: arithmetic in {{{expression}}} needs int values")
-            return _OPERATORS[type(node.op)](left, right)
-        raise GraphError(f"{where}: {{{expression}}} may only hold {allowed}")
-
-    try:
-        tree = ast.parse(expression.strip(), mode="eval")
-    except SyntaxError:
-        raise GraphError(f"{where}: {{{expression}}} is not an expression of {allowed}") from None
-    return walk(tree.body)

@@ -43,6 +43,8 @@ class LearnerNode(Node):
         seed = None if self.cfg.seed < 0 else self.cfg.seed
         try:
             if self.cfg.transfer:
+                if self.cfg.start_from:
+                    raise ValueError("start_from is for skills; a transfer file names its own")
                 run = load_transfer_file(self.cfg.transfer, seed)
                 build = TransferStoreLearner
             else:
@@ -52,7 +54,8 @@ class LearnerNode(Node):
             raise SystemExit(f"error: {err}") from None
         self.run_cfg = run
         try:
-            self.core = build(run, self.cfg.store, self.cfg.out, self.cfg.device)
+            extra = {"start_from": self.cfg.start_from} if self.cfg.start_from else {}
+            self.core = build(run, self.cfg.store, self.cfg.out, self.cfg.device, **extra)
         except FileNotFoundError as err:
             raise SystemExit(f"error: {err}") from None
         except ValueError as err:
@@ -67,6 +70,8 @@ class LearnerNode(Node):
                 f"resumed from {self.core.checkpoint_path}: {self.learner.updates} updates, "
                 f"{self.core.env_steps} env steps, store read up to chunk {self.core.position}"
             )
+        if self.core.started_from:
+            self.get_logger().info(f"a new run from the networks of {self.core.started_from}")
         if self.core.store_replaced is not None:
             self.get_logger().warning(
                 f"{self.cfg.store} holds no chunk as new as chunk {self.core.store_replaced}, "

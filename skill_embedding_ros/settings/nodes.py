@@ -11,6 +11,7 @@ from skill_embedding_ros.settings.base import (
     Settings,
     choice,
     flag,
+    from_dict,
     integer,
     items,
     number,
@@ -177,6 +178,12 @@ class LearnerNodeConfig(Settings):
     """Transfer run file (a name under config/transfer/ or a path; settings/transfer.py): train
     a high-level policy over its frozen skills from the store instead (`config` is then
     unused); empty: pre-train skills by `config`."""
+    start_from: str = text("")
+    """Fine-tuning: a new run starts from this checkpoint's networks (all of a learner's
+    checkpoint; embedding and policy of an actor checkpoint) and trains by its run config
+    (`config` is then unused; train.env_steps counts this run's steps, with no warm-up: the
+    networks are trained). A run directory that
+    holds a checkpoint of its own resumes from that instead. Empty: fresh networks."""
     store: str = text("runs/graph/store", nonempty=True)
     """Directory of the replay store the recorder writes."""
     out: str = text("runs/graph", nonempty=True)
@@ -201,9 +208,20 @@ class LearnerNodeConfig(Settings):
         validate(self, host=True)  # the learner node runs where its parameters are read
 
     def run_config(self) -> RunConfig:
-        """The run config this learner trains: `config` with `seed` applied (ValueError when
-        the file or a value is wrong)."""
-        return load_run_config(self.config, seed=None if self.seed < 0 else self.seed)
+        """The run config this learner trains: `config` (or `start_from`'s) with `seed`
+        applied (ValueError when the file or a value is wrong)."""
+        seed = None if self.seed < 0 else self.seed
+        if not self.start_from:
+            return load_run_config(self.config, seed=seed)
+        from skill_embedding_ros.agent.checkpoint import read_checkpoint
+
+        values = read_checkpoint(self.start_from)[1].get("config")
+        if not isinstance(values, dict):
+            raise ValueError(f"{self.start_from} carries no run config in its metadata")
+        if seed is not None:
+            values["train"]["seed"] = seed
+        values["train"]["warmup_steps"] = 0  # trained networks: updates from the first episode
+        return from_dict(RunConfig, values)
 
 
 @dataclass

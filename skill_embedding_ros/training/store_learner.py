@@ -31,7 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from skill_embedding_ros.agent.checkpoint import (
+    ACTOR,
     ACTOR_CHECKPOINT,
+    check_shapes,
     encode_weights,
     load_checkpoint_into,
     read_checkpoint,
@@ -39,7 +41,7 @@ from skill_embedding_ros.agent.checkpoint import (
     save_checkpoint,
 )
 from skill_embedding_ros.agent.learner import Learner
-from skill_embedding_ros.agent.run_networks import build_networks
+from skill_embedding_ros.agent.run_networks import build_networks, load_networks
 from skill_embedding_ros.data.replay import Episode, ReplayBuffer
 from skill_embedding_ros.data.store_chunks import chunk_entries, chunk_numbers
 from skill_embedding_ros.data.store_reader import read_chunk
@@ -124,7 +126,14 @@ class WeightsIdentity:
 class StoreLearner:
     """Trains one run from a replay store; `out` is its run directory (checkpoint, identity)."""
 
-    def __init__(self, run: RunConfig, store: Path | str, out: Path | str, device: str = "cpu"):
+    def __init__(
+        self,
+        run: RunConfig,
+        store: Path | str,
+        out: Path | str,
+        device: str = "cpu",
+        start_from: str = "",
+    ):
         self.run = run
         self.pacing = run.train
         """Replay ratio and budget: updates_per_step, warmup_steps, env_steps, log_every."""
@@ -152,6 +161,10 @@ class StoreLearner:
         store); its chunks are then all counted as new."""
         self.resumed = self._resume()
         """The checkpoint's metadata when resumed, else None."""
+        self.started_from = start_from if self.resumed is None and start_from else ""
+        """A new run's networks came from this checkpoint (fine-tuning), else ""."""
+        if self.started_from:
+            self._start_from(start_from)
         self.identity = WeightsIdentity(self.out / IDENTITY, self.resumed or {})
         self._published: tuple[int, int] | None = None
 
@@ -176,6 +189,19 @@ class StoreLearner:
             self.store_replaced, position = position, -1
         self.position = self._refill_upto = position
         return meta
+
+    def _start_from(self, path: str) -> None:
+        """Fine-tuning: a new run's networks from another run's checkpoint, every network of a
+        full one, the embedding and policy of an actor checkpoint (the critics and q then start
+        fresh). Optimizer moments and counts start afresh. ValueError when they do not fit."""
+        nets, _, meta = load_networks(path)
+        state = nets.state_dict()
+        if meta.get("kind") == ACTOR:
+            state = {k: v for k, v in state.items() if k.split(".")[0] in ("embedding", "policy")}
+        own = self.learner.nets.state_dict()
+        check_shapes({k: own[k] for k in state if k in own}, state, path)
+        self.learner.nets.load_state_dict(state, strict=False)
+        self.learner.mark_good()
 
     # -- reading the store -----------------------------------------------------------------
 

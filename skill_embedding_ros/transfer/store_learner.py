@@ -66,6 +66,7 @@ class TransferStoreLearner(StoreLearner):
         self.position = -1
         self.metrics: dict[str, float] = {}
         self._refill_upto = self.store_replaced = self.resumed = None
+        self.started_from = ""
         self.identity = WeightsIdentity(self.out / IDENTITY, {})
         self._published: tuple[int, int] | None = None
 
