@@ -56,6 +56,8 @@ _GRAPH_KEYS = ("description", "arguments", "nodes")
 _ARGUMENT_KEYS = ("default", "description", "choices")
 _NODE_KEYS = ("executable", "name", "namespace", "per_actor", "on_exit", "when", "parameters")
 _ARGUMENT_TYPES = (bool, int, float, str)
+
+
 @dataclass(frozen=True)
 class Argument:
     name: str
