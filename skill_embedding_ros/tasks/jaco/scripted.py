@@ -10,8 +10,9 @@ simulator, so it drives a real arm the same way. A pick-and-place solves the pus
 script: a push along the bench loses the block whenever it turns.
 
 Phases (each a Cartesian target for the grip site, a hand heading and a finger command):
-above the block, down to it, close, and then either up, over the goal, down, (open, unless the
-spring would pull the block back), away; or to the goal point, held.
+above the block (the last stretch from above), down to it, close, and then either up, over the
+goal, down, (open, unless the spring would pull the block back), away; or to the goal point,
+held.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ CLOSE_STEPS = 14
 about 6; the rest builds the grip)."""
 NEAR = 0.02
 """m: a waypoint counts as reached within this."""
+CLEAR = 0.12
+"""m: within this of the block (in the plane) the hand approaches from above, not from the side."""
 SETTLE = 0.008
 """m: the lower waypoints (grasp, set down) within this."""
 
@@ -110,7 +113,12 @@ class ScriptedController:
         lifted = self.task in LIFTED
         grasp = block + GRASP_ABOVE * UP
         if name == "above":
-            return grasp + APPROACH * UP, False
+            hover = grasp + APPROACH * UP
+            if ee[2] < hover[2] - NEAR and NEAR < np.linalg.norm(hover[:2] - ee[:2]) < CLEAR:
+                # Near the block, rise before crossing: a hand coming in low (a block up on the
+                # platform) knocks it over the edge.
+                return np.r_[ee[:2], hover[2]], False
+            return hover, False
         if name == "down":
             return grasp, False
         if name == "close":
