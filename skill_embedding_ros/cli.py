@@ -2,7 +2,7 @@
 
 skill-embedding train    --config config/reach_bernoulli.yaml [--set agent.alpha2=0] [--seed 3]
 skill-embedding evaluate RUN_DIR_OR_CHECKPOINT [--episodes 50] [--video [N]]
-skill-embedding launch   GRAPH [name:=value ...] [--describe]   (--list: the graphs)
+skill-embedding launch   GRAPH [name:=value ...] [--describe] [--only PATTERNS]  (--list)
 skill-embedding record   OUT [TOPIC_PATTERN ...] [--storage sqlite3] [--duration S]
 skill-embedding ingest   BAG [BAG ...] --into STORE [--task NAME | --task-topic TOPIC]
 skill-embedding transfer --skills RUN --task TASK [--suite S] [--hold K] [--method M] --out DIR
@@ -156,7 +156,9 @@ def cmd_evaluate(args) -> int:
 def cmd_launch(args) -> int:
     from skill_embedding_ros.launch.launcher import launch
 
-    return launch(args.graph, args.assignments, args.list, args.describe, args.keystore)
+    return launch(
+        args.graph, args.assignments, args.list, args.describe, args.keystore, args.only
+    )
 
 
 def cmd_record(args) -> int:
@@ -300,6 +302,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="run every node in its own enclave of this SROS2 keystore, DDS security enforced "
         "(needs a Fast DDS with security: a ROS 2 install, not the pip wheels; docs/security.md)",
+    )
+    la.add_argument(
+        "--only",
+        default="",
+        metavar="PATTERNS",
+        help="start only the nodes whose labels match these comma-separated patterns (e.g. "
+        "'actor_*' or 'learner,replay_recorder'); the rest runs on other hosts "
+        "(docs/multi_host.md)",
     )
     la.set_defaults(func=cmd_launch)
 

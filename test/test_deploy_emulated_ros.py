@@ -54,27 +54,21 @@ class Operator:
         self.probe.spin_for(0.1)
 
 
-def test_a_teleop_monitored_trial_run_against_the_emulator(tmp_path):
+def run_trials(tmp_path, args: list[str], react, watch=None) -> tuple[int, str]:
+    """Launch deploy_emulated with `args` and play the operator: the deadman held, each new
+    trial phase handed to `react(phase, trial, operator, probe, env)`; `watch(probe)` may
+    subscribe to more first. Returns the launcher's exit code and its log."""
     domain = fresh_domain()
-    checkpoint = untrained_checkpoint("jaco_velocity_smoke.yaml", tmp_path / "policy.safetensors")
-    run_dir = tmp_path / "run"
-    log = open(tmp_path / "launch.log", "wb")  # noqa: SIM115 (closed below)
-    cmd = [
-        sys.executable, "-m", "skill_embedding_ros.cli", "launch", "deploy_emulated",
-        f"checkpoint:={checkpoint}", f"trials:={TRIALS}", f"run_dir:={run_dir}", "teleop:=xbox",
-        "rate:=250.0", "latency:=0.002", "jitter:=0.001", "drop:=0.01",
-    ]  # fmt: skip
     env = ros_env(domain)
+    cmd = [sys.executable, "-m", "skill_embedding_ros.cli", "launch", "deploy_emulated", *args]
+    log = open(tmp_path / "launch.log", "wb")  # noqa: SIM115 (closed below)
     launcher = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     probe = Probe(domain)
     phases: list[tuple[str, int]] = []
-    gate: dict[str, str] = {}
-    released = None
     try:
-        node = probe.node
         operator = Operator(probe)
         operator.hold("deadman")
-        node.create_subscription(
+        probe.node.create_subscription(
             DiagnosticStatus,
             "/arm/" + topics.TRIAL_STATE,
             lambda m: phases.append(
@@ -82,44 +76,16 @@ def test_a_teleop_monitored_trial_run_against_the_emulator(tmp_path):
             ),
             topics.LATCHED,
         )
-        node.create_subscription(
-            DiagnosticStatus,
-            "/arm/" + topics.GATE_STATE,
-            lambda m: gate.update({k.key: k.value for k in m.values}),
-            topics.LATCHED,
-        )
-        reset_scene = node.create_client(Trigger, "/arm_emulator/reset_scene")
+        if watch is not None:
+            watch(probe)
         handled: set[tuple[str, int]] = set()
         deadline = time.monotonic() + 240
         while launcher.poll() is None:
             assert time.monotonic() < deadline, "the trial run did not end"
             probe.spin_for(0.05)
-            if not phases or phases[-1] in handled:
-                continue
-            phase, trial = phases[-1]
-            handled.add((phase, trial))
-            if phase == "await_confirm":
-                probe.spin_until(reset_scene.service_is_ready, 10, "the emulator's reset_scene")
-                future = reset_scene.call_async(Trigger.Request())
-                probe.spin_until(future.done, 10, "reset_scene's reply")
-                operator.press("confirm")
-            elif phase == "running" and trial == 2:
-                probe.spin_for(1.0)
-                operator.hold("intervene")
-                operator.axes[0] = TAKEOVER
-                probe.spin_for(1.5)
-                operator.axes[0] = 0.0
-                operator.hold("intervene", False)
-            elif phase == "running" and trial == 3:
-                probe.spin_for(1.0)
-                operator.press("estop")
-                probe.spin_until(lambda: gate.get("estop") == "true", 5, "the latched e-stop")
-                released = subprocess.run(
-                    [sys.executable, "-m", "skill_embedding_ros.cli", "estop", "release"],
-                    env=env, cwd=REPO, capture_output=True, text=True, timeout=60,
-                )  # fmt: skip
-            elif phase == "await_label":
-                operator.press(LABELS[trial])
+            if phases and phases[-1] not in handled:
+                handled.add(phases[-1])
+                react(*phases[-1], operator, probe, env)
         code = launcher.wait()
     finally:
         probe.close()
@@ -127,10 +93,72 @@ def test_a_teleop_monitored_trial_run_against_the_emulator(tmp_path):
             launcher.terminate()
             launcher.wait(30)
         log.close()
-    text = (tmp_path / "launch.log").read_text(errors="replace")
+    return code, (tmp_path / "launch.log").read_text(errors="replace")
+
+
+def test_a_teleop_monitored_trial_run_against_the_emulator(tmp_path):
+    checkpoint = untrained_checkpoint("jaco_velocity_smoke.yaml", tmp_path / "policy.safetensors")
+    run_dir = tmp_path / "run"
+    gate: dict[str, str] = {}
+    released = []
+
+    def watch(probe):
+        probe.node.create_subscription(
+            DiagnosticStatus,
+            "/arm/" + topics.GATE_STATE,
+            lambda m: gate.update({k.key: k.value for k in m.values}),
+            topics.LATCHED,
+        )
+
+    def react(phase, trial, operator, probe, env):
+        if phase == "await_confirm":
+            reset_scene = probe.node.create_client(Trigger, "/arm_emulator/reset_scene")
+            probe.spin_until(reset_scene.service_is_ready, 10, "the emulator's reset_scene")
+            future = reset_scene.call_async(Trigger.Request())
+            probe.spin_until(future.done, 10, "reset_scene's reply")
+            operator.press("confirm")
+        elif phase == "running" and trial == 2:
+            probe.spin_for(1.0)
+            operator.hold("intervene")
+            operator.axes[0] = TAKEOVER
+            probe.spin_for(1.5)
+            operator.axes[0] = 0.0
+            operator.hold("intervene", False)
+        elif phase == "running" and trial == 3:
+            probe.spin_for(1.0)
+            operator.press("estop")
+            probe.spin_until(lambda: gate.get("estop") == "true", 5, "the latched e-stop")
+            released.append(
+                subprocess.run(
+                    [sys.executable, "-m", "skill_embedding_ros.cli", "estop", "release"],
+                    env=env,
+                    cwd=REPO,
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                )
+            )
+        elif phase == "await_label":
+            operator.press(LABELS[trial])
+
+    code, text = run_trials(
+        tmp_path,
+        [
+            f"checkpoint:={checkpoint}",
+            f"trials:={TRIALS}",
+            f"run_dir:={run_dir}",
+            "teleop:=xbox",
+            "rate:=250.0",
+            "latency:=0.002",
+            "jitter:=0.001",
+            "drop:=0.01",
+        ],
+        react,
+        watch,
+    )
     assert code == 0, text[-6000:]
-    assert released is not None and released.returncode == 0, released
-    assert "e-stop released" in released.stdout
+    assert len(released) == 1 and released[0].returncode == 0, released
+    assert "e-stop released" in released[0].stdout
     assert int(gate["interventions"]) > 0
 
     report = json.loads((run_dir / "trials" / "report.json").read_text())
@@ -163,50 +191,27 @@ def _operator_steps(episode) -> np.ndarray:
 def test_fine_tuning_trials_train_the_checkpoint(tmp_path):
     """mode:=explore: the trials' episodes reach a replay store, and a learner that starts from
     the checkpoint's networks trains on them; the policy acts with its weights from the start."""
-    domain = fresh_domain()
     checkpoint = untrained_checkpoint("jaco_velocity_smoke.yaml", tmp_path / "policy.safetensors")
     run_dir = tmp_path / "run"
-    cmd = [
-        sys.executable, "-m", "skill_embedding_ros.cli", "launch", "deploy_emulated",
-        f"checkpoint:={checkpoint}", "trials:=2", f"run_dir:={run_dir}", "teleop:=xbox",
-        "mode:=explore", "rate:=250.0",
-    ]  # fmt: skip
-    log = open(tmp_path / "launch.log", "wb")  # noqa: SIM115 (closed below)
-    launcher = subprocess.Popen(
-        cmd, env=ros_env(domain), cwd=REPO, stdout=log, stderr=subprocess.STDOUT
+
+    def react(phase, trial, operator, probe, env):
+        if phase == "await_confirm":
+            operator.press("confirm")
+        elif phase == "await_label":
+            operator.press("success")
+
+    code, text = run_trials(
+        tmp_path,
+        [
+            f"checkpoint:={checkpoint}",
+            "trials:=2",
+            f"run_dir:={run_dir}",
+            "teleop:=xbox",
+            "mode:=explore",
+            "rate:=250.0",
+        ],
+        react,
     )
-    probe = Probe(domain)
-    phases: list[tuple[str, int]] = []
-    try:
-        operator = Operator(probe)
-        operator.hold("deadman")
-        probe.node.create_subscription(
-            DiagnosticStatus,
-            "/arm/" + topics.TRIAL_STATE,
-            lambda m: phases.append(
-                ((v := {k.key: k.value for k in m.values})["phase"], int(v["trial"]))
-            ),
-            topics.LATCHED,
-        )
-        handled: set[tuple[str, int]] = set()
-        deadline = time.monotonic() + 240
-        while launcher.poll() is None:
-            assert time.monotonic() < deadline, "the trial run did not end"
-            probe.spin_for(0.05)
-            if phases and phases[-1] not in handled:
-                handled.add(phases[-1])
-                if phases[-1][0] == "await_confirm":
-                    operator.press("confirm")
-                elif phases[-1][0] == "await_label":
-                    operator.press("success")
-        code = launcher.wait()
-    finally:
-        probe.close()
-        if launcher.poll() is None:
-            launcher.terminate()
-            launcher.wait(30)
-        log.close()
-    text = (tmp_path / "launch.log").read_text(errors="replace")
     assert code == 0, text[-6000:]
     assert f"a new run from the networks of {checkpoint}" in text, text[-6000:]
     assert "explore jaco_velocity" in text  # the policy samples actions

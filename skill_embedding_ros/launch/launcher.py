@@ -11,6 +11,7 @@ nodes untouched.
 from __future__ import annotations
 
 import collections
+import fnmatch
 import os
 import signal
 import subprocess
@@ -267,14 +268,27 @@ class GraphRunner:
             time.sleep(0.05)
 
 
+def select(specs: list[NodeSpec], only: str) -> list[NodeSpec]:
+    """The nodes whose label matches one of the comma-separated fnmatch patterns `only`."""
+    patterns = [p.strip() for p in only.split(",") if p.strip()]
+    chosen = [s for s in specs if any(fnmatch.fnmatchcase(s.label, p) for p in patterns)]
+    if not chosen:
+        labels = ", ".join(s.label for s in specs)
+        raise GraphError(f"--only {only!r} matches none of the graph's nodes: {labels}")
+    return chosen
+
+
 def launch(
     graph: str | None,
     assignments: list[str],
     list_only: bool,
     describe: bool,
     keystore: str | None = None,
+    only: str = "",
 ) -> int:
-    """The `skill-embedding launch` command; `keystore`: run each node in its own enclave."""
+    """The `skill-embedding launch` command; `keystore`: run each node in its own enclave;
+    `only`: comma-separated patterns of node labels (fnmatch: "actor_*", "learner") to start
+    here, the rest of the graph running elsewhere (docs/multi_host.md)."""
     try:
         if list_only or graph is None:
             if graph is None and not list_only:
@@ -287,7 +301,9 @@ def launch(
         if describe:
             print(loaded.describe(values))
             return 0
-        specs = loaded.resolve(values)
+        specs = loaded.resolve(values)  # checked whole, wherever its nodes run
+        if only:
+            specs = select(specs, only)
     except GraphError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -1,0 +1,106 @@
+"""Curves and a summary of the point-mass transfer grid (scripts/run_transfer.py):
+
+    python scripts/plot_transfer.py --task sequence --out docs/transfer_sequence.png
+
+Per method (and hold K): the exploration success (the last 100 training episodes, sampled z and
+actions) and return against low-level env steps, mean and range over seeds, from each run's
+progress.jsonl; then a markdown table with the final evaluation (results/transfer_<task>.csv:
+50 episodes, mean actions, strict success) and the env steps until the exploration success
+first reached `--reach` (0.8) in each seed, against learning from scratch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+
+def curve(run: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(env steps, exploration success, return) of one run's progress.jsonl."""
+    rows = [json.loads(x) for x in (run / "progress.jsonl").read_text().splitlines() if x]
+    success = [r.get("charts/success", r.get("charts/success_task0", np.nan)) for r in rows]
+    returns = [r.get("charts/episodic_return", np.nan) for r in rows]
+    return np.array([r["env_steps"] for r in rows]), np.array(success), np.array(returns)
+
+
+def first_reach(steps: np.ndarray, success: np.ndarray, level: float) -> float:
+    """Env steps at the first row whose success is >= level (inf: never)."""
+    hit = np.flatnonzero(success >= level)
+    return float(steps[hit[0]]) if len(hit) else float("inf")
+
+
+def label(row: dict) -> str:
+    return row["method"] + (f", K={row['hold']}" if row["hold"] else "")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--task", required=True)
+    p.add_argument("--results", default="results", help="the grid's --out")
+    p.add_argument("--out", required=True, help="the figure (png)")
+    p.add_argument("--reach", type=float, default=0.8, help="exploration success to time")
+    args = p.parse_args()
+    table = Path(args.results) / f"transfer_{args.task}.csv"
+    if not table.is_file():
+        print(f"error: {table} not found: run scripts/run_transfer.py first", file=sys.stderr)
+        return 2
+    rows = list(csv.DictReader(table.open()))
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        groups[label(row)].append(row)
+
+    fig, (ax_s, ax_r) = plt.subplots(1, 2, figsize=(11, 4))
+    summary = []
+    for k, (name, members) in enumerate(sorted(groups.items())):
+        curves = []
+        for row in members:
+            hold = f"_hold{row['hold']}" if row["hold"] else ""
+            run = Path(args.results) / "runs" / f"transfer_{args.task}"
+            curves.append(curve(run / f"{row['method']}{hold}_seed{row['seed']}"))
+        n = min(len(c[0]) for c in curves)
+        steps = curves[0][0][:n]
+        for ax, which in ((ax_s, 1), (ax_r, 2)):
+            values = np.stack([c[which][:n] for c in curves])
+            color = plt.get_cmap("tab10")(k)
+            ax.plot(steps, values.mean(0), color=color, label=f"{name} ({len(curves)} seeds)")
+            ax.fill_between(steps, values.min(0), values.max(0), color=color, alpha=0.15)
+        reach = [first_reach(c[0], c[1], args.reach) for c in curves]
+        success = [float(r["success"]) for r in members]
+        summary.append((name, success, reach))
+    ax_s.set_ylabel("exploration success (last 100 episodes)")
+    ax_r.set_ylabel("exploration return")
+    for ax in (ax_s, ax_r):
+        ax.set_xlabel("low-level env steps")
+        ax.grid(alpha=0.3)
+    ax_s.legend(fontsize=7)
+    fig.suptitle(f"transfer to {args.task}: mean and range over seeds")
+    fig.tight_layout()
+    fig.savefig(args.out, dpi=110)
+
+    scratch = [r for name, _, reach in summary if name == "scratch" for r in reach]
+    print(
+        f"| method | final strict success per seed | steps to {args.reach:.0%} exploration "
+        "success |"
+    )
+    print("|---|---|---|")
+    for name, success, reach in summary:
+        shown = ", ".join("never" if np.isinf(r) else f"{r / 1000:.0f} k" for r in reach)
+        print(f"| {name} | {', '.join(f'{s:.0%}' for s in success)} | {shown} |")
+    if scratch:
+        print(f"scratch median: {np.median(scratch):g} env steps")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
