@@ -156,9 +156,7 @@ def cmd_evaluate(args) -> int:
 def cmd_launch(args) -> int:
     from skill_embedding_ros.launch.launcher import launch
 
-    return launch(
-        args.graph, args.assignments, args.list, args.describe, args.keystore, args.only
-    )
+    return launch(args.graph, args.assignments, args.list, args.describe, args.keystore, args.only)
 
 
 def cmd_record(args) -> int:
