@@ -12,6 +12,7 @@ touched columns: its success is the touched rule and is labelled so.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import sys
 from pathlib import Path
@@ -122,14 +123,21 @@ def summary(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
-def main() -> None:
-    for name in sys.argv[1:]:
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("csv", nargs="+", type=Path, help="results/<experiment>.csv files")
+    for path in parser.parse_args().csv:
+        if not path.is_file():
+            print(f"error: {path} not found (results/*.csv)", file=sys.stderr)
+            return 2
+    for name in parser.parse_args().csv:
         header, rows = read(Path(name))
         print(f"`{name}` ({'; '.join(header)})\n")
         print(table(rows) + "\n")
         print("Over seeds: mean ± half-width of the 95 % Student-t interval.\n")
         print(summary(rows) + "\n")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
