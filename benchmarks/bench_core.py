@@ -61,9 +61,10 @@ def bench_learner(batch: int, segment: int, seconds: float, device: str) -> dict
             replay.add(ep)
     rng = np.random.default_rng(0)
 
-    def updates_per_s(segments: int, on: str) -> float:
+    def updates_per_s(segments: int, on: str, activation: str = "elu") -> float:
         replay_cfg = {"batch": segments, "segment": segment}
-        sized = from_dict(RunConfig, {"agent": NETS, "replay": replay_cfg})
+        agent = {**NETS, "activation": activation}
+        sized = from_dict(RunConfig, {"agent": agent, "replay": replay_cfg})
         learner = Learner(build_networks(sized), hold_steps(sized), on)
         return _rate(lambda: replay_update(learner, replay, sized, rng), seconds)
 
@@ -73,6 +74,10 @@ def bench_learner(batch: int, segment: int, seconds: float, device: str) -> dict
         "learner_transitions_per_s": round(updates * batch * segment),
         "env_steps_per_s_inprocess_8_envs": round(8 * _rate(actor.step, seconds)),
     }
+    # The cheaper activation (agent.activation: relu), side by side in the same run.
+    relu = updates_per_s(batch, device, "relu")
+    results["learner_updates_per_s_relu"] = round(relu, 1)
+    results["learner_relu_vs_elu"] = round(relu / updates, 2)
     if device != "cpu":
         # The same learner on this machine's CPU, in the same run, at growing batches.
         for segments in (batch, 4 * batch, 16 * batch):

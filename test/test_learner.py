@@ -42,6 +42,15 @@ def test_one_update_moves_every_network():
             assert _changed(before[n], getattr(nets, n)), f"{family}: {n} did not move"
 
 
+def test_the_activation_is_a_setting_and_relu_trains_too():
+    elu, relu = make_networks("gaussian"), make_networks("gaussian", activation="relu")
+    kinds = {type(m).__name__ for m in relu.modules()} - {type(m).__name__ for m in elu.modules()}
+    assert kinds == {"ReLU"} and not any(isinstance(m, torch.nn.ELU) for m in relu.modules())
+    before = _params(relu.policy)
+    metrics = Learner(relu, hold_steps=8).update(*_batch())
+    assert all(np.isfinite(v) for v in metrics.values()) and _changed(before, relu.policy)
+
+
 def test_embedding_entropy_term_moves_phi_on_its_own():
     # A public implementation detached H[p(z|t)] from phi; here alpha1 alone must move it.
     for family in ("gaussian", "bernoulli"):

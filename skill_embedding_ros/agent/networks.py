@@ -12,12 +12,15 @@ from torch import nn
 from skill_embedding_ros.agent import distributions as D
 from skill_embedding_ros.settings.run import AgentConfig
 
+ACTIVATIONS = {"elu": nn.ELU, "relu": nn.ReLU}
+"""Hidden-layer activations: ELU is the paper's; ReLU is cheaper on a CPU (benchmarks)."""
 
-def mlp(inputs: int, hidden: tuple[int, ...], outputs: int) -> nn.Sequential:
-    """ELU multilayer perceptron (the paper's activation)."""
+
+def mlp(inputs: int, hidden: tuple[int, ...], outputs: int, activation: str = "elu"):
+    """Multilayer perceptron, `activation` between the layers (ELU: the paper's)."""
     layers: list[nn.Module] = []
     for width in hidden:
-        layers += [nn.Linear(inputs, width), nn.ELU()]
+        layers += [nn.Linear(inputs, width), ACTIVATIONS[activation]()]
         inputs = width
     layers.append(nn.Linear(inputs, outputs))
     return nn.Sequential(*layers)
@@ -145,7 +148,7 @@ class PolicyNet(nn.Module):
 
     def __init__(self, obs_dim: int, z_dim: int, action_dim: int, cfg: AgentConfig):
         super().__init__()
-        self.net = mlp(obs_dim + z_dim, cfg.hidden, 2 * action_dim)
+        self.net = mlp(obs_dim + z_dim, cfg.hidden, 2 * action_dim, cfg.activation)
         # The policy keeps the hard clamp of its log std: a smooth bound here would change every
         # trained row, Bernoulli ones included. The embedding's width is the one measured stuck
         # at its clamp (distributions.bounded_log_std); the action width's is not measured.
@@ -175,7 +178,7 @@ class InferenceNet(nn.Module):
         self.latent = latent
         self.use_actions = cfg.inference_actions
         step_dim = obs_dim + (action_dim if self.use_actions else 0) + 1
-        self.net = mlp(cfg.history * step_dim, cfg.hidden, latent.param_dim)
+        self.net = mlp(cfg.history * step_dim, cfg.hidden, latent.param_dim, cfg.activation)
 
     def forward(self, obs_window, action_window, valid) -> torch.Tensor:
         """[..., H, S], [..., H, A], [..., H] (1 where the step exists) -> params [..., P]"""
@@ -191,7 +194,8 @@ class Critic(nn.Module):
         super().__init__()
         self.num_tasks, self.family = num_tasks, cfg.embedding
         self.code_scale = cfg.code_scale
-        self.net = mlp(obs_dim + action_dim + z_dim + num_tasks, cfg.critic_hidden, 1)
+        inputs = obs_dim + action_dim + z_dim + num_tasks
+        self.net = mlp(inputs, cfg.critic_hidden, 1, cfg.activation)
 
     def forward(self, obs, action, z, task) -> torch.Tensor:
         """[..., S], [..., A], [..., Z], [...] int64 -> [...]"""

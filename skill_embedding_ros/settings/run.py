@@ -90,6 +90,9 @@ class AgentConfig(Settings):
     tuned didactic configs depart from it (128, 128; docs/experiments.md)."""
     critic_hidden: tuple[int, ...] = sizes((200, 200))
     """Hidden layers of the critic (the paper's 200, 200)."""
+    activation: str = choice("elu", ("elu", "relu"))
+    """Hidden-layer activation of every network: elu (the paper's) or relu (cheaper per update
+    on a CPU: benchmarks/bench_core.py measures both; no result row uses it)."""
     history: int = integer(4, ">= 1")
     """H: states (and actions) in the inference network's window q(z | a, s^H)."""
     inference_actions: bool = flag(True)
