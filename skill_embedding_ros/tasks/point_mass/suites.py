@@ -10,7 +10,7 @@ the region it ends in, if it stayed there long enough.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
@@ -54,9 +54,10 @@ class PointMassSuite(TaskSuite):
     """Nominal start of the mass (m); objects start at the origin."""
     start_noise: float
     """Half-width (m) of the uniform box around the start of the mass and of each object."""
-    actuator: str = "velocity"
+    actuator: str = field(default="velocity", kw_only=True)
     """What a command holds: velocity (m/s, velocity servos) or torque (a force in N, motors);
-    the model file's actuators must be of that kind."""
+    the model file's actuators must be of that kind. Keyword-only, so a suite that extends this
+    one may add fields without defaults."""
     camera: ClassVar[str] = "top"
     """The model's camera straight above the arena, for pictures (tasks/render.py)."""
 
