@@ -8,7 +8,11 @@ Methods, all with the same low-level env-step budget on `reach_transfer`'s TASK:
 * selection: a categorical over those skills' pre-training task ids, each its code;
 * embedding_no_inference: HL(z|s) over skills pre-trained with agent.alpha2 = 0;
 * scratch: a flat policy learned on the task itself (config/reach_no_embedding.yaml; the hold
-  does not apply: one row per seed).
+  does not apply: one row per seed);
+* embedding_graph: the embedding method through the ROS 2 graph (`skill-embedding launch
+  train_sim transfer:=FILE`, 2 actors, the file written into the run directory), then the same
+  evaluation in process. Not in the default grid: `--methods embedding_graph --jobs 1` (a graph
+  uses both cores).
 Skills directories without a checkpoint are pre-trained first (`--pretrain-steps` to shorten).
 Writes results/transfer_<task>.csv, one row per run with its command and the commit; each run's
 directory (checkpoint, eval.json, progress.jsonl) lies under results/runs/transfer_<task>/.
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -32,6 +37,7 @@ COMMAND = "python scripts/run_transfer.py " + " ".join(sys.argv[1:])
 CLI = [sys.executable, "-m", "skill_embedding_ros.cli"]
 SUITE = "reach_transfer"
 METHODS = ("embedding", "selection", "embedding_no_inference", "scratch")
+GRAPH = "embedding_graph"
 SKILLS = "results/runs/transfer_skills"
 """Where the grid's own skills are pre-trained when absent (results/runs/reach_tasks_seed* keep
 no checkpoint, and the pre-training rows there are not to be overwritten)."""
@@ -51,6 +57,12 @@ def cell_command(method: str, hold: int, seed: int, run_dir: Path, args) -> list
             "--out", str(run_dir), "--quiet", "--set", f"train.suite={SUITE}",
             "--set", f"train.tasks=[{args.task}]", "--set", f"train.env_steps={args.env_steps}",
         ]  # fmt: skip
+    if method == GRAPH:
+        run_file = run_dir / "transfer.yaml"
+        return [
+            *CLI, "launch", "train_sim", "actors:=2", f"transfer:={run_file}",
+            f"suite:={SUITE}", f"run_dir:={run_dir}", f"seed:={seed}",
+        ]  # fmt: skip
     skills = args.skills_no_inference if method == "embedding_no_inference" else args.skills
     return [
         *CLI, "transfer", "--skills", str(skills), "--suite", SUITE, "--task", args.task,
@@ -67,7 +79,20 @@ def run_cell(method: str, hold: int, seed: int, args) -> dict:
     row = {"task": args.task, "method": method, "hold": hold if method != "scratch" else ""}
     row |= {"seed": seed, "commit": git_commit(), "command": COMMAND, "run": shlex.join(cmd)}
     start = time.time()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    env = None
+    if method == GRAPH:  # its own transfer file and ROS domain; evaluated in process after
+        run_dir.mkdir(parents=True, exist_ok=True)
+        transfer = {"method": "embedding", "hold": hold, "env_steps": args.env_steps}
+        (run_dir / "transfer.yaml").write_text(
+            json.dumps({"skills": str(args.skills), "suite": SUITE, "task": args.task,
+                        "transfer": transfer})
+        )  # fmt: skip
+        env = dict(
+            os.environ, ROS_DOMAIN_ID=str(70 + seed), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST"
+        )
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode == 0 and method == GRAPH:
+        proc = subprocess.run([*CLI, "evaluate", str(run_dir)], capture_output=True, text=True)
     row["wall_minutes"] = round((time.time() - start) / 60, 1)
     if proc.returncode != 0:
         print(proc.stderr[-2000:], file=sys.stderr)
@@ -90,7 +115,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--task", required=True, choices=["sequence", "between"])
     p.add_argument("--out", default="results")
-    p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    p.add_argument("--methods", nargs="+", choices=[*METHODS, GRAPH], default=list(METHODS))
     p.add_argument("--holds", nargs="+", type=int, default=[1, 10])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--env-steps", type=int, default=20_000)
