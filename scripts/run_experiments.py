@@ -15,6 +15,7 @@ import csv
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -51,7 +52,11 @@ EXPERIMENTS = {
 # its own process over DDS). A graph uses both cores: these run one at a time.
 GRAPH_EXPERIMENTS = {
     "graph_reach_bernoulli": ("reach_bernoulli.yaml", 2),
+    # The same across two "hosts": the learner and recorder in one network namespace, the two
+    # actors in another, DDS over a veth pair (docs/multi_host.md; needs root).
+    "graph_two_hosts_reach_bernoulli": ("reach_bernoulli.yaml", 2),
 }
+TWO_HOSTS = {"graph_two_hosts_reach_bernoulli"}
 
 
 def run_one(name: str, seed: int, out: Path, eval_every: int = 0) -> dict:
@@ -144,13 +149,35 @@ def run_graph(name: str, seed: int, out: Path) -> dict:
     log = run_dir.with_suffix(".log")
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as f:
-        proc = subprocess.run(cli + launch, env=env, stdout=f, stderr=subprocess.STDOUT)
+        if name in TWO_HOSTS:
+            proc = _two_hosts(cli + launch, env, f)
+        else:
+            proc = subprocess.run(cli + launch, env=env, stdout=f, stderr=subprocess.STDOUT)
     if proc.returncode != 0:
         print(f"{name} seed {seed}: graph failed, see {log}", file=sys.stderr)
         return {"experiment": name, "seed": seed, "error": proc.returncode}
     minutes = (time.time() - start) / 60
     subprocess.run([*cli, "evaluate", str(run_dir)], env=env, check=True, capture_output=True)
     return _row(name, seed, run_dir, minutes, start, commit)
+
+
+def _two_hosts(argv: list[str], env: dict, log) -> subprocess.CompletedProcess:
+    """The graph split over two network namespaces: actors in b, learner and recorder in a;
+    the learner's exit ends the run, then the actors are stopped."""
+    from skill_embedding_ros.testing.netns import TwoHosts, network_env
+
+    env = network_env(env)
+    with TwoHosts(net=90) as hosts:
+        actors = hosts.popen("b", [*argv, "--only", "actor_*"], env=env, stdout=log, stderr=log)
+        try:
+            learner = subprocess.run(
+                hosts.command("a", [*argv, "--only", "learner,replay_recorder"]),
+                env=env, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        finally:
+            actors.send_signal(signal.SIGINT)
+            actors.wait(60)
+    return learner
 
 
 def main() -> None:
