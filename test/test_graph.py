@@ -335,28 +335,6 @@ def test_arguments_convert_and_substitute(tmp_path):
         graph.resolve({"actors": "0"})
 
 
-def test_a_node_with_when_starts_only_when_its_arguments_match(tmp_path):
-    text = (
-        "description: x\narguments:\n  mode: {default: evaluate, description: m, "
-        "choices: [evaluate, explore]}\n  store: {default: true, description: s}\n"
-        "nodes:\n  - executable: safety_gate\n  - executable: learner\n"
-        "    when: {mode: explore, store: true}\n"
-    )
-    graph = load_graph(_write(tmp_path, text))
-    assert [s.name for s in graph.resolve({})] == ["safety_gate"]
-    assert [s.name for s in graph.resolve({"mode": "explore"})] == ["safety_gate", "learner"]
-    assert [s.name for s in graph.resolve({"mode": "explore", "store": "false"})] == [
-        "safety_gate"
-    ]
-    for bad, says in (
-        ("{mod: explore}", "when: expected a mapping of argument names"),
-        ("{mode: train}", "'train' is not one of"),
-        ("[mode]", "when: expected a mapping"),
-    ):
-        with pytest.raises(GraphError, match=says):
-            load_graph(_write(tmp_path, text.replace("{mode: explore, store: true}", bad)))
-
-
 def test_parameters_are_typed_as_the_node_declares_them(tmp_path):
     graph = load_graph(
         _write(

@@ -385,19 +385,3 @@ def test_ctrl_c_of_a_graph_stops_every_node_cleanly(tmp_path):
         assert (graph.out / "bag" / "metadata.yaml").is_file()  # the bag recorder its bag
     finally:
         graph.cleanup()
-
-
-def test_only_starts_the_named_nodes_and_refuses_a_pattern_that_names_none(capsys):
-    from skill_embedding_ros.launch.graph import find_graph, load_graph
-    from skill_embedding_ros.launch.launcher import launch, select
-
-    specs = load_graph(find_graph("train_sim")).resolve({"actors": "2"})
-    assert [s.label for s in select(specs, "actor_*")] == [
-        "actor_0/sim_bridge", "actor_1/sim_bridge", "actor_0/safety_gate",
-        "actor_1/safety_gate", "actor_0/skill_policy", "actor_1/skill_policy",
-    ]  # fmt: skip
-    assert [s.label for s in select(specs, "learner, replay_recorder")] == [
-        "replay_recorder", "learner",
-    ]  # fmt: skip
-    assert launch("train_sim", [], False, False, only="nobody") == 2
-    assert "--only 'nobody' matches none of the graph's nodes" in capsys.readouterr().err
