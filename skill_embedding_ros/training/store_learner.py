@@ -135,22 +135,38 @@ class StoreLearner:
         start_from: str = "",
     ):
         self.run = run
-        self.pacing = run.train
-        """Replay ratio and budget: updates_per_step, warmup_steps, env_steps, log_every."""
         seed_everything(run.train.seed, run.train.threads)
         suite = get_suite(run.train.suite)
+        self._begin(
+            store,
+            out,
+            pacing=run.train,
+            learner=Learner(build_networks(run), hold_steps(run), device),
+            replay=ReplayBuffer(
+                run.replay.capacity, suite.obs_dim, suite.action_dim, run.agent.z_dim
+            ),
+            spec=episode_spec(run),
+            stats=EpisodeStats(suite, run.train.tasks),
+            seed=run.train.seed,
+        )
+        self.resumed = self._resume()
+        """The checkpoint's metadata when resumed, else None."""
+        self.started_from = start_from if self.resumed is None and start_from else ""
+        """A new run's networks came from this checkpoint (fine-tuning), else ""."""
+        if self.started_from:
+            self._start_from(start_from)
+        self.identity = WeightsIdentity(self.out / IDENTITY, self.resumed or {})
+
+    def _begin(self, store, out, *, pacing, learner, replay, spec, stats, seed: int) -> None:
+        """What every store learner keeps (its subclasses call this too): where it reads and
+        writes, its learner and replay, and the counts of a run that has read nothing yet."""
         self.store, self.out = Path(store), Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
-        self.learner = Learner(build_networks(run), hold_steps(run), device)
-        self.replay = ReplayBuffer(
-            run.replay.capacity, suite.obs_dim, suite.action_dim, run.agent.z_dim
-        )
-        self.spec = episode_spec(run)
-        self.rng = np.random.default_rng(run.train.seed)
-        self.stats = EpisodeStats(suite, run.train.tasks)
-        self.env_steps = 0
-        self.episodes = 0
-        self.quarantined = 0
+        self.pacing = pacing
+        """Replay ratio and budget: updates_per_step, warmup_steps, env_steps, log_every."""
+        self.learner, self.replay, self.spec, self.stats = learner, replay, spec, stats
+        self.rng = np.random.default_rng(seed)
+        self.env_steps = self.episodes = self.quarantined = 0
         self.position = -1
         """Highest store chunk whose episodes the counts include."""
         self.metrics: dict[str, float] = {}
@@ -159,13 +175,8 @@ class StoreLearner:
         self.store_replaced: int | None = None
         """Resuming: the checkpoint's position when the store holds no chunk that new (a new
         store); its chunks are then all counted as new."""
-        self.resumed = self._resume()
-        """The checkpoint's metadata when resumed, else None."""
-        self.started_from = start_from if self.resumed is None and start_from else ""
-        """A new run's networks came from this checkpoint (fine-tuning), else ""."""
-        if self.started_from:
-            self._start_from(start_from)
-        self.identity = WeightsIdentity(self.out / IDENTITY, self.resumed or {})
+        self.resumed: dict | None = None
+        self.started_from = ""
         self._published: tuple[int, int] | None = None
 
     def _resume(self) -> dict | None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from skill_embedding_ros.agent.checkpoint import check_finite, encode_weights
@@ -40,35 +39,32 @@ class TransferStoreLearner(StoreLearner):
         if device != "cpu":
             raise ValueError(f"the transfer learner runs on the CPU only, not {device!r}")
         cfg = run.transfer
-        self.run, self.pacing = run, cfg
+        self.run = run
         seed_everything(cfg.seed, cfg.threads)
         self.model = model = model_from_file(run)
-        self.store, self.out = Path(store), Path(out)
-        self.checkpoint_path = self.out / CHECKPOINT
-        if self.checkpoint_path.exists():
-            raise ValueError(f"{self.checkpoint_path} exists and a transfer run is not resumed")
-        self.out.mkdir(parents=True, exist_ok=True)
+        if (Path(out) / CHECKPOINT).exists():
+            raise ValueError(f"{Path(out) / CHECKPOINT} exists and a transfer run is not resumed")
         self.gamma = model.skills.config.agent.gamma
-        self.learner = TransferLearner(model.high_level, model.critic, cfg, self.gamma)
-        self.learner.rollbacks, self.learner.problem = 0, ""
         z_dim = model.skills.latent.z_dim
-        self.replay = ReplayBuffer(cfg.capacity, model.suite.obs_dim, z_dim, 0)
-        self.spec = EpisodeSpec(
-            obs_dim=model.suite.obs_dim,
-            action_dim=model.suite.action_dim,
-            z_dim=z_dim,
-            num_tasks=1,
-            max_steps=cfg.capacity * cfg.hold,
+        learner = TransferLearner(model.high_level, model.critic, cfg, self.gamma)
+        learner.rollbacks, learner.problem = 0, ""
+        self._begin(
+            store,
+            out,
+            pacing=cfg,
+            learner=learner,
+            replay=ReplayBuffer(cfg.capacity, model.suite.obs_dim, z_dim, 0),
+            spec=EpisodeSpec(
+                obs_dim=model.suite.obs_dim,
+                action_dim=model.suite.action_dim,
+                z_dim=z_dim,
+                num_tasks=1,
+                max_steps=cfg.capacity * cfg.hold,
+            ),
+            stats=EpisodeStats(model.suite, [model.task]),
+            seed=cfg.seed,
         )
-        self.rng = np.random.default_rng(cfg.seed)
-        self.stats = EpisodeStats(model.suite, [model.task])
-        self.env_steps = self.episodes = self.quarantined = 0
-        self.position = -1
-        self.metrics: dict[str, float] = {}
-        self._refill_upto = self.store_replaced = self.resumed = None
-        self.started_from = ""
         self.identity = WeightsIdentity(self.out / IDENTITY, {})
-        self._published: tuple[int, int] | None = None
 
     def _admit(self, episode: Episode) -> tuple[str | None, Episode | None]:
         """A stored low-level episode -> its high-level episode (one step per held z)."""
