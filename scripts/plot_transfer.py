@@ -20,6 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 import numpy as np
 
 matplotlib.use("Agg")
@@ -91,7 +92,11 @@ def main() -> int:
     ax_s.set_ylabel("exploration success (last 100 episodes)")
     ax_r.set_ylabel("exploration return")
     for ax in (ax_s, ax_r):
-        ax.set_xlabel("low-level env steps")
+        ax.set_xscale("log")  # the grid's budget and a longer baseline's side by side
+        ax.xaxis.set_major_formatter(
+            matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1e3:g} k")
+        )
+        ax.set_xlabel("low-level env steps (log scale)")
         ax.grid(alpha=0.3)
     ax_r.legend(fontsize=7, loc="center right")
     fig.suptitle(f"transfer to {', '.join(tasks)}: mean and range over seeds")
