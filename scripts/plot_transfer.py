@@ -50,14 +50,11 @@ def label(row: dict) -> str:
 
 def run_dir(table: Path, row: dict) -> Path:
     """Where a grid row's run lies: beside its CSV, as scripts/run_transfer.py --out wrote it
-    (the row's own command names the directory)."""
+    (the row's own command names the directory: `--out DIR`, or a graph's `run_dir:=DIR`)."""
     argv = shlex.split(row["run"])
-    return (
-        table.parent
-        / "runs"
-        / f"transfer_{row['task']}"
-        / Path(argv[argv.index("--out") + 1]).name
-    )
+    named = [a.removeprefix("run_dir:=") for a in argv if a.startswith("run_dir:=")]
+    where = named[0] if named else argv[argv.index("--out") + 1]
+    return table.parent / "runs" / f"transfer_{row['task']}" / Path(where).name
 
 
 def main() -> int:
