@@ -59,6 +59,7 @@ def test_actors_on_another_host_train_over_the_link(tmp_path):
 
     # Over the link, not around it: b sent its episodes' records (about 0.3 kB a step), a the
     # learner's weights and counts.
+    print(f"bytes sent over the link: {sent}")  # docs/multi_host.md quotes `pytest -s`
     assert sent["b"] > 300_000 and sent["a"] > 50_000, sent
     # Both actors' episodes crossed the link into the store; the learner trained on them.
     episodes = StoreReader(run_dir / "store").new_episodes()

@@ -42,20 +42,23 @@ class LearnerNode(Node):
         self.cfg = declare(self, LearnerNodeConfig)
         seed = None if self.cfg.seed < 0 else self.cfg.seed
         try:
-            if self.cfg.transfer:
-                if self.cfg.start_from:
-                    raise ValueError("start_from is for skills; a transfer file names its own")
-                run = load_transfer_file(self.cfg.transfer, seed)
-                build = TransferStoreLearner
-            else:
-                run, build = self.cfg.run_config(), StoreLearner
+            if self.cfg.transfer and self.cfg.start_from:
+                raise ValueError("start_from is for skills; a transfer file names its own")
+            run = (
+                load_transfer_file(self.cfg.transfer, seed)
+                if self.cfg.transfer
+                else self.cfg.run_config()
+            )
             self.key = read_key(self.cfg.weights_key) if self.cfg.weights_key else None
         except (ValueError, FileNotFoundError) as err:
             raise SystemExit(f"error: {err}") from None
         self.run_cfg = run
+        where = (self.cfg.store, self.cfg.out, self.cfg.device)
         try:
-            extra = {"start_from": self.cfg.start_from} if self.cfg.start_from else {}
-            self.core = build(run, self.cfg.store, self.cfg.out, self.cfg.device, **extra)
+            if self.cfg.transfer:
+                self.core = TransferStoreLearner(run, *where)
+            else:
+                self.core = StoreLearner(run, *where, start_from=self.cfg.start_from)
         except FileNotFoundError as err:
             raise SystemExit(f"error: {err}") from None
         except ValueError as err:

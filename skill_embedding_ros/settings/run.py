@@ -246,11 +246,11 @@ def load_run_config(
             raise ValueError(f"--set expects section.key=value, got {item!r}")
         section, name = key.split(".", 1)
         try:
-            _section(values, section)[name] = yaml.safe_load(raw)
+            config_section(values, section)[name] = yaml.safe_load(raw)
         except yaml.YAMLError:
             raise ValueError(f"--set {item}: the value is not valid YAML") from None
     if seed is not None:
-        _section(values, "train")["seed"] = seed
+        config_section(values, "train")["seed"] = seed
     cfg = from_dict(RunConfig, values)
     for f in dataclasses.fields(cfg) if host else ():
         try:
@@ -260,7 +260,7 @@ def load_run_config(
     return cfg
 
 
-def _section(values: dict, name: str) -> dict:
+def config_section(values: dict, name: str) -> dict:
     """The mapping of section `name` in `values`, made when absent, to override keys in."""
     if values.get(name) is None:
         values[name] = {}

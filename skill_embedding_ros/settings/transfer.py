@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from skill_embedding_ros.settings.base import (
-    SettingError,
     Settings,
     choice,
     from_dict,
@@ -18,7 +17,7 @@ from skill_embedding_ros.settings.base import (
     sizes,
     text,
 )
-from skill_embedding_ros.settings.run import read_config_file
+from skill_embedding_ros.settings.run import config_section, read_config_file
 
 METHODS = ("embedding", "selection")
 
@@ -90,10 +89,7 @@ def load_transfer_file(path: str, seed: int | None = None) -> TransferFile:
     given. Raises ValueError naming the file and what is wrong."""
     values = read_config_file(path, "transfer")
     if seed is not None:
-        section = values.setdefault("transfer", {})
-        if not isinstance(section, dict):
-            raise SettingError("transfer", f" must be a section, got {section!r}")
-        section["seed"] = seed
+        config_section(values, "transfer")["seed"] = seed
     try:
         run = from_dict(TransferFile, values)
     except ValueError as err:

@@ -297,18 +297,23 @@ class StoreLearner:
         """The actor weights to broadcast, verified finite first (a non-finite state is rolled
         back). A new version only when the weights changed since the last broadcast; a
         rebroadcast repeats the version with fresh counts."""
-        self.learner.verify()
+        state = self._broadcast_state()
         key = (self.learner.updates, self.learner.rollbacks)
         if key != self._published:
             self.identity.next()
             self._published = key
         return encode_weights(
-            self.learner.nets.actor_state(),
+            state,
             self.identity.version,
             run=self.identity.run,
             updates=self.learner.updates,
             env_steps=self.env_steps,
         )
+
+    def _broadcast_state(self) -> dict:
+        """What actors act with (embedding and policy), verified finite first."""
+        self.learner.verify()
+        return self.learner.nets.actor_state()
 
     def checkpoint(self) -> None:
         """Write the networks, optimizers and counts atomically (verified finite first)."""

@@ -42,6 +42,10 @@ class TransferLearner:
             "critic": torch.optim.Adam(critic.parameters(), lr=cfg.lr),
         }
         self.updates = 0
+        self.rollbacks = 0
+        """Updates skipped for a non-finite loss (counted by the graph's learner)."""
+        self.problem = ""
+        """Why the last one was skipped."""
 
     def _step(self, name: str, loss: torch.Tensor) -> None:
         opt = self.optimizers[name]

@@ -120,19 +120,12 @@ def high_level_state(model: TransferModel) -> dict[str, torch.Tensor]:
 
 def load_high_level(model: TransferModel, tensors: dict[str, torch.Tensor]) -> None:
     """Inverse of `high_level_state`."""
-    prefix = "high_level."
-    model.high_level.load_state_dict(
-        {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-    )
+    _load_part(model.high_level, tensors, "high_level", "the high-level weights")
 
 
 def model_tensors(model: TransferModel, critic_target) -> dict[str, torch.Tensor]:
-    out = {f"skills.{k}": v for k, v in model.skills.state().items()}
-    for prefix, net in (
-        ("high_level", model.high_level),
-        ("critic", model.critic),
-        ("critic_target", critic_target),
-    ):
+    out = {f"skills.{k}": v for k, v in model.skills.state().items()} | high_level_state(model)
+    for prefix, net in (("critic", model.critic), ("critic_target", critic_target)):
         out |= {
             f"{prefix}.{k}": v.detach().cpu().contiguous() for k, v in net.state_dict().items()
         }

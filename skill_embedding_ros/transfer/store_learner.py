@@ -16,7 +16,6 @@ from pathlib import Path
 
 import torch
 
-from skill_embedding_ros.agent.checkpoint import check_finite, encode_weights
 from skill_embedding_ros.data.replay import Episode, ReplayBuffer
 from skill_embedding_ros.data.validation import EpisodeSpec, episode_problem
 from skill_embedding_ros.settings.transfer import TransferFile
@@ -47,7 +46,6 @@ class TransferStoreLearner(StoreLearner):
         self.gamma = model.skills.config.agent.gamma
         z_dim = model.skills.latent.z_dim
         learner = TransferLearner(model.high_level, model.critic, cfg, self.gamma)
-        learner.rollbacks, learner.problem = 0, ""
         self._begin(
             store,
             out,
@@ -98,23 +96,9 @@ class TransferStoreLearner(StoreLearner):
             return False
         return True
 
-    def _tensors(self) -> dict[str, torch.Tensor]:
-        state = high_level_state(self.model)
-        check_finite(state, "the high-level policy", "a non-finite update got through")
-        return state
-
-    def weights(self) -> bytes:
-        key = (self.learner.updates, self.learner.rollbacks)
-        if key != self._published:
-            self.identity.next()
-            self._published = key
-        return encode_weights(
-            self._tensors(),
-            self.identity.version,
-            run=self.identity.run,
-            updates=self.learner.updates,
-            env_steps=self.env_steps,
-        )
+    def _broadcast_state(self) -> dict[str, torch.Tensor]:
+        """The high-level policy only (encode_weights refuses it non-finite)."""
+        return high_level_state(self.model)
 
     def checkpoint(self) -> None:
         """The transfer checkpoint (transfer/model.py): `evaluate` and the policy node read it."""
