@@ -1,6 +1,7 @@
 """The Jaco suite's tasks (tasks/jaco/layouts.py, rewards.py, scripted.py): one model serves every
 task, each reset switches the task's scene elements on and the others off, the elements act
-(walls and the platform are solid, the spring pulls, the rail holds and lets go), rewards from
+(walls and the platform are solid, the spring pulls, the rail holds and lets go, rail-lift's
+block hangs over no table), rewards from
 hand-built observations, and the scripted controller solves every pre-training task."""
 
 import mujoco
@@ -28,6 +29,7 @@ def test_every_task_resets_one_model_with_its_own_elements():
     m, d, rng = scene.model, scene.data, np.random.default_rng(0)
     assert JACO.tasks == TASKS and len(set(TASKS)) == 9
     wall, platform = m.body("wall_1").mocapid[0], m.body("platform").mocapid[0]
+    table = m.body("table").mocapid[0]
     for task in TASKS:
         for _ in range(5):
             scene.reset(rng, task)
@@ -36,6 +38,8 @@ def test_every_task_resets_one_model_with_its_own_elements():
             assert (d.mocap_pos[wall][2] > 0) == walls, task
             has_platform = task in ("table_push", "rail_push")
             assert (d.mocap_pos[platform][2] > 0) == has_platform, task
+            # Rail-lift has no table under the block (the paper's scene); the arm's part stays.
+            assert (d.mocap_pos[table][2] > -0.1) == (task != "rail_lift"), task
             assert (m.tendon_stiffness[0] > 0) == (task in ("spring", "spring_wall")), task
             assert bool(d.eq_active[0]) == (task in ("rail_lift", "rail_push")), task
             obs = JACO_VELOCITY.observer()(
@@ -84,12 +88,22 @@ def test_the_spring_pulls_the_block_back_and_the_rail_holds_then_lets_go():
     np.testing.assert_allclose(d.qpos[adr : adr + 2], start[:2], atol=0.005)
     assert d.eq_active[0]
     carriage = m.joint("carriage").qposadr[0]
-    d.qpos[carriage] = scene.layout.release + 0.005  # up at the platform's height
+    up = scene.layout.release + 0.005 - d.qpos[carriage]  # block and carriage at the platform
+    d.qpos[carriage] += up
+    d.qpos[adr + 2] += up
     mujoco.mj_forward(m, d)
     scene.step(np.zeros(9))
     assert not d.eq_active[0]  # released: it falls as a free block
     _free(scene, 0.5)
     assert d.qpos[adr + 2] < start[2] + 0.01
+
+    scene.reset(np.random.default_rng(4), "rail_lift")
+    start = d.qpos[adr : adr + 3].copy()
+    _free(scene, 0.5)  # the rail holds it at its foot, in the air
+    np.testing.assert_allclose(d.qpos[adr : adr + 3], start, atol=0.002)
+    d.eq_active[0] = False  # taken off the rail: nothing under it
+    _free(scene, 0.5)
+    assert d.qpos[adr + 2] < -0.5
 
 
 def _obs(ee=(0.35, 0.0, 0.12), block=(0.5, 0.0, 0.025), goal=(0.5, 0.15, 0.025)):

@@ -57,6 +57,8 @@ class Layout:
     """m: the carriage's height at which the rail lets the block go (None: it never does)."""
     platform: tuple[float, float] | None = None
     """(x, y) of the platform's centre, or None: no platform."""
+    table: bool = True
+    """The workspace part of the bench is there (rail-lift: nothing under the block)."""
 
 
 def draw(task: str, rng: np.random.Generator) -> Layout:
@@ -113,10 +115,11 @@ def _lift(rng) -> Layout:
 
 
 def _rail_lift(rng) -> Layout:
-    """The block on the rail (it starts at the rail's foot, facing the arm); the goal up the
-    rail."""
+    """The block on the rail (it starts at the rail's foot, facing the arm, with no table under
+    it: the paper's rail-lift); the goal up the rail."""
     block = _uniform(rng, BLOCK_REGION)
-    return Layout((*block, BLOCK_HALF, 0.0), (*block, rng.uniform(*LIFT_HEIGHT)), rail=True)
+    goal = (*block, rng.uniform(*LIFT_HEIGHT))
+    return Layout((*block, BLOCK_HALF, 0.0), goal, rail=True, table=False)
 
 
 def _on_platform_edge(rng, centre) -> np.ndarray:

@@ -32,8 +32,6 @@ from skill_embedding_ros.tasks.jaco.props import (  # noqa: F401 (the model's si
     BLOCK_HALF,
     BLOCK_MASS,
     GOAL_RADIUS,
-    TABLE_CENTRE,
-    TABLE_SIZE,
     add_props,
 )
 

@@ -5,7 +5,8 @@ an element a task does not use is switched off at reset rather than left out of 
 (scene.py): a wall or the platform (mocap bodies) is parked below the floor, the spring's
 stiffness is zero, the rail's weld is inactive. Elements:
 
-* the bench: the table the arm stands on, its top at z = 0;
+* the bench, its top at z = 0: the back part the arm stands on, and the workspace in front of
+  it (a mocap body too: rail-lift has no table under the block, as in the paper);
 * the block (5 cm cube, free) and the goal marker (a mocap body: the scene places it);
 * two walls (thin boxes; the L-wall task uses both);
 * the platform: a raised table top (the paper's "table" in table-push and rail-push);
@@ -15,10 +16,13 @@ stiffness is zero, the rail's weld is inactive. Elements:
 
 from __future__ import annotations
 
-TABLE_SIZE = (0.6, 0.75, 0.02)
-"""Half extents (m) of the bench top; its surface is z = 0, where the arm's base stands."""
-TABLE_CENTRE = (0.3, 0.0)
-"""Bench centre (m): the arm stands 0.3 m from its back edge, the workspace is in front (+x)."""
+BENCH_X = (-0.3, 0.15, 0.9)
+"""m: the bench's back edge, where its back part (under the arm's base, at x = 0) meets the
+workspace, and its front edge. Its surface is z = 0; the workspace is in front (+x)."""
+BENCH_HALF_Y = 0.75
+"""m: half the bench's width."""
+BENCH_HALF_Z = 0.02
+"""m: half the bench top's thickness."""
 BLOCK_HALF = 0.025
 """Half edge (m) of the cube: 5 cm, well inside the open hand's span."""
 BLOCK_MASS = 0.1
@@ -39,9 +43,11 @@ SPRING_STIFFNESS = 12.0
 N): a block pushed to the goal and let go slides back; it has to be held there."""
 SPRING_DAMPING = 1.0
 """N s/m: the block does not oscillate about its anchor."""
+WORKSPACE = ((BENCH_X[1] + BENCH_X[2]) / 2, 0.0, -BENCH_HALF_Z)
+"""m: where the workspace's centre lies when the task has it (every task but rail-lift)."""
 PARKED = (0.0, 0.0, -2.0)
-"""m: where an unused wall or the platform waits, below the floor (static geoms do not collide
-with each other, and nothing that moves gets there)."""
+"""m: where an unused wall, the platform or the workspace waits, below the floor (static geoms
+do not collide with each other, and nothing that moves gets there)."""
 
 
 def add_props(root) -> None:
@@ -49,19 +55,22 @@ def add_props(root) -> None:
     world = root.worldbody
     world.add("light", pos=(0, 0, 2.0), dir=(0, 0, -1), directional=True)
     world.add("geom", name="floor", type="plane", size=(3, 3, 0.1), pos=(0, 0, -0.75))
-    x, y = TABLE_CENTRE
+    back, joint, front = BENCH_X
+    bench = {"type": "box", "friction": (0.5, 0.005, 0.0001), "rgba": (0.55, 0.45, 0.35, 1)}
     world.add(
         "geom",
-        name="table",
-        type="box",
-        size=TABLE_SIZE,
-        pos=(x, y, -TABLE_SIZE[2]),
-        friction=(0.5, 0.005, 0.0001),
-        rgba=(0.55, 0.45, 0.35, 1),
+        name="bench",
+        size=((joint - back) / 2, BENCH_HALF_Y, BENCH_HALF_Z),
+        pos=((back + joint) / 2, 0, -BENCH_HALF_Z),
+        **bench,
     )
-    # Walls and the platform move between tasks, so each is a mocap body: MuJoCo builds the
-    # world body's collision hierarchy once at compile time, and a world geom moved later
-    # would no longer be found by contacts.
+    # The workspace, walls and the platform move between tasks, so each is a mocap body: MuJoCo
+    # builds the world body's collision hierarchy once at compile time, and a world geom moved
+    # later would no longer be found by contacts.
+    table = world.add("body", name="table", mocap=True, pos=WORKSPACE)
+    table.add(
+        "geom", name="table", size=((front - joint) / 2, BENCH_HALF_Y, BENCH_HALF_Z), **bench
+    )
     for name in WALLS:
         wall = world.add("body", name=name, mocap=True, pos=PARKED)
         wall.add("geom", name=name, type="box", size=WALL_HALF, rgba=(0.4, 0.4, 0.6, 1))
@@ -112,13 +121,17 @@ def add_props(root) -> None:
         range=(0.0, RAIL_LENGTH),
         limited=True,
         damping=0.5,
+        solreflimit=(0.005, 1),  # the rail's foot holds a hanging block (below)
+        solimplimit=(0.95, 0.99, 0.001),
     )
     carriage.add("geom", type="sphere", size=(0.01,), mass=0.01, contype=0, conaffinity=0)
     # While active, the block moves only along the rail (it keeps its pose relative to the
     # carriage); at reset the carriage is placed where the block starts.
+    # Weld and the carriage's limit stiffer than MuJoCo's default (solref 0.02 s): with no table
+    # under it (rail-lift) the block hangs on them, and sagged 4 mm at the default.
     root.equality.add(
         "weld", name="rail", body1="block", body2="carriage", relpose=(0, 0, 0, 1, 0, 0, 0),
-        active=False,
+        active=False, solref=(0.005, 1), solimp=(0.95, 0.99, 0.001),
     )  # fmt: skip
     goal = world.add("body", name="goal", mocap=True, pos=(0.5, 0.2, BLOCK_HALF))
     goal.add("site", name="goal", type="sphere", size=(GOAL_RADIUS,), rgba=(0.2, 0.8, 0.2, 0.4))

@@ -8,8 +8,8 @@ each reset, so a task's goal reaches the observation through the same topics on 
 (in process, the ROS 2 graph, a bag) without a goal field anywhere in the generic code.
 
 Every task shares the one model (props.py); `reset` configures it for the episode's task
-(layouts.py): unused walls and the platform parked below the floor, the spring's stiffness on or
-off, the rail's weld on or off.
+(layouts.py): unused walls, the platform and (rail-lift) the bench's workspace parked below the
+floor, the spring's stiffness on or off, the rail's weld on or off.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from skill_embedding_ros.tasks.jaco.props import (
     SPRING_STIFFNESS,
     WALL_HALF,
     WALLS,
+    WORKSPACE,
 )
 from skill_embedding_ros.tasks.suite import Pose, Scene
 
@@ -57,6 +58,7 @@ class JacoScene(Scene):
         self._finger_low = m.jnt_range[[m.joint(f).id for f in FINGERS], 0]
         self._walls = [m.body(w).mocapid[0] for w in WALLS]
         self._platform = m.body("platform").mocapid[0]
+        self._table = m.body("table").mocapid[0]
         self._anchor = m.site("spring_anchor").id
         self._spring = m.tendon("spring").id
         self._rail = m.body("rail").id
@@ -87,6 +89,7 @@ class JacoScene(Scene):
                 d.mocap_quat[wall] = euler2quat(0, 0, wyaw)
             else:
                 d.mocap_pos[wall] = PARKED
+        d.mocap_pos[self._table] = WORKSPACE if layout.table else PARKED
         platform = layout.platform
         d.mocap_pos[self._platform] = PARKED if platform is None else (*platform, PLATFORM_TOP / 2)
         m.site_pos[self._anchor] = (x, y, z) if layout.spring else PARKED
