@@ -28,6 +28,8 @@ COMMAND = "python scripts/run_experiments.py " + " ".join(sys.argv[1:])
 
 # The paper's Gaussian found 2 of the 4 regions: its rows report the env steps until 2 solutions.
 GAUSSIAN_TARGET = "train.solutions_target=2"
+# The paper's networks and learning rate (settings/run.py's defaults), as overrides.
+PAPER_NETS = ["agent.hidden=[100, 100]", "agent.critic_hidden=[200, 200]", "agent.lr=1e-4"]
 # name -> (config file under config/, overrides)
 EXPERIMENTS = {
     "reach_bernoulli": ("reach_bernoulli.yaml", []),
@@ -47,6 +49,9 @@ EXPERIMENTS = {
     "reach_bernoulli_paper": ("paper/reach_bernoulli.yaml", []),
     "reach_gaussian_paper": ("paper/reach_gaussian.yaml", [GAUSSIAN_TARGET]),
     "reach_tasks_paper": ("paper/reach_tasks.yaml", []),
+    # The paper's networks and Adam 1e-4 with the tuned alphas: which of the two departures
+    # the paper row's difference comes from.
+    "reach_bernoulli_paper_nets": ("reach_bernoulli.yaml", PAPER_NETS),
 }
 # The same experiment through the ROS 2 training graph (2 actors, recorder, learner; every node
 # its own process over DDS). A graph uses both cores: these run one at a time.

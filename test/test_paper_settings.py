@@ -82,3 +82,8 @@ def test_the_experiment_grid_names_every_new_config():
     assert {*PAPER_BESIDE, "reach_gaussian_paper_q.yaml", "reach_no_embedding.yaml"} <= configs
     for config in configs:
         load_run_config(config)  # each exists and validates
+    # The split row: the paper's networks and rate with the tuned alphas, nothing else changed.
+    config, overrides = grid.EXPERIMENTS["reach_bernoulli_paper_nets"]
+    split = to_dict(load_run_config(config, tuple(overrides)))["agent"]
+    tuned = to_dict(load_run_config(config))["agent"]
+    assert {k: v for k, v in split.items() if tuned[k] != v} == PAPER_NETS
