@@ -11,7 +11,7 @@ from skill_embedding_ros.control.joint_limits import (
     commanded_limits,
     limits_from_description,
 )
-from skill_embedding_ros.control.joint_states import JointPicker
+from skill_embedding_ros.control.joint_states import JointPicker, passes
 from skill_embedding_ros.paths import data_dir
 
 URDF = """<robot name="arm">
@@ -127,3 +127,14 @@ def test_the_picker_reads_joint_states_by_name():
     np.testing.assert_array_equal(picker.pick(["a", "x", "b"], [1.0, 9.0, 2.0]), [2.0, 1.0])
     assert picker.pick(["a", "x", "b"], []) is None  # a state without velocities
     assert picker.missing(["a", "x"]) == ["b"] and picker.pick(["a", "x"], [1.0, 2.0]) is None
+
+
+def test_thinning_a_joint_state_stream():
+    """One state per period passes (the arm driver's state_rate, static_pose's `every`); a
+    stamp that went back, as from a restarted robot, passes and restarts the count."""
+    every, last, passed = 10, None, []
+    for stamp in (0, 3, 9, 10, 14, 21, 5, 8, 15):
+        if passes(stamp, last, every):
+            passed.append(stamp)
+            last = stamp
+    assert passed == [0, 10, 21, 5, 15]

@@ -41,3 +41,10 @@ class JointPicker:
         self._names = names
         self._missing = [j for j in self.joints if j not in where]
         self._index = None if self._missing else np.array([where[j] for j in self.joints], int)
+
+
+def passes(stamp_ns: int, last_ns: int | None, every_ns: int) -> bool:
+    """Whether a state stamped `stamp_ns` passes a thinning of a stream to one per `every_ns`,
+    the last one passed being stamped `last_ns` (None: none yet). A stamp that went back is a
+    restarted robot: it passes, and the thinning follows its new clock."""
+    return last_ns is None or not 0 <= stamp_ns - last_ns < every_ns

@@ -33,6 +33,7 @@ from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
+from skill_embedding_ros.control.joint_states import passes
 from skill_embedding_ros.robots import arm_description
 from skill_embedding_ros.robots import arm_link as link
 from skill_embedding_ros.robots.ros2_control import (
@@ -81,8 +82,7 @@ class ArmDriver(LifecycleNode):
         self.active = False
         self.homing: Homing | None = None
         self.hold_log = link.HoldLog()
-        self.state_every_ns = round(1e9 / self.cfg.state_rate)
-        self.passed_ns = -(2**62)  # stamp of the latest joint state passed to the graph
+        self.state_every_ns, self.passed_ns = round(1e9 / self.cfg.state_rate), None  # passes()
         self.failure = ""  # why the latest transition failed
         self._clear_readings()
         # Its own group: the reply awaits the homing while joint_states and checks go on (a
@@ -262,8 +262,8 @@ class ArmDriver(LifecycleNode):
         stamp = stamp_ns(msg.header.stamp)
         homed = self.homing is not None and now >= self.homing.ends and not self._late()
         # The state a reset names always passes: the policy starts its episode from it.
-        if self.active and (homed or not 0 <= stamp - self.passed_ns < self.state_every_ns):
-            self.passed_ns = stamp  # a stamp that went back (a restarted arm) passes too
+        if self.active and (homed or passes(stamp, self.passed_ns, self.state_every_ns)):
+            self.passed_ns = stamp
             out = JointState()
             out.header = msg.header  # the vendor's stamp: when the arm was there
             out.name, out.position, out.velocity, out.effort = self.map.model_state(

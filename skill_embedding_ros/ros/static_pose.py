@@ -16,6 +16,7 @@ from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
+from skill_embedding_ros.control.joint_states import passes
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.conversions import stamp_ns
 from skill_embedding_ros.ros.params import declare
@@ -44,8 +45,7 @@ class StaticPose(Node):
 
     def on_state(self, msg: JointState) -> None:
         stamp = stamp_ns(msg.header.stamp)
-        # A stamp that went back is a restarted robot: follow its new clock.
-        if self.last_ns is not None and 0 <= stamp - self.last_ns < self.every_ns:
+        if not passes(stamp, self.last_ns, self.every_ns):
             return
         self.last_ns = stamp
         self.pose.header.stamp = msg.header.stamp
