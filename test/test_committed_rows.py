@@ -1,0 +1,55 @@
+"""Re-evaluating a committed results row from its checkpoint reproduces its eval.json: what
+`skill-embedding evaluate results/runs/<row> --out DIR` gives a reader is what the row says.
+One row per experiment here (about 3 s each); every row with
+`SKILL_EMBEDDING_ALL_ROWS=1 pytest test/test_committed_rows.py`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+RUNS = Path(__file__).resolve().parents[1] / "results" / "runs"
+
+
+def _rows() -> list[Path]:
+    rows = sorted(p.parent for p in RUNS.glob("*/policy.safetensors"))
+    if os.environ.get("SKILL_EMBEDDING_ALL_ROWS"):
+        return rows
+    first: dict[str, Path] = {}
+    for row in rows:  # <experiment>_seed<s>: the lowest seed of each experiment
+        first.setdefault(row.name.rsplit("_seed", 1)[0], row)
+    return list(first.values())
+
+
+@pytest.mark.parametrize("row", _rows(), ids=lambda p: p.name)
+def test_a_committed_row_reevaluates_into_its_eval_json(row, tmp_path):
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "skill_embedding_ros.cli",
+            "evaluate",
+            str(row),
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    want = json.loads((row / "eval.json").read_text())
+    got = json.loads((tmp_path / "eval.json").read_text())
+    assert set(got) == set(want)
+    for key in sorted(want):
+        if key != "checkpoint":  # where it was read from
+            assert got[key] == want[key], key
+
+
+def test_there_are_committed_rows():
+    assert len(_rows()) >= 5, list(RUNS.iterdir())
