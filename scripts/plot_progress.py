@@ -1,7 +1,8 @@
 """Learning curves from runs' progress.jsonl: exploration success (sampled actions, the actors'
-recent episodes) per task against env steps, one panel per task, one line per run.
+recent episodes) or return per task against env steps, one panel per task, one line per run.
 
 python scripts/plot_progress.py results/runs/reach_tasks_seed* --out docs/reach_tasks_curves.png
+python scripts/plot_progress.py results/runs/jaco_pretrain_seed0 --metric return --out x.png
 A run is a run directory or a progress.jsonl file; NAME=PATH labels it NAME.
 """
 
@@ -45,6 +46,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("runs", nargs="+", help="run directories or progress.jsonl files")
     parser.add_argument("--out", type=Path, required=True, help="PNG to write")
     parser.add_argument("--title", default="", help="figure title")
+    parser.add_argument(
+        "--metric",
+        choices=("success", "return"),
+        default="success",
+        help="exploration success rate, or the episodes' return",
+    )
     args = parser.parse_args(argv)
 
     runs = []
@@ -64,14 +71,15 @@ def main(argv: list[str] | None = None) -> None:
     fig, axes = plt.subplots(1, count, figsize=(3.2 * count, 3.0), sharey=True, squeeze=False)
     for k, ax in enumerate(axes[0]):
         for label, _, rows in data:
-            key = f"charts/success_task{k}"
+            key = f"charts/{args.metric}_task{k}"
             points = [(r["env_steps"] / 1000, r[key]) for r in rows if key in r]
             ax.plot(*zip(*points, strict=True), label=label, lw=1.2)
         ax.set_title(names[k] if k < len(names) else f"t{k}", fontsize=10)
         ax.set_xlabel("env steps (thousands)")
-        ax.axhline(0.9, color="grey", lw=0.6, ls=":")
+        if args.metric == "success":
+            ax.axhline(0.9, color="grey", lw=0.6, ls=":")
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("exploration success")
+    axes[0][0].set_ylabel(f"exploration {args.metric}")
     axes[0][-1].legend(fontsize=7, loc="best")
     if args.title:
         fig.suptitle(args.title, fontsize=10)
