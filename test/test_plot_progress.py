@@ -1,0 +1,40 @@
+"""scripts/plot_progress.py draws success or return curves from a run's progress.jsonl, one
+panel per task named from the run's config, and refuses what it cannot read."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "plot_progress.py"
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("scripts_plot_progress", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_success_and_return_curves(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("train: {tasks: [push, lift]}\n")
+    rows = [
+        {"env_steps": 1000 * k, **{f"charts/success_task{t}": 0.1 * k for t in (0, 1)},
+         **{f"charts/return_task{t}": 10.0 * k for t in (0, 1)}}
+        for k in range(1, 4)
+    ]  # fmt: skip
+    rows.insert(1, {"env_steps": 1500, "eval/success_task0": 0.5})  # an evaluation row
+    (run / "progress.jsonl").write_text("\n".join(map(json.dumps, rows)) + "\n")
+    plot = _module()
+    assert plot.task_names([run], 2) == ["t0 push", "t1 lift"]
+    for metric in ("success", "return"):
+        out = tmp_path / f"{metric}.png"
+        plot.main([str(run), "--metric", metric, "--out", str(out)])
+        assert out.stat().st_size > 1000
+    with pytest.raises(SystemExit, match="not found"):
+        plot.main([str(tmp_path / "missing"), "--out", str(tmp_path / "x.png")])
