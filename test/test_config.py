@@ -87,6 +87,7 @@ BAD_RUN_SETTINGS = [
     (["train.eval_every=-1"], ["train.eval_every must be >= 0", "got -1"]),
     (["train.eval_episodes=0"], ["train.eval_episodes must be >= 1", "got 0"]),
     (["train.solutions_target=-2"], ["train.solutions_target must be >= 0", "got -2"]),
+    (["train.demos=/no/store"], ["train.demos must be a replay store", "none at /no/store"]),
     (["train.device=gpu"], ["train.device must be cpu, cuda or cuda:<index>", "got 'gpu'"]),
     (["yaml:train: 5", "train.seed=1"], ["train must be a section", "got 5"]),
     (["agent.hidden=[8"], ["--set agent.hidden=[8", "not valid YAML"]),

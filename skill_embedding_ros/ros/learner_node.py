@@ -49,6 +49,12 @@ class LearnerNode(Node):
                 if self.cfg.transfer
                 else self.cfg.run_config()
             )
+            if run.train.demos:  # the store is a graph learner's one source of episodes
+                raise ValueError(
+                    f"train.demos ({run.train.demos}) is for in-process training; in a graph, "
+                    f"ingest the demonstrations into its store: skill-embedding ingest BAGS "
+                    f"--into {self.cfg.store}"
+                )
             self.key = read_key(self.cfg.weights_key) if self.cfg.weights_key else None
         except (ValueError, FileNotFoundError) as err:
             raise SystemExit(f"error: {err}") from None

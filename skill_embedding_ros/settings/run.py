@@ -28,6 +28,7 @@ from skill_embedding_ros.settings.base import (
     random_seed,
     setting,
     sizes,
+    text,
     torch_device,
     validate,
 )
@@ -61,6 +62,19 @@ def _is_suite(name: str) -> bool:
 def suite_name(default: str):
     """A setting naming a task suite (tasks/registry.py): built in, installed, or a plug-in."""
     return setting(default, Allowed(str, _suites_shown, _is_suite, relation=_suite_problem))
+
+
+def _demo_store_problem(path: str) -> str | None:
+    """What train.demos must be instead, or None: empty, or a store directory with a chunk."""
+    from skill_embedding_ros.data.store_chunks import chunk_entries
+
+    if not path:
+        return None
+    if not Path(path).is_dir():
+        return f"a replay store directory (there is none at {path})"
+    if not chunk_entries(Path(path)):
+        return f"a replay store with episodes (no chunk in {path}: skill-embedding ingest --into)"
+    return None
 
 
 def _unknown_task(train: TrainConfig, tasks: tuple[str, ...]) -> str | None:
@@ -185,6 +199,10 @@ class TrainConfig(Settings):
     solutions_target: int = integer(0, ">= 0")
     """Strict solutions per task whose first evaluation point summary.json and eval.json report
     (env_steps_to_solutions); at most the task's own count; 0: all of the task's solutions."""
+    demos: str = text("", host=_demo_store_problem)
+    """A replay store (docs/replay_store.md) whose episodes fill replay before the first step,
+    e.g. scripted demonstrations ingested from bags (`skill-embedding ingest --into STORE`):
+    replay's oldest episodes, the first to leave it. Empty: none."""
     device: str = torch_device("cpu")
     """Torch device of the learner ("cpu", "cuda"); `load_run_config` checks that this machine
     has it (a checkpoint's config is read anywhere)."""

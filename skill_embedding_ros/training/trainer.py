@@ -37,6 +37,7 @@ from skill_embedding_ros.data.replay import ReplayBuffer, episode_from_bytes, ep
 from skill_embedding_ros.settings.run import RunConfig, to_dict
 from skill_embedding_ros.tasks.env import SuiteEnv
 from skill_embedding_ros.tasks.registry import get_suite
+from skill_embedding_ros.training.demos import demo_episodes
 from skill_embedding_ros.training.pacing import steps_learned, updates_due
 from skill_embedding_ros.training.periodic import PeriodicEval
 from skill_embedding_ros.training.run_log import RunLog
@@ -99,14 +100,25 @@ class Trainer:
 
     def __init__(self, cfg: RunConfig, out_dir: str | Path, progress: bool = True):
         self.cfg, self.out = cfg, Path(out_dir)
+        self.suite = get_suite(cfg.train.suite)
+        # Checked before anything is written: a store that does not fit leaves no run behind.
+        demos = cfg.train.demos and demo_episodes(
+            cfg.train.demos,
+            self.suite.obs_dim,
+            self.suite.action_dim,
+            cfg.agent.z_dim,
+            cfg.train.tasks,
+        )
         self.out.mkdir(parents=True, exist_ok=True)
         seed_everything(cfg.train.seed, cfg.train.threads)
-        self.suite = get_suite(cfg.train.suite)
         self.nets = build_networks(cfg)
         self.learner = Learner(self.nets, hold_steps(cfg), cfg.train.device)
         self.replay = ReplayBuffer(
             cfg.replay.capacity, self.suite.obs_dim, self.suite.action_dim, cfg.agent.z_dim
         )
+        for episode in demos or []:
+            self.replay.add(episode)
+        self.demos = len(demos or [])
         self.rng = np.random.default_rng(cfg.train.seed)
         self.stats = EpisodeStats(self.suite, cfg.train.tasks)
         self.periodic = PeriodicEval(cfg, self.suite)
@@ -147,6 +159,8 @@ class Trainer:
             disable=not self.progress,
             desc=f"train {self.cfg.train.suite} seed {self.cfg.train.seed}",
         )
+        if self.demos:
+            self.bar.write(f"replay starts with {self.demos} episodes from {self.cfg.train.demos}")
         self.start = time.perf_counter()
         self._next_log = self.cfg.train.log_every
         self._next_ckpt = self.cfg.train.checkpoint_every
@@ -163,6 +177,7 @@ class Trainer:
             "env_steps": self.env_steps,
             "updates": self.learner.updates,
             "episodes": self.stats.episodes,
+            **({"demo_episodes": self.demos} if self.demos else {}),
             "minutes": (time.perf_counter() - self.start) / 60,
             **self.stats.scalars(),
             **({"periodic_eval": self.periodic.summary()} if self.periodic.every else {}),
