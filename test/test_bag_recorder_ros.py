@@ -7,7 +7,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import yaml
@@ -32,6 +31,7 @@ from skill_embedding_ros.ros.processes import (
     ros_env,
     start_node,
     stop,
+    wait_alive,
 )
 from skill_embedding_ros.settings.nodes import GateConfig, PolicyNodeConfig
 from skill_embedding_ros.settings.run import load_run_config
@@ -51,15 +51,6 @@ def _key(episode) -> bytes:
 
 def _start(episode) -> bytes:
     return episode.obs[0].tobytes()
-
-
-def _wait(cond, timeout: float, what: str, procs) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        for p in procs:
-            assert p.poll() is None, f"{p.args} died:\n{log_text(p)[-2000:]}"
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def _record(domain: int, out, log_dir):
@@ -91,7 +82,7 @@ def test_record_a_running_graph_and_ingest_it_back(tmp_path):
     ]
     recorder = _record(domain, bag, tmp_path)
     try:
-        _wait(
+        wait_alive(
             lambda: (
                 all(f"recording {t}" in log_text(recorder) for t in TOPICS)
                 and f"recording {TOPICS[0]}" in log_text(nodes[2])
@@ -106,7 +97,7 @@ def test_record_a_running_graph_and_ingest_it_back(tmp_path):
         weights.publish(weights_message(encode_weights(nets.actor_state(), 1, env_steps=0)))
         live = StoreReader(live_store)
         stored = []
-        _wait(
+        wait_alive(
             lambda: len(stored.__iadd__(live.new_episodes())) >= EPISODES,
             90,
             "episodes in the live store",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 from std_msgs.msg import String, UInt8MultiArray
@@ -31,6 +30,7 @@ from skill_embedding_ros.ros.processes import (
     ros_env,
     start_node,
     stop,
+    wait_alive,
 )
 from skill_embedding_ros.settings.run import load_run_config
 from skill_embedding_ros.tasks.registry import get_suite
@@ -50,15 +50,6 @@ ROBOT_TOPICS = [
     "/actor_0/commands",
     "/actor_0/task",
 ]
-
-
-def _wait(cond, timeout: float, what: str, procs) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        for p in procs:
-            assert p.poll() is None, f"{p.args} died:\n{log_text(p)[-2000:]}"
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def test_a_bag_of_the_jaco_graph_ingests_into_its_episodes(tmp_path):
@@ -97,7 +88,7 @@ def test_a_bag_of_the_jaco_graph_ingests_into_its_episodes(tmp_path):
     recorder.log_path = tmp_path / "bag_recorder.log"
     policy_proc = None
     try:
-        _wait(
+        wait_alive(
             lambda: all(f"recording {t}" in log_text(recorder) for t in ROBOT_TOPICS),
             60,
             "the bag recorder to find every robot topic",

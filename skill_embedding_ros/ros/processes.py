@@ -135,6 +135,17 @@ def log_text(proc: subprocess.Popen) -> str:
     return Path(proc.log_path).read_text(errors="replace")  # type: ignore[attr-defined]
 
 
+def wait_alive(cond: Callable[[], bool], timeout: float, what: str, procs) -> None:
+    """Wait until cond() is true while every process in `procs` keeps running; AssertionError
+    naming `what` after `timeout` seconds, or the process that died, with its log's tail."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        for p in procs:
+            assert p.poll() is None, f"{p.args} died:\n{log_text(p)[-2000:]}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
 class Probe:
     """A node in the test process, in its own context on the graph's domain."""
 
