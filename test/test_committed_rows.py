@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from skill_embedding_ros.cli import main
 
 RUNS = Path(__file__).resolve().parents[1] / "results" / "runs"
 
@@ -28,21 +28,7 @@ def _rows() -> list[Path]:
 
 @pytest.mark.parametrize("row", _rows(), ids=lambda p: p.name)
 def test_a_committed_row_reevaluates_into_its_eval_json(row, tmp_path):
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "skill_embedding_ros.cli",
-            "evaluate",
-            str(row),
-            "--out",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
+    assert main(["evaluate", str(row), "--out", str(tmp_path)]) == 0
     want = json.loads((row / "eval.json").read_text())
     got = json.loads((tmp_path / "eval.json").read_text())
     assert set(got) == set(want)
