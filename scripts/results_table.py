@@ -1,6 +1,18 @@
-"""Markdown tables of results/*.csv, for docs/experiments.md (so no figure is copied by hand).
+"""Markdown tables of results/*.csv, for README.md and docs/ (so no figure is copied by hand).
 
-python scripts/results_table.py results/reach_bernoulli.csv results/reach_gaussian.csv
+    python scripts/results_table.py results/reach_bernoulli.csv results/reach_gaussian.csv
+    python scripts/results_table.py --update README.md docs/experiments.md   # rewrite blocks
+    python scripts/results_table.py --check README.md docs/experiments.md    # exit 1 if stale
+
+A document holds generated tables between two comments, e.g.
+
+    <!-- results_table summary results/reach_bernoulli.csv results/reach_tasks.csv -->
+    (the table; rewritten by --update)
+    <!-- end results_table -->
+
+`seeds` makes the per-seed table, `summary` the over-seeds one, `transfer` the transfer grid's
+per-method table (its own CSVs: scripts/run_transfer.py); paths are from the repository root.
+test/test_results_tables.py runs --check, so a results file and its tables cannot drift.
 
 Per file: one row per seed, then per experiment and task the mean over seeds with a 95 %
 Student-t interval (mean ± t(n-1) s/sqrt(n)) of strict success, strict solutions, reliable
@@ -14,10 +26,13 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
+import re
 import sys
 from pathlib import Path
 
 from skill_embedding_ros.training.scoring import mean_ci95
+from skill_embedding_ros.transfer.grid import summary_table
 
 
 def read(path: Path) -> tuple[list[str], list[dict]]:
@@ -54,6 +69,9 @@ def _cell(row: dict, task: str) -> str:
         )
     if row.get(f"{task}_z_consistency"):
         cell += f"; z consistency {float(row[f'{task}_z_consistency']):.0%}"
+    if f"{task}_steps_to_solutions" in row:
+        steps = _steps([row[f"{task}_steps_to_solutions"]])
+        cell += "; target never reached" if steps == "never" else f"; target reached at {steps}"
     return cell
 
 
@@ -63,7 +81,10 @@ def table(rows: list[dict]) -> str:
     tasks = task_keys(rows)
     kls = sorted({k for r in rows for k in r if k.startswith("kl_")})
     head = ["experiment", "seed"]
-    head += [f"{t} success, solutions (regions); touched; return" for t in tasks]
+    head += [
+        f"{t}: strict success, solutions (regions); touched rule; return ± s.d. over episodes"
+        for t in tasks
+    ]
     head += [k.replace("kl_", "KL ") for k in kls] + ["env steps", "minutes", "commit"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
@@ -86,10 +107,38 @@ def _interval(values: list[float], fmt: str) -> str:
     return fmt.format(mean) + ("" if half is None else " ± " + fmt.format(half))
 
 
+def _steps(cells: list[str | None]) -> str:
+    """Per seed, the env steps at which the strict solutions first reached the run's target
+    ("never": not by the end; an absent column: no evaluation during training), then the
+    median, never counting as later than any step."""
+    if any(c is None for c in cells):
+        return ""
+    steps = [float(c) if c != "" else math.inf for c in cells]
+
+    def shown(v: float) -> str:
+        return "never" if math.isinf(v) else f"{v / 1000:g} k"
+
+    if len(steps) == 1:
+        return shown(steps[0])
+    return f"{', '.join(map(shown, steps))} (median {shown(_median(steps))})"
+
+
+def _median(values: list[float]) -> float:
+    """The median, never (inf) among the values: of an even count whose upper middle is never,
+    never (numpy would say so too, with a warning)."""
+    ordered = sorted(values)
+    n = len(ordered)
+    if n % 2:
+        return ordered[n // 2]
+    low, high = ordered[n // 2 - 1], ordered[n // 2]
+    return math.inf if math.isinf(high) else (low + high) / 2
+
+
 def summary(rows: list[dict]) -> str:
     """Per experiment and task, over its seeds: mean ± the 95 % t-interval's half-width."""
     tasks = task_keys(rows)
     head = ["experiment", "task", "seeds", "success", "solutions", "reliable", "return", "touched"]
+    head += ["env steps to the target solutions, per seed (median)"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name in dict.fromkeys(r["experiment"] for r in rows):
         mine = [r for r in rows if r["experiment"] == name and not r.get("error")]
@@ -102,7 +151,7 @@ def summary(rows: list[dict]) -> str:
                 success = _interval([100 * float(r[f"{t}_success"]) for r in done], "{:.0f} %")
                 found = _interval([float(r[f"{t}_solutions"]) for r in done], "{:.1f}")
                 cells = [name, t, str(len(done))]
-                cells += [f"touched rule: {success}", f"touched rule: {found}", "", "", ""]
+                cells += [f"touched rule: {success}", f"touched rule: {found}", "", "", "", ""]
                 out.append("| " + " | ".join(cells) + " |")
                 continue
 
@@ -118,20 +167,69 @@ def summary(rows: list[dict]) -> str:
                 _interval(values(f"{t}_reliable_solutions"), "{:.1f}"),
                 _interval(values(f"{t}_return"), "{:.1f}"),
                 _interval(values(f"{t}_touched", 100), "{:.0f} %"),
+                _steps([r.get(f"{t}_steps_to_solutions") for r in strict]),
             ]
             out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out)
 
 
+BLOCK = re.compile(
+    r"(<!-- results_table (?P<kind>seeds|summary|transfer) (?P<paths>[^>]*?) -->\n)(?P<body>.*?)"
+    r"(<!-- end results_table -->)",
+    re.S,
+)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def render(kind: str, paths: list[str], root: Path = ROOT) -> str:
+    """The table a block asks for: per seed (`seeds`) or over seeds (`summary`), of all rows of
+    the named CSVs (paths from `root`) in the order given."""
+    missing = [path for path in paths if not (root / path).is_file()]
+    if missing:
+        raise FileNotFoundError(f"a results_table block names {', '.join(missing)}: not found")
+    if kind == "transfer":  # the transfer grid's own CSVs (skill_embedding_ros/transfer/grid.py)
+        return summary_table([root / path for path in paths]) + "\n"
+    rows = [row for path in paths for row in read(root / path)[1]]
+    return (table if kind == "seeds" else summary)(rows) + "\n"
+
+
+def update(doc: Path, write: bool, root: Path = ROOT) -> bool:
+    """Regenerate every block in `doc`; True if any was stale. Writes only when `write`."""
+    text = doc.read_text()
+    fresh = BLOCK.sub(lambda m: m[1] + render(m["kind"], m["paths"].split(), root) + m[5], text)
+    if write and fresh != text:
+        doc.write_text(fresh)
+    return fresh != text
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("csv", nargs="+", type=Path, help="results/<experiment>.csv files")
-    for path in parser.parse_args().csv:
+    parser.add_argument(
+        "files",
+        nargs="+",
+        type=Path,
+        help="results/*.csv, or with --update or --check, documents holding results_table blocks",
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--update", action="store_true", help="rewrite the documents' blocks")
+    mode.add_argument("--check", action="store_true", help="exit 1 if a block is stale")
+    args = parser.parse_args()
+    for path in args.files:
         if not path.is_file():
-            print(f"error: {path} not found (results/*.csv)", file=sys.stderr)
+            print(f"error: {path} not found", file=sys.stderr)
             return 2
-    for name in parser.parse_args().csv:
-        header, rows = read(Path(name))
+    if args.update or args.check:
+        try:
+            stale = [doc for doc in args.files if update(doc, write=args.update)]
+        except FileNotFoundError as e:
+            print(f"error: {e} (paths are from the repository root)", file=sys.stderr)
+            return 2
+        for doc in stale:
+            verb = "rewrote" if args.update else "stale: run scripts/results_table.py --update"
+            print(f"{verb} {doc}", file=sys.stderr if args.check else sys.stdout)
+        return 1 if stale and args.check else 0
+    for name in args.files:
+        header, rows = read(name)
         print(f"`{name}` ({'; '.join(header)})\n")
         print(table(rows) + "\n")
         print("Over seeds: mean ± half-width of the 95 % Student-t interval.\n")
