@@ -49,7 +49,7 @@ class LearnerNode(Node):
                 if self.cfg.transfer
                 else self.cfg.run_config()
             )
-            if run.train.demos:  # the store is a graph learner's one source of episodes
+            if not self.cfg.transfer and run.train.demos:  # a graph learner reads its store only
                 raise ValueError(
                     f"train.demos ({run.train.demos}) is for in-process training; in a graph, "
                     f"ingest the demonstrations into its store: skill-embedding ingest BAGS "
