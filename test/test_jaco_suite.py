@@ -164,7 +164,7 @@ def test_reward_and_success_from_hand_built_observations():
     suite = JACO
     at_goal = _obs(ee=(0.5, 0.1, 0.04), block=(0.5, 0.15, 0.025))
     reach, push = np.linalg.norm([0, 0.05, 0.015]), 0.0
-    expected = 0.2 * (1 - np.tanh(10 * reach)) + 0.5 * (1 - np.tanh(5 * push)) + 0.3
+    expected = 0.2 * (1 - np.tanh(4 * reach)) + 0.5 * (1 - np.tanh(5 * push)) + 0.3
     assert suite.reward("push", at_goal) == pytest.approx(expected, abs=1e-6)
     far = _obs(ee=(0.0, 0.6, 0.5), block=(0.2, -0.6, 0.025), goal=(0.6, 0.3, 0.025))
     assert suite.reward("push", far) < 0.01

@@ -121,7 +121,7 @@ def test_rewards_from_hand_built_observations():
     assert suite.in_target("lift", held) and not suite.in_target("lift", on_bench)
     # A placed target wants the block resting at the goal's height, not held above it.
     assert not suite.in_target("push", _obs(block=(0.5, 0.15, 0.1)))
-    expected = 0.2 * (1 - np.tanh(10 * 0.03)) + 0.5 * (1 - np.tanh(5 * 0.01)) + 0.3
+    expected = 0.2 * (1 - np.tanh(4 * 0.03)) + 0.5 * (1 - np.tanh(5 * 0.01)) + 0.3
     assert suite.reward("lift", held) == pytest.approx(expected, abs=1e-6)
     assert suite.reward("rail_lift", held) == suite.reward("lift", held)
     assert suite.reward("lift", held) - suite.reward("lift", on_bench) > 0.4
