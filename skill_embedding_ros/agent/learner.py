@@ -154,8 +154,11 @@ class Learner:
         )
         inference_loss = losses.inference_loss(log_q, mask)
 
+        # One policy pass on the replayed states serves the targets (detached) and, after the
+        # critic's step (which leaves the policy's parameters alone), the policy's own loss.
+        policy_out = nets.policy(obs, z)
         with torch.no_grad():
-            mean, log_std = nets.policy(obs, z)
+            mean, log_std = (t.detach() for t in policy_out)
             _, log_pi_sample = sample_tanh_gaussian(mean, log_std)
             r_hat = losses.augmented_reward(
                 reward, log_q.detach(), -log_pi_sample, cfg.alpha2, cfg.alpha3
@@ -167,9 +170,14 @@ class Learner:
             )
             # A step past the segment's valid end must not carry the trace: cut it there.
             c = c * mask
-            q_taken = nets.critic_target(obs, action, z, critic_task)
             next_action, _ = sample_tanh_gaussian(*nets.policy(next_obs, z))
-            v_next = nets.critic_target(next_obs, next_action, z, critic_task)
+            # The target critic scores the taken and the next actions in one pass.
+            q_taken, v_next = nets.critic_target(
+                torch.cat([obs, next_obs]),
+                torch.cat([action, next_action]),
+                torch.cat([z, z]),
+                torch.cat([critic_task, critic_task]),
+            ).chunk(2)
             discounts = cfg.gamma * (1.0 - b["terminal"].float())
             q_ret = retrace_targets(r_hat, discounts, q_taken, v_next, c)
 
@@ -177,7 +185,7 @@ class Learner:
         critic_loss = losses.critic_loss(q, q_ret, mask)
         self._step("critic", critic_loss)
 
-        new_action, log_pi_new = sample_tanh_gaussian(*nets.policy(obs, z))
+        new_action, log_pi_new = sample_tanh_gaussian(*policy_out)
         policy_loss = losses.policy_loss(
             nets.critic(obs, new_action, z, task), log_pi_new, cfg.alpha3, mask
         )
