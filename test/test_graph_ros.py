@@ -40,7 +40,8 @@ from skill_embedding_ros.testing.episodes import make_episode
 TINY = """
 agent: {hidden: [32, 32], critic_hidden: [32, 32]}
 replay: {capacity: 20000, batch: 16}
-train: {suite: reach, tasks: [any], env_steps: %d, warmup_steps: 500, log_every: 500}
+train: {suite: reach, tasks: [any], env_steps: %d, warmup_steps: 500, log_every: 500,
+        eval_every: 500, eval_episodes: 2}
 """
 
 
@@ -108,6 +109,17 @@ def test_train_graph_through_the_launcher(tmp_path):
     # The learner trained to the replay ratio and checkpointed.
     _, meta = read_checkpoint(run_dir / "checkpoint.safetensors")
     assert meta["updates"] == int((1500 - 500) * 0.25)
+
+    # The learner evaluated once caught up at or past each 500 env steps (train.eval_every;
+    # one point when a store chunk passes several): rows in progress.jsonl, a log line each,
+    # and the points in summary.json.
+    rows = [json.loads(line) for line in (run_dir / "progress.jsonl").read_text().splitlines()]
+    points = [r["env_steps"] for r in rows if "eval/success_task0" in r]
+    assert points and points[0] >= 500 and points[-1] >= 1500, points
+    assert len({p // 500 for p in points}) == len(points)  # at most one per multiple
+    assert out.count("evaluation at ") == len(points)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["periodic_eval"]["points"] == len(points)
 
     # Signed weights reached the policies: both report episodes run with learner weights.
     versions = {s["name"]: int(s["weights_version"]) for s in statuses}

@@ -2,6 +2,7 @@
 poison episodes are quarantined and training goes on, non-finite updates are rolled back and
 never saved or broadcast, and after any number of simulated `kill -9`s the counts are exact."""
 
+import dataclasses
 import itertools
 import json
 import time
@@ -258,3 +259,39 @@ def test_a_new_run_starts_from_another_runs_networks(tmp_path, run):
     from_checkpoint = node.run_config()
     assert from_checkpoint.agent == run.agent and from_checkpoint.train.seed == 5
     assert from_checkpoint.train.warmup_steps == 0 < run.train.warmup_steps
+
+
+def test_periodic_evaluation_once_caught_up_at_each_multiple(tmp_path, run):
+    run = dataclasses.replace(
+        run, train=dataclasses.replace(run.train, eval_every=20, eval_episodes=2)
+    )
+    store, out = tmp_path / "store", tmp_path / "run"
+    writer = StoreWriter(store)
+    land(writer, [episode(1), episode(2), episode(3)])  # 30 env steps
+    learner = StoreLearner(run, store, out)
+    learner.ingest()
+    assert learner.owed() > 0 and learner.evaluation() is None  # not caught up: not yet
+    train(learner)
+    row = learner.evaluation()
+    assert row["env_steps"] == 30 and 0 <= row["eval/success_task0"] <= 1
+    assert "eval/solutions_task0" in row and "eval/return_task0" in row
+    assert learner.evaluation() is None  # one point per multiple
+    land(writer, [episode(4), episode(5)])  # 50: past the next multiple, 40
+    learner.ingest()
+    train(learner)
+    assert learner.evaluation()["env_steps"] == 50
+    learner.checkpoint()
+    learner.write_summary()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["env_steps"] == 50 and summary["periodic_eval"]["points"] == 2
+    assert "t0_any" in summary["periodic_eval"]["env_steps_to_solutions"]
+
+    # A restarted learner evaluates next at the multiple after its checkpoint's count.
+    restarted = StoreLearner(run, store, out)
+    restarted.ingest()
+    train(restarted)
+    assert restarted.evaluation() is None
+    land(writer, [episode(6)])
+    restarted.ingest()
+    train(restarted)
+    assert restarted.evaluation()["env_steps"] == 60

@@ -124,6 +124,7 @@ class LearnerNode(Node):
             # Paced explorers wait for these counts: tell them as soon as the learner has caught
             # up, and every few seconds anyway (a lost episode must not stall them for good).
             self.publish_weights()
+        self.evaluate()
         if now - self.last_checkpoint > self.cfg.checkpoint_period:
             self.checkpoint()
         self.report_rollbacks()
@@ -162,6 +163,23 @@ class LearnerNode(Node):
         self.metrics = self.core.metrics
         if self.learner.updates % self.cfg.publish_every == 0:
             self.publish_weights()
+
+    def evaluate(self) -> None:
+        """The periodic evaluation (train.eval_every) when due: a row in progress.jsonl and
+        TensorBoard and a line in the log. It blocks this loop for its episodes."""
+        row = self.core.evaluation()
+        if row is None:
+            return
+        self.run_log.write(row, self.core.env_steps)
+        tasks = self.core.stats.tasks
+        self.get_logger().info(
+            f"evaluation at {self.core.env_steps} env steps: "
+            + ", ".join(
+                f"{name} {row[f'eval/solutions_task{t}']} solution(s), strict success "
+                f"{100 * row[f'eval/success_task{t}']:.0f}%"
+                for t, name in enumerate(tasks)
+            )
+        )
 
     def report_rollbacks(self) -> None:
         """One line per ROLLBACK_LOG_S at most about updates rolled back as non-finite."""
@@ -229,6 +247,7 @@ class LearnerNode(Node):
 
     def close(self) -> None:
         self.checkpoint()
+        self.core.write_summary()
         self.run_log.close()
 
 

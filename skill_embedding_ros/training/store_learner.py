@@ -49,6 +49,7 @@ from skill_embedding_ros.data.validation import EpisodeSpec, episode_problem
 from skill_embedding_ros.settings.run import RunConfig, to_dict
 from skill_embedding_ros.tasks.registry import get_suite
 from skill_embedding_ros.training.pacing import updates_due
+from skill_embedding_ros.training.periodic import PeriodicEval
 from skill_embedding_ros.training.trainer import (
     EpisodeStats,
     hold_steps,
@@ -156,6 +157,9 @@ class StoreLearner:
         if self.started_from:
             self._start_from(start_from)
         self.identity = WeightsIdentity(self.out / IDENTITY, self.resumed or {})
+        self.periodic = PeriodicEval(run, suite)
+        if self.periodic.every:  # resumed: the next multiple, as an unbroken run would
+            self.periodic.next = (self.env_steps // self.periodic.every + 1) * self.periodic.every
 
     def _begin(self, store, out, *, pacing, learner, replay, spec, stats, seed: int) -> None:
         """What every store learner keeps (its subclasses call this too): where it reads and
@@ -178,6 +182,8 @@ class StoreLearner:
         self.resumed: dict | None = None
         self.started_from = ""
         self._published: tuple[int, int] | None = None
+        self.periodic: PeriodicEval | None = None
+        """Evaluation during training (train.eval_every), skills runs only."""
 
     def _resume(self) -> dict | None:
         """Load the run directory's checkpoint, if any, with its counts and store position.
@@ -290,6 +296,14 @@ class StoreLearner:
             self.metrics = metrics
         return bool(metrics)
 
+    def evaluation(self) -> dict | None:
+        """The periodic evaluation's progress row when one is due, else None. Due once the
+        learner has caught up with the store (the updates the replay ratio owes are done), so
+        each point scores the weights that many env steps buy, as in process."""
+        if self.periodic is None or self.owed() > 0 or not self.periodic.due(self.env_steps):
+            return None
+        return self.periodic(self.learner.nets, self.env_steps)
+
     def done(self) -> bool:
         return self.env_steps >= self.pacing.env_steps and self.owed() <= 0
 
@@ -333,6 +347,15 @@ class StoreLearner:
         save_actor_checkpoint(
             self.checkpoint_path.with_name(ACTOR_CHECKPOINT), self.learner, actor_meta
         )
+
+    def write_summary(self) -> None:
+        """summary.json in the run directory, as in-process training writes it: the counts and,
+        with train.eval_every, the periodic evaluation's first points at the target solutions
+        (`skill-embedding evaluate` reports them). After a restart it holds the points since."""
+        summary = {"env_steps": self.env_steps, "updates": self.learner.updates}
+        if self.periodic is not None and self.periodic.every:
+            summary["periodic_eval"] = self.periodic.summary()
+        (self.out / "summary.json").write_text(json.dumps(summary, indent=1))
 
     def progress(self) -> dict[str, float]:
         """Counts and health for diagnostics and progress.jsonl."""
