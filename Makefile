@@ -44,6 +44,7 @@ bench: $(VENV)/.bench
 	$(PY) benchmarks/bench_ingest.py --out benchmarks/results_ingest.json
 	$(PY) benchmarks/bench_stops.py --out benchmarks/results_stops.json
 	$(PY) benchmarks/bench_weights_broadcast.py --out benchmarks/results_weights_broadcast.json
+	$(PY) benchmarks/bench_demo.py --out benchmarks/results_demo.json
 
 ## Kill every node type of a training graph 20 times at random moments (about 15 minutes);
 ## prints what did not survive and writes benchmarks/results_chaos.json.
