@@ -10,7 +10,8 @@ from glob import glob
 from setuptools import find_packages, setup
 
 package_name = "skill_embedding_ros"
-NODES = runpy.run_path(f"{package_name}/ros/executables.py")["NODES"]
+EXECUTABLES = runpy.run_path(f"{package_name}/ros/executables.py")
+NODES = {**EXECUTABLES["NODES"], **EXECUTABLES["CONTAINER"]}
 
 setup(
     name=package_name,

@@ -67,6 +67,14 @@ def ratios(res: dict) -> dict:
             out[f"total_steps_{n}_actors_vs_1"] = round(
                 row["steps_per_s_total"] / one["steps_per_s_total"], 2
             )
+    for n, row in res.get("graph_composed", {}).items():
+        out[f"composed_vs_separate_total_steps_{n}_actors"] = round(
+            row["steps_per_s_total"] / res["graph"][n]["steps_per_s_total"], 2
+        )
+        if n != "1":
+            out[f"composed_total_steps_{n}_actors_vs_1"] = round(
+                row["steps_per_s_total"] / res["graph_composed"]["1"]["steps_per_s_total"], 2
+            )
     return out
 
 
@@ -81,7 +89,9 @@ def table(res: dict) -> str:
         "",
         "actors  total steps/s  per actor  step us  policy p50/p99 us  stored/reported eps",
     ]
-    for n, g in res["graph"].items():
+    graphs = [(n, g) for n, g in res["graph"].items()]
+    graphs += [(f"{n}c", g) for n, g in res.get("graph_composed", {}).items()]  # c: composed
+    for n, g in graphs:
         rows.append(
             f"{n:>6}  {g['steps_per_s_total']:>13}  {g['steps_per_s_per_actor']:>9}  "
             f"{g['step_us_per_actor']:>7}  "
@@ -127,6 +137,11 @@ def main() -> None:
             warmup = 1 if args.quick else 2
             results["graph"] = {
                 str(n): bench_graph(n, seconds, warmup, log_dir) for n in sorted(args.actors)
+            }
+            # compose:=true, the same windows: each actor's nodes in one process.
+            results["graph_composed"] = {
+                str(n): bench_graph(n, seconds, warmup, log_dir / "composed", composed=True)
+                for n in sorted(args.actors)
             }
         except RuntimeError as err:
             sys.exit(f"error: {err}")

@@ -13,31 +13,45 @@ from graph_harness import RUN_CONFIG, RosContext, check_alive, log_tail, stop_al
 
 from skill_embedding_ros.data.replay_store import list_chunks
 from skill_embedding_ros.ros import topics
-from skill_embedding_ros.ros.processes import fresh_domain, graph_params, start_node
+from skill_embedding_ros.ros.processes import (
+    fresh_domain,
+    graph_params,
+    start_container,
+    start_node,
+)
 from skill_embedding_ros.settings.run import load_run_config
 from skill_embedding_ros.tasks.registry import get_suite
 
 
-def start_graph(n: int, domain: int, store: Path, log_dir: Path) -> dict[str, list]:
+def start_graph(n: int, domain: int, store: Path, log_dir: Path, composed=False) -> dict:
     """The training graph's actor side: per actor a lockstep sim_bridge, a safety_gate and an
     exploring skill_policy (pacing off: no learner), plus the real replay_recorder, which the
     policies wait for before starting episodes. The recorder starts first (docs/ros_graph.md).
 
     Bridge, gate and policy take the train_sim graph's parameters (the gate steps in lockstep
-    with its bridge, its e-stop latch kept in memory); the recorder keeps its defaults."""
+    with its bridge, its e-stop latch kept in memory); the recorder keeps its defaults.
+    `composed`: each actor's three nodes in one actor_container process (compose:=true)."""
     suite = load_run_config(RUN_CONFIG).train.suite
     recorder = start_node("replay_recorder", domain, log_dir, params={"store": str(store)})
-    graph: dict[str, list] = {"skill_policy": [], "safety_gate": [], "sim_bridge": []}
+    # Stopped in this order: policies first (containers hold theirs), the recorder last.
+    graph: dict[str, list] = {"actor_container": [], "skill_policy": [], "safety_gate": []}
+    graph["sim_bridge"] = []
     for i in range(n):
         ns = f"actor_{i}"
-        bridge = graph_params("sim_bridge", suite=suite, mode="lockstep", seed=i)
-        graph["sim_bridge"].append(start_node("sim_bridge", domain, log_dir, ns, bridge))
-        gate = graph_params("safety_gate", stepping="lockstep")
-        graph["safety_gate"].append(start_node("safety_gate", domain, log_dir, ns, gate))
-        policy = graph_params("skill_policy", config=RUN_CONFIG, mode="explore", actors=0, seed=i)
-        graph["skill_policy"].append(start_node("skill_policy", domain, log_dir, ns, policy))
+        params = {  # the order the nodes start in, and a container builds them in
+            "sim_bridge": graph_params("sim_bridge", suite=suite, mode="lockstep", seed=i),
+            "safety_gate": graph_params("safety_gate", stepping="lockstep"),
+            "skill_policy": graph_params(
+                "skill_policy", config=RUN_CONFIG, mode="explore", actors=0, seed=i
+            ),
+        }
+        if composed:
+            graph["actor_container"].append(start_container(domain, log_dir, ns, params))
+            continue
+        for executable, values in params.items():
+            graph[executable].append(start_node(executable, domain, log_dir, ns, values))
     graph["replay_recorder"] = [recorder]
-    return graph
+    return {name: group for name, group in graph.items() if group}
 
 
 def episode_listener(ros: RosContext) -> list[dict]:
@@ -81,13 +95,15 @@ def actor_rate(events: list[dict], begin: float, end: float, episode_steps: int)
     return (last["episode"] - first["episode"]) * episode_steps / (last["t"] - first["t"])
 
 
-def bench_graph(n: int, seconds: float, warmup_episodes: int, log_dir: Path) -> dict:
+def bench_graph(
+    n: int, seconds: float, warmup_episodes: int, log_dir: Path, composed=False
+) -> dict:
     episode_steps = get_suite(load_run_config(RUN_CONFIG).train.suite).episode_steps
     domain = fresh_domain()
     store = log_dir / f"store_{n}"
     ros = RosContext(domain, "bench_graph")
     seen = episode_listener(ros)
-    graph = start_graph(n, domain, store, log_dir / f"graph_{n}")
+    graph = start_graph(n, domain, store, log_dir / f"graph_{n}", composed)
     procs = [p for group in graph.values() for p in group]
     actors = [f"actor_{i}" for i in range(n)]
 
@@ -106,7 +122,8 @@ def bench_graph(n: int, seconds: float, warmup_episodes: int, log_dir: Path) -> 
     finally:
         # Policies first, so no command is in flight when their bridges go; the recorder last,
         # so it writes every episode it completed into its final chunk.
-        codes = {"skill_policy": stop_all(graph["skill_policy"])}
+        first = next(iter(graph))  # the policies, or the containers holding them
+        codes = {first: stop_all(graph[first])}
         # Diagnostics of episodes that ended after the window may still be on their way: take
         # them in, so `episodes_reported` counts every episode the policies finished.
         ros.spin_for(1.0)

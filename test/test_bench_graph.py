@@ -44,4 +44,8 @@ def test_quick_graph_benchmark_writes_every_figure(tmp_path):
     ]
     assert all(x > 0 for x in figures), figures
     assert graph["exit_codes"] == {}  # every node stopped cleanly on Ctrl-C
+    composed = res["graph_composed"]["1"]  # compose:=true, one process for the actor
+    assert composed["steps_per_s_per_actor"] > 0 and composed["episodes_stored"] > 0
+    assert composed["exit_codes"] == {}
+    assert res["ratios"]["composed_vs_separate_total_steps_1_actors"] > 0
     assert "steps/s" in proc.stdout  # the table

@@ -31,6 +31,7 @@ from skill_embedding_ros.ros.processes import (
     graph_params,
     log_text,
     ros_env,
+    start_container,
     start_node,
     stop,
 )
@@ -127,8 +128,9 @@ def test_train_graph_through_the_launcher(tmp_path):
     assert all(v > 0 for v in versions.values()), versions
 
 
-def run_actor_once(tmp_path, domain: int, seed: int) -> list[np.ndarray]:
-    """Bridge + gate + explorer for 2 episodes; the probe subscribes to its records."""
+def run_actor_once(tmp_path, domain: int, seed: int, composed=False) -> list[np.ndarray]:
+    """Bridge + gate + explorer for 2 episodes, each its own process or (`composed`) all in one
+    actor_container; the probe subscribes to its records."""
     probe = Probe(domain)
     records: list[np.ndarray] = []
     probe.node.create_subscription(
@@ -137,13 +139,16 @@ def run_actor_once(tmp_path, domain: int, seed: int) -> list[np.ndarray]:
         lambda m: records.append(np.asarray(m.data)),
         1000,
     )
-    nodes = [
-        start_node("sim_bridge", domain, tmp_path, "actor_0", {"seed": seed}),
-        start_node("safety_gate", domain, tmp_path, "actor_0", graph_params("safety_gate")),
-    ]
-    policy = start_node(
-        "skill_policy", domain, tmp_path, "actor_0", {"seed": seed, "episodes": 2, "actors": 0}
-    )
+    params = {
+        "sim_bridge": {"seed": seed},
+        "safety_gate": graph_params("safety_gate"),
+        "skill_policy": {"seed": seed, "episodes": 2, "actors": 0},
+    }
+    if composed:
+        nodes, policy = [], start_container(domain, tmp_path, "actor_0", params)
+    else:
+        nodes = [start_node(e, domain, tmp_path, "actor_0", params[e]) for e in list(params)[:2]]
+        policy = start_node("skill_policy", domain, tmp_path, "actor_0", params["skill_policy"])
     try:
         probe.spin_until(lambda: policy.poll() is not None, 60, "two episodes")
         probe.spin_until(lambda: len(records) >= 2 * 51, 10, "every record")
@@ -163,6 +168,11 @@ def test_lockstep_reproduces_a_trajectory_exactly(tmp_path):
     for a, b in zip(first, second, strict=True):
         np.testing.assert_array_equal(a, b)  # stamps, observations, actions, z: bit for bit
     assert not all(np.array_equal(a, c) for a, c in zip(first, other, strict=True))
+    # The same actor composed in one process (compose:=true) runs the very same trajectory.
+    composed = run_actor_once(tmp_path / "d", fresh_domain(), seed=5, composed=True)
+    assert len(composed) == 102
+    for a, d in zip(first, composed, strict=True):
+        np.testing.assert_array_equal(a, d)
 
 
 def test_learner_and_recorder_survive_kill9(tmp_path):

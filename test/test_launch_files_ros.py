@@ -57,7 +57,30 @@ def test_launch_file_runs_under_ros2_launch(name, tmp_path):
     finally:
         if beside is not None:
             stop(beside)
+    _check_run(name, arguments, result.stdout + result.stderr)
+
+
+def test_composed_actors_run_under_ros2_launch(tmp_path):
+    """compose:=true through launch_ros: one actor_container per actor, whose nodes read their
+    parameters from the file the launch file writes, and the evaluation ends the graph."""
+    checkpoint = untrained_checkpoint("reach_bernoulli.yaml", tmp_path / "reach.safetensors")
+    arguments = [f"checkpoint:={checkpoint}", "episodes:=2", "actors:=2", "compose:=true"]
+    result = subprocess.run(
+        [str(TOOL), "evaluate_sim", "25", *arguments],
+        cwd=REPO,
+        env=ros_env(fresh_domain()),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     out = result.stdout + result.stderr
+    _check_run("evaluate_sim", arguments, out)
+    for i in (0, 1):  # each policy ran its episodes, under its own namespace and name
+        assert f"[actor_{i}.skill_policy]: episode 1 " in out, out[-5000:]
+
+
+def _check_run(name: str, arguments: list[str], out: str) -> None:
+    """The launch ended with return code 0 after starting every process the graph resolves to."""
     assert out.rstrip().endswith("LAUNCH RC 0"), out[-5000:]
     started = re.findall(r"\[INFO\] \[([a-z_]+)-\d+\]: process started", out)
     values = dict(a.split(":=", 1) for a in arguments)

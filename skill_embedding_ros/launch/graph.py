@@ -108,6 +108,8 @@ class NodeSpec:
     parameters: dict[str, Any]
     """Typed as the config dataclass declares them (tuples as lists)."""
     on_exit: str = "error"
+    members: tuple[NodeSpec, ...] = ()
+    """A container's nodes, run in its one process (launch/compose.py); empty for a node."""
 
     @property
     def label(self) -> str:
@@ -201,6 +203,10 @@ class Graph:
             check_agreement(specs)
         except ValueError as err:
             raise GraphError(f"graph {self.name}: {err}") from None
+        if scope.get("compose"):
+            from skill_embedding_ros.launch.compose import compose  # it imports NodeSpec
+
+            specs = compose(specs)
         return specs
 
     def _spec(self, node: dict, namespace: str, scope: dict, where: str) -> NodeSpec:
@@ -253,10 +259,11 @@ class Graph:
             )
         lines += ["", "nodes:"]
         for spec in self.resolve(values or {}):
-            params = " ".join(f"{k}:={v}" for k, v in spec.parameters.items())
             lines.append(f"  {spec.label:<28} {spec.executable:<16} on_exit={spec.on_exit}")
-            if params:
-                lines.append(f"      {params}")
+            for node in spec.members or (spec,):
+                params = " ".join(f"{k}:={v}" for k, v in node.parameters.items())
+                head = f"{node.name}: " if spec.members else ""
+                lines += [f"      {head}{params}"] if params or head else []
         return "\n".join(lines)
 
 

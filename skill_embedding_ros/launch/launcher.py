@@ -16,14 +16,18 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
 from typing import IO
 
 import yaml
 
+from skill_embedding_ros.launch.compose import container_parameters
 from skill_embedding_ros.launch.graph import (
     GraphError,
     NodeSpec,
@@ -33,7 +37,7 @@ from skill_embedding_ros.launch.graph import (
     parse_assignments,
 )
 from skill_embedding_ros.launch.graph_exit import ExitTracker, describe_exit
-from skill_embedding_ros.ros.executables import NODES
+from skill_embedding_ros.ros.executables import CONTAINER, NODES
 
 TAIL_LINES = 20
 """Last output lines of a node shown when it dies."""
@@ -74,8 +78,17 @@ def ros_value(value) -> str:
     return text.removesuffix("\n...\n").strip()
 
 
-def node_command(spec: NodeSpec) -> list[str]:
-    """The command line that starts `spec` as a ROS 2 node process (what ros2 launch builds)."""
+def node_command(spec: NodeSpec, params_dir: str | None = None) -> list[str]:
+    """The command line that starts `spec` as a ROS 2 node process (what ros2 launch builds).
+    A container (launch/compose.py) gets its members' parameters as a file in `params_dir`."""
+    if spec.members:
+        path = Path(params_dir or tempfile.mkdtemp(prefix="skill_embedding_launch_"))
+        path = path / f"{spec.namespace}_{spec.name}.yaml"
+        path.write_text(yaml.safe_dump(container_parameters(spec)))
+        module = CONTAINER[spec.executable].split(":")[0]
+        members = [m.executable for m in spec.members]
+        ros_args = ["-r", f"__ns:=/{spec.namespace}", "--params-file", str(path)]
+        return [sys.executable, "-m", module, *members, "--ros-args", *ros_args]
     module = NODES[spec.executable].split(":")[0]
     argv = [sys.executable, "-m", module, "--ros-args", "-r", f"__node:={spec.name}"]
     if spec.namespace:
@@ -308,6 +321,13 @@ def launch(
         print(f"error: {err}", file=sys.stderr)
         return 2
     node_env = None
+    if keystore and any(s.members for s in specs):
+        print(
+            "error: compose:=true runs an actor's nodes in one process, one DDS identity; a "
+            "keystore gives each node its own enclave. Launch without compose:=true.",
+            file=sys.stderr,
+        )
+        return 2
     if keystore:
         from skill_embedding_ros.security.keystore import security_environment
         from skill_embedding_ros.security.permissions import enclave_path
@@ -321,4 +341,6 @@ def launch(
             print(f"error: {err}", file=sys.stderr)
             return 2
         node_env = lambda spec: envs[spec.label]  # noqa: E731
-    return GraphRunner(specs, node_env=node_env).run()
+    with tempfile.TemporaryDirectory(prefix="skill_embedding_launch_") as params_dir:
+        command = partial(node_command, params_dir=params_dir)
+        return GraphRunner(specs, command=command, node_env=node_env).run()

@@ -18,6 +18,18 @@ NODES = {
     "trial_manager": "skill_embedding_ros.ros.trial_manager:main",
 }
 
+CONTAINER = {"actor_container": "skill_embedding_ros.ros.container:main"}
+"""Not a node: a process that runs several of the COMPOSABLE ones (ros/container.py)."""
+
+COMPOSABLE = {
+    "sim_bridge": "skill_embedding_ros.ros.sim_bridge:SimBridge",
+    "safety_gate": "skill_embedding_ros.ros.safety_gate:SafetyGate",
+    "skill_policy": "skill_embedding_ros.ros.skill_policy:SkillPolicyNode",
+}
+"""The nodes an `actor_container` process can hold (ros/container.py): an actor's own nodes,
+each a class taking no constructor arguments (names, namespace and parameters come from the
+command line)."""
+
 # The dataclass in skill_embedding_ros.settings.nodes whose fields are each node's ROS parameters:
 # graph descriptions are checked against it, and each node declares exactly these (a test checks
 # that the node module names the same class).

@@ -10,8 +10,10 @@ launch files imports this module.
 from __future__ import annotations
 
 import functools
+import tempfile
 from pathlib import Path
 
+import yaml
 from ament_index_python.packages import get_package_share_directory
 from launch.actions import (
     DeclareLaunchArgument,
@@ -26,6 +28,7 @@ from launch.launch_description import LaunchDescription
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
+from skill_embedding_ros.launch.compose import container_parameters
 from skill_embedding_ros.launch.graph import Graph, NodeSpec, load_graph
 from skill_embedding_ros.launch.graph_exit import ExitTracker
 
@@ -60,7 +63,23 @@ def _nodes(context, graph: Graph) -> list:
     actions: list = [
         RegisterEventHandler(OnShutdown(on_shutdown=lambda event, context: tracker.stop()))
     ]
+    params_dir = Path(tempfile.mkdtemp(prefix="skill_embedding_launch_"))
     for spec in specs:
+        if spec.members:  # compose:=true: no name (a __node remap would rename every member)
+            path = params_dir / f"{spec.namespace}_{spec.name}.yaml"
+            path.write_text(yaml.safe_dump(container_parameters(spec)))
+            actions.append(
+                Node(
+                    package=PACKAGE,
+                    executable=spec.executable,
+                    namespace=spec.namespace,
+                    arguments=[m.executable for m in spec.members],
+                    parameters=[str(path)],
+                    output="screen",
+                    on_exit=functools.partial(_on_exit, tracker, spec),
+                )
+            )
+            continue
         actions.append(
             Node(
                 package=PACKAGE,

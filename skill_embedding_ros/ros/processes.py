@@ -18,6 +18,7 @@ from pathlib import Path
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 
+from skill_embedding_ros.launch.compose import compose
 from skill_embedding_ros.launch.graph import NodeSpec, find_graph, load_graph
 from skill_embedding_ros.launch.launcher import node_command
 
@@ -116,6 +117,22 @@ def start_node(
         cmd, env=ros_env(domain), stdout=log, stderr=subprocess.STDOUT, cwd=REPO
     )
     proc.log_path = log_dir / f"{name}.log"  # type: ignore[attr-defined]
+    return proc
+
+
+def start_container(
+    domain: int, log_dir: Path, namespace: str, params: dict[str, dict]
+) -> subprocess.Popen:
+    """Start an actor_container (compose:=true) holding the nodes `params` names, each with its
+    parameters, in `namespace`, as the launcher would; stdout+stderr to a log."""
+    specs = [NodeSpec(e, e, namespace.strip("/"), dict(p)) for e, p in params.items()]
+    (container,) = compose(specs)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{container.label.replace('/', '_')}.log"
+    log = open(log_path, "ab")  # noqa: SIM115 (closed with the process)
+    cmd = node_command(container, params_dir=str(log_dir))
+    proc = subprocess.Popen(cmd, env=ros_env(domain), stdout=log, stderr=log, cwd=REPO)
+    proc.log_path = log_path  # type: ignore[attr-defined]
     return proc
 
 

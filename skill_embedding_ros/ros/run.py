@@ -37,6 +37,13 @@ def spin(node_factory, args=None) -> int:
     with a `close()` method gets it called before it is destroyed (flush files, stop motion).
     Ctrl-C (SIGINT) or SIGTERM stops it cleanly: exit code 0.
     """
+    return spin_nodes([node_factory], args)
+
+
+def spin_nodes(node_factories, args=None) -> int:
+    """`spin` for several nodes in one process (ros/container.py): built in order into one
+    context and one executor; the first node to set `exit_code` ends them all with its code,
+    and they close in reverse order (a policy before the gate before the bridge)."""
     # rclpy's own SIGINT handler shuts the context down at once: a timer callback then running
     # fails to publish (an exit 1 on every Ctrl-C, at random) and `close()` could no longer send
     # a last stop. Here the signals only ask the loop to stop (StopRequest), and the node closes
@@ -51,14 +58,20 @@ def spin(node_factory, args=None) -> int:
         signal_handler_options=SignalHandlerOptions.NO,
     )
     executor = SingleThreadedExecutor()
-    node = None
+    nodes: list = []
+
+    def finished() -> int | None:
+        codes = (getattr(n, "exit_code", None) for n in nodes)
+        return next((c for c in codes if c is not None), None)
+
     code = 0
     try:
-        node = node_factory()
-        executor.add_node(node)
-        while not stop.requested and rclpy.ok() and getattr(node, "exit_code", None) is None:
+        for factory in node_factories:
+            nodes.append(factory())
+            executor.add_node(nodes[-1])
+        while not stop.requested and rclpy.ok() and finished() is None:
             executor.spin_once(timeout_sec=0.1)
-        code = getattr(node, "exit_code", None) or 0
+        code = finished() or 0
     except (KeyboardInterrupt, ExternalShutdownException):
         code = 0
     except RuntimeError:
@@ -72,7 +85,7 @@ def spin(node_factory, args=None) -> int:
             print(err.code, file=sys.stderr)
         code = 2 if isinstance(err.code, str) else int(err.code or 0)
     finally:
-        if node is not None:
+        for node in reversed(nodes):
             close = getattr(node, "close", None)
             if close is not None:
                 close()
