@@ -103,6 +103,7 @@ class SafetyGate(Node):
         self._config = config
         self._would_send = np.zeros(0)  # dry run: the latest decision the robot did not get
         self._last_state = Time()  # the newest joint state's stamp
+        self._reset_waiters: list[Future] = []
         if config.robot_description:
             try:
                 text = Path(config.robot_description).expanduser().read_text()
@@ -126,7 +127,6 @@ class SafetyGate(Node):
             Trigger, topics.ROBOT_RESET, callback_group=reentrant
         )
         self.create_service(Trigger, topics.RESET, self._on_reset, callback_group=reentrant)
-        self._reset_waiters: list[Future] = []
         self.create_timer(self.gate.tick_period, self._on_tick, clock=self._steady)
         # And a deadline, restarted by each policy command: a silent policy is stopped when its
         # last command turns stale, not at the next quarter-period tick after that.
@@ -180,6 +180,7 @@ class SafetyGate(Node):
             self.get_logger().error(f"ignoring the robot description on {source}: {err}")
             return
         self._joints = list(joints)
+        self._wake_reset_waiters()
         torque = cfg.command_interface == "torque"
         described = ", ".join(
             f"{j} [{lim.lower:g}, {lim.upper:g}] |v| <= {lim.velocity:g}"
@@ -209,8 +210,9 @@ class SafetyGate(Node):
         self._report_mode()
 
     async def _on_reset(self, request: Trigger.Request, response: Trigger.Response):
-        """Pass a reset on to the robot once every command sent before it has acted, and hold
-        commands until the robot's new state is in (control/safety_gate.py, begin_reset)."""
+        """Pass a reset on to the robot once every command sent before it has acted and the
+        joint limits are known, and hold commands until the robot's new state is in
+        (control/safety_gate.py, begin_reset)."""
         if not self._robot_reset.service_is_ready():
             response.message = f"the robot's reset service {self._robot_reset.srv_name} is not up"
             return response
@@ -234,7 +236,10 @@ class SafetyGate(Node):
         return reply if reply is not None else response
 
     def _wake_reset_waiters(self) -> None:
-        if self._reset_waiters and self.gate.ready_to_reset(self._now()):
+        # Not before the joint limits: the episode's first command would be refused (a lockstep
+        # robot would then wait for it). Nodes built at once in one process (compose:=true) ask
+        # for the reset before the robot's description has reached the gate.
+        if self._reset_waiters and self._joints and self.gate.ready_to_reset(self._now()):
             for waiter in self._reset_waiters:
                 waiter.set_result(True)
             self._reset_waiters.clear()
