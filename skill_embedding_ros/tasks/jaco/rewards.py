@@ -27,7 +27,8 @@ from skill_embedding_ros.tasks.jaco.props import GOAL_RADIUS
 
 REACH_SCALE = 4.0
 """1/m: the reach term halves at 14 cm from the block (tanh(4 x 0.137) = 0.5). At 10/m (the first
-runs) it was flat where episodes start: 0.007 of its 0.2 at the median 19 cm (docs/jaco.md)."""
+runs) it was flat where episodes start: 0.007 of its 0.2 at the median 20 cm
+(docs/jaco_pretraining.md)."""
 BRING_SCALE = 5.0
 """1/m: the bring term halves at 11 cm from the goal, so it still pulls across the workspace."""
 WEIGHTS = (0.2, 0.5, 0.3)
