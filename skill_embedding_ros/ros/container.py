@@ -9,7 +9,7 @@ The nodes share the namespace given with `__ns`; each reads its parameters from 
 section for its own name (`/actor_0/sim_bridge: {ros__parameters: ...}`), which the launchers
 write (launch/compose.py). The first node to finish ends the process with its exit code.
 Why: one process per actor instead of three on a machine with fewer cores than processes
-(docs/ros_graph.md, "Composed actors").
+(docs/launching.md, "Composed actors").
 """
 
 from __future__ import annotations
