@@ -3,6 +3,7 @@ policies' observation -> command latency, and the episodes the replay recorder s
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -85,6 +86,17 @@ def report_unclean_exits(graph: dict[str, list], codes: dict[str, list[int]]) ->
                 print(f"warning: {name} exited with {code}:\n{log_tail(proc)}", file=sys.stderr)
 
 
+def cpu_seconds(procs: dict[str, list]) -> dict[str, list[float]]:
+    """CPU time (user + system, s) each process has used so far, from /proc (Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def used(pid: int) -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick  # utime, stime: fields 14 and 15
+
+    return {name: [used(p.pid) for p in group] for name, group in procs.items()}
+
+
 def actor_rate(events: list[dict], begin: float, end: float, episode_steps: int) -> float:
     """Env steps/s of one actor between its first and last episode end inside [begin, end]:
     each interval is whole episodes including the reset between them, and startup is left out."""
@@ -115,10 +127,10 @@ def bench_graph(
         started = time.monotonic()
         ros.spin_until(warmed_up, 120, f"{warmup_episodes} episodes from each of {n} actors")
         startup_s = time.monotonic() - started
-        begin = time.monotonic()
+        begin, cpu_begin = time.monotonic(), cpu_seconds(graph)
         ros.spin_until(lambda: time.monotonic() - begin >= seconds, seconds + 5, "the window")
         check_alive(procs)
-        end = time.monotonic()
+        end, cpu_end = time.monotonic(), cpu_seconds(graph)
     finally:
         # Policies first, so no command is in flight when their bridges go; the recorder last,
         # so it writes every episode it completed into its final chunk.
@@ -147,6 +159,13 @@ def bench_graph(
         "policy_latency_p50_us": round(float(np.median([e["p50_us"] for e in window])), 1),
         "policy_latency_p99_us": round(float(np.median([e["p99_us"] for e in window])), 1),
         "policy_latency_worst_episode_p99_us": round(max(e["p99_us"] for e in window), 1),
+        # Share of one core each process used in the window, the mean over its kind.
+        "cpu_share_per_process": {
+            name: round(
+                float(np.mean(cpu_end[name]) - np.mean(cpu_begin[name])) / (end - begin), 3
+            )
+            for name in graph
+        },
         "episodes_reported": len(seen),
         "episodes_stored": sum(c.episodes for c in chunks),
         "startup_s": round(startup_s, 1),

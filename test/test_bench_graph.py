@@ -48,4 +48,8 @@ def test_quick_graph_benchmark_writes_every_figure(tmp_path):
     assert composed["steps_per_s_per_actor"] > 0 and composed["episodes_stored"] > 0
     assert composed["exit_codes"] == {}
     assert res["ratios"]["composed_vs_separate_total_steps_1_actors"] > 0
+    shares = graph["cpu_share_per_process"]  # of one core, per process kind
+    assert set(shares) == {"skill_policy", "safety_gate", "sim_bridge", "replay_recorder"}
+    assert all(0 < v < 2 for v in shares.values()), shares
+    assert set(composed["cpu_share_per_process"]) == {"actor_container", "replay_recorder"}
     assert "steps/s" in proc.stdout  # the table
