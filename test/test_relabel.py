@@ -103,14 +103,15 @@ def test_learner_trains_the_critic_on_the_relabelled_task_and_the_policy_on_its_
 
     def record(name):
         def hook(module, args):
-            seen[name].append(args[3].flatten().unique().tolist())
+            seen[name].append((args[3].flatten().unique().tolist(), len(args[3])))
 
         return hook
 
     for name in seen:
         getattr(nets, name).register_forward_pre_hook(record(name))
     learner.update(batch, draws)
-    # The target critic scores Q' and E_pi Q' for task 1. The online critic runs for the
-    # critic loss (task 1), then for the policy loss and the embedding (task 0, as collected).
-    assert seen["critic_target"] == [[1], [1]], seen
-    assert seen["critic"] == [[1], [0], [0]], seen
+    # The target critic scores Q' and E_pi Q' for task 1, both in one pass (2 x 16 segments).
+    # The online critic runs for the critic loss (task 1), then for the policy loss and the
+    # embedding (task 0, as collected; the embedding on 16 draws).
+    assert seen["critic_target"] == [([1], 32)], seen
+    assert seen["critic"] == [([1], 16), ([0], 16), ([0], 16)], seen
