@@ -111,7 +111,7 @@ def test_train_graph_through_the_launcher(tmp_path):
     _, meta = read_checkpoint(run_dir / "checkpoint.safetensors")
     assert meta["updates"] == int((1500 - 500) * 0.25)
 
-    # The learner evaluated once caught up at or past each 500 env steps (train.eval_every;
+    # The learner evaluated when its store count passed each 500 env steps (train.eval_every;
     # one point when a store chunk passes several): rows in progress.jsonl, a log line each,
     # and the points in summary.json.
     rows = [json.loads(line) for line in (run_dir / "progress.jsonl").read_text().splitlines()]

@@ -261,7 +261,7 @@ def test_a_new_run_starts_from_another_runs_networks(tmp_path, run):
     assert from_checkpoint.train.warmup_steps == 0 < run.train.warmup_steps
 
 
-def test_periodic_evaluation_once_caught_up_at_each_multiple(tmp_path, run):
+def test_periodic_evaluation_once_at_or_past_each_multiple(tmp_path, run):
     run = dataclasses.replace(
         run, train=dataclasses.replace(run.train, eval_every=20, eval_episodes=2)
     )
@@ -269,10 +269,9 @@ def test_periodic_evaluation_once_caught_up_at_each_multiple(tmp_path, run):
     writer = StoreWriter(store)
     land(writer, [episode(1), episode(2), episode(3)])  # 30 env steps
     learner = StoreLearner(run, store, out)
+    assert learner.evaluation() is None  # nothing read: no multiple passed
     learner.ingest()
-    assert learner.owed() > 0 and learner.evaluation() is None  # not caught up: not yet
-    train(learner)
-    row = learner.evaluation()
+    row = learner.evaluation()  # due at the store's count, whatever updates are still owed
     assert row["env_steps"] == 30 and 0 <= row["eval/success_task0"] <= 1
     assert "eval/solutions_task0" in row and "eval/return_task0" in row
     assert learner.evaluation() is None  # one point per multiple

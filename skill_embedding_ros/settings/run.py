@@ -194,7 +194,7 @@ class TrainConfig(Settings):
     """Environment steps between evaluations during training (strict success, solutions,
     return, KL to progress.jsonl and TensorBoard as eval/*); 0: none. They run on their own envs
     and generators: training is bit-identical with them on or off. The graph's learner evaluates
-    once caught up at or past each multiple (one point when a store chunk passes several)."""
+    when its store count passes each multiple (one point when a store chunk passes several)."""
     eval_episodes: int = integer(20, ">= 1")
     """Episodes per task of each evaluation during training (fixed seed)."""
     solutions_target: int = integer(0, ">= 0")

@@ -297,10 +297,12 @@ class StoreLearner:
         return bool(metrics)
 
     def evaluation(self) -> dict | None:
-        """The periodic evaluation's progress row when one is due, else None. Due once the
-        learner has caught up with the store (the updates the replay ratio owes are done), so
-        each point scores the weights that many env steps buy, as in process."""
-        if self.periodic is None or self.owed() > 0 or not self.periodic.due(self.env_steps):
+        """The periodic evaluation's progress row when one is due, else None. It scores the
+        weights the learner has when the store passes a multiple: in the graph those may lag
+        the store by the updates still owed (the explorers' pacing bounds it), which is the
+        graph's own cost. (Waiting until caught up left points tens of k steps apart: paced
+        explorers keep the learner a little behind.)"""
+        if self.periodic is None or not self.periodic.due(self.env_steps):
             return None
         return self.periodic(self.learner.nets, self.env_steps)
 
