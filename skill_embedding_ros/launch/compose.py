@@ -8,6 +8,10 @@ One process is one DDS participant, so a keystore (one enclave per node) is refu
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import yaml
+
 from skill_embedding_ros.launch.graph import NodeSpec
 from skill_embedding_ros.ros.executables import COMPOSABLE, CONTAINER
 
@@ -53,3 +57,10 @@ def container_parameters(spec: NodeSpec) -> dict:
     return {
         f"/{m.namespace}/{m.name}": {"ros__parameters": dict(m.parameters)} for m in spec.members
     }
+
+
+def write_parameters(spec: NodeSpec, directory: str | Path) -> Path:
+    """Write a container's parameters file (`container_parameters`) into `directory`; its path."""
+    path = Path(directory) / f"{spec.namespace}_{spec.name}.yaml"
+    path.write_text(yaml.safe_dump(container_parameters(spec)))
+    return path

@@ -22,12 +22,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import IO
 
 import yaml
 
-from skill_embedding_ros.launch.compose import container_parameters
+from skill_embedding_ros.launch.compose import write_parameters
 from skill_embedding_ros.launch.graph import (
     GraphError,
     NodeSpec,
@@ -82,9 +81,7 @@ def node_command(spec: NodeSpec, params_dir: str | None = None) -> list[str]:
     """The command line that starts `spec` as a ROS 2 node process (what ros2 launch builds).
     A container (launch/compose.py) gets its members' parameters as a file in `params_dir`."""
     if spec.members:
-        path = Path(params_dir or tempfile.mkdtemp(prefix="skill_embedding_launch_"))
-        path = path / f"{spec.namespace}_{spec.name}.yaml"
-        path.write_text(yaml.safe_dump(container_parameters(spec)))
+        path = write_parameters(spec, params_dir or tempfile.mkdtemp(prefix="skill_embedding_"))
         module = CONTAINER[spec.executable].split(":")[0]
         members = [m.executable for m in spec.members]
         ros_args = ["-r", f"__ns:=/{spec.namespace}", "--params-file", str(path)]

@@ -13,7 +13,6 @@ import functools
 import tempfile
 from pathlib import Path
 
-import yaml
 from ament_index_python.packages import get_package_share_directory
 from launch.actions import (
     DeclareLaunchArgument,
@@ -28,7 +27,7 @@ from launch.launch_description import LaunchDescription
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from skill_embedding_ros.launch.compose import container_parameters
+from skill_embedding_ros.launch.compose import write_parameters
 from skill_embedding_ros.launch.graph import Graph, NodeSpec, load_graph
 from skill_embedding_ros.launch.graph_exit import ExitTracker
 
@@ -63,11 +62,10 @@ def _nodes(context, graph: Graph) -> list:
     actions: list = [
         RegisterEventHandler(OnShutdown(on_shutdown=lambda event, context: tracker.stop()))
     ]
-    params_dir = Path(tempfile.mkdtemp(prefix="skill_embedding_launch_"))
+    params_dir = tempfile.mkdtemp(prefix="skill_embedding_launch_")
     for spec in specs:
         if spec.members:  # compose:=true: no name (a __node remap would rename every member)
-            path = params_dir / f"{spec.namespace}_{spec.name}.yaml"
-            path.write_text(yaml.safe_dump(container_parameters(spec)))
+            path = write_parameters(spec, params_dir)
             actions.append(
                 Node(
                     package=PACKAGE,

@@ -108,16 +108,8 @@ def start_node(
     params: dict | None = None,
 ) -> subprocess.Popen:
     """Start node `executable` (a key of NODES) as its own process; stdout+stderr to a log."""
-    # The launcher's own command line, so tests start nodes exactly as a graph does.
-    cmd = node_command(NodeSpec(executable, executable, namespace.strip("/"), dict(params or {})))
-    log_dir.mkdir(parents=True, exist_ok=True)
-    name = f"{namespace.strip('/').replace('/', '_')}_{executable}".strip("_")
-    log = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)
-    proc = subprocess.Popen(
-        cmd, env=ros_env(domain), stdout=log, stderr=subprocess.STDOUT, cwd=REPO
-    )
-    proc.log_path = log_dir / f"{name}.log"  # type: ignore[attr-defined]
-    return proc
+    spec = NodeSpec(executable, executable, namespace.strip("/"), dict(params or {}))
+    return _start(spec, domain, log_dir)
 
 
 def start_container(
@@ -127,11 +119,19 @@ def start_container(
     parameters, in `namespace`, as the launcher would; stdout+stderr to a log."""
     specs = [NodeSpec(e, e, namespace.strip("/"), dict(p)) for e, p in params.items()]
     (container,) = compose(specs)
+    return _start(container, domain, log_dir)
+
+
+def _start(spec: NodeSpec, domain: int, log_dir: Path) -> subprocess.Popen:
+    """`spec` as a process, by the launcher's own command line (tests start nodes exactly as a
+    graph does); its output to log_dir/<label>.log (the path as `proc.log_path`)."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"{container.label.replace('/', '_')}.log"
+    log_path = log_dir / f"{spec.label.replace('/', '_')}.log"
+    cmd = node_command(spec, params_dir=str(log_dir))
     log = open(log_path, "ab")  # noqa: SIM115 (closed with the process)
-    cmd = node_command(container, params_dir=str(log_dir))
-    proc = subprocess.Popen(cmd, env=ros_env(domain), stdout=log, stderr=log, cwd=REPO)
+    proc = subprocess.Popen(
+        cmd, env=ros_env(domain), stdout=log, stderr=subprocess.STDOUT, cwd=REPO
+    )
     proc.log_path = log_path  # type: ignore[attr-defined]
     return proc
 

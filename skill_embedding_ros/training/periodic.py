@@ -29,12 +29,14 @@ def solution_targets(suite: TaskSuite, tasks, target: int) -> list[int]:
 class PeriodicEval:
     """Decides when an evaluation is due and turns each into a progress row."""
 
-    def __init__(self, cfg: RunConfig, suite: TaskSuite):
+    def __init__(self, cfg: RunConfig, suite: TaskSuite, env_steps: int = 0):
+        """`env_steps`: where the run stands (resumed: its checkpoint's count); the first point
+        is the next multiple of eval_every after it, as in an unbroken run."""
         self.every, self.episodes = cfg.train.eval_every, cfg.train.eval_episodes
         self.z_hold = cfg.train.z_hold
         self.suite, self.tasks = suite, list(cfg.train.tasks)
         self.targets = solution_targets(suite, self.tasks, cfg.train.solutions_target)
-        self.next = self.every
+        self.next = (env_steps // self.every + 1) * self.every if self.every else 0
         self.points: list[tuple[int, list[int]]] = []  # (env steps, solutions per task)
 
     def due(self, env_steps: int) -> bool:

@@ -157,9 +157,7 @@ class StoreLearner:
         if self.started_from:
             self._start_from(start_from)
         self.identity = WeightsIdentity(self.out / IDENTITY, self.resumed or {})
-        self.periodic = PeriodicEval(run, suite)
-        if self.periodic.every:  # resumed: the next multiple, as an unbroken run would
-            self.periodic.next = (self.env_steps // self.periodic.every + 1) * self.periodic.every
+        self.periodic = PeriodicEval(run, suite, self.env_steps)
 
     def _begin(self, store, out, *, pacing, learner, replay, spec, stats, seed: int) -> None:
         """What every store learner keeps (its subclasses call this too): where it reads and
