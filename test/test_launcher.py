@@ -55,7 +55,25 @@ print("ignoring SIGINT")
 while True:
     time.sleep(0.05)
 """
-SCRIPTS = {"talker": TALKER, "crasher": CRASHER, "finisher": FINISHER, "stubborn": STUBBORN}
+# Deaf to both stop signals; writes its stacks on SIGUSR1 as every node does (ros/run.py).
+STUCK = """
+import faulthandler, signal, time
+faulthandler.register(signal.SIGUSR1)
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+def stuck_here():
+    print("deaf", flush=True)
+    while True:
+        time.sleep(0.05)
+stuck_here()
+"""
+SCRIPTS = {
+    "talker": TALKER,
+    "crasher": CRASHER,
+    "finisher": FINISHER,
+    "stubborn": STUBBORN,
+    "stuck": STUCK,
+}
 
 # Runs GraphRunner in its own process (it owns the SIGINT handler), over specs given as JSON.
 DRIVER = """
@@ -67,7 +85,10 @@ nodes = json.loads(sys.argv[1])
 scripts = {n["label"]: [sys.executable, "-c", n["script"], *n["args"]] for n in nodes}
 specs = [NodeSpec(n["kind"], n["name"], n["namespace"], {}, n["on_exit"]) for n in nodes]
 runner = GraphRunner(
-    specs, command=lambda spec: scripts[spec.label], sigint_timeout=float(sys.argv[2])
+    specs,
+    command=lambda spec: scripts[spec.label],
+    sigint_timeout=float(sys.argv[2]),
+    sigterm_timeout=float(sys.argv[3]),
 )
 sys.exit(runner.run())
 """
@@ -76,7 +97,9 @@ sys.exit(runner.run())
 class Launcher:
     """The launcher process, its output collected line by line."""
 
-    def __init__(self, nodes: list[dict], sigint_timeout: float = 10.0):
+    def __init__(
+        self, nodes: list[dict], sigint_timeout: float = 10.0, sigterm_timeout: float = 5.0
+    ):
         for node in nodes:
             node.setdefault("namespace", "")
             node.setdefault("on_exit", "error")
@@ -84,7 +107,14 @@ class Launcher:
             node["script"] = SCRIPTS[node["kind"]]
             node["label"] = NodeSpec("", node["name"], node["namespace"], {}).label
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", DRIVER, json.dumps(nodes), str(sigint_timeout)],
+            [
+                sys.executable,
+                "-c",
+                DRIVER,
+                json.dumps(nodes),
+                str(sigint_timeout),
+                str(sigterm_timeout),
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             cwd=REPO,
@@ -202,6 +232,19 @@ def test_a_node_that_ignores_ctrl_c_is_terminated():
     launcher.proc.send_signal(signal.SIGINT)
     assert launcher.wait() == 1, launcher.text
     assert "[launch] gate did not stop; sending SIGTERM" in launcher.text
+
+
+def test_a_node_deaf_to_stop_signals_shows_its_stacks_before_it_is_killed():
+    launcher = Launcher(
+        [{"kind": "stuck", "name": "gate"}], sigint_timeout=0.3, sigterm_timeout=0.3
+    )
+    launcher.wait_for("[gate] deaf")
+    launcher.proc.send_signal(signal.SIGINT)
+    assert launcher.wait() == 1, launcher.text
+    text = launcher.text
+    stacks = text.index("[launch] gate is stuck; its stacks:")
+    assert "in stuck_here" in text[stacks:], text
+    assert text.index("[launch] gate did not stop; sending SIGKILL") > stacks
 
 
 def test_node_command_runs_the_node_module_with_ros_args():

@@ -9,6 +9,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -65,3 +66,77 @@ def test_a_signal_at_any_moment_stops_a_node_with_exit_0(signum):
         if proc.returncode != 0 or "closed" not in out:
             failures.append(f"exit {proc.returncode} after {signal_at:.2f} s:\n{out[-1500:]}")
     assert not failures, "\n".join(failures)
+
+
+# A node that finishes at once but whose destruction never returns (as a DDS teardown once did).
+STUCK_LEAVING = """
+import sys, time
+from rclpy.node import Node
+from skill_embedding_ros.ros import run
+
+
+class StuckLeaving(Node):
+    def __init__(self):
+        super().__init__("stuck_leaving")
+        self.exit_code = 0
+
+    def destroy_node(self):
+        time.sleep(60)
+
+
+run.LEAVE_TIMEOUT_S = 0.5
+sys.exit(run.spin(StuckLeaving))
+"""
+
+# A node busy in a callback that ignores both stop signals' requests (stands in for any hang).
+STUCK_SPINNING = """
+import sys, time
+from rclpy.node import Node
+from skill_embedding_ros.ros.run import spin
+
+
+def stuck_in_a_callback():
+    print("stuck", flush=True)
+    while True:
+        time.sleep(0.05)
+
+
+class StuckSpinning(Node):
+    def __init__(self):
+        super().__init__("stuck_spinning")
+        self.create_timer(0.01, stuck_in_a_callback)
+
+
+sys.exit(spin(StuckSpinning))
+"""
+
+
+def _start(script: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", script],
+        env=ros_env(fresh_domain()),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_a_node_stuck_leaving_dds_writes_its_stacks_and_exits_1():
+    proc = _start(STUCK_LEAVING)
+    out, _ = proc.communicate(timeout=30)  # not the 60 s its destroy_node would take
+    assert proc.returncode == 1, out
+    assert "Timeout (0:00:00.500000)!" in out and "in destroy_node" in out, out
+
+
+def test_sigusr1_writes_a_running_nodes_stacks():
+    proc = _start(STUCK_SPINNING)
+    try:
+        assert proc.stdout.readline().strip() == "stuck"
+        proc.send_signal(signal.SIGUSR1)
+        time.sleep(1.0)
+        assert proc.poll() is None  # only asked, not stopped
+    finally:
+        proc.kill()
+        out, _ = proc.communicate()
+    assert "in stuck_in_a_callback" in out and "in spin_nodes" in out, out

@@ -42,6 +42,8 @@ TAIL_LINES = 20
 """Last output lines of a node shown when it dies."""
 _COLORS = (36, 32, 33, 35, 34, 96, 92, 93, 95, 94)
 _RED, _BOLD = "\033[31m", "\033[1m"
+STACKS_WAIT_S = 1.0
+"""s given to a stuck node to write its stacks before it is killed."""
 _CLEAN_STOP = (0, -signal.SIGINT)
 """Exit codes of a node stopped by SIGINT: 0 from rclpy nodes, -SIGINT from a bare Python."""
 PR_SET_PDEATHSIG = 1
@@ -245,6 +247,8 @@ class GraphRunner:
         for sig, timeout in steps:
             if not stopping:
                 break
+            if sig == signal.SIGKILL:
+                self._show_stacks(stopping)
             for child in stopping:
                 if sig != signal.SIGINT:
                     self.say(f"{child.spec.label} did not stop; sending {sig.name}", error=True)
@@ -267,6 +271,15 @@ class GraphRunner:
             child.reader.join(timeout=2.0)
         self.say("graph stopped" + (" with errors" if code else ""), error=bool(code))
         return code
+
+    def _show_stacks(self, children: list[_Child]) -> None:
+        """Before a kill: where each node is stuck, as its Python stacks in its output (a node
+        writes them on SIGUSR1, ros/run.py)."""
+        for child in children:
+            if child.proc.poll() is None:
+                self.say(f"{child.spec.label} is stuck; its stacks:", error=True)
+                child.proc.send_signal(signal.SIGUSR1)
+        self._wait(children, STACKS_WAIT_S)  # time to write them; a node may also exit meanwhile
 
     def _wait(self, children: list[_Child], timeout: float) -> None:
         """Until every child has exited, `timeout` s pass, or another Ctrl-C arrives."""

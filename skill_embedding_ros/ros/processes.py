@@ -20,7 +20,7 @@ from rclpy.executors import SingleThreadedExecutor
 
 from skill_embedding_ros.launch.compose import compose
 from skill_embedding_ros.launch.graph import NodeSpec, find_graph, load_graph
-from skill_embedding_ros.launch.launcher import node_command
+from skill_embedding_ros.launch.launcher import STACKS_WAIT_S, node_command
 
 REPO = Path(__file__).resolve().parents[2]
 DOMAINS = range(1, 102)
@@ -137,12 +137,15 @@ def _start(spec: NodeSpec, domain: int, log_dir: Path) -> subprocess.Popen:
 
 
 def stop(proc: subprocess.Popen, timeout: float = 10.0) -> int:
-    """Ctrl-C a node process, then kill it if it does not exit; returns its exit code."""
+    """Ctrl-C a node process, then kill it if it does not exit, its stacks written to its log
+    first (SIGUSR1, ros/run.py); returns its exit code."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGUSR1)
+            time.sleep(STACKS_WAIT_S)
             proc.kill()
             proc.wait()
     return proc.returncode
