@@ -115,7 +115,12 @@ def cmd_train(args) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     out = Path(args.out or f"runs/{Path(args.config or 'default').stem}_seed{cfg.train.seed}")
-    summary = Trainer(cfg, out, progress=not args.quiet).run()
+    try:
+        trainer = Trainer(cfg, out, progress=not args.quiet, start_from=args.start_from)
+    except (OSError, ValueError) as err:  # --start-from missing, unreadable or not fitting
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    summary = trainer.run()
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     print(
         f"trained {summary['env_steps']} env steps, {summary['updates']} updates in "
@@ -266,6 +271,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--episodes", type=int, default=50, help="evaluation episodes per task")
     train.add_argument("--no-eval", action="store_true", help="skip the final evaluation")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--start-from",
+        default="",
+        metavar="CHECKPOINT",
+        help="start with this checkpoint's networks (all of a checkpoint.safetensors; the "
+        "embedding and policy of a policy.safetensors), e.g. to go on training a run; replay, "
+        "optimizer and counts start afresh; the networks must fit the config's",
+    )
     train.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("evaluate", help="evaluate a checkpoint: success, solutions, KL, plot")

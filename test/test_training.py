@@ -14,7 +14,7 @@ from skill_embedding_ros.agent.checkpoint import (
     read_checkpoint,
 )
 from skill_embedding_ros.agent.learner import Learner
-from skill_embedding_ros.agent.run_networks import build_networks
+from skill_embedding_ros.agent.run_networks import build_networks, load_networks
 from skill_embedding_ros.cli import main
 from skill_embedding_ros.settings.run import RunConfig, from_dict
 from skill_embedding_ros.tasks.registry import get_suite
@@ -193,3 +193,41 @@ def test_kl_of_identical_task_rows_is_zero():
     kl = kl_matrix(nets)
     assert kl[0, 2] == pytest.approx(0.0, abs=1e-6) and kl[0, 1] > 0.1
     assert np.allclose(np.diag(kl), 0, atol=1e-6)
+
+
+def _same(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters(), strict=True))
+
+
+def test_a_run_can_start_from_another_runs_networks(tmp_path, capsys):
+    """`train --start-from`: every network of a checkpoint.safetensors, the embedding and policy
+    of a policy.safetensors (the critics and q then as a fresh run has them); one that does not
+    fit is refused before anything is written."""
+    values = {
+        "agent": {"hidden": [8], "critic_hidden": [8]},
+        "train": {"env_steps": 400, "warmup_steps": 200},
+    }
+    first = tmp_path / "first"
+    Trainer(from_dict(RunConfig, values), first, progress=False).run()
+    full_file, actor_file = first / "checkpoint.safetensors", first / "policy.safetensors"
+    given = load_networks(full_file)[0]
+    seed_1 = from_dict(RunConfig, values | {"train": {**values["train"], "seed": 1}})
+
+    full = Trainer(seed_1, tmp_path / "full", False, str(full_file))
+    assert _same(full.nets, given)
+    actor = Trainer(seed_1, tmp_path / "actor", False, str(actor_file))
+    fresh = Trainer(seed_1, tmp_path / "fresh", False)
+    for name, module in actor.nets.named_children():
+        from_file = name in ("embedding", "policy")
+        assert _same(module, given.get_submodule(name)) == from_file, name
+        assert _same(module, fresh.nets.get_submodule(name)) != from_file, name
+
+    full.run()  # the start is recorded with the run
+    assert read_checkpoint(tmp_path / "full" / full_file.name)[1]["started_from"] == str(full_file)
+
+    wider = tmp_path / "wider"
+    args = ["train", "--set", "agent.hidden=[9]", "--out", str(wider), "--quiet"]
+    assert main([*args, "--start-from", str(full_file)]) == 2
+    assert "does not fit" in capsys.readouterr().err and not wider.exists()
+    assert main([*args, "--start-from", str(tmp_path / "none.safetensors")]) == 2
+    assert "no checkpoint at" in capsys.readouterr().err and not wider.exists()

@@ -41,3 +41,16 @@ def load_networks(checkpoint: str | Path) -> tuple[Networks, RunConfig, dict[str
     check_finite(state, str(checkpoint))
     nets.load_state_dict(state, strict=meta.get("kind") != ACTOR)
     return nets, cfg, meta
+
+
+def start_networks_from(nets: Networks, checkpoint: str | Path) -> None:
+    """Fine-tuning or continuing: `nets` (a new run's) take another run's weights, every network
+    of a full checkpoint, the embedding and policy of an actor checkpoint (the critics and q
+    then keep their fresh weights). ValueError when the file is unreadable or does not fit."""
+    loaded, _, meta = load_networks(checkpoint)
+    state = loaded.state_dict()
+    if meta.get("kind") == ACTOR:
+        state = {k: v for k, v in state.items() if k.split(".")[0] in ("embedding", "policy")}
+    own = nets.state_dict()
+    check_shapes({k: own[k] for k in state if k in own}, state, str(checkpoint))
+    nets.load_state_dict(state, strict=False)

@@ -31,9 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from skill_embedding_ros.agent.checkpoint import (
-    ACTOR,
     ACTOR_CHECKPOINT,
-    check_shapes,
     encode_weights,
     load_checkpoint_into,
     read_checkpoint,
@@ -41,7 +39,7 @@ from skill_embedding_ros.agent.checkpoint import (
     save_checkpoint,
 )
 from skill_embedding_ros.agent.learner import Learner
-from skill_embedding_ros.agent.run_networks import build_networks, load_networks
+from skill_embedding_ros.agent.run_networks import build_networks, start_networks_from
 from skill_embedding_ros.data.replay import Episode, ReplayBuffer
 from skill_embedding_ros.data.store_chunks import chunk_entries, chunk_numbers
 from skill_embedding_ros.data.store_reader import read_chunk
@@ -206,16 +204,9 @@ class StoreLearner:
         return meta
 
     def _start_from(self, path: str) -> None:
-        """Fine-tuning: a new run's networks from another run's checkpoint, every network of a
-        full one, the embedding and policy of an actor checkpoint (the critics and q then start
-        fresh). Optimizer moments and counts start afresh. ValueError when they do not fit."""
-        nets, _, meta = load_networks(path)
-        state = nets.state_dict()
-        if meta.get("kind") == ACTOR:
-            state = {k: v for k, v in state.items() if k.split(".")[0] in ("embedding", "policy")}
-        own = self.learner.nets.state_dict()
-        check_shapes({k: own[k] for k in state if k in own}, state, path)
-        self.learner.nets.load_state_dict(state, strict=False)
+        """Fine-tuning: a new run's networks from another run's checkpoint
+        (agent/run_networks.py). Optimizer moments and counts start afresh."""
+        start_networks_from(self.learner.nets, path)
         self.learner.mark_good()
 
     # -- reading the store -----------------------------------------------------------------

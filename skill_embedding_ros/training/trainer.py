@@ -31,7 +31,7 @@ from skill_embedding_ros.agent.checkpoint import (
     split_actor_state,
 )
 from skill_embedding_ros.agent.learner import Learner
-from skill_embedding_ros.agent.run_networks import build_networks
+from skill_embedding_ros.agent.run_networks import build_networks, start_networks_from
 from skill_embedding_ros.data.relabel import relabel, task_rewards
 from skill_embedding_ros.data.replay import ReplayBuffer, episode_from_bytes, episode_to_bytes
 from skill_embedding_ros.settings.run import RunConfig, to_dict
@@ -98,7 +98,12 @@ class EpisodeStats:
 class Trainer:
     """One run. `run()` trains to `train.env_steps` and returns a summary dict."""
 
-    def __init__(self, cfg: RunConfig, out_dir: str | Path, progress: bool = True):
+    def __init__(
+        self, cfg: RunConfig, out_dir: str | Path, progress: bool = True, start_from: str = ""
+    ):
+        """`start_from`: a checkpoint whose networks the run starts with (fine-tuning, or going
+        on from where a run stopped: agent/run_networks.py start_networks_from); replay, optimizer
+        moments and counts start afresh."""
         self.cfg, self.out = cfg, Path(out_dir)
         self.suite = get_suite(cfg.train.suite)
         # Checked before anything is written: a store that does not fit leaves no run behind.
@@ -109,10 +114,14 @@ class Trainer:
             cfg.agent.z_dim,
             cfg.train.tasks,
         )
-        self.out.mkdir(parents=True, exist_ok=True)
         seed_everything(cfg.train.seed, cfg.train.threads)
         self.nets = build_networks(cfg)
         self.learner = Learner(self.nets, hold_steps(cfg), cfg.train.device)
+        self.started_from = start_from
+        if start_from:  # ValueError when it does not fit: still nothing written
+            start_networks_from(self.nets, start_from)
+            self.learner.mark_good()
+        self.out.mkdir(parents=True, exist_ok=True)
         self.replay = ReplayBuffer(
             cfg.replay.capacity, self.suite.obs_dim, self.suite.action_dim, cfg.agent.z_dim
         )
@@ -145,6 +154,8 @@ class Trainer:
         path = self.out / "checkpoint.safetensors"
         self.learner.verify()  # a non-finite state is rolled back, never saved
         meta = {"config": to_dict(self.cfg), "env_steps": self.env_steps}
+        if self.started_from:
+            meta["started_from"] = self.started_from
         save_checkpoint(path, self.learner, meta)
         save_actor_checkpoint(self.out / ACTOR_CHECKPOINT, self.learner, meta)
         return path
@@ -159,6 +170,8 @@ class Trainer:
             disable=not self.progress,
             desc=f"train {self.cfg.train.suite} seed {self.cfg.train.seed}",
         )
+        if self.started_from:
+            self.bar.write(f"networks from {self.started_from}")
         if self.demos:
             self.bar.write(f"replay starts with {self.demos} episodes from {self.cfg.train.demos}")
         self.start = time.perf_counter()
@@ -177,6 +190,7 @@ class Trainer:
             "env_steps": self.env_steps,
             "updates": self.learner.updates,
             "episodes": self.stats.episodes,
+            **({"started_from": self.started_from} if self.started_from else {}),
             **({"demo_episodes": self.demos} if self.demos else {}),
             "minutes": (time.perf_counter() - self.start) / 60,
             **self.stats.scalars(),
