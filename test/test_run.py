@@ -43,19 +43,23 @@ sys.exit(spin(Flood))
 """
 
 
+def _start(script: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", script],
+        env=ros_env(fresh_domain()),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_at_any_moment_stops_a_node_with_exit_0(signum):
     rng = random.Random(signum)
     failures = []
     for _ in range(8):  # measured without the fix: 9 of 15 SIGINTs exited 1
-        proc = subprocess.Popen(
-            [sys.executable, "-c", FLOOD],
-            env=ros_env(fresh_domain()),
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        proc = _start(FLOOD)
         assert proc.stdout.readline().strip() == "ready"
         signal_at = rng.uniform(0.05, 0.4)
         try:
@@ -109,17 +113,6 @@ class StuckSpinning(Node):
 
 sys.exit(spin(StuckSpinning))
 """
-
-
-def _start(script: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-c", script],
-        env=ros_env(fresh_domain()),
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
 
 
 def test_a_node_stuck_leaving_dds_writes_its_stacks_and_exits_1():
