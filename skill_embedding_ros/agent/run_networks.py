@@ -12,7 +12,7 @@ from skill_embedding_ros.agent.checkpoint import (
     check_shapes,
     read_checkpoint,
 )
-from skill_embedding_ros.agent.learner import Networks
+from skill_embedding_ros.agent.learner import Learner, Networks
 from skill_embedding_ros.settings.run import RunConfig, from_dict
 from skill_embedding_ros.tasks.registry import get_suite
 
@@ -43,14 +43,14 @@ def load_networks(checkpoint: str | Path) -> tuple[Networks, RunConfig, dict[str
     return nets, cfg, meta
 
 
-def start_networks_from(nets: Networks, checkpoint: str | Path) -> None:
-    """Fine-tuning or continuing: `nets` (a new run's) take another run's weights, every network
+def start_learner_from(learner: Learner, checkpoint: str | Path) -> None:
+    """Fine-tuning or going on: a new run's learner takes another run's weights, every network
     of a full checkpoint, the embedding and policy of an actor checkpoint (the critics and q
-    then keep their fresh weights). ValueError when the file is unreadable or does not fit."""
+    then keep their fresh weights), as its last good state; optimizer moments and counts stay
+    fresh. OSError when the file is missing, ValueError when unreadable or not fitting."""
     loaded, _, meta = load_networks(checkpoint)
-    state = loaded.state_dict()
-    if meta.get("kind") == ACTOR:
-        state = {k: v for k, v in state.items() if k.split(".")[0] in ("embedding", "policy")}
-    own = nets.state_dict()
+    state = loaded.actor_state() if meta.get("kind") == ACTOR else loaded.state_dict()
+    own = learner.nets.state_dict()
     check_shapes({k: own[k] for k in state if k in own}, state, str(checkpoint))
-    nets.load_state_dict(state, strict=False)
+    learner.nets.load_state_dict(state, strict=False)
+    learner.mark_good()

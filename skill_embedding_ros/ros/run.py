@@ -15,10 +15,10 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 
 LEAVE_TIMEOUT_S = 5.0
-"""How long a closed node may take to leave DDS (destroy, shut down, exit; 0.2-0.5 s measured
-with 3 nodes in a graph). Past it the process writes its stacks to stderr and exits 1: a CI run
-once saw a gate that had stopped its work never exit, and the launcher killed it 15 s later
-without a clue where it was."""
+"""How long a closed node may take to leave DDS (destroy, shut down, exit: normally well under a
+second). Past it the process writes its stacks to stderr and exits 1: a CI run once saw a gate
+that had stopped its work never exit, and the launcher killed it 15 s later without a clue
+where it was."""
 
 
 class StopRequest:

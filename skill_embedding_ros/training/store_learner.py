@@ -39,7 +39,7 @@ from skill_embedding_ros.agent.checkpoint import (
     save_checkpoint,
 )
 from skill_embedding_ros.agent.learner import Learner
-from skill_embedding_ros.agent.run_networks import build_networks, start_networks_from
+from skill_embedding_ros.agent.run_networks import build_networks, start_learner_from
 from skill_embedding_ros.data.replay import Episode, ReplayBuffer
 from skill_embedding_ros.data.store_chunks import chunk_entries, chunk_numbers
 from skill_embedding_ros.data.store_reader import read_chunk
@@ -153,7 +153,7 @@ class StoreLearner:
         self.started_from = start_from if self.resumed is None and start_from else ""
         """A new run's networks came from this checkpoint (fine-tuning), else ""."""
         if self.started_from:
-            self._start_from(start_from)
+            start_learner_from(self.learner, start_from)
         self.identity = WeightsIdentity(self.out / IDENTITY, self.resumed or {})
         self.periodic = PeriodicEval(run, suite, self.env_steps)
 
@@ -202,12 +202,6 @@ class StoreLearner:
             self.store_replaced, position = position, -1
         self.position = self._refill_upto = position
         return meta
-
-    def _start_from(self, path: str) -> None:
-        """Fine-tuning: a new run's networks from another run's checkpoint
-        (agent/run_networks.py). Optimizer moments and counts start afresh."""
-        start_networks_from(self.learner.nets, path)
-        self.learner.mark_good()
 
     # -- reading the store -----------------------------------------------------------------
 

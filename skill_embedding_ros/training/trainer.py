@@ -31,7 +31,7 @@ from skill_embedding_ros.agent.checkpoint import (
     split_actor_state,
 )
 from skill_embedding_ros.agent.learner import Learner
-from skill_embedding_ros.agent.run_networks import build_networks, start_networks_from
+from skill_embedding_ros.agent.run_networks import build_networks, start_learner_from
 from skill_embedding_ros.data.relabel import relabel, task_rewards
 from skill_embedding_ros.data.replay import ReplayBuffer, episode_from_bytes, episode_to_bytes
 from skill_embedding_ros.settings.run import RunConfig, to_dict
@@ -102,7 +102,7 @@ class Trainer:
         self, cfg: RunConfig, out_dir: str | Path, progress: bool = True, start_from: str = ""
     ):
         """`start_from`: a checkpoint whose networks the run starts with (fine-tuning, or going
-        on from where a run stopped: agent/run_networks.py start_networks_from); replay, optimizer
+        on from where a run stopped: agent/run_networks.py start_learner_from); replay, optimizer
         moments and counts start afresh."""
         self.cfg, self.out = cfg, Path(out_dir)
         self.suite = get_suite(cfg.train.suite)
@@ -118,9 +118,8 @@ class Trainer:
         self.nets = build_networks(cfg)
         self.learner = Learner(self.nets, hold_steps(cfg), cfg.train.device)
         self.started_from = start_from
-        if start_from:  # ValueError when it does not fit: still nothing written
-            start_networks_from(self.nets, start_from)
-            self.learner.mark_good()
+        if start_from:  # raises when it does not fit: still nothing written
+            start_learner_from(self.learner, start_from)
         self.out.mkdir(parents=True, exist_ok=True)
         self.replay = ReplayBuffer(
             cfg.replay.capacity, self.suite.obs_dim, self.suite.action_dim, cfg.agent.z_dim
