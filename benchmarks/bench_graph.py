@@ -30,7 +30,7 @@ from graph_harness import RUN_CONFIG, SERVERS
 from graph_measure import bench_graph
 
 from skill_embedding_ros.provenance import git_commit
-from skill_embedding_ros.ros.run import spin
+from skill_embedding_ros.ros.run import EXECUTOR_ENV, spin
 
 # The measurements: graph_baselines.py (in-process loop, bare DDS round trip, weights broadcast)
 # and graph_measure.py (the node graph with N actors), on what graph_harness.py shares.
@@ -67,6 +67,11 @@ def ratios(res: dict) -> dict:
             out[f"total_steps_{n}_actors_vs_1"] = round(
                 row["steps_per_s_total"] / one["steps_per_s_total"], 2
             )
+    single = res.get("graph_single_executor", {}).get("1")
+    if single:
+        out["events_vs_single_executor_steps_1_actor"] = round(
+            one["steps_per_s_total"] / single["steps_per_s_total"], 2
+        )
     for n, row in res.get("graph_composed", {}).items():
         out[f"composed_vs_separate_total_steps_{n}_actors"] = round(
             row["steps_per_s_total"] / res["graph"][n]["steps_per_s_total"], 2
@@ -91,6 +96,7 @@ def table(res: dict) -> str:
     ]
     graphs = [(n, g) for n, g in res["graph"].items()]
     graphs += [(f"{n}c", g) for n, g in res.get("graph_composed", {}).items()]  # c: composed
+    graphs += [(f"{n}s", g) for n, g in res.get("graph_single_executor", {}).items()]  # s: single
     for n, g in graphs:
         rows.append(
             f"{n:>6}  {g['steps_per_s_total']:>13}  {g['steps_per_s_per_actor']:>9}  "
@@ -143,6 +149,15 @@ def main() -> None:
                 str(n): bench_graph(n, seconds, warmup, log_dir / "composed", composed=True)
                 for n in sorted(args.actors)
             }
+            # One actor with every node on rclpy's SingleThreadedExecutor (ros/run.py
+            # new_executor), beside the EventsExecutor the graph above spins.
+            os.environ[EXECUTOR_ENV] = "single"
+            try:
+                results["graph_single_executor"] = {
+                    "1": bench_graph(1, seconds, warmup, log_dir / "single_executor")
+                }
+            finally:
+                del os.environ[EXECUTOR_ENV]
         except RuntimeError as err:
             sys.exit(f"error: {err}")
     results["ratios"] = ratios(results)

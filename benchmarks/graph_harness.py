@@ -15,13 +15,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import rclpy
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from std_msgs.msg import Float64MultiArray, UInt8MultiArray
 
 from skill_embedding_ros.agent.checkpoint import decode_weights
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.processes import ros_env
+from skill_embedding_ros.ros.run import new_executor
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH_SCRIPT = Path(__file__).resolve().with_name("bench_graph.py")  # runs `--serve ROLE`
@@ -77,7 +77,7 @@ class RosContext:
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=domain)
         self.node = rclpy.create_node(name, context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor = new_executor(context=self.context)  # as the nodes spin
         self.executor.add_node(self.node)
 
     def spin_until(self, done: Callable[[], bool], timeout: float, what: str) -> None:

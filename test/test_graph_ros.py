@@ -35,6 +35,7 @@ from skill_embedding_ros.ros.processes import (
     start_node,
     stop,
 )
+from skill_embedding_ros.ros.run import EXECUTOR_ENV
 from skill_embedding_ros.settings.run import load_run_config
 from skill_embedding_ros.testing.episodes import make_episode
 
@@ -160,7 +161,7 @@ def run_actor_once(tmp_path, domain: int, seed: int, composed=False) -> list[np.
     return records
 
 
-def test_lockstep_reproduces_a_trajectory_exactly(tmp_path):
+def test_lockstep_reproduces_a_trajectory_exactly(tmp_path, monkeypatch):
     first = run_actor_once(tmp_path / "a", fresh_domain(), seed=5)
     second = run_actor_once(tmp_path / "b", fresh_domain(), seed=5)
     other = run_actor_once(tmp_path / "c", fresh_domain(), seed=6)
@@ -170,9 +171,13 @@ def test_lockstep_reproduces_a_trajectory_exactly(tmp_path):
     assert not all(np.array_equal(a, c) for a, c in zip(first, other, strict=True))
     # The same actor composed in one process (compose:=true) runs the very same trajectory.
     composed = run_actor_once(tmp_path / "d", fresh_domain(), seed=5, composed=True)
-    assert len(composed) == 102
-    for a, d in zip(first, composed, strict=True):
+    # And so do its nodes on rclpy's SingleThreadedExecutor (ros/run.py new_executor).
+    monkeypatch.setenv(EXECUTOR_ENV, "single")
+    single = run_actor_once(tmp_path / "e", fresh_domain(), seed=5)
+    assert len(composed) == len(single) == 102
+    for a, d, e in zip(first, composed, single, strict=True):
         np.testing.assert_array_equal(a, d)
+        np.testing.assert_array_equal(a, e)
 
 
 def test_learner_and_recorder_survive_kill9(tmp_path):

@@ -133,3 +133,34 @@ def test_sigusr1_writes_a_running_nodes_stacks():
         proc.kill()
         out, _ = proc.communicate()
     assert "in stuck_in_a_callback" in out and "in spin_nodes" in out, out
+
+
+def test_the_executor_is_the_events_one_unless_a_node_asks_or_the_env_says(monkeypatch):
+    """run.new_executor: EventsExecutor by default (this rclpy has it), SingleThreadedExecutor
+    for a node that asks (events=False: the gate, the recorders); SKILL_EMBEDDING_EXECUTOR
+    overrides both ways, and a wrong value is refused by name."""
+    import rclpy
+
+    from skill_embedding_ros.ros.run import EXECUTOR_ENV, SINGLE, new_executor
+    from skill_embedding_ros.ros.safety_gate import SafetyGate
+
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=fresh_domain())
+
+    def kind(events: bool) -> str:
+        executor = new_executor(events, context)
+        executor.shutdown()
+        return type(executor).__name__
+
+    try:
+        assert getattr(SafetyGate, SINGLE) is True
+        assert (kind(True), kind(False)) == ("EventsExecutor", "SingleThreadedExecutor")
+        monkeypatch.setenv(EXECUTOR_ENV, "single")
+        assert kind(True) == "SingleThreadedExecutor"
+        monkeypatch.setenv(EXECUTOR_ENV, "events")
+        assert kind(False) == "EventsExecutor"
+        monkeypatch.setenv(EXECUTOR_ENV, "fast")
+        with pytest.raises(SystemExit, match="SKILL_EMBEDDING_EXECUTOR must be single or events"):
+            kind(True)
+    finally:
+        rclpy.shutdown(context=context)

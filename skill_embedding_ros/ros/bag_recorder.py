@@ -52,6 +52,8 @@ STORAGES = {
 
 
 class BagRecorder(Node):
+    SINGLE_THREADED_EXECUTOR = True  # its callbacks take the message info (run.new_executor)
+
     def __init__(self):
         super().__init__("bag_recorder")
         self.cfg = declare(self, BagRecordConfig)

@@ -40,6 +40,8 @@ DRAIN_MAX = 1000
 
 
 class ReplayRecorder(Node):
+    SINGLE_THREADED_EXECUTOR = True  # its callbacks take the message info (run.new_executor)
+
     def __init__(self):
         super().__init__("replay_recorder")
         self.cfg = declare(self, StoreConfig)

@@ -7,12 +7,20 @@ to its stderr (the launcher does this before it kills one)."""
 from __future__ import annotations
 
 import faulthandler
+import os
 import signal
 import sys
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
+
+SINGLE = "SINGLE_THREADED_EXECUTOR"
+"""A node class attribute: True asks for rclpy's SingleThreadedExecutor (`new_executor`)."""
+
+EXECUTOR_ENV = "SKILL_EMBEDDING_EXECUTOR"
+"""`single` or `events`: every node on that executor, whatever it asks for (`new_executor`;
+for measurements: a recorder fails on `events`)."""
 
 LEAVE_TIMEOUT_S = 5.0
 """How long a closed node may take to leave DDS (destroy, shut down, exit: normally well under a
@@ -38,6 +46,34 @@ class StopRequest:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
+
+
+def new_executor(events: bool = True, context=None):
+    """The executor a node process spins: rclpy's EventsExecutor where this rclpy has one
+    (Kilted on; it keeps no wait set and runs its loop in C++: what that gains is measured by
+    benchmarks/bench_graph.py, `events_vs_single_executor_steps_1_actor`), else, on older
+    rclpy, with `events=False` or with SKILL_EMBEDDING_EXECUTOR=single, SingleThreadedExecutor.
+
+    A node class sets SINGLE_THREADED_EXECUTOR = True (so `events=False`) when it needs
+    SingleThreadedExecutor: the recorders, whose subscription callbacks take the message info,
+    which rclpy 9.1.2's EventsExecutor fails on ("SystemError: null argument to internal
+    routine"), and the safety gate, which must answer an e-stop or a reset while a publisher
+    floods it: the EventsExecutor runs callbacks in arrival order, so a service call waits
+    behind every flooding message queued before it, where SingleThreadedExecutor takes one
+    ready message per subscription per round (test/test_safety_gate_adversarial_ros.py)."""
+    forced = os.environ.get(EXECUTOR_ENV, "")
+    if forced not in ("", "single", "events"):
+        raise SystemExit(f"{EXECUTOR_ENV} must be single or events (or unset), got {forced!r}")
+    if forced:  # for a comparison; `events` also for the nodes that ask for single
+        events = forced == "events"
+    if events:
+        try:
+            from rclpy.experimental import EventsExecutor
+        except ImportError:  # Humble, Jazzy
+            pass
+        else:
+            return EventsExecutor(context=context)
+    return SingleThreadedExecutor(context=context)
 
 
 def spin(node_factory, args=None) -> int:
@@ -68,7 +104,8 @@ def spin_nodes(node_factories, args=None) -> int:
         args=args if args is not None else sys.argv,
         signal_handler_options=SignalHandlerOptions.NO,
     )
-    executor = SingleThreadedExecutor()
+    # A node class that sets SINGLE_THREADED_EXECUTOR = True gets it (new_executor says why).
+    executor = new_executor(not any(getattr(f, SINGLE, False) for f in node_factories))
     nodes: list = []
 
     def finished() -> int | None:

@@ -69,6 +69,9 @@ EXPECTED = (Mode.OK, Mode.STALE, Mode.RESETTING)
 
 
 class SafetyGate(Node):
+    # An e-stop or a reset must be answered while a publisher floods the gate (run.new_executor).
+    SINGLE_THREADED_EXECUTOR = True
+
     def __init__(self):
         super().__init__("safety_gate")
         config = declare(self, GateConfig)
