@@ -18,6 +18,7 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from sensor_msgs.msg import Joy
 from std_srvs.srv import Trigger
 
+from skill_embedding_ros.agent.run_networks import FRESH_CRITICS
 from skill_embedding_ros.data.bags.ingest import IngestOptions, ingest
 from skill_embedding_ros.data.replay_store import StoreReader
 from skill_embedding_ros.ros import topics
@@ -214,6 +215,7 @@ def test_fine_tuning_trials_train_the_checkpoint(tmp_path):
     )
     assert code == 0, text[-6000:]
     assert f"a new run from the networks of {checkpoint}" in text, text[-6000:]
+    assert FRESH_CRITICS in text  # an actor checkpoint: its fresh critics are warned of
     assert "explore jaco_velocity" in text  # the policy samples actions
     episodes = StoreReader(run_dir / "store").new_episodes()
     assert len(episodes) >= 1 and all(len(e) == 200 for e in episodes)

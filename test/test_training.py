@@ -14,7 +14,11 @@ from skill_embedding_ros.agent.checkpoint import (
     read_checkpoint,
 )
 from skill_embedding_ros.agent.learner import Learner
-from skill_embedding_ros.agent.run_networks import build_networks, load_networks
+from skill_embedding_ros.agent.run_networks import (
+    FRESH_CRITICS,
+    build_networks,
+    load_networks,
+)
 from skill_embedding_ros.cli import main
 from skill_embedding_ros.settings.run import RunConfig, from_dict
 from skill_embedding_ros.tasks.registry import get_suite
@@ -221,6 +225,8 @@ def test_a_run_can_start_from_another_runs_networks(tmp_path, capsys):
         from_file = name in ("embedding", "policy")
         assert _same(module, given.get_submodule(name)) == from_file, name
         assert _same(module, fresh.nets.get_submodule(name)) != from_file, name
+    # Only the fresh critics of an actor checkpoint are warned of (they undo its skills first).
+    assert (full.start_warning, actor.start_warning) == ("", FRESH_CRITICS)
 
     full.run()  # the start is recorded with the run
     assert read_checkpoint(tmp_path / "full" / full_file.name)[1]["started_from"] == str(full_file)

@@ -43,14 +43,23 @@ def load_networks(checkpoint: str | Path) -> tuple[Networks, RunConfig, dict[str
     return nets, cfg, meta
 
 
-def start_learner_from(learner: Learner, checkpoint: str | Path) -> None:
+FRESH_CRITICS = (
+    "an actor checkpoint starts the critics untrained, and their first updates undo its skills "
+    "(measured: docs/hardware.md, fine-tuning); start from the learner's checkpoint.safetensors"
+)
+"""The warning a start from an actor checkpoint gets."""
+
+
+def start_learner_from(learner: Learner, checkpoint: str | Path) -> str:
     """Fine-tuning or going on: a new run's learner takes another run's weights, every network
     of a full checkpoint, the embedding and policy of an actor checkpoint (the critics and q
     then keep their fresh weights), as its last good state; optimizer moments and counts stay
-    fresh. OSError when the file is missing, ValueError when unreadable or not fitting."""
+    fresh. Returns FRESH_CRITICS for an actor checkpoint, else "".
+    OSError when the file is missing, ValueError when unreadable or not fitting."""
     loaded, _, meta = load_networks(checkpoint)
     state = loaded.actor_state() if meta.get("kind") == ACTOR else loaded.state_dict()
     own = learner.nets.state_dict()
     check_shapes({k: own[k] for k in state if k in own}, state, str(checkpoint))
     learner.nets.load_state_dict(state, strict=False)
     learner.mark_good()
+    return FRESH_CRITICS if meta.get("kind") == ACTOR else ""

@@ -81,6 +81,8 @@ class LearnerNode(Node):
             )
         if self.core.started_from:
             self.get_logger().info(f"a new run from the networks of {self.core.started_from}")
+        if self.core.start_warning:
+            self.get_logger().warning(self.core.start_warning)
         if self.core.store_replaced is not None:
             self.get_logger().warning(
                 f"{self.cfg.store} holds no chunk as new as chunk {self.core.store_replaced}, "

@@ -152,8 +152,8 @@ class StoreLearner:
         """The checkpoint's metadata when resumed, else None."""
         self.started_from = start_from if self.resumed is None and start_from else ""
         """A new run's networks came from this checkpoint (fine-tuning), else ""."""
-        if self.started_from:
-            start_learner_from(self.learner, start_from)
+        self.start_warning = self.started_from and start_learner_from(self.learner, start_from)
+        """FRESH_CRITICS when the start was an actor checkpoint (run_networks), else ""."""
         self.identity = WeightsIdentity(self.out / IDENTITY, self.resumed or {})
         self.periodic = PeriodicEval(run, suite, self.env_steps)
 
@@ -176,7 +176,7 @@ class StoreLearner:
         """Resuming: the checkpoint's position when the store holds no chunk that new (a new
         store); its chunks are then all counted as new."""
         self.resumed: dict | None = None
-        self.started_from = ""
+        self.started_from = self.start_warning = ""
         self._published: tuple[int, int] | None = None
         self.periodic: PeriodicEval | None = None
         """Evaluation during training (train.eval_every), skills runs only."""

@@ -118,8 +118,8 @@ class Trainer:
         self.nets = build_networks(cfg)
         self.learner = Learner(self.nets, hold_steps(cfg), cfg.train.device)
         self.started_from = start_from
-        if start_from:  # raises when it does not fit: still nothing written
-            start_learner_from(self.learner, start_from)
+        # raises when it does not fit: still nothing written
+        self.start_warning = start_from and start_learner_from(self.learner, start_from)
         self.out.mkdir(parents=True, exist_ok=True)
         self.replay = ReplayBuffer(
             cfg.replay.capacity, self.suite.obs_dim, self.suite.action_dim, cfg.agent.z_dim
@@ -171,6 +171,8 @@ class Trainer:
         )
         if self.started_from:
             self.bar.write(f"networks from {self.started_from}")
+        if self.start_warning:
+            self.bar.write(f"warning: {self.start_warning}")
         if self.demos:
             self.bar.write(f"replay starts with {self.demos} episodes from {self.cfg.train.demos}")
         self.start = time.perf_counter()
