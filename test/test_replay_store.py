@@ -299,6 +299,16 @@ def test_decode_cdr_inverts_encode_cdr():
             assert a.dtype == b.dtype and np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
 
 
+def test_a_record_whose_fields_have_the_wrong_sizes_is_refused_by_name():
+    """Every one-value field must hold one value (a reward of two used to decode as its first)."""
+    record = episode_records(random_episode(1), "", 0, range(100))[0]
+    layout, data = sr.encode(record)
+    for field in ("reward", "episode", "log_b_a"):
+        sizes = [size + (label == field) - (label == "obs") for label, size in layout]
+        with pytest.raises(ValueError, match=f"field {field!r} is malformed"):
+            sr.decode([label for label, _ in layout], sizes, data)
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=64), st.integers(0, 600), st.integers(0, 255))
 def test_decode_cdr_rejects_garbage_with_value_error(noise, cut, flip):

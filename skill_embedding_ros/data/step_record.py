@@ -15,6 +15,8 @@ carries the final observation s_L; its other fields are NaN.
 from __future__ import annotations
 
 import functools
+import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -100,39 +102,53 @@ def encode(record: StepRecord) -> tuple[list[tuple[str, int]], np.ndarray]:
     return layout, data
 
 
+LABELS = tuple(name for name, _ in field_sizes(0, 0, 0))
+"""The field labels in wire order: what a record's layout must name."""
+SCALARS = {"stamp": 2, "episode": 1, "step": 1, "task": 1, "flags": 1}
+"""Fields of a fixed size that must be finite in every record (the others may be NaN)."""
+SINGLES = ("reward", "log_b_z", "log_b_a")
+"""One value each, NaN allowed (the closing record)."""
+
+
 def decode(
     labels: Sequence[str], sizes: Sequence[int], data: np.ndarray, source: str = ""
 ) -> StepRecord:
-    """Inverse of `encode`; raises ValueError saying what is wrong with a malformed record."""
+    """Inverse of `encode`; raises ValueError saying what is wrong with a malformed record.
+
+    The small fields are read and checked as Python floats: a record is decoded for every step
+    of every actor (recorder, store, bag ingestion), and numpy calls on 1-element arrays cost
+    more than the numbers (bag ingestion: benchmarks/bench_ingest.py)."""
     data = np.asarray(data, np.float64)
-    expected = [name for name, _ in field_sizes(0, 0, 0)]
-    if list(labels) != expected:
-        raise ValueError(f"not a step record: fields {list(labels)}, expected {expected}")
+    if tuple(labels) != LABELS:
+        raise ValueError(f"not a step record: fields {list(labels)}, expected {list(LABELS)}")
     if sum(sizes) != len(data):
         raise ValueError(f"step record: fields declare {sum(sizes)} values, data has {len(data)}")
-    parts, offset = {}, 0
-    for name, size in zip(labels, sizes, strict=True):
-        parts[name] = data[offset : offset + size]
-        offset += size
-    if parts["version"].tolist() != [VERSION]:
-        raise ValueError(f"step record version {parts['version'].tolist()}, expected {VERSION}")
-    for name in ("stamp", "episode", "step", "task", "flags"):
-        size = 2 if name == "stamp" else 1
-        if len(parts[name]) != size or not np.all(np.isfinite(parts[name])):
-            raise ValueError(f"step record: field {name!r} is malformed: {parts[name].tolist()}")
-    sec, nanosec = (int(v) for v in parts["stamp"])
+    if len(sizes) != len(LABELS):
+        raise ValueError(f"step record: {len(sizes)} field sizes for {len(LABELS)} fields")
+    starts = [0, *itertools.accumulate(sizes)]
+    at = {name: slice(a, b) for name, a, b in zip(LABELS, starts, starts[1:], strict=False)}
+    flat = data.tolist()
+    if flat[at["version"]] != [VERSION]:
+        raise ValueError(f"step record version {flat[at['version']]}, expected {VERSION}")
+    small = {name: flat[at[name]] for name in (*SCALARS, *SINGLES)}
+    for name, values in small.items():
+        if len(values) != SCALARS.get(name, 1) or (
+            name in SCALARS and not all(map(math.isfinite, values))
+        ):
+            raise ValueError(f"step record: field {name!r} is malformed: {values}")
+    sec, nanosec = (int(v) for v in small["stamp"])
     return StepRecord(
         stamp_ns=sec * 1_000_000_000 + nanosec,
-        episode=int(parts["episode"][0]),
-        step=int(parts["step"][0]),
-        task=int(parts["task"][0]),
-        obs=parts["obs"].astype(np.float32),
-        action=parts["action"].astype(np.float32),
-        reward=float(parts["reward"][0]),
-        z=parts["z"].astype(np.float32),
-        log_b_z=float(parts["log_b_z"][0]),
-        log_b_a=float(parts["log_b_a"][0]),
-        flags=int(parts["flags"][0]),
+        episode=int(small["episode"][0]),
+        step=int(small["step"][0]),
+        task=int(small["task"][0]),
+        obs=data[at["obs"]].astype(np.float32),
+        action=data[at["action"]].astype(np.float32),
+        reward=small["reward"][0],
+        z=data[at["z"]].astype(np.float32),
+        log_b_z=small["log_b_z"][0],
+        log_b_a=small["log_b_a"][0],
+        flags=int(small["flags"][0]),
         source=source,
     )
 
