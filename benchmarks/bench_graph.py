@@ -22,6 +22,7 @@ import shlex
 import sys
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 import rclpy
 import torch
@@ -151,13 +152,10 @@ def main() -> None:
             }
             # One actor with every node on rclpy's SingleThreadedExecutor (ros/run.py
             # new_executor), beside the EventsExecutor the graph above spins.
-            os.environ[EXECUTOR_ENV] = "single"
-            try:
+            with mock.patch.dict(os.environ, {EXECUTOR_ENV: "single"}):
                 results["graph_single_executor"] = {
                     "1": bench_graph(1, seconds, warmup, log_dir / "single_executor")
                 }
-            finally:
-                del os.environ[EXECUTOR_ENV]
         except RuntimeError as err:
             sys.exit(f"error: {err}")
     results["ratios"] = ratios(results)

@@ -141,7 +141,7 @@ def test_the_executor_is_the_events_one_unless_a_node_asks_or_the_env_says(monke
     overrides both ways, and a wrong value is refused by name."""
     import rclpy
 
-    from skill_embedding_ros.ros.run import EXECUTOR_ENV, SINGLE, new_executor
+    from skill_embedding_ros.ros.run import EXECUTOR_ENV, new_executor
     from skill_embedding_ros.ros.safety_gate import SafetyGate
 
     context = rclpy.Context()
@@ -153,7 +153,7 @@ def test_the_executor_is_the_events_one_unless_a_node_asks_or_the_env_says(monke
         return type(executor).__name__
 
     try:
-        assert getattr(SafetyGate, SINGLE) is True
+        assert SafetyGate.SINGLE_THREADED_EXECUTOR is True
         assert (kind(True), kind(False)) == ("EventsExecutor", "SingleThreadedExecutor")
         monkeypatch.setenv(EXECUTOR_ENV, "single")
         assert kind(True) == "SingleThreadedExecutor"

@@ -57,9 +57,10 @@ def start_learner_from(learner: Learner, checkpoint: str | Path) -> str:
     fresh. Returns FRESH_CRITICS for an actor checkpoint, else "".
     OSError when the file is missing, ValueError when unreadable or not fitting."""
     loaded, _, meta = load_networks(checkpoint)
-    state = loaded.actor_state() if meta.get("kind") == ACTOR else loaded.state_dict()
+    actor_only = meta.get("kind") == ACTOR
+    state = loaded.actor_state() if actor_only else loaded.state_dict()
     own = learner.nets.state_dict()
     check_shapes({k: own[k] for k in state if k in own}, state, str(checkpoint))
     learner.nets.load_state_dict(state, strict=False)
     learner.mark_good()
-    return FRESH_CRITICS if meta.get("kind") == ACTOR else ""
+    return FRESH_CRITICS if actor_only else ""

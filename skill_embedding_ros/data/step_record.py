@@ -104,10 +104,14 @@ def encode(record: StepRecord) -> tuple[list[tuple[str, int]], np.ndarray]:
 
 LABELS = tuple(name for name, _ in field_sizes(0, 0, 0))
 """The field labels in wire order: what a record's layout must name."""
-SCALARS = {"stamp": 2, "episode": 1, "step": 1, "task": 1, "flags": 1}
-"""Fields of a fixed size that must be finite in every record (the others may be NaN)."""
-SINGLES = ("reward", "log_b_z", "log_b_a")
-"""One value each, NaN allowed (the closing record)."""
+FIXED = {
+    name: size
+    for (name, size), (_, other) in zip(field_sizes(0, 0, 0), field_sizes(1, 1, 1), strict=True)
+    if size == other and name != "version"
+}
+"""The fields whose size does not depend on the suite (all but version, obs, action and z)."""
+NAN_ALLOWED = ("reward", "log_b_z", "log_b_a")
+"""Fixed fields the closing record leaves NaN; the others must be finite in every record."""
 
 
 def decode(
@@ -126,14 +130,14 @@ def decode(
     if len(sizes) != len(LABELS):
         raise ValueError(f"step record: {len(sizes)} field sizes for {len(LABELS)} fields")
     starts = [0, *itertools.accumulate(sizes)]
-    at = {name: slice(a, b) for name, a, b in zip(LABELS, starts, starts[1:], strict=False)}
+    at = {name: slice(a, b) for name, a, b in zip(LABELS, starts[:-1], starts[1:], strict=True)}
     flat = data.tolist()
     if flat[at["version"]] != [VERSION]:
         raise ValueError(f"step record version {flat[at['version']]}, expected {VERSION}")
-    small = {name: flat[at[name]] for name in (*SCALARS, *SINGLES)}
+    small = {name: flat[at[name]] for name in FIXED}
     for name, values in small.items():
-        if len(values) != SCALARS.get(name, 1) or (
-            name in SCALARS and not all(map(math.isfinite, values))
+        if len(values) != FIXED[name] or (
+            name not in NAN_ALLOWED and not all(map(math.isfinite, values))
         ):
             raise ValueError(f"step record: field {name!r} is malformed: {values}")
     sec, nanosec = (int(v) for v in small["stamp"])

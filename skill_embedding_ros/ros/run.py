@@ -15,9 +15,6 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 
-SINGLE = "SINGLE_THREADED_EXECUTOR"
-"""A node class attribute: True asks for rclpy's SingleThreadedExecutor (`new_executor`)."""
-
 EXECUTOR_ENV = "SKILL_EMBEDDING_EXECUTOR"
 """`single` or `events`: every node on that executor, whatever it asks for (`new_executor`;
 for measurements: a recorder fails on `events`)."""
@@ -50,17 +47,11 @@ class StopRequest:
 
 def new_executor(events: bool = True, context=None):
     """The executor a node process spins: rclpy's EventsExecutor where this rclpy has one
-    (Kilted on; it keeps no wait set and runs its loop in C++: what that gains is measured by
-    benchmarks/bench_graph.py, `events_vs_single_executor_steps_1_actor`), else, on older
-    rclpy, with `events=False` or with SKILL_EMBEDDING_EXECUTOR=single, SingleThreadedExecutor.
-
-    A node class sets SINGLE_THREADED_EXECUTOR = True (so `events=False`) when it needs
-    SingleThreadedExecutor: the recorders, whose subscription callbacks take the message info,
-    which rclpy 9.1.2's EventsExecutor fails on ("SystemError: null argument to internal
-    routine"), and the safety gate, which must answer an e-stop or a reset while a publisher
-    floods it: the EventsExecutor runs callbacks in arrival order, so a service call waits
-    behind every flooding message queued before it, where SingleThreadedExecutor takes one
-    ready message per subscription per round (test/test_safety_gate_adversarial_ros.py)."""
+    (Kilted on: it keeps no wait set and runs its loop in C++), else SingleThreadedExecutor,
+    which also serves `events=False` (a node class with SINGLE_THREADED_EXECUTOR = True: the
+    safety gate, which must answer an e-stop while flooded, and the recorders, whose
+    message-info callbacks the EventsExecutor fails on; docs/launching.md, "The executor").
+    SKILL_EMBEDDING_EXECUTOR=single|events overrides both, for comparisons."""
     forced = os.environ.get(EXECUTOR_ENV, "")
     if forced not in ("", "single", "events"):
         raise SystemExit(f"{EXECUTOR_ENV} must be single or events (or unset), got {forced!r}")
@@ -104,8 +95,8 @@ def spin_nodes(node_factories, args=None) -> int:
         args=args if args is not None else sys.argv,
         signal_handler_options=SignalHandlerOptions.NO,
     )
-    # A node class that sets SINGLE_THREADED_EXECUTOR = True gets it (new_executor says why).
-    executor = new_executor(not any(getattr(f, SINGLE, False) for f in node_factories))
+    single = any(getattr(f, "SINGLE_THREADED_EXECUTOR", False) for f in node_factories)
+    executor = new_executor(events=not single)
     nodes: list = []
 
     def finished() -> int | None:
