@@ -137,12 +137,12 @@ def test_sigusr1_writes_a_running_nodes_stacks():
 
 def test_the_executor_is_the_events_one_unless_a_node_asks_or_the_env_says(monkeypatch):
     """run.new_executor: EventsExecutor by default (this rclpy has it), SingleThreadedExecutor
-    for a node that asks (events=False: the gate, the recorders); SKILL_EMBEDDING_EXECUTOR
+    for a node that asks (events=False: the recorders); SKILL_EMBEDDING_EXECUTOR
     overrides both ways, and a wrong value is refused by name."""
     import rclpy
 
+    from skill_embedding_ros.ros.replay_recorder import ReplayRecorder
     from skill_embedding_ros.ros.run import EXECUTOR_ENV, new_executor
-    from skill_embedding_ros.ros.safety_gate import SafetyGate
 
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=fresh_domain())
@@ -153,7 +153,7 @@ def test_the_executor_is_the_events_one_unless_a_node_asks_or_the_env_says(monke
         return type(executor).__name__
 
     try:
-        assert SafetyGate.SINGLE_THREADED_EXECUTOR is True
+        assert ReplayRecorder.single_threaded_executor is True
         assert (kind(True), kind(False)) == ("EventsExecutor", "SingleThreadedExecutor")
         monkeypatch.setenv(EXECUTOR_ENV, "single")
         assert kind(True) == "SingleThreadedExecutor"
@@ -164,3 +164,29 @@ def test_the_executor_is_the_events_one_unless_a_node_asks_or_the_env_says(monke
             kind(True)
     finally:
         rclpy.shutdown(context=context)
+
+
+@pytest.mark.parametrize("stepping", ["lockstep", "realtime"])
+def test_the_gate_asks_for_single_threaded_in_real_time_and_keeps_one_command_in_lockstep(
+    stepping,
+):
+    """ros/safety_gate.py: a lockstep gate spins the EventsExecutor with a one-deep command queue
+    (a flood cannot queue before an e-stop); a real-time one queues commands, each to be
+    answered, and asks for SingleThreadedExecutor, which takes services between them."""
+    import rclpy
+
+    from skill_embedding_ros.ros import topics
+    from skill_embedding_ros.ros.safety_gate import SafetyGate
+
+    args = ["--ros-args", "-p", f"stepping:={stepping}", "-p", "estop_file:=''"]
+    rclpy.init(args=args, domain_id=fresh_domain())
+    try:
+        gate = SafetyGate()
+        (commands,) = [
+            s for s in gate.subscriptions if s.topic_name.endswith("/" + topics.POLICY_COMMAND)
+        ]
+        assert gate.single_threaded_executor is (stepping == "realtime")
+        assert commands.qos_profile.depth == (1 if stepping == "lockstep" else 10)
+        gate.destroy_node()
+    finally:
+        rclpy.shutdown()

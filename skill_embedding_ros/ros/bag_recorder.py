@@ -52,7 +52,7 @@ STORAGES = {
 
 
 class BagRecorder(Node):
-    SINGLE_THREADED_EXECUTOR = True  # its callbacks take the message info (run.new_executor)
+    single_threaded_executor = True  # its callbacks take the message info (run.new_executor)
 
     def __init__(self):
         super().__init__("bag_recorder")

@@ -40,7 +40,7 @@ DRAIN_MAX = 1000
 
 
 class ReplayRecorder(Node):
-    SINGLE_THREADED_EXECUTOR = True  # its callbacks take the message info (run.new_executor)
+    single_threaded_executor = True  # its callbacks take the message info (run.new_executor)
 
     def __init__(self):
         super().__init__("replay_recorder")

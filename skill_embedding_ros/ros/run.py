@@ -48,9 +48,9 @@ class StopRequest:
 def new_executor(events: bool = True, context=None):
     """The executor a node process spins: rclpy's EventsExecutor where this rclpy has one
     (Kilted on: it keeps no wait set and runs its loop in C++), else SingleThreadedExecutor,
-    which also serves `events=False` (a node class with SINGLE_THREADED_EXECUTOR = True: the
-    safety gate, which must answer an e-stop while flooded, and the recorders, whose
-    message-info callbacks the EventsExecutor fails on; docs/launching.md, "The executor").
+    which also serves `events=False` (a node with `single_threaded_executor = True`: the
+    recorders, whose message-info callbacks the EventsExecutor fails on, and a real-time safety
+    gate, which must answer an e-stop while flooded; docs/launching.md, "The executor").
     SKILL_EMBEDDING_EXECUTOR=single|events overrides both, for comparisons."""
     forced = os.environ.get(EXECUTOR_ENV, "")
     if forced not in ("", "single", "events"):
@@ -95,9 +95,8 @@ def spin_nodes(node_factories, args=None) -> int:
         args=args if args is not None else sys.argv,
         signal_handler_options=SignalHandlerOptions.NO,
     )
-    single = any(getattr(f, "SINGLE_THREADED_EXECUTOR", False) for f in node_factories)
-    executor = new_executor(events=not single)
     nodes: list = []
+    executor = None
 
     def finished() -> int | None:
         codes = (getattr(n, "exit_code", None) for n in nodes)
@@ -107,7 +106,11 @@ def spin_nodes(node_factories, args=None) -> int:
     try:
         for factory in node_factories:
             nodes.append(factory())
-            executor.add_node(nodes[-1])
+        # Chosen once the nodes are built: a node asks by how it was configured (the gate).
+        single = any(getattr(n, "single_threaded_executor", False) for n in nodes)
+        executor = new_executor(events=not single)
+        for node in nodes:
+            executor.add_node(node)
         while not stop.requested and rclpy.ok() and finished() is None:
             executor.spin_once(timeout_sec=0.1)
         code = finished() or 0
@@ -132,9 +135,11 @@ def spin_nodes(node_factories, args=None) -> int:
         # happens when the interpreter exits (the watchdog is a C thread; it needs no GIL).
         faulthandler.dump_traceback_later(LEAVE_TIMEOUT_S, exit=True)
         for node in reversed(nodes):
-            executor.remove_node(node)
+            if executor is not None:
+                executor.remove_node(node)
             node.destroy_node()
-        executor.shutdown()
+        if executor is not None:
+            executor.shutdown()
         if rclpy.ok():
             rclpy.try_shutdown()
     return code

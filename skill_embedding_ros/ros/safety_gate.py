@@ -69,9 +69,6 @@ EXPECTED = (Mode.OK, Mode.STALE, Mode.RESETTING)
 
 
 class SafetyGate(Node):
-    # An e-stop or a reset must be answered while a publisher floods the gate (run.new_executor).
-    SINGLE_THREADED_EXECUTOR = True
-
     def __init__(self):
         super().__init__("safety_gate")
         config = declare(self, GateConfig)
@@ -95,8 +92,17 @@ class SafetyGate(Node):
         self._executed = self.create_publisher(JointState, topics.EXECUTED, topics.RELIABLE)
         self._joints: list[str] = []  # the commanded joints, once the limits are known
         self._state = self.create_publisher(DiagnosticStatus, topics.GATE_STATE, topics.LATCHED)
+        # Lockstep: one command in flight, so a queue only ever holds a flood, which would stand
+        # before an e-stop or reset call on the EventsExecutor (in arrival order). Real time:
+        # each command must be answered on `executed`, also when the gate runs late, so they
+        # queue, and SingleThreadedExecutor takes services between them (docs/launching.md).
+        lockstep = config.stepping == "lockstep"
+        self.single_threaded_executor = not lockstep
         self.create_subscription(
-            JointState, topics.POLICY_COMMAND, self._on_policy_command, topics.RELIABLE
+            JointState,
+            topics.POLICY_COMMAND,
+            self._on_policy_command,
+            topics.NEWEST_COMMAND if lockstep else topics.RELIABLE,
         )
         self.create_subscription(
             JointState, topics.JOINT_STATES, self._on_joint_state, topics.RELIABLE

@@ -46,6 +46,14 @@ RELIABLE = QoSProfile(
 )
 """Commands and robot state."""
 
+NEWEST_COMMAND = QoSProfile(
+    depth=1,
+    history=HistoryPolicy.KEEP_LAST,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE,
+)
+"""A lockstep safety gate's subscription to policy commands (ros/safety_gate.py says why)."""
+
 RECORDS = QoSProfile(
     depth=5000,
     history=HistoryPolicy.KEEP_LAST,
