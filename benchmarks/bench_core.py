@@ -49,6 +49,15 @@ def _rate(fn, seconds: float) -> float:
     return count / (time.perf_counter() - start)
 
 
+def _compile_mlps(nets: torch.nn.Module) -> None:
+    """Put every MLP (networks.mlp: Linear and activation layers) under torch.compile; the
+    losses around them (distributions, Retrace) stay eager."""
+    for module in list(nets.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, torch.nn.Sequential):
+                setattr(module, name, torch.compile(child, dynamic=False))
+
+
 def bench_learner(batch: int, segment: int, seconds: float, device: str) -> dict:
     cfg = from_dict(RunConfig, {"agent": NETS, "replay": {"batch": batch, "segment": segment}})
     actor_nets = build_networks(cfg)
@@ -61,11 +70,15 @@ def bench_learner(batch: int, segment: int, seconds: float, device: str) -> dict
             replay.add(ep)
     rng = np.random.default_rng(0)
 
-    def updates_per_s(segments: int, on: str, activation: str = "elu") -> float:
+    def updates_per_s(
+        segments: int, on: str, activation: str = "elu", compiled: bool = False
+    ) -> float:
         replay_cfg = {"batch": segments, "segment": segment}
         agent = {**NETS, "activation": activation}
         sized = from_dict(RunConfig, {"agent": agent, "replay": replay_cfg})
         learner = Learner(build_networks(sized), hold_steps(sized), on)
+        if compiled:
+            _compile_mlps(learner.nets)
         return _rate(lambda: replay_update(learner, replay, sized, rng), seconds)
 
     updates = updates_per_s(batch, device)
@@ -78,6 +91,12 @@ def bench_learner(batch: int, segment: int, seconds: float, device: str) -> dict
     relu = updates_per_s(batch, device, "relu")
     results["learner_updates_per_s_relu"] = round(relu, 1)
     results["learner_relu_vs_elu"] = round(relu / updates, 2)
+    # torch.compile (inductor) on every MLP, ELU kept: the warm-up call compiles them.
+    start = time.perf_counter()
+    compiled = updates_per_s(batch, device, compiled=True)
+    results["learner_updates_per_s_compiled"] = round(compiled, 1)
+    results["learner_compiled_vs_eager"] = round(compiled / updates, 2)
+    results["learner_compile_and_measure_s"] = round(time.perf_counter() - start, 1)
     if device != "cpu":
         # The same learner on this machine's CPU, in the same run, at growing batches.
         for segments in (batch, 4 * batch, 16 * batch):
