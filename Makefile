@@ -19,10 +19,11 @@ $(VENV)/.bench: $(STAMP) requirements-bench.txt
 	touch $@
 
 ## Train the point-mass skills (Bernoulli embedding, any-of-four goals) through the ROS 2 graph
-## (2 actors, replay recorder, learner), then evaluate them. Starts afresh in runs/demo.
+## (2 actors, each one process: compose:=true; replay recorder, learner), then evaluate them.
+## Starts afresh in runs/demo.
 demo: $(STAMP)
 	rm -rf runs/demo
-	$(VENV)/bin/skill-embedding launch train_sim actors:=2 config:=reach_bernoulli.yaml run_dir:=runs/demo
+	$(VENV)/bin/skill-embedding launch train_sim actors:=2 compose:=true config:=reach_bernoulli.yaml run_dir:=runs/demo
 	$(VENV)/bin/skill-embedding evaluate runs/demo
 
 ## The test suite (plus lint).

@@ -4,8 +4,9 @@ until the four solutions (the periodic evaluation, train.eval_every), side by si
     python benchmarks/bench_demo.py --out benchmarks/results_demo.json
     python benchmarks/bench_demo.py --env-steps 4000 --out /tmp/demo.json   # smoke check
 
-The graph is what `make demo` launches (`skill-embedding launch train_sim actors:=2`, every node
-its own process over DDS, on its own ROS_DOMAIN_ID with discovery kept on this host); the
+The graph is what `make demo` launches (`skill-embedding launch train_sim actors:=2
+compose:=true`, each actor's nodes in one process, `--separate` for every node its own, over
+DDS on its own ROS_DOMAIN_ID with discovery kept on this host); the
 in-process run is `skill-embedding train` on the same config and seed (one actor inline, one
 core). Both train to the config's budget and are evaluated by the same code. The graph is not
 deterministic (two actors race), so its env steps to the solutions vary from run to run.
@@ -53,6 +54,9 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results_demo.json")
     parser.add_argument("--env-steps", type=int, help="budget (default: the config's, 120 k)")
     parser.add_argument("--logs", help="keep the runs and their logs here (default: a temp dir)")
+    parser.add_argument(
+        "--separate", action="store_true", help="every node its own process (no compose:=true)"
+    )
     args = parser.parse_args()
     work = Path(args.logs or tempfile.mkdtemp(prefix="bench_demo_"))
     work.mkdir(parents=True, exist_ok=True)
@@ -67,7 +71,9 @@ def main() -> None:
     load_start = os.getloadavg()[0]
 
     graph_dir, inproc_dir = work / "graph", work / "in_process"
-    launch = ["launch", "train_sim", "actors:=2", f"config:={run_config}"]
+    launch = ["launch", "train_sim", "actors:=2", "compose:=true", f"config:={run_config}"]
+    if args.separate:
+        launch.remove("compose:=true")
     graph_min = _timed([*cli, *launch, f"run_dir:={graph_dir}"], env, work / "graph.log")
     train = ["train", "--config", str(run_config), "--out", str(inproc_dir), "--quiet"]
     inproc_min = _timed([*cli, *train, "--no-eval"], env, work / "in_process.log")
@@ -79,6 +85,7 @@ def main() -> None:
         "load_average_1min_at_start": round(load_start, 2),
         "config": str(CONFIG.name),
         "env_steps": config["train"]["env_steps"],
+        "graph": shlex.join(a for a in launch if not a.startswith("config:=")),
         "eval_every": config["train"]["eval_every"],
         "graph_minutes": round(graph_min, 2),
         "in_process_minutes": round(inproc_min, 2),
