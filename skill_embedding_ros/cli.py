@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -126,6 +127,12 @@ def cmd_train(args) -> int:
         f"trained {summary['env_steps']} env steps, {summary['updates']} updates in "
         f"{summary['minutes']:.1f} min -> {out / 'checkpoint.safetensors'}"
     )
+    if "stopped_by" in summary:
+        print(
+            f"stopped by {summary['stopped_by']} before the {cfg.train.env_steps} env steps "
+            f"(no evaluation); go on with --start-from {out / 'checkpoint.safetensors'}"
+        )
+        return 128 + signal.Signals[summary["stopped_by"]].value  # as a shell reports it
     if not args.no_eval:
         run_evaluation(out / "checkpoint.safetensors", args.episodes, out)
     return 0

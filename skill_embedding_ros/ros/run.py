@@ -15,6 +15,8 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 
+from skill_embedding_ros.stop_request import SIGNALS, StopRequest
+
 EXECUTOR_ENV = "SKILL_EMBEDDING_EXECUTOR"
 """`single` or `events`: every node on that executor, whatever it asks for (`new_executor`;
 for measurements: a recorder fails on `events`)."""
@@ -24,25 +26,6 @@ LEAVE_TIMEOUT_S = 5.0
 second). Past it the process writes its stacks to stderr and exits 1: a CI run once saw a gate
 that had stopped its work never exit, and the launcher killed it 15 s later without a clue
 where it was."""
-
-
-class StopRequest:
-    """SIGINT/SIGTERM handler: the first signal asks the spin loop to stop after the callback
-    running now; a second one interrupts whatever runs (KeyboardInterrupt).
-
-    Why not raise on the first: the handler runs at any bytecode boundary of the main thread,
-    also inside the Python that rclpy's C++ take_message calls to build a message, which then
-    fails as `RuntimeError: Unable to convert call argument '0' to Python object` (measured: 2
-    of 40 Ctrl-Cs of a node taking 2000 messages/s exited 1 that way) and could break a
-    callback half way (a half-written episode in the recorder's log, a lost last stop)."""
-
-    def __init__(self):
-        self.requested = False
-
-    def __call__(self, signum, frame) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
 
 
 def new_executor(events: bool = True, context=None):
@@ -89,8 +72,8 @@ def spin_nodes(node_factories, args=None) -> int:
     # inherits SIGINT ignored, and Ctrl-C from its launcher would then do nothing.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     stop = StopRequest()
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    for signum in SIGNALS:
+        signal.signal(signum, stop)
     rclpy.init(
         args=args if args is not None else sys.argv,
         signal_handler_options=SignalHandlerOptions.NO,

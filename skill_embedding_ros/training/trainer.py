@@ -13,6 +13,7 @@ import ctypes
 import functools
 import multiprocessing as mp
 import multiprocessing.connection
+import signal
 import time
 from collections import deque
 from pathlib import Path
@@ -35,6 +36,7 @@ from skill_embedding_ros.agent.run_networks import build_networks, start_learner
 from skill_embedding_ros.data.relabel import relabel, task_rewards
 from skill_embedding_ros.data.replay import ReplayBuffer, episode_from_bytes, episode_to_bytes
 from skill_embedding_ros.settings.run import RunConfig, to_dict
+from skill_embedding_ros.stop_request import stop_on_signals
 from skill_embedding_ros.tasks.env import SuiteEnv
 from skill_embedding_ros.tasks.registry import get_suite
 from skill_embedding_ros.training.demos import demo_episodes
@@ -179,15 +181,19 @@ class Trainer:
         self._next_log = self.cfg.train.log_every
         self._next_ckpt = self.cfg.train.checkpoint_every
         try:
-            if self.cfg.train.actor_processes > 0:
-                self._run_processes()
-            else:
-                self._run_inline()
+            # Ctrl-C or SIGTERM: the run stops after the step or update under way and writes
+            # its checkpoint as at the end, so a long run stopped is a run to go on from.
+            with stop_on_signals() as self._stop:
+                if self.cfg.train.actor_processes > 0:
+                    self._run_processes()
+                else:
+                    self._run_inline()
             self.checkpoint()
         finally:
             self.bar.close()
             self.log.close()
         return {
+            **({"stopped_by": self._stop.signal} if self._stop.requested else {}),
             "env_steps": self.env_steps,
             "updates": self.learner.updates,
             "episodes": self.stats.episodes,
@@ -236,7 +242,7 @@ class Trainer:
             seed=t.seed,
         )
         actor.load_state_dict(nets.embedding.state_dict(), nets.policy.state_dict())
-        while self.env_steps < t.env_steps:
+        while self.env_steps < t.env_steps and not self._stop.requested:
             self._add(actor.step())
             self._tick(t.envs_per_actor)
             for _ in range(self._updates_owed()):
@@ -275,7 +281,9 @@ class Trainer:
         # wait for updates that wait for those very episodes.
         lead = t.actor_processes * t.envs_per_actor * self.suite.episode_steps
         try:
-            while self.env_steps < t.env_steps or self._updates_owed() > 0:
+            while (
+                self.env_steps < t.env_steps or self._updates_owed() > 0
+            ) and not self._stop.requested:
                 # Block briefly for episodes only when there is no update to do meanwhile.
                 busy = self._updates_owed() > 0
                 for conn in multiprocessing.connection.wait(conns, timeout=0.0 if busy else 0.05):
@@ -313,6 +321,9 @@ def _actor_process(cfg_dict, index, conn, shared, version, produced, allowed, st
     """Body of one actor process: step envs, send episodes, pick up new weights."""
     from skill_embedding_ros.settings.run import RunConfig, from_dict
 
+    # A terminal's Ctrl-C reaches every process of its group: the trainer stops the actors
+    # (`stop`) once it has taken the signal itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     cfg = from_dict(RunConfig, cfg_dict)
     torch.set_num_threads(1)
     nets = build_networks(cfg)
