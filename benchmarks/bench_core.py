@@ -92,11 +92,9 @@ def bench_learner(batch: int, segment: int, seconds: float, device: str) -> dict
     results["learner_updates_per_s_relu"] = round(relu, 1)
     results["learner_relu_vs_elu"] = round(relu / updates, 2)
     # torch.compile (inductor) on every MLP, ELU kept: the warm-up call compiles them.
-    start = time.perf_counter()
     compiled = updates_per_s(batch, device, compiled=True)
     results["learner_updates_per_s_compiled"] = round(compiled, 1)
     results["learner_compiled_vs_eager"] = round(compiled / updates, 2)
-    results["learner_compile_and_measure_s"] = round(time.perf_counter() - start, 1)
     if device != "cpu":
         # The same learner on this machine's CPU, in the same run, at growing batches.
         for segments in (batch, 4 * batch, 16 * batch):

@@ -71,9 +71,8 @@ def main() -> None:
     load_start = os.getloadavg()[0]
 
     graph_dir, inproc_dir = work / "graph", work / "in_process"
-    launch = ["launch", "train_sim", "actors:=2", "compose:=true", f"config:={run_config}"]
-    if args.separate:
-        launch.remove("compose:=true")
+    compose = [] if args.separate else ["compose:=true"]
+    launch = ["launch", "train_sim", "actors:=2", *compose, f"config:={run_config}"]
     graph_min = _timed([*cli, *launch, f"run_dir:={graph_dir}"], env, work / "graph.log")
     train = ["train", "--config", str(run_config), "--out", str(inproc_dir), "--quiet"]
     inproc_min = _timed([*cli, *train, "--no-eval"], env, work / "in_process.log")

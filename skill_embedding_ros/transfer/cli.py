@@ -17,10 +17,10 @@ from skill_embedding_ros.settings.transfer import METHODS
 
 
 def cmd_transfer(args) -> int:
-    from skill_embedding_ros.cli import _format_report
     from skill_embedding_ros.settings.base import from_dict
     from skill_embedding_ros.settings.transfer import TransferConfig
     from skill_embedding_ros.tasks.registry import get_suite
+    from skill_embedding_ros.training.evaluation_run import format_report
     from skill_embedding_ros.transfer.evaluate import write_transfer_evaluation
     from skill_embedding_ros.transfer.model import build_model
     from skill_embedding_ros.transfer.skills import load_skills
@@ -50,7 +50,7 @@ def cmd_transfer(args) -> int:
         f"{summary['minutes']:.1f} min -> {out / CHECKPOINT}"
     )
     report = write_transfer_evaluation(out / CHECKPOINT, args.episodes, out)
-    print(_format_report(report))
+    print(format_report(report))
     print(f"wrote {out / 'eval.json'} and {out / 'eval.png'}")
     return 0
 
