@@ -118,6 +118,17 @@ class Learner:
         loss.backward()
         opt.step()
 
+    def _imitation_loss(self, obs, action, task, demo) -> torch.Tensor:
+        """Behaviour cloning at the steps marked in `demo` (actions the policy did not choose),
+        with z drawn from the task's p(z|t), not the stored z: the skill the policy performs for
+        that task is the one that should reproduce the demonstration."""
+        rows = demo.bool()
+        nets = self.nets
+        with torch.no_grad():  # the embedding learns from its own loss only
+            z_task = nets.latent.sample(nets.embedding(task[rows]))
+        mean, _ = nets.policy(obs[rows], z_task)
+        return losses.imitation_loss(torch.tanh(mean), action[rows])
+
     def update(self, batch: dict[str, np.ndarray], draws: tuple[np.ndarray, np.ndarray]):
         """One update from segments (ReplayBuffer.segment_arrays) and z-draw states.
 
@@ -189,6 +200,11 @@ class Learner:
         policy_loss = losses.policy_loss(
             nets.critic(obs, new_action, z, task), log_pi_new, cfg.alpha3, mask
         )
+        demo = b["intervention"].float() * mask
+        imitation_loss = torch.zeros((), device=self.device)
+        if cfg.imitation > 0 and bool(demo.any()):
+            imitation_loss = self._imitation_loss(obs, action, task, demo)
+            policy_loss = policy_loss + cfg.imitation * imitation_loss
         self._step("policy", policy_loss)
 
         if nets.latent.fixed:
@@ -220,6 +236,8 @@ class Learner:
             "losses/policy": policy_loss.item(),
             "losses/embedding": embedding_loss.item(),
             "losses/inference": inference_loss.item(),
+            "losses/imitation": imitation_loss.item(),
+            "values/demo_share": (demo.sum() / n).item(),
             "values/q": ((q * mask).sum() / n).item(),
             "values/q_retrace": ((q_ret * mask).sum() / n).item(),
             "values/reward_augmented": ((r_hat * mask).sum() / n).item(),

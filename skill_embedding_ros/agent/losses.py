@@ -39,6 +39,16 @@ def policy_loss(q_new, log_pi_new, alpha3: float, mask) -> torch.Tensor:
     return ((alpha3 * log_pi_new - q_new) * mask).sum() / mask.sum().clamp(min=1)
 
 
+def imitation_loss(mean_action: torch.Tensor, demo_action: torch.Tensor) -> torch.Tensor:
+    """Behaviour cloning as in TD3+BC (Fujimoto and Gu, 2021): the squared error between the
+    policy's mean action tanh(mu(s, z)) and a demonstrated one, averaged over steps and action
+    dimensions, [N, A] x2 -> scalar, in [0, 4]. In action space, not -log pi: a demonstration
+    at a limit (a = +-1, common for a scripted controller) has no finite pre-squash value to
+    pull the mean to. Not in the paper, where demonstrations reach the policy only through the
+    critic (agent.imitation)."""
+    return ((mean_action - demo_action) ** 2).mean()
+
+
 def embedding_loss(q_drawn, embedding_entropy, alpha1: float, hold_discount: float):
     """Stochastic value gradient for p(z|t), at the states where z is drawn:
     minimize -E[Q(s, a~; z~, t)] - alpha1 * hold_discount * H[p(z|t)].

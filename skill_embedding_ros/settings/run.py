@@ -125,6 +125,11 @@ class AgentConfig(Settings):
     """Discount per control step (1 would make the discounted hold of a z infinite)."""
     retrace_lambda: float = number(1.0, "[0, 1]")
     """lambda in the Retrace traces c = lambda * min(1, pi p / (b b_z)); 0 gives 1-step TD."""
+    imitation: float = number(0.0, ">= 0")
+    """Weight of a behaviour-cloning term in the policy's loss (squared error between its mean
+    action and the replayed one, per action dimension, agent/losses.py) at steps whose action
+    did not come from the policy: demonstrations (train.demos, ingested bags) and teleop
+    corrections. Not in the paper; 0, the default, leaves its method unchanged."""
     lr: float = number(1e-4, "(0, 1]")
     """Adam learning rate for every network (the paper's 1e-4; the tuned configs use 3e-4)."""
     tau: float = number(0.005, "(0, 1]")
