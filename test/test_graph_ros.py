@@ -169,21 +169,20 @@ def test_lockstep_reproduces_a_trajectory_exactly(tmp_path, monkeypatch):
     for a, b in zip(first, second, strict=True):
         np.testing.assert_array_equal(a, b)  # stamps, observations, actions, z: bit for bit
     assert not all(np.array_equal(a, c) for a, c in zip(first, other, strict=True))
-    # The same actor composed in one process (compose:=true) runs the very same trajectory.
-    composed = run_actor_once(tmp_path / "d", fresh_domain(), seed=5, composed=True)
-    # And so do its nodes on rclpy's SingleThreadedExecutor (ros/run.py new_executor).
+    # The same actor composed in one process (compose:=true) runs the very same trajectory, and
+    # so it does on rclpy's SingleThreadedExecutor (ros/run.py new_executor): one run checks both
+    # (a graph costs ~11 s of the suite; `first` and `second` ran on the EventsExecutor).
     monkeypatch.setenv(EXECUTOR_ENV, "single")
-    single = run_actor_once(tmp_path / "e", fresh_domain(), seed=5)
-    assert len(composed) == len(single) == 102
-    for a, d, e in zip(first, composed, single, strict=True):
+    composed = run_actor_once(tmp_path / "d", fresh_domain(), seed=5, composed=True)
+    assert len(composed) == 102
+    for a, d in zip(first, composed, strict=True):
         np.testing.assert_array_equal(a, d)
-        np.testing.assert_array_equal(a, e)
 
 
 def test_learner_and_recorder_survive_kill9(tmp_path):
     domain = fresh_domain()
     store, run_dir = tmp_path / "store", tmp_path / "run"
-    config = tiny_config(tmp_path, 4000)
+    config = tiny_config(tmp_path, 3000)
     actor = [
         start_node("sim_bridge", domain, tmp_path, "actor_0", {"seed": 1}),
         start_node("safety_gate", domain, tmp_path, "actor_0", graph_params("safety_gate")),
@@ -276,7 +275,7 @@ def test_learner_and_recorder_survive_kill9(tmp_path):
         assert f"resumed from {checkpoint}: {saved} updates" in log_text(learner)
         learner.wait(120)
         assert learner.returncode == 0, log_text(learner)[-2000:]
-        assert checkpointed_updates() == int((4000 - 500) * 0.25)
+        assert checkpointed_updates() == int((3000 - 500) * 0.25)
         _, meta = read_checkpoint(checkpoint)
         stored = sum(c.transitions for c in list_chunks(store) if c.number <= meta["store_chunk"])
         assert meta["env_steps"] == stored - len(poison)  # every fit stored step, once
