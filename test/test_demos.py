@@ -47,6 +47,21 @@ def test_demonstrations_fill_replay_before_the_first_step(tmp_path):
     assert json.loads((tmp_path / "run" / "progress.jsonl").read_text().splitlines()[-1])
 
 
+def test_the_imitation_term_learns_from_the_demonstrations_in_replay(tmp_path):
+    # An ingested demonstration is an intervention (the policy did not choose the action):
+    # agent.imitation clones it; the stored flag is what selects the steps.
+    demos = [_reach_episode(0, 0.0), _reach_episode(0, 0.5)]
+    for episode in demos:
+        episode.intervention[:] = True
+    store = _store(tmp_path / "demos", demos)
+    cfg = load_run_config(
+        "reach_bernoulli.yaml", (*SHORT, f"train.demos={store}", "agent.imitation=10")
+    )
+    Trainer(cfg, tmp_path / "run", progress=False).run()
+    row = json.loads((tmp_path / "run" / "progress.jsonl").read_text().splitlines()[-1])
+    assert row["losses/imitation"] > 0 and 0 < row["values/demo_share"] <= 1, row
+
+
 def test_a_store_that_does_not_fit_the_run_is_refused_before_anything_is_written(tmp_path):
     wide = _store(tmp_path / "wide", [make_episode(50, obs_dim=5, action_dim=2, z_dim=2)])
     with pytest.raises(ValueError, match="5-wide observations, the run 4"):

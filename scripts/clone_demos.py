@@ -1,0 +1,107 @@
+"""How much of a skill do the demonstrations in a store carry? Behaviour cloning alone, then an
+evaluation (docs/jaco_pretraining.md, "With demonstrations and imitation").
+
+A run config's networks are built fresh; only the policy trains, on the store's episodes, by the
+imitation loss of `agent.imitation` (agent/losses.py: squared error between the mean action and
+the demonstrated one), with z drawn from each task's p(z|t) as the learner draws it. Nothing
+acts while it trains. The policy is then evaluated as `skill-embedding evaluate` scores a run
+(mean actions, z ~ p(z|t), the strict success rule). A ceiling for what the imitation term can
+teach, and a check that a demonstration set is worth training with:
+
+    python scripts/clone_demos.py --config config/jaco_push_lift_imitation.yaml \\
+        --demos runs/demos/jaco_push_lift_store --out results/jaco_clone_demos.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from skill_embedding_ros.agent import losses
+from skill_embedding_ros.agent.run_networks import build_networks
+from skill_embedding_ros.provenance import git_commit
+from skill_embedding_ros.settings.run import load_run_config
+from skill_embedding_ros.tasks.registry import get_suite
+from skill_embedding_ros.training.demos import demo_episodes
+from skill_embedding_ros.training.evaluate import evaluate
+
+
+def clone(nets, episodes, updates: int, batch: int, lr: float, seed: int) -> list[float]:
+    """Train nets.policy on every step of `episodes`; the loss every 1000 updates."""
+    obs = torch.as_tensor(np.concatenate([e.obs[:-1] for e in episodes]))
+    action = torch.as_tensor(np.concatenate([e.action for e in episodes]))
+    task = torch.as_tensor(np.concatenate([np.full(len(e.action), e.task) for e in episodes]))
+    optimizer = torch.optim.Adam(nets.policy.parameters(), lr=lr)
+    generator = torch.Generator().manual_seed(seed)
+    curve = []
+    for k in tqdm(range(updates), desc="cloning", unit="update", mininterval=2.0):
+        rows = torch.randint(len(obs), (batch,), generator=generator)
+        with torch.no_grad():
+            z = nets.latent.sample(nets.embedding(task[rows]), generator)
+        mean, _ = nets.policy(obs[rows], z)
+        loss = losses.imitation_loss(torch.tanh(mean), action[rows])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if k % 1000 == 0 or k == updates - 1:
+            curve.append(round(loss.item(), 5))
+    return curve
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--config", required=True, help="run YAML: suite, tasks, networks")
+    p.add_argument("--demos", required=True, help="replay store of demonstrations")
+    p.add_argument("--updates", type=int, default=10_000)
+    p.add_argument("--batch", type=int, default=256, help="steps per update")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--hidden", type=int, nargs="+", help="policy layers instead of the config's")
+    p.add_argument("--episodes", type=int, default=20, help="evaluation episodes per task")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, help="JSON file to write")
+    args = p.parse_args()
+    cfg = load_run_config(args.config)
+    if args.hidden:
+        cfg.agent.hidden = tuple(args.hidden)
+    suite = get_suite(cfg.train.suite)
+    tasks = list(cfg.train.tasks)
+    torch.manual_seed(args.seed)
+    nets = build_networks(cfg)
+    try:
+        episodes = demo_episodes(
+            args.demos, suite.obs_dim, suite.action_dim, cfg.agent.z_dim, tuple(tasks)
+        )
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    curve = clone(nets, episodes, args.updates, args.batch, args.lr, args.seed)
+    report, _ = evaluate(nets, suite, tasks, episodes=args.episodes)
+    result = {
+        "command": "python scripts/clone_demos.py " + " ".join(sys.argv[1:]),
+        "commit": git_commit(),
+        "demonstrations": {"episodes": len(episodes), "steps": sum(len(e) for e in episodes)},
+        "policy_hidden": list(cfg.agent.hidden),
+        "loss_every_1000_updates": curve,
+        "minutes": round((time.perf_counter() - start) / 60, 1),
+        "per_task": [
+            {k: r[k] for k in ("task", "success_rate", "touched_rate", "mean_return")}
+            for r in report["per_task"]
+        ],
+    }
+    print(json.dumps(result, indent=1))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
