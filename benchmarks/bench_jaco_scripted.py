@@ -1,7 +1,11 @@
-"""The scripted controller's strict success on each Jaco pre-training task
-(tasks/jaco/scripted.py).
+"""A Jaco controller's strict success on each pre-training task: the scripted one
+(tasks/jaco/scripted.py) or the reactive one (tasks/jaco/reactive.py, its phase read from the
+observation).
 
-    python benchmarks/bench_jaco_scripted.py --out benchmarks/results_jaco_scripted.json
+    python benchmarks/bench_jaco_scripted.py --episodes 50 \
+        --out benchmarks/results_jaco_scripted.json
+    python benchmarks/bench_jaco_scripted.py --controller reactive --episodes 50 \
+        --out benchmarks/results_jaco_reactive.json
 
 Per suite (jaco_velocity, jaco) and task: the share of episodes that succeed by the strict rule
 (tasks/scoring.py: the block ends where the task wants it after at least half the episode
@@ -22,18 +26,20 @@ import numpy as np
 
 from skill_embedding_ros.provenance import git_commit
 from skill_embedding_ros.tasks.jaco.layouts import PRETRAINING
+from skill_embedding_ros.tasks.jaco.reactive import CONTROLLERS
 from skill_embedding_ros.tasks.jaco.scripted import run_episodes
 from skill_embedding_ros.tasks.registry import get_suite
 
 
-def measure(suite_name: str, task: str, episodes: int, seed: int) -> dict:
+def measure(suite_name: str, task: str, episodes: int, seed: int, controller: str) -> dict:
     suite = get_suite(suite_name)
     start = time.perf_counter()
-    obs = run_episodes(suite, task, episodes, seed)
+    obs = run_episodes(suite, task, episodes, seed, CONTROLLERS[controller])
     visits = suite.visits(task, obs)
     returns = suite.reward(task, obs[:, 1:]).sum(1)
     entered = [int(np.argmax(v == 0)) + 1 for v in visits if (v == 0).any()]
     return {
+        "controller": controller,
         "suite": suite_name,
         "task": task,
         "episodes": episodes,
@@ -52,6 +58,7 @@ def main() -> int:
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--suites", default="jaco_velocity,jaco")
+    parser.add_argument("--controller", default="scripted", choices=sorted(CONTROLLERS))
     parser.add_argument("--tasks", default=",".join(PRETRAINING))
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
@@ -59,7 +66,7 @@ def main() -> int:
     print(f"{'suite':14} {'task':11} {'success':>8} {'return':>14} {'first step':>12}")
     for suite in args.suites.split(","):
         for task in args.tasks.split(","):
-            row = measure(suite, task, args.episodes, args.seed)
+            row = measure(suite, task, args.episodes, args.seed, args.controller)
             rows.append(row)
             print(
                 f"{suite:14} {task:11} {row['success']:8.0%} "

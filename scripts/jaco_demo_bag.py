@@ -21,14 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from skill_embedding_ros.tasks.jaco.layouts import PRETRAINING
-from skill_embedding_ros.tasks.jaco.scripted import ScriptedController
+from skill_embedding_ros.tasks.jaco.reactive import CONTROLLERS
 from skill_embedding_ros.tasks.registry import get_suite
 from skill_embedding_ros.testing.bags import robot_demos, robot_messages, write_messages
 
 
-def controller(suite, task: str, noise: float):
+def controller(suite, task: str, noise: float, name: str = "scripted"):
     """robot_demos' controller: the script's action plus noise, as the command the gate sends."""
-    script = ScriptedController(suite, task)
+    script = CONTROLLERS[name](suite, task)
 
     def command(obs, rng):
         action = script(obs) + noise * rng.standard_normal(suite.action_dim)
@@ -44,6 +44,12 @@ def main() -> int:
     p.add_argument("--tasks", nargs="+", default=list(PRETRAINING), choices=PRETRAINING)
     p.add_argument("--suite", default="jaco_velocity", choices=("jaco_velocity", "jaco"))
     p.add_argument("--noise", type=float, default=0.0, help="action noise, share of the limit")
+    p.add_argument(
+        "--controller",
+        default="scripted",
+        choices=sorted(CONTROLLERS),
+        help="scripted (phases remembered) or reactive (phase read from the observation)",
+    )
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     if args.out.exists():
@@ -58,7 +64,7 @@ def main() -> int:
     for k, task in enumerate(args.tasks):
         for i in range(args.episodes):  # a fresh script per episode: it keeps its phase
             seed = (args.seed * len(PRETRAINING) + k) * 100_000 + i  # each its own start
-            act = controller(suite, task, args.noise)
+            act = controller(suite, task, args.noise, args.controller)
             demos += robot_demos(suite, 1, act, seed=seed, task=task)
         names += [task] * args.episodes
         print(f"{task}: {args.episodes} episodes ({time.perf_counter() - start:.0f} s)")

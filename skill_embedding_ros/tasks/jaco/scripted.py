@@ -92,7 +92,12 @@ class ScriptedController:
             name = self.phases[self.phase]
             target, close = self._target(name, block, goal, ee)
         self.steps += 1
-        arm = self.ik.velocities(obs[SLICES["arm_angle"]], target, self._yaw, self.speed)
+        return self._command(obs, name, target, close, self._yaw)
+
+    def _command(self, obs, name: str, target, close: bool, yaw: float) -> np.ndarray:
+        """The joint command that moves the grip site toward `target` with the hand at `yaw`,
+        the fingers closing (`close`), preshaping (on the way to a grasp) or opening."""
+        arm = self.ik.velocities(obs[SLICES["arm_angle"]], target, yaw, self.speed)
         limits = np.asarray(self.suite.limits)
         speed = self.speeds
         # Scale the whole arm move down together, so the hand keeps its Cartesian direction.
@@ -162,11 +167,15 @@ def _torque(obs: np.ndarray, velocity: np.ndarray) -> np.ndarray:
     return TORQUE_GAIN * (velocity - current)
 
 
-def run_episodes(suite, task: str, episodes: int, seed: int = 0) -> np.ndarray:
-    """The controller's `episodes` episodes of `task` in a SuiteEnv: obs [N, L+1, S]."""
+def run_episodes(
+    suite, task: str, episodes: int, seed: int = 0, controller_class=None
+) -> np.ndarray:
+    """A controller's `episodes` episodes of `task` in a SuiteEnv: obs [N, L+1, S]. The class
+    is this module's ScriptedController unless given (reactive.py's)."""
     from skill_embedding_ros.tasks.env import SuiteEnv
 
-    env, controller = SuiteEnv(suite, [task], seed=seed), ScriptedController(suite, task)
+    env = SuiteEnv(suite, [task], seed=seed)
+    controller = (controller_class or ScriptedController)(suite, task)
     out = []
     for _ in range(episodes):
         obs, _ = env.reset()
