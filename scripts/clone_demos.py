@@ -35,10 +35,17 @@ from skill_embedding_ros.training.evaluate import evaluate
 
 def clone(nets, episodes, updates: int, batch: int, lr: float, seed: int) -> list[float]:
     """Train nets.policy on every step of `episodes`; the loss every 1000 updates."""
-    obs = torch.as_tensor(np.concatenate([e.obs[:-1] for e in episodes]))
-    action = torch.as_tensor(np.concatenate([e.action for e in episodes]))
-    task = torch.as_tensor(np.concatenate([np.full(len(e.action), e.task) for e in episodes]))
+    obs = np.concatenate([e.obs[:-1] for e in episodes])
+    action = np.concatenate([e.action for e in episodes])
+    task = np.concatenate([np.full(len(e.action), e.task) for e in episodes])
     optimizer = torch.optim.Adam(nets.policy.parameters(), lr=lr)
+    return clone_steps(nets, optimizer, obs, action, task, updates, batch, seed)
+
+
+def clone_steps(nets, optimizer, obs, action, task, updates: int, batch: int, seed: int):
+    """`updates` steps of the imitation loss on rows of (obs, action, task) drawn uniformly, z
+    from p(z|task); the loss every 1000 updates."""
+    obs, action, task = (torch.as_tensor(np.asarray(x)) for x in (obs, action, task))
     generator = torch.Generator().manual_seed(seed)
     curve = []
     for k in tqdm(range(updates), desc="cloning", unit="update", mininterval=2.0):

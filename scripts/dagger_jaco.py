@@ -1,0 +1,113 @@
+"""Can the skill policy learn the Jaco tasks by imitation when the demonstrator can be asked at
+the policy's own states? DAgger (Ross et al., 2011) with the reactive controller
+(tasks/jaco/reactive.py) as the expert (docs/jaco_pretraining.md).
+
+Round 0 rolls out the expert; every later round rolls out the policy (mean actions, z drawn from
+p(z|t) per episode, as the evaluation acts) and labels each state it visits with the expert's
+action. Every labelled state is kept; after each round the policy trains on all of them by the
+imitation loss (scripts/clone_demos.py), its Adam state carried over, and is evaluated as
+`skill-embedding evaluate` scores a run. Only the policy trains; nothing here is the paper's
+method, which learns from rewards: it measures whether the paper's policy network, fed z from
+p(z|t), can hold these skills at all, and gives labelled states for agent.imitation.
+
+    python scripts/dagger_jaco.py --config config/jaco_push_lift_imitation.yaml \\
+        --out results/jaco_dagger.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from clone_demos import clone_steps
+
+from skill_embedding_ros.agent.actor import act
+from skill_embedding_ros.agent.run_networks import build_networks
+from skill_embedding_ros.provenance import git_commit
+from skill_embedding_ros.settings.run import load_run_config
+from skill_embedding_ros.tasks.env import SuiteEnv
+from skill_embedding_ros.tasks.jaco.reactive import ReactiveController
+from skill_embedding_ros.tasks.registry import get_suite
+from skill_embedding_ros.training.evaluate import evaluate
+
+
+def rollouts(nets, suite, tasks, episodes: int, seed: int, expert_acts: bool):
+    """States visited and the expert's action at each: (obs [N, S], action [N, A], task [N])."""
+    experts = [ReactiveController(suite, t) for t in tasks]
+    obs_out, action_out, task_out = [], [], []
+    for k, _ in enumerate(tasks):
+        envs = [SuiteEnv(suite, tasks, seed=seed + 1000 * k + i) for i in range(episodes)]
+        obs = np.stack([e.reset(options={"task": k})[0] for e in envs])
+        with torch.no_grad():
+            z = nets.latent.sample(nets.embedding(torch.full((episodes,), k))).numpy()
+        for _ in range(suite.episode_steps):
+            label = np.stack([experts[k](o) for o in obs]).astype(np.float32)
+            obs_out.append(obs)
+            action_out.append(label)
+            task_out.append(np.full(episodes, k))
+            if expert_acts:
+                actions = label
+            else:
+                with torch.no_grad():
+                    actions, _ = act(nets.policy, obs.astype(np.float32), z, deterministic=True)
+            obs = np.stack([e.step(a)[0] for e, a in zip(envs, actions, strict=True)])
+    return np.concatenate(obs_out), np.concatenate(action_out), np.concatenate(task_out)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--config", required=True, help="run YAML: suite, tasks, networks")
+    p.add_argument("--rounds", type=int, default=6, help="policy rounds after the expert's")
+    p.add_argument("--episodes", type=int, default=10, help="rollouts per task and round")
+    p.add_argument("--updates", type=int, default=3000, help="imitation updates per round")
+    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--eval-episodes", type=int, default=10, help="per task, after each round")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, help="JSON file to write")
+    args = p.parse_args()
+    cfg = load_run_config(args.config)
+    suite, tasks = get_suite(cfg.train.suite), list(cfg.train.tasks)
+    torch.manual_seed(args.seed)
+    nets = build_networks(cfg)
+    optimizer = torch.optim.Adam(nets.policy.parameters(), lr=args.lr)
+    data: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    rounds = []
+    start = time.perf_counter()
+    for r in range(args.rounds + 1):
+        seed = args.seed * 100_000 + r * 10_000
+        data.append(rollouts(nets, suite, tasks, args.episodes, seed, expert_acts=r == 0))
+        obs, action, task = (np.concatenate(x) for x in zip(*data, strict=True))
+        curve = clone_steps(nets, optimizer, obs, action, task, args.updates, args.batch, seed)
+        report, _ = evaluate(nets, suite, tasks, episodes=args.eval_episodes)
+        row = {
+            "round": r,
+            "labelled_states": len(obs),
+            "loss": curve[-1],
+            "minutes": round((time.perf_counter() - start) / 60, 1),
+            "success_and_return": {
+                t["task"]: [t["success_rate"], round(t["mean_return"], 1)]
+                for t in report["per_task"]
+            },
+        }
+        rounds.append(row)
+        print(json.dumps(row), flush=True)
+    result = {
+        "command": "python scripts/dagger_jaco.py " + " ".join(sys.argv[1:]),
+        "commit": git_commit(),
+        "policy_hidden": list(cfg.agent.hidden),
+        "rounds": rounds,
+    }
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
