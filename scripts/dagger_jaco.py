@@ -36,6 +36,20 @@ from skill_embedding_ros.tasks.registry import get_suite
 from skill_embedding_ros.training.evaluate import evaluate
 
 
+class Standardized(torch.nn.Module):
+    """The policy with its observation standardized by fixed statistics (a diagnostic: the
+    networks of this project see raw observations, metres and radians)."""
+
+    def __init__(self, policy, mean: np.ndarray, std: np.ndarray):
+        super().__init__()
+        self.policy = policy
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
+        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
+
+    def forward(self, obs, z):
+        return self.policy((obs - self.mean) / self.std, z)
+
+
 def rollouts(nets, suite, tasks, episodes: int, seed: int, expert_acts: bool):
     """States visited and the expert's action at each: (obs [N, S], action [N, A], task [N])."""
     experts = [ReactiveController(suite, t) for t in tasks]
@@ -69,6 +83,11 @@ def main() -> int:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--eval-episodes", type=int, default=10, help="per task, after each round")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--standardize",
+        action="store_true",
+        help="standardize the policy's observation by the expert round's mean and std",
+    )
     p.add_argument("--out", type=Path, help="JSON file to write")
     args = p.parse_args()
     cfg = load_run_config(args.config)
@@ -82,6 +101,9 @@ def main() -> int:
     for r in range(args.rounds + 1):
         seed = args.seed * 100_000 + r * 10_000
         data.append(rollouts(nets, suite, tasks, args.episodes, seed, expert_acts=r == 0))
+        if r == 0 and args.standardize:
+            first = data[0][0]
+            nets.policy = Standardized(nets.policy, first.mean(0), np.maximum(first.std(0), 0.05))
         obs, action, task = (np.concatenate(x) for x in zip(*data, strict=True))
         curve = clone_steps(nets, optimizer, obs, action, task, args.updates, args.batch, seed)
         report, _ = evaluate(nets, suite, tasks, episodes=args.eval_episodes)
@@ -101,6 +123,7 @@ def main() -> int:
         "command": "python scripts/dagger_jaco.py " + " ".join(sys.argv[1:]),
         "commit": git_commit(),
         "policy_hidden": list(cfg.agent.hidden),
+        "standardized": args.standardize,
         "rounds": rounds,
     }
     if args.out:
