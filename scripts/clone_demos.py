@@ -62,6 +62,13 @@ def clone_steps(nets, optimizer, obs, action, task, updates: int, batch: int, se
     return curve
 
 
+def write_result(path: Path | None, result: dict) -> None:
+    """`result` as indented JSON at `path` (its folder made), when a path is given."""
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=1) + "\n")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--config", required=True, help="run YAML: suite, tasks, networks")
@@ -104,9 +111,7 @@ def main() -> int:
         ],
     }
     print(json.dumps(result, indent=1))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+    write_result(args.out, result)
     return 0
 
 

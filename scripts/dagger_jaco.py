@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from clone_demos import clone_steps
+from clone_demos import clone_steps, write_result
 
 from skill_embedding_ros.agent.actor import act
 from skill_embedding_ros.agent.run_networks import build_networks
@@ -126,9 +126,7 @@ def main() -> int:
         "standardized": args.standardize,
         "rounds": rounds,
     }
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+    write_result(args.out, result)
     return 0
 
 
