@@ -148,6 +148,7 @@ class Learner:
         cfg, nets = self.cfg, self.nets
         b = self._tensors(batch)
         mask = b["mask"]
+        n = mask.sum().clamp(min=1)  # valid steps, for the logged means
         task = b["task"][:, None].expand_as(mask)
         # The critic may score a segment for another task (data/relabel.py); the policy and the
         # inference network always train on the task the segment was collected under.
@@ -200,11 +201,16 @@ class Learner:
         policy_loss = losses.policy_loss(
             nets.critic(obs, new_action, z, task), log_pi_new, cfg.alpha3, mask
         )
-        demo = b["intervention"].float() * mask
-        imitation_loss = torch.zeros((), device=self.device)
-        if cfg.imitation > 0 and bool(demo.any()):
-            imitation_loss = self._imitation_loss(obs, action, task, demo)
-            policy_loss = policy_loss + cfg.imitation * imitation_loss
+        imitation = {}  # only a run that imitates pays for (and logs) the term
+        if cfg.imitation > 0:
+            demo = b["intervention"].float() * mask
+            loss = self._imitation_loss(obs, action, task, demo) if bool(demo.any()) else None
+            if loss is not None:
+                policy_loss = policy_loss + cfg.imitation * loss
+            imitation = {
+                "losses/imitation": 0.0 if loss is None else loss.item(),
+                "values/demo_share": (demo.sum() / n).item(),
+            }
         self._step("policy", policy_loss)
 
         if nets.latent.fixed:
@@ -230,14 +236,12 @@ class Learner:
             ):
                 tp.lerp_(p, cfg.tau)
         self.updates += 1
-        n = mask.sum().clamp(min=1)
         return {
             "losses/critic": critic_loss.item(),
             "losses/policy": policy_loss.item(),
             "losses/embedding": embedding_loss.item(),
             "losses/inference": inference_loss.item(),
-            "losses/imitation": imitation_loss.item(),
-            "values/demo_share": (demo.sum() / n).item(),
+            **imitation,
             "values/q": ((q * mask).sum() / n).item(),
             "values/q_retrace": ((q_ret * mask).sum() / n).item(),
             "values/reward_augmented": ((r_hat * mask).sum() / n).item(),

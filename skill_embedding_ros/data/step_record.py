@@ -194,8 +194,9 @@ def _serialize(layout: tuple[tuple[str, int], ...], data: np.ndarray) -> bytes:
     return bytes(store.serialize_cdr(msg, MSGTYPE))
 
 
-_KNOWN: dict[bytes, tuple[tuple[str, ...], tuple[int, ...]]] = {}
-"""CDR prefix -> (labels, sizes) of the layouts seen: a process sees one or two."""
+_KNOWN: dict[bytes, tuple[tuple[str, ...], tuple[int, ...], int]] = {}
+"""CDR prefix -> (labels, sizes, whole record's length in bytes) of the layouts seen: a process
+sees one or two."""
 
 
 @functools.lru_cache(maxsize=16)
@@ -226,8 +227,8 @@ def decode_cdr(raw: bytes | memoryview, source: str = "") -> StepRecord:
     Bytes that begin with a layout already seen (`_cdr_prefix`) and hold exactly its values are
     read directly; anything else goes through rosbags, which also checks the encoding.
     """
-    for prefix, (labels, sizes) in _KNOWN.items():
-        if len(raw) == len(prefix) + 8 * sum(sizes) and bytes(raw[: len(prefix)]) == prefix:
+    for prefix, (labels, sizes, length) in _KNOWN.items():
+        if len(raw) == length and bytes(raw[: len(prefix)]) == prefix:
             data = np.frombuffer(raw, "<f8", offset=len(prefix))
             return decode(labels, sizes, data, source)
     try:
@@ -238,5 +239,6 @@ def decode_cdr(raw: bytes | memoryview, source: str = "") -> StepRecord:
     labels, sizes = tuple(d.label for d in dims), tuple(d.size for d in dims)
     record = decode(labels, sizes, msg.data, source)
     if len(_KNOWN) < 16:  # a valid record: its layout's next records are read directly
-        _KNOWN[_cdr_prefix(tuple(zip(labels, sizes, strict=True)))] = (labels, sizes)
+        prefix = _cdr_prefix(tuple(zip(labels, sizes, strict=True)))
+        _KNOWN[prefix] = (labels, sizes, len(prefix) + 8 * sum(sizes))
     return record

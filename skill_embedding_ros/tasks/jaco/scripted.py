@@ -168,14 +168,12 @@ def _torque(obs: np.ndarray, velocity: np.ndarray) -> np.ndarray:
 
 
 def run_episodes(
-    suite, task: str, episodes: int, seed: int = 0, controller_class=None
+    suite, task: str, episodes: int, seed: int = 0, controller_class=ScriptedController
 ) -> np.ndarray:
-    """A controller's `episodes` episodes of `task` in a SuiteEnv: obs [N, L+1, S]. The class
-    is this module's ScriptedController unless given (reactive.py's)."""
+    """A controller's `episodes` episodes of `task` in a SuiteEnv: obs [N, L+1, S]."""
     from skill_embedding_ros.tasks.env import SuiteEnv
 
-    env = SuiteEnv(suite, [task], seed=seed)
-    controller = (controller_class or ScriptedController)(suite, task)
+    env, controller = SuiteEnv(suite, [task], seed=seed), controller_class(suite, task)
     out = []
     for _ in range(episodes):
         obs, _ = env.reset()
