@@ -65,6 +65,7 @@ BAD_RUN_SETTINGS = [
     (["agent.tau=2"], ["agent.tau must be in (0, 1]", "got 2"]),
     (["train.warmup_steps=-5"], ["train.warmup_steps must be >= 0", "got -5"]),
     (["agent.inference_actions=maybe"], ["agent.inference_actions: expected a bool", "'maybe'"]),
+    (["agent.normalize=1"], ["agent.normalize: expected a bool", "1"]),
     (["agent.activation=tanh"], ["agent.activation", "must be 'elu' or 'relu'"]),
     (["agent.retrace_lambda=3"], ["agent.retrace_lambda must be in [0, 1]", "got 3"]),
     # the other settings

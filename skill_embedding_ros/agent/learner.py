@@ -47,9 +47,12 @@ class Networks(torch.nn.Module):
         self.latent = latent
         self.embedding = Embedding(num_tasks, latent)
         self.policy = PolicyNet(obs_dim, cfg.z_dim, action_dim, cfg)
-        self.inference = InferenceNet(obs_dim, action_dim, latent, cfg)
-        self.critic = Critic(obs_dim, action_dim, cfg.z_dim, num_tasks, cfg)
-        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        norm = self.policy.obs_norm  # None unless agent.normalize; shared, owned by the policy
+        self.inference = InferenceNet(obs_dim, action_dim, latent, cfg, norm)
+        self.critic = Critic(obs_dim, action_dim, cfg.z_dim, num_tasks, cfg, norm)
+        # The target critic reads the same statistics (the memo keeps the one normalizer).
+        memo = {id(norm): norm}
+        self.critic_target = copy.deepcopy(self.critic, memo).requires_grad_(False)
 
     def actor_state(self) -> dict[str, torch.Tensor]:
         """What an actor needs (embedding and policy), as a flat tensor dict."""
@@ -155,6 +158,8 @@ class Learner:
         critic_task = b.get("critic_task", b["task"])[:, None].expand_as(mask)
         reward = b.get("critic_reward", b["reward"])
         obs, next_obs, action, z = b["obs"], b["next_obs"], b["action"], b["z"]
+        if nets.policy.obs_norm is not None:  # agent.normalize: this batch's states count
+            nets.policy.obs_norm.update(obs[mask.bool()])
 
         # Inference network: max likelihood of the replayed z given the trajectory window.
         obs_window = b["obs_window"]

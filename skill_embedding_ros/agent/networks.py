@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from skill_embedding_ros.agent import distributions as D
+from skill_embedding_ros.agent.normalizer import Normalizer
 from skill_embedding_ros.settings.run import AgentConfig
 
 ACTIVATIONS = {"elu": nn.ELU, "relu": nn.ReLU}
@@ -143,6 +144,17 @@ def z_features(z: torch.Tensor, family: str, scale: float = 1.0) -> torch.Tensor
     return scale * (2.0 * z - 1.0) if family == "bernoulli" else z
 
 
+def share(net: nn.Module, obs_norm: Normalizer | None) -> None:
+    """Give `net` another network's observation normalizer without registering it, so its
+    statistics are saved (and broadcast) once, with the policy that owns them."""
+    net.__dict__["obs_norm"] = obs_norm
+
+
+def normalized(net: nn.Module, obs: torch.Tensor) -> torch.Tensor:
+    """`obs` as `net` reads it: standardized when the run normalizes (agent.normalize)."""
+    return obs if net.obs_norm is None else net.obs_norm(obs)
+
+
 class PolicyNet(nn.Module):
     """pi_theta(a|s,z): tanh-squashed Gaussian over actions in [-1, 1]."""
 
@@ -154,10 +166,12 @@ class PolicyNet(nn.Module):
         # at its clamp (distributions.bounded_log_std); the action width's is not measured.
         self.log_std_bounds = cfg.log_std_bounds
         self.family, self.code_scale = cfg.embedding, cfg.code_scale
+        # The policy owns the statistics (agent/normalizer.py): they travel with its weights.
+        self.obs_norm = Normalizer(obs_dim) if cfg.normalize else None
 
     def forward(self, obs: torch.Tensor, z: torch.Tensor):
         """[..., S], [..., Z] -> (mean, log_std), each [..., A] (pre-squash)."""
-        x = torch.cat([obs, z_features(z, self.family, self.code_scale)], -1)
+        x = torch.cat([normalized(self, obs), z_features(z, self.family, self.code_scale)], -1)
         mean, log_std = self.net(x).chunk(2, dim=-1)
         return mean, log_std.clamp(*self.log_std_bounds)
 
@@ -173,15 +187,20 @@ class InferenceNet(nn.Module):
     It takes no task id, by construction: a trajectory alone must identify its z.
     """
 
-    def __init__(self, obs_dim: int, action_dim: int, latent: Latent, cfg: AgentConfig):
+    def __init__(
+        self, obs_dim: int, action_dim: int, latent: Latent, cfg: AgentConfig, obs_norm=None
+    ):
         super().__init__()
         self.latent = latent
+        share(self, obs_norm)
         self.use_actions = cfg.inference_actions
         step_dim = obs_dim + (action_dim if self.use_actions else 0) + 1
         self.net = mlp(cfg.history * step_dim, cfg.hidden, latent.param_dim, cfg.activation)
 
     def forward(self, obs_window, action_window, valid) -> torch.Tensor:
         """[..., H, S], [..., H, A], [..., H] (1 where the step exists) -> params [..., P]"""
+        if self.obs_norm is not None:  # padding stays zeros: `valid` says where steps are
+            obs_window = self.obs_norm(obs_window) * valid.unsqueeze(-1)
         parts = [obs_window, action_window] if self.use_actions else [obs_window]
         x = torch.cat([*parts, valid.unsqueeze(-1)], -1)
         return self.net(x.flatten(-2))
@@ -190,9 +209,12 @@ class InferenceNet(nn.Module):
 class Critic(nn.Module):
     """Q(s, a; z, t)."""
 
-    def __init__(self, obs_dim: int, action_dim: int, z_dim: int, num_tasks: int, cfg):
+    def __init__(
+        self, obs_dim: int, action_dim: int, z_dim: int, num_tasks: int, cfg, obs_norm=None
+    ):
         super().__init__()
         self.num_tasks, self.family = num_tasks, cfg.embedding
+        share(self, obs_norm)
         self.code_scale = cfg.code_scale
         inputs = obs_dim + action_dim + z_dim + num_tasks
         self.net = mlp(inputs, cfg.critic_hidden, 1, cfg.activation)
@@ -200,5 +222,6 @@ class Critic(nn.Module):
     def forward(self, obs, action, z, task) -> torch.Tensor:
         """[..., S], [..., A], [..., Z], [...] int64 -> [...]"""
         onehot = nn.functional.one_hot(task, self.num_tasks).float()
-        x = torch.cat([obs, action, z_features(z, self.family, self.code_scale), onehot], -1)
+        z = z_features(z, self.family, self.code_scale)
+        x = torch.cat([normalized(self, obs), action, z, onehot], -1)
         return self.net(x).squeeze(-1)

@@ -107,6 +107,11 @@ class AgentConfig(Settings):
     activation: str = choice("elu", ("elu", "relu"))
     """Hidden-layer activation of every network: elu (the paper's) or relu (cheaper per update
     on a CPU: benchmarks/bench_core.py measures both; no result row uses it)."""
+    normalize: bool = flag(False)
+    """Standardize the observation input of every network with running statistics of the
+    replayed states (agent/normalizer.py), which travel with the policy's weights. Not in the
+    paper, whose networks read raw metres and radians; false, the default, keeps its networks
+    and the shapes of every committed checkpoint."""
     history: int = integer(4, ">= 1")
     """H: states (and actions) in the inference network's window q(z | a, s^H)."""
     inference_actions: bool = flag(True)
