@@ -12,7 +12,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from skill_embedding_ros.agent.checkpoint import decode_weights, read_checkpoint
+from skill_embedding_ros.agent.checkpoint import decode_weights, read_checkpoint, split_actor_state
+from skill_embedding_ros.agent.run_networks import build_networks
+from skill_embedding_ros.agent.weights_acceptance import WeightsInbox
 from skill_embedding_ros.data import step_record as sr
 from skill_embedding_ros.data.assembly import episode_records
 from skill_embedding_ros.data.replay import Episode
@@ -294,3 +296,22 @@ def test_periodic_evaluation_once_at_or_past_each_multiple(tmp_path, run):
     restarted.ingest()
     train(restarted)
     assert restarted.evaluation()["env_steps"] == 60
+
+
+def test_the_graph_learner_ships_its_statistics_to_the_policy_nodes(tmp_path, run):
+    """agent.normalize: the statistics reach the policy nodes with the weights."""
+    run = dataclasses.replace(run, agent=dataclasses.replace(run.agent, normalize=True))
+    land(StoreWriter(tmp_path / "store"), [episode(k) for k in range(8)])
+    learner = StoreLearner(run, tmp_path / "store", tmp_path / "run")
+    learner.ingest()
+    train(learner)
+    stats = learner.learner.nets.policy.obs_norm
+    assert stats.count.item() > 0
+
+    node = build_networks(run)  # a policy node's networks, as it builds them from the config
+    inbox = WeightsInbox(node.actor_state())
+    assert inbox.offer(learner.weights()).adopt
+    _, policy = split_actor_state(inbox.take().tensors)
+    node.policy.load_state_dict(policy)
+    for name in ("count", "mean", "var"):
+        assert torch.equal(getattr(node.policy.obs_norm, name), getattr(stats, name))
