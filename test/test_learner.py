@@ -130,3 +130,20 @@ def test_bernoulli_codes_enter_policy_and_critic_as_plus_minus_code_scale():
     assert torch.allclose(mean, scaled.policy.net(torch.cat([obs, 3 * features], -1))[:, :2])
     with pytest.raises(ValueError, match="code_scale must be positive"):
         make_networks("bernoulli", code_scale=0.0)
+
+
+def test_fixed_weights_pass_the_same_gradient_to_the_input_and_keep_none():
+    from skill_embedding_ros.agent.learner import weights_fixed
+
+    nets = make_networks("gaussian")
+    obs, action = torch.randn(5, 3), torch.randn(5, 2, requires_grad=True)
+    z, task = torch.randn(5, 2), torch.zeros(5, dtype=torch.long)
+    (want,) = torch.autograd.grad(nets.critic(obs, action, z, task).sum(), action)
+    with weights_fixed(nets.critic):
+        q = nets.critic(obs, action, z, task)
+    q.sum().backward()
+    assert torch.equal(action.grad, want)
+    assert all(p.grad is None and p.requires_grad for p in nets.critic.parameters())
+    with pytest.raises(RuntimeError), weights_fixed(nets.critic):
+        raise RuntimeError("a failed forward pass")
+    assert all(p.requires_grad for p in nets.critic.parameters())

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import math
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -61,6 +62,21 @@ class Networks(torch.nn.Module):
             for name in ("embedding", "policy")
             for k, v in getattr(self, name).state_dict().items()
         }
+
+
+@contextmanager
+def weights_fixed(*modules: torch.nn.Module):
+    """Forward passes inside record no gradient for the modules' weights; gradients still flow
+    through them to their inputs. The policy's loss needs the critic's gradient with respect to
+    the action, not its weights (their gradient was computed, then discarded by the critic's
+    next zero_grad): leaving it out saves a matrix product per layer, numerics unchanged."""
+    for module in modules:
+        module.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for module in modules:
+            module.requires_grad_(True)
 
 
 def hold_discount(gamma: float, hold_steps: int) -> float:
@@ -203,9 +219,9 @@ class Learner:
         self._step("critic", critic_loss)
 
         new_action, log_pi_new = sample_tanh_gaussian(*policy_out)
-        policy_loss = losses.policy_loss(
-            nets.critic(obs, new_action, z, task), log_pi_new, cfg.alpha3, mask
-        )
+        with weights_fixed(nets.critic):
+            q_new = nets.critic(obs, new_action, z, task)
+        policy_loss = losses.policy_loss(q_new, log_pi_new, cfg.alpha3, mask)
         imitation = {}  # only a run that imitates pays for (and logs) the term
         if cfg.imitation > 0:
             demo = b["intervention"].float() * mask
@@ -226,8 +242,9 @@ class Learner:
             draw_obs, draw_task = (torch.as_tensor(x, device=self.device) for x in draws)
             params = nets.embedding(draw_task)
             z_new = nets.latent.rsample(params)
-            drawn_action, _ = sample_tanh_gaussian(*nets.policy(draw_obs, z_new))
-            q_drawn = nets.critic(draw_obs, drawn_action, z_new, draw_task)
+            with weights_fixed(nets.policy, nets.critic):  # the embedding's loss moves phi only
+                drawn_action, _ = sample_tanh_gaussian(*nets.policy(draw_obs, z_new))
+                q_drawn = nets.critic(draw_obs, drawn_action, z_new, draw_task)
             entropy = nets.latent.entropy(params)
             embedding_loss = losses.embedding_loss(
                 q_drawn, entropy, cfg.alpha1, self.hold_discount
