@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from skill_embedding_ros.agent import losses
-from skill_embedding_ros.agent.learner import hold_discount
+from skill_embedding_ros.agent.learner import hold_discount, weights_fixed
 from skill_embedding_ros.agent.retrace import retrace_targets
 from skill_embedding_ros.settings.transfer import TransferConfig
 
@@ -83,14 +83,13 @@ class TransferLearner:
 
         valid = mask > 0
         params = policy(obs[valid])
-        q_new = policy.expected_q(critic, obs[valid], params)
+        with weights_fixed(critic):  # the policy needs dQ/dz, not the critic's own gradients
+            q_new = policy.expected_q(critic, obs[valid], params)
         policy_loss = losses.embedding_loss(
             q_new, policy.entropy(params), self.cfg.alpha, self.hold_discount
         )
         self._check(policy_loss, "policy")
         self._step("policy", policy_loss)
-        # The critic's own gradients from the policy loss are discarded: only its optimizer
-        # steps it, and that one zeroes them first.
 
         with torch.no_grad():
             for p, tp in zip(critic.parameters(), target.parameters(), strict=True):
