@@ -3,6 +3,7 @@ the safety gate or the skill policy (the other two run plain) over N episodes of
 point-mass policy, top functions by their own time.
 
     python benchmarks/profile_node.py safety_gate [--episodes 60] [--top 15]
+    python benchmarks/profile_node.py skill_policy --sort cumulative --only skill_embedding_ros
 
 Each node is its own process over real DDS on a fresh ROS_DOMAIN_ID, started by the launcher's
 own command line (`node_command`), with the train_sim / evaluate_sim graphs' parameters.
@@ -30,6 +31,11 @@ def main() -> None:
     parser.add_argument("node", choices=NODES)
     parser.add_argument("--episodes", type=int, default=60)
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument(
+        "--sort", default="tottime", choices=("tottime", "cumulative"),
+        help="own time per function, or time including what it calls",
+    )  # fmt: skip
+    parser.add_argument("--only", default="", help="list only functions whose path matches")
     args = parser.parse_args()
     domain = fresh_domain()
     with tempfile.TemporaryDirectory(prefix="profile_node_") as tmp:
@@ -63,8 +69,10 @@ def main() -> None:
         print(f"{args.episodes} episodes ({steps} steps) in {seconds:.1f} s, with startup")
         # Over the process's whole life: imports, start-up and waiting in rcl's wait included;
         # divide a function's time by the steps for its cost per step.
-        print(f"{args.node}, its own time per function (s; per step: / {steps}):")
-        pstats.Stats(str(profile)).sort_stats("tottime").print_stats(args.top)
+        what = "its own time" if args.sort == "tottime" else "time with callees"
+        print(f"{args.node}, {what} per function (s; per step: / {steps}):")
+        limits = [args.only, args.top] if args.only else [args.top]
+        pstats.Stats(str(profile)).sort_stats(args.sort).print_stats(*limits)
 
 
 if __name__ == "__main__":
