@@ -251,6 +251,10 @@ def test_a_new_run_starts_from_another_runs_networks(tmp_path, run):
     with pytest.raises(ValueError, match="does not fit these networks"):
         StoreLearner(wider, store, tmp_path / "wide", start_from=str(first.checkpoint_path))
 
+    standardized = dataclasses.replace(run, agent=dataclasses.replace(run.agent, normalize=True))
+    with pytest.raises(ValueError, match=r"agent\.normalize: false; this run sets true"):
+        StoreLearner(standardized, store, tmp_path / "std", start_from=actor)
+
     # Its own checkpoint wins over start_from: a restarted fine-tuning run resumes.
     full.checkpoint()
     again = StoreLearner(run, store, tmp_path / "full", start_from=actor)

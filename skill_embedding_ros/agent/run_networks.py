@@ -55,8 +55,16 @@ def start_learner_from(learner: Learner, checkpoint: str | Path) -> str:
     of a full checkpoint, the embedding and policy of an actor checkpoint (the critics and q
     then keep their fresh weights), as its last good state; optimizer moments and counts stay
     fresh. Returns FRESH_CRITICS for an actor checkpoint, else "".
-    OSError when the file is missing, ValueError when unreadable or not fitting."""
-    loaded, _, meta = load_networks(checkpoint)
+    OSError when the file is missing, ValueError when unreadable, not fitting or trained with
+    another agent.normalize."""
+    loaded, loaded_cfg, meta = load_networks(checkpoint)
+    if loaded_cfg.agent.normalize != learner.cfg.normalize:
+        was, now = (str(c.normalize).lower() for c in (loaded_cfg.agent, learner.cfg))
+        raise ValueError(
+            f"{checkpoint} was trained with agent.normalize: {was}; this run sets {now}, so its "
+            "policy would read observations in other units than it learned in; set "
+            f"agent.normalize: {was} (or train afresh)"
+        )
     actor_only = meta.get("kind") == ACTOR
     state = loaded.actor_state() if actor_only else loaded.state_dict()
     own = learner.nets.state_dict()
