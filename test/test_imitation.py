@@ -1,6 +1,7 @@
 """agent.imitation: behaviour cloning at demonstrated steps, and nowhere else."""
 
 import numpy as np
+import pytest
 import torch
 
 from skill_embedding_ros.agent import losses
@@ -44,9 +45,22 @@ def _train(imitation: float, demonstrated: bool, updates: int = 300):
 
 
 def test_the_loss_is_the_mean_squared_error_per_action_dimension():
-    mean = torch.tensor([[0.0, 1.0], [0.5, -0.5]])
-    demo = torch.tensor([[1.0, 1.0], [0.5, 0.5]])
-    assert losses.imitation_loss(mean, demo).item() == (1.0 + 0.0 + 0.0 + 1.0) / 4
+    mean = torch.tensor([[0.0, 0.95], [0.5, -0.5]])
+    demo = torch.tensor([[0.9, 0.95], [0.5, 0.5]])
+    assert losses.imitation_loss(mean, demo).item() == pytest.approx((0.81 + 0 + 0 + 1) / 4)
+
+
+def test_a_demonstration_at_a_limit_pulls_the_mean_to_a_finite_point():
+    """A command of +-1 is imitated as +-IMITATION_BOUND: the pre-squash mean stops there
+    instead of running outward, where tanh's gradient vanishes and log pi soars."""
+    mu = torch.zeros(1, 2, requires_grad=True)
+    optimizer = torch.optim.Adam([mu], lr=0.05)
+    for _ in range(3000):
+        optimizer.zero_grad()
+        losses.imitation_loss(torch.tanh(mu), torch.tensor([[1.0, -1.0]])).backward()
+        optimizer.step()
+    bound = np.arctanh(losses.IMITATION_BOUND)
+    np.testing.assert_allclose(mu.detach().numpy(), [[bound, -bound]], atol=1e-3)
 
 
 def test_demonstrated_actions_are_learned_for_the_demonstrated_task():

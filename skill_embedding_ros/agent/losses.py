@@ -39,14 +39,23 @@ def policy_loss(q_new, log_pi_new, alpha3: float, mask) -> torch.Tensor:
     return ((alpha3 * log_pi_new - q_new) * mask).sum() / mask.sum().clamp(min=1)
 
 
+IMITATION_BOUND = 0.95
+"""Demonstrated actions are imitated clipped to +-IMITATION_BOUND. A command at a limit (+-1:
+43 % of the reactive controller's finger commands) is tanh's value only at an infinite pre-squash
+mean, so the squared error kept pushing the mean outward: the squash's Jacobian then made the
+policy's log-density soar (its entropy estimate -27 nats), the critic's gradient stopped
+reaching those dimensions, and the critic diverged (docs/jaco_pretraining.md). At 0.95 the
+mean settles at atanh(0.95) = 1.8."""
+
+
 def imitation_loss(mean_action: torch.Tensor, demo_action: torch.Tensor) -> torch.Tensor:
     """Behaviour cloning as in TD3+BC (Fujimoto and Gu, 2021): the squared error between the
-    policy's mean action tanh(mu(s, z)) and a demonstrated one, averaged over steps and action
-    dimensions, [N, A] x2 -> scalar, in [0, 4]. In action space, not -log pi: a demonstration
-    at a limit (a = +-1, common for a scripted controller) has no finite pre-squash value to
-    pull the mean to. Not in the paper, where demonstrations reach the policy only through the
-    critic (agent.imitation)."""
-    return ((mean_action - demo_action) ** 2).mean()
+    policy's mean action tanh(mu(s, z)) and a demonstrated one clipped to +-IMITATION_BOUND,
+    averaged over steps and action dimensions, [N, A] x2 -> scalar. In action space, not
+    -log pi, whose squash Jacobian rewards saturation. Not in the paper, where demonstrations
+    reach the policy only through the critic (agent.imitation)."""
+    target = demo_action.clamp(-IMITATION_BOUND, IMITATION_BOUND)
+    return ((mean_action - target) ** 2).mean()
 
 
 def embedding_loss(q_drawn, embedding_entropy, alpha1: float, hold_discount: float):
