@@ -3,6 +3,7 @@ recent episodes) or return per task against env steps, one panel per task, one l
 
 python scripts/plot_progress.py results/runs/reach_tasks_seed* --out docs/reach_tasks_curves.png
 python scripts/plot_progress.py results/runs/jaco_pretrain_seed0 --metric return --out x.png
+python scripts/plot_progress.py RUN... --learner values/q values/policy_entropy --out x.png
 A run is a run directory or a progress.jsonl file; NAME=PATH labels it NAME.
 """
 
@@ -52,6 +53,10 @@ def main(argv: list[str] | None = None) -> None:
         default="success",
         help="exploration success rate, or the episodes' return",
     )
+    parser.add_argument(
+        "--learner", nargs="+", metavar="KEY", default=[],
+        help="instead: the learner's diagnostics (e.g. values/q), one panel per key",
+    )  # fmt: skip
     args = parser.parse_args(argv)
 
     runs = []
@@ -60,26 +65,33 @@ def main(argv: list[str] | None = None) -> None:
         path = Path(path)
         runs.append((label or (path.parent.name if path.is_file() else path.name), path))
     data = [(label, path, read_progress(path)) for label, path in runs]
-    # any row: evaluation rows during training (eval/*) carry no charts/ keys
-    count = max(
-        sum(k.startswith("charts/success_task") for k in row)
-        for _, _, rows in data
-        for row in rows
-    )
-    names = task_names([path for _, path, _ in data], count)
+    if args.learner:
+        panels = [(key, key) for key in args.learner]
+    else:
+        # any row: evaluation rows during training (eval/*) carry no charts/ keys
+        count = max(
+            sum(k.startswith("charts/success_task") for k in row)
+            for _, _, rows in data
+            for row in rows
+        )
+        names = task_names([path for _, path, _ in data], count)
+        panels = [(names[k], f"charts/{args.metric}_task{k}") for k in range(count)]
 
-    fig, axes = plt.subplots(1, count, figsize=(3.2 * count, 3.0), sharey=True, squeeze=False)
-    for k, ax in enumerate(axes[0]):
-        for label, _, rows in data:
-            key = f"charts/{args.metric}_task{k}"
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(3.2 * len(panels), 3.0), sharey=not args.learner, squeeze=False
+    )
+    for ax, (title, key) in zip(axes[0], panels, strict=True):
+        for label, path, rows in data:
             points = [(r["env_steps"] / 1000, r[key]) for r in rows if key in r]
+            if not points:
+                raise SystemExit(f"{path}: no {key} in its progress")
             ax.plot(*zip(*points, strict=True), label=label, lw=1.2)
-        ax.set_title(names[k] if k < len(names) else f"t{k}", fontsize=10)
+        ax.set_title(title, fontsize=10)
         ax.set_xlabel("env steps (thousands)")
-        if args.metric == "success":
+        if key.startswith("charts/success"):
             ax.axhline(0.9, color="grey", lw=0.6, ls=":")
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel(f"exploration {args.metric}")
+    axes[0][0].set_ylabel("learner" if args.learner else f"exploration {args.metric}")
     axes[0][-1].legend(fontsize=7, loc="best")
     if args.title:
         fig.suptitle(args.title, fontsize=10)

@@ -36,5 +36,10 @@ def test_success_and_return_curves(tmp_path):
         out = tmp_path / f"{metric}.png"
         plot.main([str(run), "--metric", metric, "--out", str(out)])
         assert out.stat().st_size > 1000
+    learner = tmp_path / "learner.png"  # a learner diagnostic, where the rows have it
+    plot.main([str(run), "--learner", "charts/return_task1", "--out", str(learner)])
+    assert learner.stat().st_size > 1000
+    with pytest.raises(SystemExit, match="no values/q in its progress"):
+        plot.main([str(run), "--learner", "values/q", "--out", str(learner)])
     with pytest.raises(SystemExit, match="not found"):
         plot.main([str(tmp_path / "missing"), "--out", str(tmp_path / "x.png")])
