@@ -2,9 +2,10 @@
 
 The networks otherwise see raw observations: metres, radians and their rates, whose scales differ
 by two orders of magnitude on an arm (a block's height varies by centimetres, a joint's rate by
-radians per second). Imitating the same expert on the same states went from 0 % to 70 % lift
-once the policy's input was standardized (docs/jaco_pretraining.md, DAgger), so the learner can
-standardize every network's observation input with statistics of the replayed states.
+radians per second). Imitating the Jaco's reactive expert, six DAgger rounds lifted in 0 % of
+the episodes on raw inputs and in 20 % with the policy's input standardized, 70 % after 14
+rounds (docs/jaco_pretraining.md), so the learner can standardize every network's observation
+input with statistics of the replayed states.
 
 The statistics are buffers of the policy, so they travel with its weights: to actors, into actor
 checkpoints and into frozen skills, and every consumer normalizes exactly as the learner did.
@@ -19,9 +20,10 @@ from torch import nn
 
 MAX_COUNT = 1e6
 """States the statistics weigh at most. Past it, each batch moves them by its share of MAX_COUNT
-(an exponential average over about MAX_COUNT states, a few hundred updates), so they follow the
-replay buffer as the policy's states change instead of freezing on the first hours' states.
-Also the largest value a weights message may carry (data/validation.py VALUE_BOUND)."""
+(an exponential average over about MAX_COUNT states: 3,000 updates of the Jaco configs' 320
+states), so they follow the replay buffer as the policy's states change instead of freezing on
+the first hours' states. Also the largest value a weights message may carry (data/validation.py
+VALUE_BOUND)."""
 MIN_STD = 0.05
 """Smallest standard deviation divided by (observation units). A dimension that hardly varies
 (a fixed goal, a block at rest) is not blown up into noise; the DAgger measurement used it."""
