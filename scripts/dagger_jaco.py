@@ -36,20 +36,6 @@ from skill_embedding_ros.tasks.registry import get_suite
 from skill_embedding_ros.training.evaluate import evaluate
 
 
-class Standardized(torch.nn.Module):
-    """The policy with its observation standardized by fixed statistics (a diagnostic: the
-    networks of this project see raw observations, metres and radians)."""
-
-    def __init__(self, policy, mean: np.ndarray, std: np.ndarray):
-        super().__init__()
-        self.policy = policy
-        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
-        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
-
-    def forward(self, obs, z):
-        return self.policy((obs - self.mean) / self.std, z)
-
-
 def rollouts(nets, suite, tasks, episodes: int, seed: int, expert_acts: bool):
     """States visited and the expert's action at each: (obs [N, S], action [N, A], task [N])."""
     experts = [ReactiveController(suite, t) for t in tasks]
@@ -86,11 +72,12 @@ def main() -> int:
     p.add_argument(
         "--standardize",
         action="store_true",
-        help="standardize the policy's observation by the expert round's mean and std",
+        help="standardize the policy's observation (agent.normalize) by the expert round's "
+        "states, the statistics then held fixed",
     )
     p.add_argument("--out", type=Path, help="JSON file to write")
     args = p.parse_args()
-    cfg = load_run_config(args.config)
+    cfg = load_run_config(args.config, ["agent.normalize=true"] if args.standardize else [])
     suite, tasks = get_suite(cfg.train.suite), list(cfg.train.tasks)
     torch.manual_seed(args.seed)
     nets = build_networks(cfg)
@@ -101,9 +88,8 @@ def main() -> int:
     for r in range(args.rounds + 1):
         seed = args.seed * 100_000 + r * 10_000
         data.append(rollouts(nets, suite, tasks, args.episodes, seed, expert_acts=r == 0))
-        if r == 0 and args.standardize:
-            first = data[0][0]
-            nets.policy = Standardized(nets.policy, first.mean(0), np.maximum(first.std(0), 0.05))
+        if r == 0 and args.standardize:  # only the learner's update moves them: held fixed here
+            nets.policy.obs_norm.update(torch.as_tensor(data[0][0]))
         obs, action, task = (np.concatenate(x) for x in zip(*data, strict=True))
         curve = clone_steps(nets, optimizer, obs, action, task, args.updates, args.batch, seed)
         report, _ = evaluate(nets, suite, tasks, episodes=args.eval_episodes)
