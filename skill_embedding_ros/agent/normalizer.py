@@ -18,12 +18,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-MAX_COUNT = 1e6
+from skill_embedding_ros.data.validation import VALUE_BOUND
+
+MAX_COUNT = VALUE_BOUND
 """States the statistics weigh at most. Past it, each batch moves them by its share of MAX_COUNT
 (an exponential average over about MAX_COUNT states: 3,000 updates of the Jaco configs' 320
 states), so they follow the replay buffer as the policy's states change instead of freezing on
-the first hours' states. Also the largest value a weights message may carry (data/validation.py
-VALUE_BOUND)."""
+the first hours' states. The count travels in weights messages, whose values may not pass
+VALUE_BOUND (1e6), hence this cap."""
 MIN_STD = 0.05
 """Smallest standard deviation divided by (observation units). A dimension that hardly varies
 (a fixed goal, a block at rest) is not blown up into noise; the DAgger measurement used it."""
