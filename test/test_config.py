@@ -185,6 +185,7 @@ BAD_NODE_PARAMETERS = [
     (config.LearnerNodeConfig, "store", "", "must be a non-empty string"),
     (config.LearnerNodeConfig, "out", "", "must be a non-empty string"),
     (config.LearnerNodeConfig, "device", MISSING_CUDA, "must be cpu"),
+    (config.LearnerNodeConfig, "niceness", 20, "must be in [0, 19]"),
     (config.LearnerNodeConfig, "publish_every", 0, "must be >= 1"),
     (config.LearnerNodeConfig, "checkpoint_period", 0.0, "must be positive"),
     (config.LearnerNodeConfig, "scan_period", -1.0, "must be positive"),

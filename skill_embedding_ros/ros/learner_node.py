@@ -13,6 +13,7 @@ quarantined there, non-finite updates rolled back, counts restored exactly.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -40,6 +41,8 @@ class LearnerNode(Node):
     def __init__(self):
         super().__init__("learner")
         self.cfg = declare(self, LearnerNodeConfig)
+        if self.cfg.niceness:
+            os.nice(self.cfg.niceness)
         seed = None if self.cfg.seed < 0 else self.cfg.seed
         try:
             if self.cfg.transfer and self.cfg.start_from:
@@ -106,7 +109,9 @@ class LearnerNode(Node):
         self.get_logger().info(
             f"learning {'a transfer to ' if self.cfg.transfer else ''}"
             f"{self.core.stats.suite.name} {self.core.stats.tasks} from {self.cfg.store} on "
-            f"{self.cfg.device}: {pacing.env_steps} env steps, "
+            f"{self.cfg.device}"
+            + (f" at nice +{self.cfg.niceness}" if self.cfg.niceness else "")
+            + f": {pacing.env_steps} env steps, "
             f"{pacing.updates_per_step} updates per step; run dir {self.out}, learner run "
             f"{self.core.identity.run}"
         )
