@@ -79,6 +79,8 @@ BAD_RUN_SETTINGS = [
     (["agent.log_std_bounds=[1, -1]"], ["agent.log_std_bounds must be [low, high] with low <"]),
     (["replay.batch=0"], ["replay.batch must be >= 1", "got 0"]),
     (["replay.relabel=1.5"], ["replay.relabel must be in [0, 1]", "got 1.5"]),
+    (["replay.hindsight=-0.1"], ["replay.hindsight must be in [0, 1]", "got -0.1"]),
+    (["replay.hindsight=0.5"], ["replay.hindsight needs a goal", "suite 'reach' has none"]),
     (["train.envs_per_actor=0"], ["train.envs_per_actor must be >= 1", "got 0"]),
     (["train.actor_processes=-1"], ["train.actor_processes must be >= 0", "got -1"]),
     (["train.z_hold=-1"], ["train.z_hold must be >= 0", "got -1"]),

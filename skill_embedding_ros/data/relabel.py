@@ -1,4 +1,7 @@
-"""Task relabelling: a replayed segment scored for another task, for the critic only.
+"""Relabelling replayed segments: for another task (the critic only), or for the goal the
+episode went on to reach (hindsight).
+
+Task relabelling: a replayed segment scored for another task, for the critic only.
 
 Rewards are pure functions of the observation (the suite's `reward`), so a segment that an
 actor collected under task t can be scored for any task t'. With relabelling, the critic
@@ -10,6 +13,13 @@ Only the critic sees the relabelled task. The policy pi(a|s, z) does not see t, 
 z drawn for task t to maximize the value of t' would drag that skill away from its own task.
 The Retrace weights use p(z|t') in place of p(z|t), so the trace is cut where the replayed z
 is unlikely under t'.
+
+Hindsight (Andrychowicz et al. 2017, "future"; not in the paper): where the observation holds a
+goal (the suite's `goal`: a goal position and the block's), a segment's goal is replaced in every
+observation, window included, by what the state after a later step of its episode reached, and
+its rewards are recomputed for that goal. An episode that moved the block anywhere then teaches
+every network how a goal is reached, long before one lands in a drawn goal. The actions are the
+episode's own, so the behaviour log-probabilities keep their meaning and the trace is not cut.
 """
 
 from __future__ import annotations
@@ -49,3 +59,42 @@ def relabel(
     picked = np.take_along_axis(all_rewards, critic_task[:, None, None], axis=-1)[..., 0]
     critic_reward = np.where(moved[:, None], picked, batch["reward"]).astype(np.float32)
     return {**batch, "critic_task": critic_task, "critic_reward": critic_reward}
+
+
+def hindsight(
+    batch: dict[str, np.ndarray],
+    reached: np.ndarray,
+    goal: tuple[slice, slice],
+    rewards: Callable[[np.ndarray], np.ndarray],
+    fraction: float,
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    """Give a `fraction` of the segments the goal their episode reached later (module docstring).
+
+    `reached` [B, S]: a state of each segment's episode after the segment (ReplayBuffer.
+    future_states); `goal`: (the goal's part of an observation, the part of a state that reaches
+    it); `rewards` as task_rewards. Returns a new dict: obs, next_obs, obs_window and reward
+    replaced for the chosen segments, the other arrays the batch's own.
+    """
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"hindsight fraction must lie in [0, 1], got {fraction}")
+    moved = rng.random(len(batch["task"])) < fraction
+    if not moved.any():
+        return batch
+    goal_part, reached_part = goal
+    new_goal = reached[moved][:, reached_part]  # [M, G]
+    out = dict(batch)
+    for key, extra in (("obs", 1), ("next_obs", 1), ("obs_window", 2)):
+        values = batch[key].copy()
+        rows = values[moved]  # [M, T, (H,) S]
+        rows[..., goal_part] = new_goal.reshape(len(new_goal), *(1,) * extra, -1)
+        if key == "obs_window":  # padding before an episode's start stays zero
+            rows *= batch["window_valid"][moved][..., None]
+        values[moved] = rows
+        out[key] = values
+    task = batch["task"][moved].astype(np.int64)
+    own = np.take_along_axis(rewards(out["next_obs"][moved]), task[:, None, None], axis=-1)
+    reward = batch["reward"].copy()
+    reward[moved] = own[..., 0]
+    out["reward"] = reward
+    return out

@@ -129,6 +129,7 @@ class ReplayBuffer:
         self.task = np.zeros(capacity, np.int64)
         self.step = np.zeros(capacity, np.int64)
         self.episode_id = np.full(capacity, -1, np.int64)
+        self.last = np.zeros(capacity, np.int64)  # ring position of the episode's last step
         self.valid = np.zeros(capacity, bool)
         self._episodes: deque[tuple[int, int, int]] = deque()  # (id, start, length), oldest first
         self._head = 0
@@ -170,6 +171,7 @@ class ReplayBuffer:
         self.task[rows] = ep.task
         self.step[rows] = np.arange(n)
         self.episode_id[rows] = self._next_id
+        self.last[rows] = start + n - 1
         self.valid[rows] = True
         self._episodes.append((self._next_id, start, n))
         self._next_id += 1
@@ -192,10 +194,14 @@ class ReplayBuffer:
 
     def sample(self, batch: int, segment: int, history: int, rng: np.random.Generator):
         """A batch of segments as numpy arrays (see `segment_arrays`)."""
+        return self.segment_arrays(self.sample_starts(batch, rng), segment, history)
+
+    def sample_starts(self, batch: int, rng: np.random.Generator) -> np.ndarray:
+        """Ring positions of `batch` stored steps drawn uniformly: where segments begin."""
         valid = self._valid_positions()
         if len(valid) == 0:
             raise RuntimeError("cannot sample from an empty replay buffer")
-        return self.segment_arrays(rng.choice(valid, batch), segment, history)
+        return rng.choice(valid, batch)
 
     def segment_arrays(self, starts: np.ndarray, segment: int, history: int) -> dict:
         """Segments beginning at ring positions `starts` [B]. Returns numpy arrays:
@@ -219,6 +225,13 @@ class ReplayBuffer:
         out["action_window"] = self.action[widx] * wvalid[..., None]
         out["window_valid"] = wvalid.astype(np.float32)
         return out
+
+    def future_states(self, starts: np.ndarray, segment: int, rng: np.random.Generator):
+        """For each segment beginning at ring position `starts` [B], the state after a step
+        drawn uniformly from its last step (or its episode's, if that comes first) to its
+        episode's end: what the episode went on to reach ([B, S]; hindsight, data/relabel.py)."""
+        first = np.minimum(starts + segment - 1, self.last[starts])
+        return self.next_obs[rng.integers(first, self.last[starts] + 1)]
 
     def sample_draws(self, n: int, rng: np.random.Generator):
         """Observations and task ids at steps where z was drawn: ([n, S], [n])."""

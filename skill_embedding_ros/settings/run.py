@@ -166,6 +166,10 @@ class ReplayConfig(Settings):
     """Fraction of segments the critic scores for a task drawn uniformly from all tasks, with
     that task's reward recomputed from the observations (data/relabel.py); 0 keeps each
     segment's own task. Lets a task learn from episodes collected under the others."""
+    hindsight: float = number(0.0, "[0, 1]")
+    """Fraction of segments whose goal is replaced by what their episode reached after them, the
+    rewards recomputed (data/relabel.py; not in the paper). Needs a suite whose observation
+    holds a goal (its `goal`); 0: off."""
 
 
 @dataclass
@@ -230,10 +234,16 @@ class RunConfig:
     def __post_init__(self):
         from skill_embedding_ros.tasks.registry import get_suite
 
-        steps = get_suite(self.train.suite).episode_steps  # an episode is stored whole
+        suite = get_suite(self.train.suite)
+        steps = suite.episode_steps  # an episode is stored whole
         if self.replay.capacity < steps:
             got = f"one {self.train.suite} episode), got {self.replay.capacity}"
             raise SettingError("replay.capacity", f" must be >= {steps} ({got}")
+        if self.replay.hindsight > 0 and suite.goal is None:
+            raise SettingError(
+                "replay.hindsight",
+                f" needs a goal in the observation; suite {self.train.suite!r} has none (set 0)",
+            )
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -107,6 +107,10 @@ class TaskSuite(ABC):
     """Seconds per control step."""
     actuator: str = "velocity"
     """The scene's command interface (see `Scene.actuator`): what the policy's commands hold."""
+    goal: tuple[slice, slice] | None = None
+    """Where a goal sits in the observation, and the part of the state that reaches it (e.g. a
+    goal position and the block's position), for hindsight relabelling (data/relabel.py); None:
+    the observation holds no goal."""
 
     @abstractmethod
     def make_scene(self) -> Scene:

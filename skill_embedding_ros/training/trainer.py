@@ -33,7 +33,7 @@ from skill_embedding_ros.agent.checkpoint import (
 )
 from skill_embedding_ros.agent.learner import Learner
 from skill_embedding_ros.agent.run_networks import build_networks, start_learner_from
-from skill_embedding_ros.data.relabel import relabel, task_rewards
+from skill_embedding_ros.data.relabel import hindsight, relabel, task_rewards
 from skill_embedding_ros.data.replay import ReplayBuffer, episode_from_bytes, episode_to_bytes
 from skill_embedding_ros.settings.run import RunConfig, to_dict
 from skill_embedding_ros.stop_request import stop_on_signals
@@ -62,10 +62,14 @@ def seed_everything(seed: int, threads: int) -> None:
 
 def replay_update(learner: Learner, replay: ReplayBuffer, cfg: RunConfig, rng) -> dict:
     """One learner update from a batch of replayed segments and z-draw states."""
-    r = cfg.replay
-    batch = replay.sample(r.batch, r.segment, cfg.agent.history, rng)
+    r, suite = cfg.replay, get_suite(cfg.train.suite)
+    rewards = task_rewards(suite, cfg.train.tasks)
+    starts = replay.sample_starts(r.batch, rng)
+    batch = replay.segment_arrays(starts, r.segment, cfg.agent.history)
+    if r.hindsight > 0:  # first: the task relabelling scores the goals this leaves
+        reached = replay.future_states(starts, r.segment, rng)
+        batch = hindsight(batch, reached, suite.goal, rewards, r.hindsight, rng)
     if r.relabel > 0:
-        rewards = task_rewards(get_suite(cfg.train.suite), cfg.train.tasks)
         batch = relabel(batch, rewards, r.relabel, rng)
     return learner.update(batch, replay.sample_draws(r.batch, rng))
 

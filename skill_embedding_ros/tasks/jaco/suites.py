@@ -23,7 +23,7 @@ import numpy as np
 from skill_embedding_ros.tasks.jaco import rewards
 from skill_embedding_ros.tasks.jaco.layouts import LIFTED, PRETRAINING, TRANSFER
 from skill_embedding_ros.tasks.jaco.model import JOINTS, scene_xml
-from skill_embedding_ros.tasks.jaco.observations import OBJECTS, OBS_DIM, JacoObserver
+from skill_embedding_ros.tasks.jaco.observations import OBJECTS, OBS_DIM, SLICES, JacoObserver
 from skill_embedding_ros.tasks.suite import TaskSuite
 
 
@@ -58,6 +58,8 @@ class JacoSuite(TaskSuite):
     """s: dm_control acts on this arm every 0.04 s; 0.05 s (25 physics steps) keeps 20 Hz for
     the ROS graph, lets the velocity servos settle within a period (lag <= 10 ms), and moves a
     joint at most 1.8-2.4 degrees per step at the speed limits."""
+    goal: tuple[slice, slice] = (SLICES["goal"], SLICES["block_position"])
+    """Every task's goal is a position the block should reach (rewards.py)."""
     home: tuple[float, ...] = (0.1838, 2.4822, 5.2752, 0.1018, -0.4031, 0.2603)
     """rad: the arm with its grip site 12 cm above the table at (0.35, 0), hand pointing down
     (found by inverse kinematics; test_jaco_suite.py checks it)."""
