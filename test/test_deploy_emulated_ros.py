@@ -86,7 +86,6 @@ def run_trials(tmp_path, args: list[str], react, watch=None) -> tuple[int, str]:
         deadline = time.monotonic() + 240
         while launcher.poll() is None:
             if time.monotonic() > deadline:
-                log.flush()
                 tail = (tmp_path / "launch.log").read_text(errors="replace")[-8000:]
                 raise AssertionError(f"the trial run did not end; phases {phases}\n{tail}")
             probe.spin_for(0.05)

@@ -66,12 +66,19 @@ def replay_update(learner: Learner, replay: ReplayBuffer, cfg: RunConfig, rng) -
     rewards = task_rewards(suite, cfg.train.tasks)
     starts = replay.sample_starts(r.batch, rng)
     batch = replay.segment_arrays(starts, r.segment, cfg.agent.history)
+    went = {}
     if r.hindsight > 0:  # first: the task relabelling scores the goals this leaves
         reached = replay.future_states(starts, r.segment, rng)
         batch = hindsight(batch, reached, suite.goal, rewards, r.hindsight, rng)
+        # Where the goal's part of the state got to after each segment's start (m for Jaco): a
+        # state that never moves makes every hindsight goal one reached by doing nothing.
+        part = suite.goal[1]
+        moved = np.linalg.norm(reached[:, part] - batch["obs"][:, 0, part], axis=-1)
+        went = {"values/hindsight_distance": float(moved.mean())}
     if r.relabel > 0:
         batch = relabel(batch, rewards, r.relabel, rng)
-    return learner.update(batch, replay.sample_draws(r.batch, rng))
+    metrics = learner.update(batch, replay.sample_draws(r.batch, rng))
+    return {**metrics, **went} if metrics else metrics
 
 
 class EpisodeStats:
