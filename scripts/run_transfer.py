@@ -1,14 +1,19 @@
-"""The point-mass transfer grid (docs/transfer.md): methods x holds x seeds, two runs at a time.
+"""The transfer grid (docs/transfer.md): methods x holds x seeds, two runs at a time.
 
     python scripts/run_transfer.py --task sequence --out results [--holds 1 10] [--seeds 0 1 2]
         [--env-steps 20000] [--skills DIR] [--skills-no-inference DIR] [--dry-run]
+    python scripts/run_transfer.py --suite jaco_velocity --task rail_push \
+        --pretrain-config jaco_pretrain.yaml --scratch-config jaco_pretrain.yaml \
+        --skills DIR --skills-no-inference DIR --env-steps 1000000
 
-Methods, all with the same low-level env-step budget on `reach_transfer`'s TASK:
-* embedding: HL(z|s) over skills pre-trained with config/reach_tasks.yaml;
+Methods, all with the same low-level env-step budget on SUITE's TASK (default the point mass's
+`reach_transfer`):
+* embedding: HL(z|s) over skills pre-trained with PRETRAIN_CONFIG (config/reach_tasks.yaml);
 * selection: a categorical over those skills' pre-training task ids, each its code;
 * embedding_no_inference: HL(z|s) over skills pre-trained with agent.alpha2 = 0;
-* scratch: a flat policy learned on the task itself (config/reach_no_embedding.yaml; the hold
-  does not apply: one row per seed);
+* scratch: a flat policy learned on the task itself (SCRATCH_CONFIG, by default
+  config/reach_no_embedding.yaml, with agent.embedding=none; the hold does not apply: one row
+  per seed);
 * embedding_graph: the embedding method through the ROS 2 graph (`skill-embedding launch
   train_sim transfer:=FILE`, 2 actors, the file written into the run directory), then the same
   evaluation in process. Not in the default grid: `--methods embedding_graph --jobs 1` (a graph
@@ -35,7 +40,6 @@ from skill_embedding_ros.provenance import git_commit
 
 COMMAND = "python scripts/run_transfer.py " + " ".join(sys.argv[1:])
 CLI = [sys.executable, "-m", "skill_embedding_ros.cli"]
-SUITE = "reach_transfer"
 METHODS = ("embedding", "selection", "embedding_no_inference", "scratch")
 GRAPH = "embedding_graph"
 SKILLS = "results/runs/transfer_skills"
@@ -43,29 +47,31 @@ SKILLS = "results/runs/transfer_skills"
 no checkpoint, and the pre-training rows there are not to be overwritten)."""
 
 
-def pretrain_command(out: Path, no_inference: bool, steps: int | None) -> list[str]:
-    cmd = [*CLI, "train", "--config", "reach_tasks.yaml", "--seed", "0", "--out", str(out)]
+def pretrain_command(out: Path, no_inference: bool, args) -> list[str]:
+    cmd = [*CLI, "train", "--config", args.pretrain_config, "--seed", "0", "--out", str(out)]
     cmd += ["--quiet", "--episodes", "20"]
     cmd += ["--set", "agent.alpha2=0"] if no_inference else []
+    steps = args.pretrain_steps
     return cmd + (["--set", f"train.env_steps={steps}"] if steps else [])
 
 
 def cell_command(method: str, hold: int, seed: int, run_dir: Path, args) -> list[str]:
     if method == "scratch":
         return [
-            *CLI, "train", "--config", "reach_no_embedding.yaml", "--seed", str(seed),
-            "--out", str(run_dir), "--quiet", "--set", f"train.suite={SUITE}",
+            *CLI, "train", "--config", args.scratch_config, "--seed", str(seed),
+            "--out", str(run_dir), "--quiet", "--set", "agent.embedding=none",
+            "--set", f"train.suite={args.suite}",
             "--set", f"train.tasks=[{args.task}]", "--set", f"train.env_steps={args.env_steps}",
         ]  # fmt: skip
     if method == GRAPH:
         run_file = run_dir / "transfer.yaml"
         return [
             *CLI, "launch", "train_sim", "actors:=2", f"transfer:={run_file}",
-            f"suite:={SUITE}", f"run_dir:={run_dir}", f"seed:={seed}",
+            f"suite:={args.suite}", f"run_dir:={run_dir}", f"seed:={seed}",
         ]  # fmt: skip
     skills = args.skills_no_inference if method == "embedding_no_inference" else args.skills
     return [
-        *CLI, "transfer", "--skills", str(skills), "--suite", SUITE, "--task", args.task,
+        *CLI, "transfer", "--skills", str(skills), "--suite", args.suite, "--task", args.task,
         "--hold", str(hold), "--method", "selection" if method == "selection" else "embedding",
         "--env-steps", str(args.env_steps), "--seed", str(seed), "--out", str(run_dir),
         "--quiet",
@@ -84,7 +90,7 @@ def run_cell(method: str, hold: int, seed: int, args) -> dict:
         run_dir.mkdir(parents=True, exist_ok=True)
         transfer = {"method": "embedding", "hold": hold, "env_steps": args.env_steps}
         (run_dir / "transfer.yaml").write_text(
-            json.dumps({"skills": str(args.skills), "suite": SUITE, "task": args.task,
+            json.dumps({"skills": str(args.skills), "suite": args.suite, "task": args.task,
                         "transfer": transfer})
         )  # fmt: skip
         env = dict(
@@ -113,7 +119,10 @@ def run_cell(method: str, hold: int, seed: int, args) -> dict:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--task", required=True, choices=["sequence", "between"])
+    p.add_argument("--suite", default="reach_transfer", help="suite of the task")
+    p.add_argument("--task", required=True, help="e.g. sequence, between (reach_transfer)")
+    p.add_argument("--pretrain-config", default="reach_tasks.yaml", help="of absent skills")
+    p.add_argument("--scratch-config", default="reach_no_embedding.yaml")
     p.add_argument("--out", default="results")
     p.add_argument("--methods", nargs="+", choices=[*METHODS, GRAPH], default=list(METHODS))
     p.add_argument("--holds", nargs="+", type=int, default=[1, 10])
@@ -127,7 +136,7 @@ def main() -> int:
     args = p.parse_args()
 
     pretrain = [
-        pretrain_command(Path(d), d == args.skills_no_inference, args.pretrain_steps)
+        pretrain_command(Path(d), d == args.skills_no_inference, args)
         for d in (args.skills, args.skills_no_inference)
         if not any(
             (Path(d) / f).is_file() for f in ("checkpoint.safetensors", "policy.safetensors")
