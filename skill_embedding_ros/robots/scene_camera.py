@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import queue
 import threading
 import time
@@ -36,6 +35,7 @@ import numpy as np
 
 from skill_embedding_ros.perception.camera import CameraIntrinsics
 from skill_embedding_ros.perception.marked_scene import MarkedCamera
+from skill_embedding_ros.priority import lower_thread
 from skill_embedding_ros.tasks.suite import Scene
 
 RENDER_NICE = 10
@@ -161,7 +161,7 @@ class SceneCamera:
             self._thread.join(timeout)
 
     def _run(self, shadow: _Shadow, camera_kwargs: dict) -> None:
-        _yield_cpu()
+        lower_thread(RENDER_NICE)  # the frames wait, not the joint states
         try:
             camera = MarkedCamera(shadow, **camera_kwargs)
         except Exception as err:  # RenderingUnavailable, ValueError: the caller raises it
@@ -185,13 +185,3 @@ class SceneCamera:
                 self.rendered += 1
                 self._done.append(Frame(stamp, rgb, intrinsics))
                 self._idle.set()
-
-
-def _yield_cpu() -> None:
-    """Lower this thread's scheduling priority by RENDER_NICE (Linux: niceness is per thread;
-    elsewhere, or where not allowed, nothing changes)."""
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + RENDER_NICE)
-    except (AttributeError, OSError):
-        pass

@@ -13,8 +13,6 @@ quarantined there, non-finite updates rolled back, counts restored exactly.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
 import time
 
@@ -23,6 +21,7 @@ from rclpy.node import Node
 from std_msgs.msg import UInt8MultiArray
 
 from skill_embedding_ros.agent.weights_signature import read_key, sign
+from skill_embedding_ros.priority import lower_process
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.conversions import weights_message
 from skill_embedding_ros.ros.params import declare
@@ -38,27 +37,12 @@ REBROADCAST_S = 2.0  # weights (and the counts that pace actors) go out at least
 ROLLBACK_LOG_S = 10.0  # at most one line per this long about rolled-back updates
 
 
-def lower_priority(niceness: int) -> None:
-    """Add `niceness` to every thread's nice value. On Linux a nice value is a thread's, and
-    os.nice changes only the calling thread's (and those it starts later): rclpy's and torch's
-    threads started at import would keep competing at full priority."""
-    try:
-        threads = [int(t) for t in os.listdir("/proc/self/task")]
-    except OSError:  # no /proc (not Linux): the process's value is the threads'
-        os.nice(niceness)
-        return
-    for tid in threads:
-        with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
-            now = os.getpriority(os.PRIO_PROCESS, tid)
-            os.setpriority(os.PRIO_PROCESS, tid, min(19, now + niceness))
-
-
 class LearnerNode(Node):
     def __init__(self):
         super().__init__("learner")
         self.cfg = declare(self, LearnerNodeConfig)
         if self.cfg.niceness:
-            lower_priority(self.cfg.niceness)
+            lower_process(self.cfg.niceness)
         seed = None if self.cfg.seed < 0 else self.cfg.seed
         try:
             if self.cfg.transfer and self.cfg.start_from:

@@ -191,10 +191,10 @@ class LearnerNodeConfig(Settings):
     device: str = torch_device("cpu")
     """Torch device ("cpu", "cuda"); this machine must have it."""
     niceness: int = integer(0, "[0, 19]")
-    """Added to the nice value of every thread of the process at start-up. A learner that
-    fine-tunes beside
-    a robot's driver, gate and policy on one machine gets 10 in the deploy graphs: training
-    takes every cycle it is given, and a control node starved for 60 ms stops the arm."""
+    """Added to the nice value of every thread of the process at start-up (priority.py). A
+    learner that fine-tunes beside a robot's driver, gate and policy on one machine gets 10 in
+    the deploy graphs: training takes every cycle it is given, and a control node starved for
+    60 ms stops the arm."""
     publish_every: int = integer(50, ">= 1")
     """Learner updates between weight broadcasts."""
     checkpoint_period: float = number(30.0, "positive")

@@ -1,5 +1,6 @@
-"""The learner's `niceness` lowers every thread of its process, not only the calling one (on
-Linux a nice value is a thread's): run in a child process, since it cannot be undone."""
+"""priority.lower_process (the learner's `niceness`) lowers every thread of the process, not
+only the calling one (on Linux a nice value is a thread's): run in a child process, since it
+cannot be undone."""
 
 import subprocess
 import sys
@@ -8,13 +9,13 @@ import pytest
 
 CHILD = """
 import os, threading, time
-from skill_embedding_ros.ros.learner_node import lower_priority
+from skill_embedding_ros.priority import lower_process
 started = threading.Event()
 worker = threading.Thread(target=lambda: (started.set(), time.sleep(2)), daemon=True)
 worker.start()
 started.wait()
 before = os.getpriority(os.PRIO_PROCESS, 0)
-lower_priority(7)
+lower_process(7)
 nice = [int(open(f"/proc/self/task/{t}/stat").read().rsplit(")", 1)[1].split()[16])
         for t in os.listdir("/proc/self/task")]
 print(before, len(nice), *nice)
