@@ -12,6 +12,9 @@ p(z|t), can hold these skills at all, and gives labelled states for agent.imitat
 
     python scripts/dagger_jaco.py --config config/jaco_push_lift_imitation.yaml \\
         --out results/jaco_dagger.json
+
+`--checkpoint` saves the last round's embedding and policy as an actor checkpoint, which
+`skill-embedding train --start-from` takes (its critics then start fresh) and `evaluate` scores.
 """
 
 from __future__ import annotations
@@ -27,13 +30,16 @@ import torch
 from clone_demos import clone_steps, write_result
 
 from skill_embedding_ros.agent.actor import act
+from skill_embedding_ros.agent.checkpoint import save_actor_checkpoint
+from skill_embedding_ros.agent.learner import Learner
 from skill_embedding_ros.agent.run_networks import build_networks
 from skill_embedding_ros.provenance import git_commit
-from skill_embedding_ros.settings.run import load_run_config
+from skill_embedding_ros.settings.run import load_run_config, to_dict
 from skill_embedding_ros.tasks.env import SuiteEnv
 from skill_embedding_ros.tasks.jaco.reactive import ReactiveController
 from skill_embedding_ros.tasks.registry import get_suite
 from skill_embedding_ros.training.evaluate import evaluate
+from skill_embedding_ros.training.trainer import hold_steps
 
 
 def rollouts(nets, suite, tasks, episodes: int, seed: int, expert_acts: bool):
@@ -76,6 +82,9 @@ def main() -> int:
         "states, the statistics then held fixed",
     )
     p.add_argument("--out", type=Path, help="JSON file to write")
+    p.add_argument(
+        "--checkpoint", type=Path, help="actor checkpoint of the last round's policy to write"
+    )
     args = p.parse_args()
     cfg = load_run_config(args.config, ["agent.normalize=true"] if args.standardize else [])
     suite, tasks = get_suite(cfg.train.suite), list(cfg.train.tasks)
@@ -113,6 +122,10 @@ def main() -> int:
         "rounds": rounds,
     }
     write_result(args.out, result)
+    if args.checkpoint:
+        args.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        meta = {"config": to_dict(cfg), "env_steps": 0, "command": result["command"]}
+        save_actor_checkpoint(args.checkpoint, Learner(nets, hold_steps(cfg)), meta)
     return 0
 
 

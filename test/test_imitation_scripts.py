@@ -8,6 +8,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+
+from skill_embedding_ros.agent.checkpoint import ACTOR, read_checkpoint
+from skill_embedding_ros.agent.learner import Learner
+from skill_embedding_ros.agent.run_networks import (
+    FRESH_CRITICS,
+    build_networks,
+    start_learner_from,
+)
+from skill_embedding_ros.settings.run import load_run_config
+from skill_embedding_ros.training.trainer import hold_steps
+
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = "config/jaco_push_lift_imitation.yaml"
 
@@ -23,6 +35,7 @@ def test_dagger_labels_the_expert_round_and_evaluates(tmp_path):
     done = _run(
         "scripts/dagger_jaco.py", "--config", CONFIG, "--rounds", "1", "--episodes", "1",
         "--updates", "5", "--eval-episodes", "1", "--standardize", "--out", str(out),
+        "--checkpoint", str(tmp_path / "dagger.safetensors"),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())
@@ -30,6 +43,17 @@ def test_dagger_labels_the_expert_round_and_evaluates(tmp_path):
     # One episode of 200 steps per task and round, every visited state labelled and kept.
     assert [r["labelled_states"] for r in result["rounds"]] == [400, 800]
     assert set(result["rounds"][-1]["success_and_return"]) == {"push", "lift"}
+    # The last round's policy, as a checkpoint a reinforcement-learning run starts from: its
+    # policy acts with the statistics of the expert round, and its critics start fresh.
+    tensors, meta = read_checkpoint(tmp_path / "dagger.safetensors")
+    assert meta["kind"] == ACTOR and meta["config"]["agent"]["normalize"] is True
+    assert float(tensors["nets.policy.obs_norm.count"]) == 400
+    cfg = load_run_config(CONFIG, ["agent.normalize=true"])
+    learner = Learner(build_networks(cfg), hold_steps(cfg))
+    assert start_learner_from(learner, tmp_path / "dagger.safetensors") == FRESH_CRITICS
+    policy = learner.nets.policy.state_dict()
+    for name, value in policy.items():
+        assert torch.equal(value, tensors[f"nets.policy.{name}"]), name
 
 
 def test_cloning_refuses_a_store_that_is_not_one(tmp_path):
