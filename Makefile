@@ -28,7 +28,7 @@ demo: $(STAMP)
 
 ## The test suite (plus lint).
 test: $(STAMP) lint
-	$(PY) -m pytest -q --durations=20 test
+	$(PY) -m pytest -q -n 2 --durations=20 test
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
