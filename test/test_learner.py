@@ -42,22 +42,6 @@ def test_one_update_moves_every_network():
             assert _changed(before[n], getattr(nets, n)), f"{family}: {n} did not move"
 
 
-def test_a_critic_warmup_holds_the_skills_still_then_lets_them_learn():
-    nets = make_networks("gaussian", critic_warmup=3)
-    learner = Learner(nets, hold_steps=8)
-    held, learning = ("embedding", "policy"), ("inference", "critic", "critic_target")
-    for k in range(3):
-        before = {n: _params(getattr(nets, n)) for n in held + learning}
-        assert learner.update(*_batch(seed=k))
-        for n in held:
-            assert not _changed(before[n], getattr(nets, n)), f"{n} moved at update {k}"
-        for n in learning:
-            assert _changed(before[n], getattr(nets, n)), f"{n} did not move at update {k}"
-    before = {n: _params(getattr(nets, n)) for n in held}
-    learner.update(*_batch(seed=3))
-    assert all(_changed(before[n], getattr(nets, n)) for n in held)
-
-
 def test_the_activation_is_a_setting_and_relu_trains_too():
     elu, relu = make_networks("gaussian"), make_networks("gaussian", activation="relu")
     kinds = {type(m).__name__ for m in relu.modules()} - {type(m).__name__ for m in elu.modules()}

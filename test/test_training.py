@@ -227,9 +227,6 @@ def test_a_run_can_start_from_another_runs_networks(tmp_path, capsys):
         assert _same(module, fresh.nets.get_submodule(name)) != from_file, name
     # Only the fresh critics of an actor checkpoint are warned of (they undo its skills first).
     assert (full.start_warning, actor.start_warning) == ("", FRESH_CRITICS)
-    # ...unless the skills hold still while the critics learn.
-    warmup = from_dict(RunConfig, values | {"agent": {**values["agent"], "critic_warmup": 50}})
-    assert Trainer(warmup, tmp_path / "warm", False, str(actor_file)).start_warning == ""
 
     full.run()  # the start is recorded with the run
     assert read_checkpoint(tmp_path / "full" / full_file.name)[1]["started_from"] == str(full_file)

@@ -217,8 +217,6 @@ class Learner:
         q = nets.critic(obs, action, z, critic_task)
         critic_loss = losses.critic_loss(q, q_ret, mask)
         self._step("critic", critic_loss)
-        # agent.critic_warmup: the skills hold still while fresh critics learn what they are worth.
-        skills_learn = self.updates >= cfg.critic_warmup
 
         new_action, log_pi_new = sample_tanh_gaussian(*policy_out)
         with weights_fixed(nets.critic):
@@ -234,8 +232,7 @@ class Learner:
                 "losses/imitation": 0.0 if loss is None else loss.item(),
                 "values/demo_share": (demo.sum() / n).item(),
             }
-        if skills_learn:
-            self._step("policy", policy_loss)
+        self._step("policy", policy_loss)
 
         if nets.latent.fixed:
             # The no-embedding ablation: z is a constant, so p(z|t) and q have nothing to learn
@@ -252,8 +249,7 @@ class Learner:
             embedding_loss = losses.embedding_loss(
                 q_drawn, entropy, cfg.alpha1, self.hold_discount
             )
-            if skills_learn:
-                self._step("embedding", embedding_loss)
+            self._step("embedding", embedding_loss)
             self._step("inference", inference_loss)
 
         with torch.no_grad():

@@ -45,8 +45,7 @@ def load_networks(checkpoint: str | Path) -> tuple[Networks, RunConfig, dict[str
 
 FRESH_CRITICS = (
     "an actor checkpoint starts the critics untrained, and their first updates undo its skills "
-    "(measured: docs/hardware.md, fine-tuning); start from the learner's checkpoint.safetensors, "
-    "or hold the skills still while the critics learn (agent.critic_warmup)"
+    "(measured: docs/hardware.md, fine-tuning); start from the learner's checkpoint.safetensors"
 )
 """The warning a start from an actor checkpoint gets."""
 
@@ -55,8 +54,7 @@ def start_learner_from(learner: Learner, checkpoint: str | Path) -> str:
     """Fine-tuning or going on: a new run's learner takes another run's weights, every network
     of a full checkpoint, the embedding and policy of an actor checkpoint (the critics and q
     then keep their fresh weights), as its last good state; optimizer moments and counts stay
-    fresh. Returns FRESH_CRITICS for an actor checkpoint started without agent.critic_warmup,
-    else "".
+    fresh. Returns FRESH_CRITICS for an actor checkpoint, else "".
     OSError when the file is missing, ValueError when unreadable, not fitting or trained with
     another agent.normalize."""
     loaded, loaded_cfg, meta = load_networks(checkpoint)
@@ -73,4 +71,4 @@ def start_learner_from(learner: Learner, checkpoint: str | Path) -> str:
     check_shapes({k: own[k] for k in state if k in own}, state, str(checkpoint))
     learner.nets.load_state_dict(state, strict=False)
     learner.mark_good()
-    return FRESH_CRITICS if actor_only and not learner.cfg.critic_warmup else ""
+    return FRESH_CRITICS if actor_only else ""

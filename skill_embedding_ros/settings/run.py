@@ -135,13 +135,6 @@ class AgentConfig(Settings):
     action and the replayed one, per action dimension, agent/losses.py) at steps whose action
     did not come from the policy: demonstrations (train.demos, ingested bags) and teleop
     corrections. Not in the paper; 0, the default, leaves its method unchanged."""
-    critic_warmup: int = integer(0, ">= 0")
-    """Updates at the start of a run (this run's own count: a resume that is past them does not
-    repeat them) in which only the critics and the inference network learn; the policy and the
-    embedding act as they started. For a start from a policy without its critics (an actor
-    checkpoint, an imitation-trained policy), whose untrained critics would otherwise undo its
-    skills with their first updates (docs/hardware.md, fine-tuning). Not in the paper; 0, the
-    default, leaves its method unchanged."""
     lr: float = number(1e-4, "(0, 1]")
     """Adam learning rate for every network (the paper's 1e-4; the tuned configs use 3e-4)."""
     tau: float = number(0.005, "(0, 1]")
