@@ -56,6 +56,17 @@ def test_dagger_labels_the_expert_round_and_evaluates(tmp_path):
         assert torch.equal(value, tensors[f"nets.policy.{name}"]), name
 
 
+def test_the_spread_of_the_committed_imitation_policy(tmp_path):
+    policy = "results/jaco_dagger_policy.safetensors"
+    done = _run("scripts/policy_spread.py", policy, "--task", "lift")
+    assert done.returncode == 0, done.stderr[-3000:]
+    spread = [float(s) for s in done.stdout.split()]
+    # Nine action dimensions; imitation left the deviations untrained, some of them wide.
+    assert len(spread) == 9 and min(spread) > 0 and max(spread) > 2, spread
+    refused = _run("scripts/policy_spread.py", policy, "--task", "stack")
+    assert refused.returncode == 2 and "not one of the checkpoint's tasks" in refused.stderr
+
+
 def test_cloning_refuses_a_store_that_is_not_one(tmp_path):
     done = _run("scripts/clone_demos.py", "--config", CONFIG, "--demos", str(tmp_path))
     assert done.returncode == 2
