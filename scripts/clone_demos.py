@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from skill_embedding_ros.agent import distributions as D
 from skill_embedding_ros.agent import losses
 from skill_embedding_ros.agent.run_networks import build_networks
 from skill_embedding_ros.provenance import git_commit
@@ -42,9 +43,13 @@ def clone(nets, episodes, updates: int, batch: int, lr: float, seed: int) -> lis
     return clone_steps(nets, optimizer, obs, action, task, updates, batch, seed)
 
 
-def clone_steps(nets, optimizer, obs, action, task, updates: int, batch: int, seed: int):
+def clone_steps(
+    nets, optimizer, obs, action, task, updates: int, batch: int, seed: int, fit_std=False
+):
     """`updates` steps of the imitation loss on rows of (obs, action, task) drawn uniformly, z
-    from p(z|task); the loss every 1000 updates."""
+    from p(z|task); the imitation loss every 1000 updates. `fit_std` also fits the policy's
+    standard deviations, so that its sampled actions spread as far as the expert's actions lie
+    from its mean (std_loss)."""
     obs, action, task = (torch.as_tensor(np.asarray(x)) for x in (obs, action, task))
     generator = torch.Generator().manual_seed(seed)
     curve = []
@@ -52,14 +57,24 @@ def clone_steps(nets, optimizer, obs, action, task, updates: int, batch: int, se
         rows = torch.randint(len(obs), (batch,), generator=generator)
         with torch.no_grad():
             z = nets.latent.sample(nets.embedding(task[rows]), generator)
-        mean, _ = nets.policy(obs[rows], z)
-        loss = losses.imitation_loss(torch.tanh(mean), action[rows])
+        mean, log_std = nets.policy(obs[rows], z)
+        imitation = losses.imitation_loss(torch.tanh(mean), action[rows])
+        loss = imitation + std_loss(mean, log_std, action[rows]) if fit_std else imitation
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         if k % 1000 == 0 or k == updates - 1:
-            curve.append(round(loss.item(), 5))
+            curve.append(round(imitation.item(), 5))
     return curve
+
+
+def std_loss(mean, log_std, action):
+    """Negative log-likelihood of the expert's pre-squash action under N(mean, exp(log_std)),
+    the mean held (the squared error trains it, in action space). The target is clipped as the
+    imitation target is (losses.IMITATION_BOUND), so a saturated expert does not stretch the
+    width towards atanh(1). Its minimum is at the mean squared residual per state."""
+    target = D.atanh_clipped(action.clamp(-losses.IMITATION_BOUND, losses.IMITATION_BOUND))
+    return (0.5 * ((target - mean.detach()) / log_std.exp()) ** 2 + log_std).mean()
 
 
 def write_result(path: Path | None, result: dict) -> None:

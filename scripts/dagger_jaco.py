@@ -81,6 +81,12 @@ def main() -> int:
         help="standardize the policy's observation (agent.normalize) by the expert round's "
         "states, the statistics then held fixed",
     )
+    p.add_argument(
+        "--fit-std",
+        action="store_true",
+        help="fit the policy's standard deviations too (maximum likelihood of the expert's "
+        "pre-squash action, the mean held), so that its exploration starts near the expert",
+    )
     p.add_argument("--out", type=Path, help="JSON file to write")
     p.add_argument(
         "--checkpoint", type=Path, help="actor checkpoint of the last round's policy to write"
@@ -100,7 +106,9 @@ def main() -> int:
         if r == 0 and args.standardize:  # only the learner's update moves them: held fixed here
             nets.policy.obs_norm.update(torch.as_tensor(data[0][0]))
         obs, action, task = (np.concatenate(x) for x in zip(*data, strict=True))
-        curve = clone_steps(nets, optimizer, obs, action, task, args.updates, args.batch, seed)
+        curve = clone_steps(
+            nets, optimizer, obs, action, task, args.updates, args.batch, seed, args.fit_std
+        )
         report, _ = evaluate(nets, suite, tasks, episodes=args.eval_episodes)
         row = {
             "round": r,
@@ -119,6 +127,7 @@ def main() -> int:
         "commit": git_commit(),
         "policy_hidden": list(cfg.agent.hidden),
         "standardized": args.standardize,
+        "fit_std": args.fit_std,
         "rounds": rounds,
     }
     write_result(args.out, result)

@@ -3,6 +3,7 @@ the repository root): what they write, and a clear refusal of a store that is no
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -34,12 +35,13 @@ def test_dagger_labels_the_expert_round_and_evaluates(tmp_path):
     out = tmp_path / "dagger.json"
     done = _run(
         "scripts/dagger_jaco.py", "--config", CONFIG, "--rounds", "1", "--episodes", "1",
-        "--updates", "5", "--eval-episodes", "1", "--standardize", "--out", str(out),
+        "--updates", "5", "--eval-episodes", "1", "--standardize", "--fit-std", "--out", str(out),
         "--checkpoint", str(tmp_path / "dagger.safetensors"),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())
-    assert result["standardized"] and result["command"].startswith("python scripts/dagger_jaco")
+    assert result["standardized"] and result["fit_std"]
+    assert result["command"].startswith("python scripts/dagger_jaco")
     # One episode of 200 steps per task and round, every visited state labelled and kept.
     assert [r["labelled_states"] for r in result["rounds"]] == [400, 800]
     assert set(result["rounds"][-1]["success_and_return"]) == {"push", "lift"}
@@ -65,6 +67,25 @@ def test_the_spread_of_the_committed_imitation_policy(tmp_path):
     assert len(spread) == 9 and min(spread) > 0 and max(spread) > 2, spread
     refused = _run("scripts/policy_spread.py", policy, "--task", "stack")
     assert refused.returncode == 2 and "not one of the checkpoint's tasks" in refused.stderr
+
+
+def test_the_fitted_spread_is_the_residual_of_the_mean():
+    spec = importlib.util.spec_from_file_location("clone_demos", REPO / "scripts/clone_demos.py")
+    clone_demos = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(clone_demos)
+    spread, generator = torch.tensor([0.1, 0.3, 0.6]), torch.Generator().manual_seed(0)
+    mean = torch.zeros(20_000, 3, requires_grad=True)
+    expert = torch.tanh(spread * torch.randn(20_000, 3, generator=generator))
+    log_std = torch.zeros(3, requires_grad=True)
+    optimizer = torch.optim.Adam([log_std], lr=0.05)
+    for _ in range(600):
+        optimizer.zero_grad()
+        clone_demos.std_loss(mean, log_std, expert).backward()
+        optimizer.step()
+    # Maximum likelihood puts each width at the spread of the pre-squash expert around the mean,
+    # and leaves the mean to the squared error.
+    assert torch.allclose(log_std.exp(), spread, rtol=0.05), log_std.exp()
+    assert mean.grad is None or not mean.grad.any()
 
 
 def test_cloning_refuses_a_store_that_is_not_one(tmp_path):
