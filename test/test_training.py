@@ -237,3 +237,39 @@ def test_a_run_can_start_from_another_runs_networks(tmp_path, capsys):
     assert "does not fit" in capsys.readouterr().err and not wider.exists()
     assert main([*args, "--start-from", str(tmp_path / "none.safetensors")]) == 2
     assert "no checkpoint at" in capsys.readouterr().err and not wider.exists()
+
+
+def test_the_anchor_holds_a_run_near_the_policy_it_started_from(tmp_path, capsys):
+    """agent.anchor: the started-from policy, frozen, pulls the policy's mean actions towards
+    its own on replayed states; a run with nothing to start from is refused, nothing written."""
+    values = {
+        "agent": {"hidden": [8], "critic_hidden": [8], "lr": 3e-3},
+        "train": {"env_steps": 600, "warmup_steps": 200},
+    }
+    first = tmp_path / "first"
+    Trainer(from_dict(RunConfig, values), first, progress=False).run()
+    start = load_networks(first / "policy.safetensors")[0].policy
+    runs = {}
+    for anchor in (0.0, 100.0):
+        cfg = from_dict(RunConfig, values | {"agent": {**values["agent"], "anchor": anchor}})
+        runs[anchor] = Trainer(
+            cfg, tmp_path / str(anchor), False, str(first / "policy.safetensors")
+        )
+        runs[anchor].run()
+    held = runs[100.0]
+    assert _same(held.nets.anchor, start) and not _same(held.nets.policy, start)
+    assert runs[0.0].nets.anchor is None and "losses/anchor" in held.metrics
+    obs, z = torch.randn(512, held.suite.obs_dim), torch.randn(512, held.cfg.agent.z_dim)
+    with torch.no_grad():
+        gap = {
+            k: (torch.tanh(t.nets.policy(obs, z)[0]) - torch.tanh(start(obs, z)[0])).abs().mean()
+            for k, t in runs.items()
+        }
+    assert gap[100.0] < 0.1 * gap[0.0], gap
+    # Kept in the learner's checkpoint, so a resumed graph learner holds the same policy.
+    tensors = read_checkpoint(tmp_path / "100.0" / "checkpoint.safetensors")[0]
+    assert torch.equal(tensors["nets.anchor.net.0.weight"], start.net[0].weight)
+
+    out = tmp_path / "unanchored"
+    assert main(["train", "--set", "agent.anchor=1", "--out", str(out), "--quiet"]) == 2
+    assert "give --start-from" in capsys.readouterr().err and not out.exists()

@@ -54,6 +54,9 @@ class Networks(torch.nn.Module):
         # The target critic reads the same statistics (the memo keeps the one normalizer).
         memo = {id(norm): norm}
         self.critic_target = copy.deepcopy(self.critic, memo).requires_grad_(False)
+        # agent.anchor: the policy the run started from, frozen with its own statistics
+        # (run_networks.start_learner_from sets it); in the state, so a resumed run keeps it.
+        self.anchor = copy.deepcopy(self.policy).requires_grad_(False) if cfg.anchor else None
 
     def actor_state(self) -> dict[str, torch.Tensor]:
         """What an actor needs (embedding and policy), as a flat tensor dict."""
@@ -232,6 +235,13 @@ class Learner:
                 "losses/imitation": 0.0 if loss is None else loss.item(),
                 "values/demo_share": (demo.sum() / n).item(),
             }
+        if nets.anchor is not None:
+            rows = mask.bool()
+            with torch.no_grad():
+                held, _ = nets.anchor(obs[rows], z[rows])
+            anchor_loss = losses.imitation_loss(torch.tanh(policy_out[0][rows]), torch.tanh(held))
+            policy_loss = policy_loss + cfg.anchor * anchor_loss
+            imitation["losses/anchor"] = anchor_loss.item()
         self._step("policy", policy_loss)
 
         if nets.latent.fixed:

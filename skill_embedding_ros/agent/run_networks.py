@@ -50,6 +50,17 @@ FRESH_CRITICS = (
 """The warning a start from an actor checkpoint gets."""
 
 
+def anchor_problem(cfg: RunConfig, start_from: str | Path) -> str:
+    """Why a run cannot start as configured, or "": agent.anchor needs a policy to stay near."""
+    if cfg.agent.anchor and not start_from:
+        return (
+            f"agent.anchor ({cfg.agent.anchor}) keeps the policy near the one the run starts "
+            "from, and this run starts from none: give --start-from CHECKPOINT (the learner "
+            "node's start_from), or set agent.anchor: 0"
+        )
+    return ""
+
+
 def start_learner_from(learner: Learner, checkpoint: str | Path) -> str:
     """Fine-tuning or going on: a new run's learner takes another run's weights, every network
     of a full checkpoint, the embedding and policy of an actor checkpoint (the critics and q
@@ -70,5 +81,7 @@ def start_learner_from(learner: Learner, checkpoint: str | Path) -> str:
     own = learner.nets.state_dict()
     check_shapes({k: own[k] for k in state if k in own}, state, str(checkpoint))
     learner.nets.load_state_dict(state, strict=False)
+    if learner.nets.anchor is not None:  # agent.anchor: this is the policy to stay near
+        learner.nets.anchor.load_state_dict(learner.nets.policy.state_dict())
     learner.mark_good()
     return FRESH_CRITICS if actor_only else ""

@@ -135,6 +135,12 @@ class AgentConfig(Settings):
     action and the replayed one, per action dimension, agent/losses.py) at steps whose action
     did not come from the policy: demonstrations (train.demos, ingested bags) and teleop
     corrections. Not in the paper; 0, the default, leaves its method unchanged."""
+    anchor: float = number(0.0, ">= 0")
+    """Weight of a term in the policy's loss that keeps its mean action, on replayed states, near
+    the mean action of the policy the run started from (`--start-from`, held frozen), by the
+    imitation term's squared error. For fine-tuning skills that were not learned with these
+    critics (an imitation policy, an actor checkpoint), whose fresh critics otherwise undo them
+    (docs/hardware.md, fine-tuning). Not in the paper; 0, the default, leaves it unchanged."""
     lr: float = number(1e-4, "(0, 1]")
     """Adam learning rate for every network (the paper's 1e-4; the tuned configs use 3e-4)."""
     tau: float = number(0.005, "(0, 1]")

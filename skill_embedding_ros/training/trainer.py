@@ -32,7 +32,11 @@ from skill_embedding_ros.agent.checkpoint import (
     split_actor_state,
 )
 from skill_embedding_ros.agent.learner import Learner
-from skill_embedding_ros.agent.run_networks import build_networks, start_learner_from
+from skill_embedding_ros.agent.run_networks import (
+    anchor_problem,
+    build_networks,
+    start_learner_from,
+)
 from skill_embedding_ros.data.relabel import hindsight, relabel, task_rewards
 from skill_embedding_ros.data.replay import ReplayBuffer, episode_from_bytes, episode_to_bytes
 from skill_embedding_ros.settings.run import RunConfig, to_dict
@@ -127,6 +131,8 @@ class Trainer:
             cfg.agent.z_dim,
             cfg.train.tasks,
         )
+        if anchor_problem(cfg, start_from):
+            raise ValueError(anchor_problem(cfg, start_from))
         seed_everything(cfg.train.seed, cfg.train.threads)
         self.nets = build_networks(cfg)
         self.learner = Learner(self.nets, hold_steps(cfg), cfg.train.device)
