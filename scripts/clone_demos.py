@@ -49,7 +49,10 @@ def clone_steps(
     """`updates` steps of the imitation loss on rows of (obs, action, task) drawn uniformly, z
     from p(z|task); the imitation loss every 1000 updates. `fit_std` also fits the policy's
     standard deviations, so that its sampled actions spread as far as the expert's actions lie
-    from its mean (std_loss)."""
+    from its mean (std_loss), through the output layer only: fitted through the shared hidden
+    layers too, the widths took their capacity and the imitation error rose 2-3 times
+    (docs/jaco_pretraining.md)."""
+    head = list(nets.policy.net[-1].parameters())
     obs, action, task = (torch.as_tensor(np.asarray(x)) for x in (obs, action, task))
     generator = torch.Generator().manual_seed(seed)
     curve = []
@@ -59,9 +62,12 @@ def clone_steps(
             z = nets.latent.sample(nets.embedding(task[rows]), generator)
         mean, log_std = nets.policy(obs[rows], z)
         imitation = losses.imitation_loss(torch.tanh(mean), action[rows])
-        loss = imitation + std_loss(mean, log_std, action[rows]) if fit_std else imitation
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        imitation.backward(retain_graph=fit_std)
+        if fit_std:
+            widths = torch.autograd.grad(std_loss(mean, log_std, action[rows]), head)
+            for param, grad in zip(head, widths, strict=True):
+                param.grad += grad
         optimizer.step()
         if k % 1000 == 0 or k == updates - 1:
             curve.append(round(imitation.item(), 5))

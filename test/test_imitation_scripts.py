@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from skill_embedding_ros.agent.checkpoint import ACTOR, read_checkpoint
@@ -69,10 +70,15 @@ def test_the_spread_of_the_committed_imitation_policy(tmp_path):
     assert refused.returncode == 2 and "not one of the checkpoint's tasks" in refused.stderr
 
 
-def test_the_fitted_spread_is_the_residual_of_the_mean():
+def _clone_demos():
     spec = importlib.util.spec_from_file_location("clone_demos", REPO / "scripts/clone_demos.py")
     clone_demos = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(clone_demos)
+    return clone_demos
+
+
+def test_the_fitted_spread_is_the_residual_of_the_mean():
+    clone_demos = _clone_demos()
     spread, generator = torch.tensor([0.1, 0.3, 0.6]), torch.Generator().manual_seed(0)
     mean = torch.zeros(20_000, 3, requires_grad=True)
     expert = torch.tanh(spread * torch.randn(20_000, 3, generator=generator))
@@ -86,6 +92,29 @@ def test_the_fitted_spread_is_the_residual_of_the_mean():
     # and leaves the mean to the squared error.
     assert torch.allclose(log_std.exp(), spread, rtol=0.05), log_std.exp()
     assert mean.grad is None or not mean.grad.any()
+
+
+def test_fitting_the_spread_moves_only_the_widths_of_the_output_layer():
+    cfg = load_run_config(CONFIG, [])
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(64, 34)).astype(np.float32)
+    action = rng.uniform(-1, 1, size=(64, 9)).astype(np.float32)
+    task = rng.integers(0, 2, size=64)
+    trained = {}
+    for fit_std in (False, True):
+        torch.manual_seed(0)
+        nets = build_networks(cfg)
+        optimizer = torch.optim.Adam(nets.policy.parameters(), lr=1e-3)
+        _clone_demos().clone_steps(nets, optimizer, obs, action, task, 20, 16, 0, fit_std)
+        trained[fit_std] = nets.policy.state_dict()
+    width_rows = slice(9, 18)  # the output layer's second half: the log standard deviations
+    for name, value in trained[True].items():
+        same = torch.equal(value, trained[False][name])
+        if name.startswith("net.4."):
+            assert torch.equal(value[:9], trained[False][name][:9]), name
+            assert not torch.equal(value[width_rows], trained[False][name][width_rows]), name
+        else:
+            assert same, f"{name}: the hidden layers learn the mean only"
 
 
 def test_cloning_refuses_a_store_that_is_not_one(tmp_path):

@@ -259,6 +259,8 @@ def test_the_anchor_holds_a_run_near_the_policy_it_started_from(tmp_path, capsys
     held = runs[100.0]
     assert _same(held.nets.anchor, start) and not _same(held.nets.policy, start)
     assert runs[0.0].nets.anchor is None and "losses/anchor" in held.metrics
+    # Held, the actor checkpoint's skills are not undone: no warning that they will be.
+    assert (runs[0.0].start_warning, held.start_warning) == (FRESH_CRITICS, "")
     obs, z = torch.randn(512, held.suite.obs_dim), torch.randn(512, held.cfg.agent.z_dim)
     with torch.no_grad():
         gap = {

@@ -45,7 +45,8 @@ def load_networks(checkpoint: str | Path) -> tuple[Networks, RunConfig, dict[str
 
 FRESH_CRITICS = (
     "an actor checkpoint starts the critics untrained, and their first updates undo its skills "
-    "(measured: docs/hardware.md, fine-tuning); start from the learner's checkpoint.safetensors"
+    "(measured: docs/hardware.md, fine-tuning); start from the learner's checkpoint.safetensors, "
+    "or hold the policy near its start with agent.anchor (10 kept them there)"
 )
 """The warning a start from an actor checkpoint gets."""
 
@@ -65,7 +66,7 @@ def start_learner_from(learner: Learner, checkpoint: str | Path) -> str:
     """Fine-tuning or going on: a new run's learner takes another run's weights, every network
     of a full checkpoint, the embedding and policy of an actor checkpoint (the critics and q
     then keep their fresh weights), as its last good state; optimizer moments and counts stay
-    fresh. Returns FRESH_CRITICS for an actor checkpoint, else "".
+    fresh. Returns FRESH_CRITICS for an actor checkpoint without agent.anchor, else "".
     OSError when the file is missing, ValueError when unreadable, not fitting or trained with
     another agent.normalize."""
     loaded, loaded_cfg, meta = load_networks(checkpoint)
@@ -84,4 +85,4 @@ def start_learner_from(learner: Learner, checkpoint: str | Path) -> str:
     if learner.nets.anchor is not None:  # agent.anchor: this is the policy to stay near
         learner.nets.anchor.load_state_dict(learner.nets.policy.state_dict())
     learner.mark_good()
-    return FRESH_CRITICS if actor_only else ""
+    return FRESH_CRITICS if actor_only and not learner.cfg.anchor else ""
