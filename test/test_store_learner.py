@@ -20,6 +20,7 @@ from skill_embedding_ros.data.assembly import episode_records
 from skill_embedding_ros.data.replay import Episode
 from skill_embedding_ros.data.replay_store import StoreWriter
 from skill_embedding_ros.settings.run import load_run_config
+from skill_embedding_ros.testing.checkpoints import untrained_checkpoint
 from skill_embedding_ros.training.pacing import updates_due
 from skill_embedding_ros.training.store_learner import StoreLearner
 
@@ -319,3 +320,28 @@ def test_the_graph_learner_ships_its_statistics_to_the_policy_nodes(tmp_path, ru
     node.policy.load_state_dict(policy)
     for name in ("count", "mean", "var"):
         assert torch.equal(getattr(node.policy.obs_norm, name), getattr(stats, name))
+
+
+def test_the_graph_learner_holds_its_anchor_across_a_restart(tmp_path, run):
+    """agent.anchor in a graph: the learner node's start_from is the policy it holds; a learner
+    restarted into its run directory resumes that policy from its own checkpoint."""
+    anchored = dataclasses.replace(run, agent=dataclasses.replace(run.agent, anchor=10.0))
+    store, out = tmp_path / "store", tmp_path / "run"
+    with pytest.raises(ValueError, match="give --start-from"):
+        StoreLearner(anchored, store, out)
+    start = untrained_checkpoint(tmp_path / "tiny.yaml", tmp_path / "start.safetensors", seed=3)
+    learner = StoreLearner(anchored, store, out, start_from=str(start))
+    assert learner.start_warning == ""  # held, the skills are not undone
+    land(StoreWriter(store), [episode(1), episode(2), episode(3)])
+    learner.ingest()
+    train(learner)
+    assert "losses/anchor" in learner.metrics
+    learner.checkpoint()
+    held = read_checkpoint(start)[0]
+    restarted = StoreLearner(anchored, store, out)  # resumed: no start_from needed
+    assert restarted.resumed is not None
+    for name, value in restarted.learner.nets.anchor.state_dict().items():
+        assert torch.equal(value, held[f"nets.policy.{name}"]), name
+    assert not torch.equal(
+        restarted.learner.nets.policy.net[0].weight, held["nets.policy.net.0.weight"]
+    )
