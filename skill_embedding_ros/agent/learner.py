@@ -2,7 +2,9 @@
 
 Order per update (each network has its own optimizer, so no loss moves another's parameters):
 critic on Retrace targets, policy and embedding by stochastic value gradients through the
-reparameterized a and z, inference network by maximum likelihood of the replayed z.
+reparameterized a and z, inference network by maximum likelihood of the replayed z. Two terms
+not in the paper may join the policy's loss: agent.imitation (clone demonstrated steps) and
+agent.anchor (stay near the policy the run started from).
 
 Non-finite guard: the learner keeps its last good state (networks, optimizer moments, update
 count) in memory. An update whose losses or diagnostics come out non-finite is rolled back to it
@@ -225,13 +227,13 @@ class Learner:
         with weights_fixed(nets.critic):
             q_new = nets.critic(obs, new_action, z, task)
         policy_loss = losses.policy_loss(q_new, log_pi_new, cfg.alpha3, mask)
-        imitation = {}  # only a run that imitates pays for (and logs) the term
+        held_to = {}  # only a run that imitates or anchors pays for (and logs) those terms
         if cfg.imitation > 0:
             demo = b["intervention"].float() * mask
             loss = self._imitation_loss(obs, action, task, demo) if bool(demo.any()) else None
             if loss is not None:
                 policy_loss = policy_loss + cfg.imitation * loss
-            imitation = {
+            held_to = {
                 "losses/imitation": 0.0 if loss is None else loss.item(),
                 "values/demo_share": (demo.sum() / n).item(),
             }
@@ -241,7 +243,7 @@ class Learner:
                 held, _ = nets.anchor(obs[rows], z[rows])
             anchor_loss = losses.imitation_loss(torch.tanh(policy_out[0][rows]), torch.tanh(held))
             policy_loss = policy_loss + cfg.anchor * anchor_loss
-            imitation["losses/anchor"] = anchor_loss.item()
+            held_to["losses/anchor"] = anchor_loss.item()
         self._step("policy", policy_loss)
 
         if nets.latent.fixed:
@@ -273,7 +275,7 @@ class Learner:
             "losses/policy": policy_loss.item(),
             "losses/embedding": embedding_loss.item(),
             "losses/inference": inference_loss.item(),
-            **imitation,
+            **held_to,
             "values/q": ((q * mask).sum() / n).item(),
             "values/q_retrace": ((q_ret * mask).sum() / n).item(),
             "values/reward_augmented": ((r_hat * mask).sum() / n).item(),

@@ -46,7 +46,7 @@ def load_networks(checkpoint: str | Path) -> tuple[Networks, RunConfig, dict[str
 FRESH_CRITICS = (
     "an actor checkpoint starts the critics untrained, and their first updates undo its skills "
     "(measured: docs/hardware.md, fine-tuning); start from the learner's checkpoint.safetensors, "
-    "or hold the policy near its start with agent.anchor (10 kept them there)"
+    "or hold the policy near where it starts with agent.anchor (the same section)"
 )
 """The warning a start from an actor checkpoint gets."""
 
