@@ -117,6 +117,20 @@ def test_fitting_the_spread_moves_only_the_widths_of_the_output_layer():
             assert same, f"{name}: the hidden layers learn the mean only"
 
 
+def test_where_a_policy_leaves_the_block():
+    policy = "results/jaco_dagger_policy.safetensors"
+    done = _run("scripts/jaco_episode_ends.py", policy, "--task", "push", "--episodes", "2")
+    assert done.returncode == 0, done.stderr[-3000:]
+    header, *lines = done.stdout.strip().splitlines()
+    assert header.startswith("planar_m height_m") and len(lines) == 2
+    for line in lines:
+        planar, height, carried, target, *fingers = (float(x) for x in line.split())
+        assert 0 <= planar < 1 and abs(height) < 1 and len(fingers) == 3
+        assert 0 <= target <= 200 and 0 <= carried <= 200
+    refused = _run("scripts/jaco_episode_ends.py", policy, "--task", "stack")
+    assert refused.returncode == 2 and "not one of the checkpoint's tasks" in refused.stderr
+
+
 def test_cloning_refuses_a_store_that_is_not_one(tmp_path):
     done = _run("scripts/clone_demos.py", "--config", CONFIG, "--demos", str(tmp_path))
     assert done.returncode == 2
