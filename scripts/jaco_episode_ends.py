@@ -16,10 +16,10 @@ import argparse
 import sys
 
 import numpy as np
+import policy_on_task
 import torch
 
 from skill_embedding_ros.agent.actor import act
-from skill_embedding_ros.agent.run_networks import load_networks
 from skill_embedding_ros.tasks.env import SuiteEnv
 from skill_embedding_ros.tasks.jaco import rewards
 from skill_embedding_ros.tasks.jaco.layouts import LIFTED
@@ -33,16 +33,12 @@ CARRIED = 0.02
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("checkpoint", help="a checkpoint or actor checkpoint (.safetensors)")
-    p.add_argument("--task", required=True, help="one of the checkpoint's tasks")
+    policy_on_task.add_arguments(p)
     p.add_argument("--episodes", type=int, default=12)
     p.add_argument("--seed", type=int, default=5000, help="of the first episode's start")
     args = p.parse_args()
-    nets, cfg, _ = load_networks(args.checkpoint)
-    tasks = list(cfg.train.tasks)
-    if args.task not in tasks:
-        p.error(f"--task {args.task!r} is not one of the checkpoint's tasks {tasks}")
-    k, suite = tasks.index(args.task), get_suite(cfg.train.suite)
+    nets, cfg, tasks, k = policy_on_task.load(p, args)
+    suite = get_suite(cfg.train.suite)
     in_target = rewards.held if args.task in LIFTED else rewards.placed
     torch.manual_seed(args.seed)
     print(f"planar_m height_m carried_steps target_steps fingers_rad (a hold from {CONTACT})")

@@ -11,24 +11,19 @@ from __future__ import annotations
 import argparse
 import sys
 
+import policy_on_task
 import torch
 
-from skill_embedding_ros.agent.run_networks import load_networks
 from skill_embedding_ros.tasks.env import SuiteEnv
 from skill_embedding_ros.tasks.registry import get_suite
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("checkpoint", help="a checkpoint or actor checkpoint (.safetensors)")
-    p.add_argument("--task", required=True, help="one of the checkpoint's tasks")
+    policy_on_task.add_arguments(p)
     p.add_argument("--seed", type=int, default=0, help="of the start state and the z draw")
     args = p.parse_args()
-    nets, cfg, _ = load_networks(args.checkpoint)
-    tasks = list(cfg.train.tasks)
-    if args.task not in tasks:
-        p.error(f"--task {args.task!r} is not one of the checkpoint's tasks {tasks}")
-    k = tasks.index(args.task)
+    nets, cfg, tasks, k = policy_on_task.load(p, args)
     torch.manual_seed(args.seed)
     env = SuiteEnv(get_suite(cfg.train.suite), tasks, seed=args.seed)
     obs = torch.as_tensor(env.reset(options={"task": k})[0][None], dtype=torch.float32)
