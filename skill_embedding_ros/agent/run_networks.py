@@ -51,15 +51,14 @@ FRESH_CRITICS = (
 """The warning a start from an actor checkpoint gets."""
 
 
-def anchor_problem(cfg: RunConfig, start_from: str | Path) -> str:
-    """Why a run cannot start as configured, or "": agent.anchor needs a policy to stay near."""
+def check_anchor_start(cfg: RunConfig, start_from: str | Path) -> None:
+    """ValueError when agent.anchor has no policy to stay near (a new run with no start)."""
     if cfg.agent.anchor and not start_from:
-        return (
+        raise ValueError(
             f"agent.anchor ({cfg.agent.anchor}) keeps the policy near the one the run starts "
             "from, and this run starts from none: give --start-from CHECKPOINT (the learner "
             "node's start_from), or set agent.anchor: 0"
         )
-    return ""
 
 
 def start_learner_from(learner: Learner, checkpoint: str | Path) -> str:

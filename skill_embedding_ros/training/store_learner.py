@@ -40,8 +40,8 @@ from skill_embedding_ros.agent.checkpoint import (
 )
 from skill_embedding_ros.agent.learner import Learner
 from skill_embedding_ros.agent.run_networks import (
-    anchor_problem,
     build_networks,
+    check_anchor_start,
     start_learner_from,
 )
 from skill_embedding_ros.data.replay import Episode, ReplayBuffer
@@ -154,8 +154,8 @@ class StoreLearner:
         )
         self.resumed = self._resume()
         """The checkpoint's metadata when resumed, else None."""
-        if self.resumed is None and anchor_problem(run, start_from):
-            raise ValueError(anchor_problem(run, start_from))
+        if self.resumed is None:  # a resumed run holds the policy its checkpoint keeps
+            check_anchor_start(run, start_from)
         self.started_from = start_from if self.resumed is None and start_from else ""
         """A new run's networks came from this checkpoint (fine-tuning), else ""."""
         self.start_warning = self.started_from and start_learner_from(self.learner, start_from)

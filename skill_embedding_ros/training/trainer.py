@@ -33,8 +33,8 @@ from skill_embedding_ros.agent.checkpoint import (
 )
 from skill_embedding_ros.agent.learner import Learner
 from skill_embedding_ros.agent.run_networks import (
-    anchor_problem,
     build_networks,
+    check_anchor_start,
     start_learner_from,
 )
 from skill_embedding_ros.data.relabel import hindsight, relabel, task_rewards
@@ -131,8 +131,7 @@ class Trainer:
             cfg.agent.z_dim,
             cfg.train.tasks,
         )
-        if anchor_problem(cfg, start_from):
-            raise ValueError(anchor_problem(cfg, start_from))
+        check_anchor_start(cfg, start_from)
         seed_everything(cfg.train.seed, cfg.train.threads)
         self.nets = build_networks(cfg)
         self.learner = Learner(self.nets, hold_steps(cfg), cfg.train.device)
