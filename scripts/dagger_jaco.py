@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from clone_demos import clone_steps, write_result
 
+from skill_embedding_ros.agent import losses
 from skill_embedding_ros.agent.actor import act
 from skill_embedding_ros.agent.checkpoint import save_actor_checkpoint
 from skill_embedding_ros.agent.learner import Learner
@@ -75,6 +76,7 @@ def main() -> int:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--eval-episodes", type=int, default=10, help="per task, after each round")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--hidden", type=int, nargs="+", help="policy layers instead of the config's")
     p.add_argument(
         "--standardize",
         action="store_true",
@@ -93,6 +95,8 @@ def main() -> int:
     )
     args = p.parse_args()
     cfg = load_run_config(args.config, ["agent.normalize=true"] if args.standardize else [])
+    if args.hidden:
+        cfg.agent.hidden = tuple(args.hidden)
     suite, tasks = get_suite(cfg.train.suite), list(cfg.train.tasks)
     torch.manual_seed(args.seed)
     nets = build_networks(cfg)
@@ -114,6 +118,7 @@ def main() -> int:
             "round": r,
             "labelled_states": len(obs),
             "loss": curve[-1],
+            "loss_per_task": task_errors(nets, obs, action, task, tasks),
             "minutes": round((time.perf_counter() - start) / 60, 1),
             "success_and_return": {
                 t["task"]: [t["success_rate"], round(t["mean_return"], 1)]
@@ -122,8 +127,31 @@ def main() -> int:
         }
         rounds.append(row)
         print(json.dumps(row), flush=True)
+        # Every round is written, so a run stopped early keeps its last finished round.
+        save(args, cfg, nets, rounds)
+    return 0
+
+
+def task_errors(nets, obs, action, task, tasks) -> dict[str, float]:
+    """The imitation error of the policy's mean action on each task's labelled states, z ~
+    p(z|t): where the policy falls short of the expert."""
+    errors = {}
+    with torch.no_grad():
+        for k, name in enumerate(tasks):
+            rows = torch.as_tensor(task == k)
+            x = torch.as_tensor(obs)[rows]
+            z = nets.latent.sample(nets.embedding(torch.full((len(x),), k)))
+            mean, _ = nets.policy(x, z)
+            label = torch.as_tensor(action)[rows]
+            errors[name] = round(losses.imitation_loss(torch.tanh(mean), label).item(), 5)
+    return errors
+
+
+def save(args, cfg, nets, rounds) -> None:
+    """The rounds so far to --out and the policy to --checkpoint."""
+    command = "python scripts/dagger_jaco.py " + " ".join(sys.argv[1:])
     result = {
-        "command": "python scripts/dagger_jaco.py " + " ".join(sys.argv[1:]),
+        "command": command,
         "commit": git_commit(),
         "policy_hidden": list(cfg.agent.hidden),
         "standardized": args.standardize,
@@ -133,9 +161,8 @@ def main() -> int:
     write_result(args.out, result)
     if args.checkpoint:
         args.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        meta = {"config": to_dict(cfg), "env_steps": 0, "command": result["command"]}
+        meta = {"config": to_dict(cfg), "env_steps": 0, "command": command}
         save_actor_checkpoint(args.checkpoint, Learner(nets, hold_steps(cfg)), meta)
-    return 0
 
 
 if __name__ == "__main__":

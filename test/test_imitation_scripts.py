@@ -37,11 +37,13 @@ def test_dagger_labels_the_expert_round_and_evaluates(tmp_path):
     done = _run(
         "scripts/dagger_jaco.py", "--config", CONFIG, "--rounds", "1", "--episodes", "1",
         "--updates", "5", "--eval-episodes", "1", "--standardize", "--fit-std", "--out", str(out),
-        "--checkpoint", str(tmp_path / "dagger.safetensors"),
+        "--checkpoint", str(tmp_path / "dagger.safetensors"), "--hidden", "32", "32",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())
-    assert result["standardized"] and result["fit_std"]
+    assert result["standardized"] and result["fit_std"] and result["policy_hidden"] == [32, 32]
+    errors = result["rounds"][-1]["loss_per_task"]
+    assert set(errors) == {"push", "lift"} and all(0 < e < 4 for e in errors.values())
     assert result["command"].startswith("python scripts/dagger_jaco")
     # One episode of 200 steps per task and round, every visited state labelled and kept.
     assert [r["labelled_states"] for r in result["rounds"]] == [400, 800]
@@ -51,7 +53,7 @@ def test_dagger_labels_the_expert_round_and_evaluates(tmp_path):
     tensors, meta = read_checkpoint(tmp_path / "dagger.safetensors")
     assert meta["kind"] == ACTOR and meta["config"]["agent"]["normalize"] is True
     assert float(tensors["nets.policy.obs_norm.count"]) == 400
-    cfg = load_run_config(CONFIG, ["agent.normalize=true"])
+    cfg = load_run_config(CONFIG, ["agent.normalize=true", "agent.hidden=[32, 32]"])
     learner = Learner(build_networks(cfg), hold_steps(cfg))
     assert start_learner_from(learner, tmp_path / "dagger.safetensors") == FRESH_CRITICS
     policy = learner.nets.policy.state_dict()
