@@ -75,6 +75,7 @@ BAD_RUN_SETTINGS = [
     (["agent.alpha3=-1"], ["agent.alpha3 must be >= 0", "got -1"]),
     (["agent.imitation=nan"], ["agent.imitation must be finite and >= 0", "nan"]),
     (["agent.anchor=-2"], ["agent.anchor must be >= 0", "got -2"]),
+    (["agent.anchor_per_q=often"], ["agent.anchor_per_q: expected a bool", "'often'"]),
     (["agent.temperature=0"], ["agent.temperature must be positive", "got 0"]),
     (["agent.code_scale=-1"], ["agent.code_scale must be positive", "got -1"]),
     (["agent.log_std_bounds=[1, -1]"], ["agent.log_std_bounds must be [low, high] with low <"]),

@@ -147,3 +147,20 @@ def test_fixed_weights_pass_the_same_gradient_to_the_input_and_keep_none():
     with pytest.raises(RuntimeError), weights_fixed(nets.critic):
         raise RuntimeError("a failed forward pass")
     assert all(p.requires_grad for p in nets.critic.parameters())
+
+
+def test_the_anchor_weight_follows_the_critics_values_when_asked():
+    """agent.anchor_per_q: the anchor's weight is `anchor` x the batch's mean |Q| of the
+    policy's actions, so it holds as hard against a critic whose values grew (TD3+BC's
+    scaling); without it the weight is `anchor` whatever the values."""
+    weight = {}
+    for per_q in (False, True):
+        for shift in (0.0, 50.0):
+            nets = make_networks("gaussian", anchor=2.0, anchor_per_q=per_q)
+            with torch.no_grad():
+                nets.critic.net[-1].bias += shift  # the critic's values, 50 higher
+            torch.manual_seed(0)
+            weight[per_q, shift] = Learner(nets, hold_steps=8).update(*_batch())
+            weight[per_q, shift] = weight[per_q, shift]["values/anchor_weight"]
+    assert weight[False, 0.0] == weight[False, 50.0] == 2.0
+    assert weight[True, 0.0] < 10.0 and 2.0 * 45 < weight[True, 50.0] < 2.0 * 55, weight
