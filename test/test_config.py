@@ -185,7 +185,7 @@ BAD_NODE_PARAMETERS = [
     (config.StoreConfig, "max_megabytes", 0.0, "must be positive"),
     (config.StoreConfig, "flush_period", -1.0, "must be positive"),
     (config.StoreConfig, "scan_period", float("inf"), "must be finite and positive"),
-    (config.LearnerNodeConfig, "config", "", "must be a non-empty string"),
+    (config.LearnerNodeConfig, "config", 1.5, ": expected str"),
     (config.LearnerNodeConfig, "store", "", "must be a non-empty string"),
     (config.LearnerNodeConfig, "out", "", "must be a non-empty string"),
     (config.LearnerNodeConfig, "device", MISSING_CUDA, "must be cpu"),

@@ -13,6 +13,7 @@ import sys
 import time
 
 import numpy as np
+import torch
 from diagnostic_msgs.msg import DiagnosticArray
 from rosbags.rosbag2 import Reader
 from safetensors.torch import save
@@ -37,6 +38,7 @@ from skill_embedding_ros.ros.processes import (
 )
 from skill_embedding_ros.ros.run import EXECUTOR_ENV
 from skill_embedding_ros.settings.run import load_run_config
+from skill_embedding_ros.testing.checkpoints import untrained_checkpoint
 from skill_embedding_ros.testing.episodes import make_episode
 
 TINY = """
@@ -127,6 +129,46 @@ def test_train_graph_through_the_launcher(tmp_path):
     versions = {s["name"]: int(s["weights_version"]) for s in statuses}
     assert len(versions) == 2, statuses[-4:]
     assert all(v > 0 for v in versions.values()), versions
+
+
+def test_the_train_graph_fine_tunes_a_checkpoint_by_its_config(tmp_path):
+    """start_from:=F with config:=C trains F's networks by C, as `train --config C
+    --start-from F` does: here C anchors the policy to F's (agent.anchor), which the learner
+    holds in its checkpoint, and the policies act with the learner's weights."""
+    domain = fresh_domain()
+    config = tmp_path / "anchored.yaml"
+    config.write_text(
+        TINY.replace("critic_hidden: [32, 32]", "critic_hidden: [32, 32], anchor: 5.0") % 1000
+    )
+    start = untrained_checkpoint(config, tmp_path / "start.safetensors", seed=3)
+    run_dir = tmp_path / "run"
+    probe = Probe(domain)
+    statuses = policy_statuses(probe)
+    cmd = [sys.executable, "-m", "skill_embedding_ros.cli", "launch", "train_sim", "actors:=1"]
+    cmd += [f"config:={config}", f"start_from:={start}", f"run_dir:={run_dir}"]
+    launcher = subprocess.Popen(
+        cmd, env=ros_env(domain), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        probe.spin_until(lambda: launcher.poll() is not None, 120, "the graph to finish")
+    finally:
+        if launcher.poll() is None:
+            launcher.send_signal(signal.SIGINT)
+            launcher.wait(30)
+        probe.close()
+    out = launcher.stdout.read().decode(errors="replace")
+    assert launcher.returncode == 0, out[-3000:]
+    assert f"a new run from the networks of {start}" in out
+    tensors, meta = read_checkpoint(run_dir / "checkpoint.safetensors")
+    started = read_checkpoint(start)[0]
+    assert meta["updates"] == int((1000 - 500) * 0.25)  # the config's warm-up, not none
+    anchor = {k: v for k, v in tensors.items() if k.startswith("nets.anchor.")}
+    assert anchor and all(
+        torch.equal(v, started[k.replace("nets.anchor.", "nets.policy.")])
+        for k, v in anchor.items()
+    )
+    # The learner's weights from its start (version 0 on), not the policy's own fresh ones (-1).
+    assert statuses and int(statuses[-1]["weights_version"]) >= 0, statuses[-2:]
 
 
 def run_actor_once(tmp_path, domain: int, seed: int, composed=False) -> list[np.ndarray]:

@@ -266,6 +266,12 @@ def test_a_new_run_starts_from_another_runs_networks(tmp_path, run):
     from_checkpoint = node.run_config()
     assert from_checkpoint.agent == run.agent and from_checkpoint.train.seed == 5
     assert from_checkpoint.train.warmup_steps == 0 < run.train.warmup_steps
+    # Given a config too, it trains by that, as `train --config C --start-from F` does.
+    (tmp_path / "anchored.yaml").write_text("agent: {hidden: [8], anchor: 3.0}\n")
+    node = LearnerNodeConfig(config=str(tmp_path / "anchored.yaml"), start_from=actor, seed=5)
+    by_config = node.run_config()
+    assert (by_config.agent.anchor, by_config.train.seed) == (3.0, 5)
+    assert by_config.train.warmup_steps == load_run_config(node.config).train.warmup_steps > 0
 
 
 def test_periodic_evaluation_once_at_or_past_each_multiple(tmp_path, run):

@@ -22,6 +22,9 @@ from skill_embedding_ros.settings.base import (
 )
 from skill_embedding_ros.settings.run import RunConfig, load_run_config, suite_name
 
+DEFAULT_RUN_CONFIG = "reach_bernoulli.yaml"
+"""The run config of a skill policy or learner node given none (config/)."""
+
 
 @dataclass
 class BridgeConfig(Settings):
@@ -114,7 +117,7 @@ class GateConfig(Settings):
 class PolicyNodeConfig(Settings):
     """Skill policy node: one actor's episodes."""
 
-    config: str = text("reach_bernoulli.yaml", nonempty=True)
+    config: str = text(DEFAULT_RUN_CONFIG, nonempty=True)
     """Run config (agent, replay, train) under config/ or a path: suite, tasks, network sizes."""
     mode: str = choice("explore", ("explore", "evaluate"))
     """explore: sample actions and record them for training; evaluate: mean actions."""
@@ -172,18 +175,20 @@ class StoreConfig(Settings):
 class LearnerNodeConfig(Settings):
     """Learner node: trains from the replay store and publishes weights."""
 
-    config: str = text("reach_bernoulli.yaml", nonempty=True)
-    """Run config (agent, replay, train) under config/ or a path."""
+    config: str = text("")
+    """Run config (agent, replay, train) under config/ or a path. Empty: `start_from`'s own (the
+    config it was trained by), or DEFAULT_RUN_CONFIG without one."""
     transfer: str = text("")
     """Transfer run file (a name under config/transfer/ or a path; settings/transfer.py): train
     a high-level policy over its frozen skills from the store instead (`config` is then
     unused); empty: pre-train skills by `config`."""
     start_from: str = text("")
     """Fine-tuning: a new run starts from this checkpoint's networks (all of a learner's
-    checkpoint; embedding and policy of an actor checkpoint) and trains by its run config
-    (`config` is then unused; train.env_steps counts this run's steps, with no warm-up: the
-    networks are trained). A run directory that
-    holds a checkpoint of its own resumes from that instead. Empty: fresh networks."""
+    checkpoint; embedding and policy of an actor checkpoint). It trains by `config` when one is
+    given, as `skill-embedding train --config C --start-from F` does; else by the checkpoint's
+    own run config, with no warm-up (the networks are trained). train.env_steps counts this
+    run's steps. A run directory that holds a checkpoint of its own resumes from that instead.
+    Empty: fresh networks."""
     store: str = text("runs/graph/store", nonempty=True)
     """Directory of the replay store the recorder writes."""
     out: str = text("runs/graph", nonempty=True)
@@ -216,8 +221,8 @@ class LearnerNodeConfig(Settings):
         """The run config this learner trains: `config` (or `start_from`'s) with `seed`
         applied (ValueError when the file or a value is wrong)."""
         seed = None if self.seed < 0 else self.seed
-        if not self.start_from:
-            return load_run_config(self.config, seed=seed)
+        if self.config or not self.start_from:
+            return load_run_config(self.config or DEFAULT_RUN_CONFIG, seed=seed)
         from skill_embedding_ros.agent.checkpoint import read_checkpoint
 
         values = read_checkpoint(self.start_from)[1].get("config")
