@@ -43,9 +43,12 @@ from skill_embedding_ros.training.evaluate import evaluate
 from skill_embedding_ros.training.trainer import hold_steps
 
 
-def rollouts(nets, suite, tasks, episodes: int, seed: int, expert_acts: bool):
-    """States visited and the expert's action at each: (obs [N, S], action [N, A], task [N])."""
+def rollouts(nets, suite, tasks, episodes: int, seed: int, expert_share: float):
+    """States visited and the expert's action at each: (obs [N, S], action [N, A], task [N]).
+    At each step the expert acts with probability `expert_share` (1: the expert's round), else
+    the policy (its mean action)."""
     experts = [ReactiveController(suite, t) for t in tasks]
+    rng = np.random.default_rng(seed)
     obs_out, action_out, task_out = [], [], []
     for k, _ in enumerate(tasks):
         envs = [SuiteEnv(suite, tasks, seed=seed + 1000 * k + i) for i in range(episodes)]
@@ -57,11 +60,10 @@ def rollouts(nets, suite, tasks, episodes: int, seed: int, expert_acts: bool):
             obs_out.append(obs)
             action_out.append(label)
             task_out.append(np.full(episodes, k))
-            if expert_acts:
-                actions = label
-            else:
-                with torch.no_grad():
-                    actions, _ = act(nets.policy, obs.astype(np.float32), z, deterministic=True)
+            with torch.no_grad():
+                actions, _ = act(nets.policy, obs.astype(np.float32), z, deterministic=True)
+            expert = rng.random(episodes) < expert_share
+            actions = np.where(expert[:, None], label, actions)
             obs = np.stack([e.step(a)[0] for e, a in zip(envs, actions, strict=True)])
     return np.concatenate(obs_out), np.concatenate(action_out), np.concatenate(task_out)
 
@@ -77,6 +79,14 @@ def main() -> int:
     p.add_argument("--eval-episodes", type=int, default=10, help="per task, after each round")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--hidden", type=int, nargs="+", help="policy layers instead of the config's")
+    p.add_argument(
+        "--beta",
+        type=float,
+        default=0.0,
+        help="round r >= 1 lets the expert act at each step with probability beta**r (Ross et "
+        "al.'s mixture), so states past a phase the policy cannot reach yet get labelled too; "
+        "0, the default: the policy alone",
+    )
     p.add_argument(
         "--standardize",
         action="store_true",
@@ -109,7 +119,8 @@ def main() -> int:
     start = time.perf_counter()
     for r in range(args.rounds + 1):
         seed = args.seed * 100_000 + r * 10_000
-        data.append(rollouts(nets, suite, tasks, args.episodes, seed, expert_acts=r == 0))
+        share = 1.0 if r == 0 else args.beta**r
+        data.append(rollouts(nets, suite, tasks, args.episodes, seed, share))
         if r == 0 and args.standardize:  # only the learner's update moves them: held fixed here
             nets.policy.obs_norm.update(torch.as_tensor(data[0][0]))
         obs, action, task = (np.concatenate(x) for x in zip(*data, strict=True))
@@ -159,6 +170,7 @@ def save(args, cfg, nets, rounds) -> None:
         "policy_hidden": list(cfg.agent.hidden),
         "standardized": args.standardize,
         "fit_std": args.fit_std,
+        "beta": args.beta,
         "rounds": rounds,
     }
     write_result(args.out, result)

@@ -137,3 +137,25 @@ def test_cloning_refuses_a_store_that_is_not_one(tmp_path):
     done = _run("scripts/clone_demos.py", "--config", CONFIG, "--demos", str(tmp_path))
     assert done.returncode == 2
     assert done.stderr.startswith("error: train.demos:") and str(tmp_path) in done.stderr
+
+
+def test_dagger_rollouts_let_the_expert_act_at_the_given_share(monkeypatch):
+    """--beta: at each step the expert acts with the round's share, else the policy. Driven by
+    the expert (share 1) the lift episode holds the block at the goal; by the untrained policy
+    (share 0) it never does."""
+    from skill_embedding_ros.tasks.jaco import rewards
+    from skill_embedding_ros.tasks.registry import get_suite
+
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
+    spec = importlib.util.spec_from_file_location("dagger_jaco", REPO / "scripts/dagger_jaco.py")
+    dagger = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dagger)
+    cfg = load_run_config(CONFIG)
+    suite, tasks = get_suite(cfg.train.suite), list(cfg.train.tasks)
+    torch.manual_seed(0)
+    nets = build_networks(cfg)
+    held = {}
+    for share in (0.0, 1.0):
+        obs, _, task = dagger.rollouts(nets, suite, tasks, 1, seed=3, expert_share=share)
+        held[share] = rewards.held(obs[task == tasks.index("lift")]).mean()
+    assert held[0.0] == 0.0 and held[1.0] > 0.3, held
