@@ -1,5 +1,5 @@
 """How much of a skill do the demonstrations in a store carry? Behaviour cloning alone, then an
-evaluation (docs/jaco_pretraining.md, "With demonstrations and imitation").
+evaluation (docs/jaco_pretraining_first_runs.md, "With demonstrations and imitation").
 
 A run config's networks are built fresh; only the policy trains, on the store's episodes, by the
 imitation loss of `agent.imitation` (agent/losses.py: squared error between the mean action and
