@@ -68,29 +68,15 @@ def policy_statuses(probe: Probe) -> list[dict]:
     return seen
 
 
-def test_train_graph_through_the_launcher(tmp_path):
-    domain = fresh_domain()
-    run_dir = tmp_path / "run"
-    key = tmp_path / "weights.key"
-    key.write_bytes(bytes(range(32)))
-    probe = Probe(domain)
-    statuses = policy_statuses(probe)
-    cmd = [
-        sys.executable,
-        "-m",
-        "skill_embedding_ros.cli",
-        "launch",
-        "train_sim",
-        "actors:=2",
-        f"config:={tiny_config(tmp_path, 1500)}",
-        f"run_dir:={run_dir}",
-        f"weights_key:={key}",  # the learner signs, the policies adopt only what verifies
-    ]
+def launch_train_sim(domain: int, probe: Probe, timeout: float, *args: str) -> str:
+    """`skill-embedding launch train_sim ARGS` to its end, the probe spinning meanwhile (then
+    closed); asserts it exited 0 and returns its output."""
+    cmd = [sys.executable, "-m", "skill_embedding_ros.cli", "launch", "train_sim", *args]
     launcher = subprocess.Popen(
         cmd, env=ros_env(domain), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     try:
-        probe.spin_until(lambda: launcher.poll() is not None, 150, "the graph to finish")
+        probe.spin_until(lambda: launcher.poll() is not None, timeout, "the graph to finish")
     finally:
         if launcher.poll() is None:
             launcher.send_signal(signal.SIGINT)
@@ -98,6 +84,25 @@ def test_train_graph_through_the_launcher(tmp_path):
         probe.close()
     out = launcher.stdout.read().decode(errors="replace")
     assert launcher.returncode == 0, out[-3000:]
+    return out
+
+
+def test_train_graph_through_the_launcher(tmp_path):
+    domain = fresh_domain()
+    run_dir = tmp_path / "run"
+    key = tmp_path / "weights.key"
+    key.write_bytes(bytes(range(32)))
+    probe = Probe(domain)
+    statuses = policy_statuses(probe)
+    out = launch_train_sim(
+        domain,
+        probe,
+        150,
+        "actors:=2",
+        f"config:={tiny_config(tmp_path, 1500)}",
+        f"run_dir:={run_dir}",
+        f"weights_key:={key}",  # the learner signs, the policies adopt only what verifies
+    )
     assert "[learner]" in out and "[actor_1/skill_policy]" in out  # prefixed logs
 
     # Episodes of both actors reached the store, and they are whole, valid episodes.
@@ -144,20 +149,10 @@ def test_the_train_graph_fine_tunes_a_checkpoint_by_its_config(tmp_path):
     run_dir = tmp_path / "run"
     probe = Probe(domain)
     statuses = policy_statuses(probe)
-    cmd = [sys.executable, "-m", "skill_embedding_ros.cli", "launch", "train_sim", "actors:=1"]
-    cmd += [f"config:={config}", f"start_from:={start}", f"run_dir:={run_dir}"]
-    launcher = subprocess.Popen(
-        cmd, env=ros_env(domain), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    try:
-        probe.spin_until(lambda: launcher.poll() is not None, 120, "the graph to finish")
-    finally:
-        if launcher.poll() is None:
-            launcher.send_signal(signal.SIGINT)
-            launcher.wait(30)
-        probe.close()
-    out = launcher.stdout.read().decode(errors="replace")
-    assert launcher.returncode == 0, out[-3000:]
+    out = launch_train_sim(
+        domain, probe, 120, "actors:=1", f"config:={config}", f"start_from:={start}",
+        f"run_dir:={run_dir}",
+    )  # fmt: skip
     assert f"a new run from the networks of {start}" in out
     tensors, meta = read_checkpoint(run_dir / "checkpoint.safetensors")
     started = read_checkpoint(start)[0]
