@@ -108,8 +108,8 @@ def main() -> int:
     suite = get_suite(cfg.train.suite)
     tasks = list(cfg.train.tasks)
     torch.manual_seed(args.seed)
-    # One thread, as the trainer: a second one per process ran 15-25 times slower when two
-    # runs shared the two cores (measured: 7-16 against 190-250 updates/s).
+    # One thread, as the trainer: with two per process, two runs sharing two cores made 7-16
+    # updates/s, against 190-250 with one (docs/jaco_pretraining.md).
     torch.set_num_threads(1)
     nets = build_networks(cfg)
     try:

@@ -242,7 +242,8 @@ class Learner:
             with torch.no_grad():
                 held, _ = nets.anchor(obs[rows], z[rows])
             anchor_loss = losses.imitation_loss(torch.tanh(policy_out[0][rows]), torch.tanh(held))
-            weight = cfg.anchor * (q_new.abs().mean().detach() if cfg.anchor_per_q else 1.0)
+            # Over the valid steps, as the anchor's error: padding past an episode's end is not Q.
+            weight = cfg.anchor * (q_new[rows].abs().mean().detach() if cfg.anchor_per_q else 1.0)
             policy_loss = policy_loss + weight * anchor_loss
             held_to["losses/anchor"] = anchor_loss.item()
             held_to["values/anchor_weight"] = float(weight)

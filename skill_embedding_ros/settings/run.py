@@ -142,10 +142,10 @@ class AgentConfig(Settings):
     critics (an imitation policy, an actor checkpoint), whose fresh critics otherwise undo them
     (docs/hardware.md, fine-tuning). Not in the paper; 0, the default, leaves it unchanged."""
     anchor_per_q: bool = flag(False)
-    """Scale the anchor's weight by the batch's mean |Q| of the policy's actions (detached), as
-    TD3+BC scales its cloning term against the Q term: the critic's values grow as it learns
-    (values/q from 7 to about 50 in the Jaco runs), and a fixed weight holds ever less
-    (docs/jaco_pretraining.md). Then `anchor` is the weight per unit of |Q|."""
+    """Scale the anchor's weight by the mean |Q| of the policy's actions over the batch's valid
+    steps (detached), as TD3+BC scales its cloning term against the Q term: the critic's values
+    grow as it learns (values/q from 7 to about 50 in the Jaco runs), and a fixed weight holds
+    ever less (docs/jaco_pretraining.md). Then `anchor` is the weight per unit of |Q|."""
     lr: float = number(1e-4, "(0, 1]")
     """Adam learning rate for every network (the paper's 1e-4; the tuned configs use 3e-4)."""
     tau: float = number(0.005, "(0, 1]")
