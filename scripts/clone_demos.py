@@ -44,26 +44,41 @@ def clone(nets, episodes, updates: int, batch: int, lr: float, seed: int) -> lis
 
 
 def clone_steps(
-    nets, optimizer, obs, action, task, updates: int, batch: int, seed: int, fit_std=False
+    nets,
+    optimizer,
+    obs,
+    action,
+    task,
+    updates: int,
+    batch: int,
+    seed: int,
+    fit_std=False,
+    embedding_alpha: float | None = None,
 ):
     """`updates` steps of the imitation loss on rows of (obs, action, task) drawn uniformly, z
     from p(z|task); the imitation loss every 1000 updates. `fit_std` also fits the policy's
     standard deviations, so that its sampled actions spread as far as the expert's actions lie
     from its mean (std_loss), through the output layer only: fitted through the shared hidden
     layers too, the widths took their capacity and the imitation error rose 2-3 times
-    (docs/jaco_pretraining.md)."""
+    (docs/jaco_pretraining.md). `embedding_alpha` trains p(z|t) too (its parameters must be in
+    `optimizer`): z is reparameterized, so the imitation error reaches the embedding, which
+    pays `embedding_alpha` x its entropy as the learner's embedding loss does (alpha1), so
+    that the tasks' distributions part only as far as their actions need."""
     head = list(nets.policy.net[-1].parameters())
     obs, action, task = (torch.as_tensor(np.asarray(x)) for x in (obs, action, task))
     generator = torch.Generator().manual_seed(seed)
     curve = []
     for k in tqdm(range(updates), desc="cloning", unit="update", mininterval=2.0):
         rows = torch.randint(len(obs), (batch,), generator=generator)
-        with torch.no_grad():
-            z = nets.latent.sample(nets.embedding(task[rows]), generator)
+        params = nets.embedding(task[rows])
+        if embedding_alpha is None:
+            z, entropy = nets.latent.sample(params, generator), 0.0
+        else:
+            z, entropy = nets.latent.rsample(params), nets.latent.entropy(params).mean()
         mean, log_std = nets.policy(obs[rows], z)
         imitation = losses.imitation_loss(torch.tanh(mean), action[rows])
         optimizer.zero_grad(set_to_none=True)
-        imitation.backward(retain_graph=fit_std)
+        (imitation - (embedding_alpha or 0.0) * entropy).backward(retain_graph=fit_std)
         if fit_std:
             widths = torch.autograd.grad(std_loss(mean, log_std, action[rows]), head)
             for param, grad in zip(head, widths, strict=True):

@@ -39,7 +39,7 @@ from skill_embedding_ros.settings.run import load_run_config, to_dict
 from skill_embedding_ros.tasks.env import SuiteEnv
 from skill_embedding_ros.tasks.jaco.reactive import ReactiveController
 from skill_embedding_ros.tasks.registry import get_suite
-from skill_embedding_ros.training.evaluate import evaluate
+from skill_embedding_ros.training.evaluate import evaluate, kl_extremes
 from skill_embedding_ros.training.trainer import hold_steps
 
 
@@ -99,6 +99,13 @@ def main() -> int:
         help="fit the policy's standard deviations too (maximum likelihood of the expert's "
         "pre-squash action, the mean held), so that its exploration starts near the expert",
     )
+    p.add_argument(
+        "--embedding-alpha",
+        type=float,
+        help="train p(z|t) too, by the imitation loss through z and this weight on its entropy "
+        "(the learner's alpha1), so that z can name the task where the observation does not; "
+        "unset, the default: p(z|t) stays N(0, 1) for every task",
+    )
     p.add_argument("--out", type=Path, help="JSON file to write")
     p.add_argument(
         "--checkpoint", type=Path, help="actor checkpoint of the last round's policy to write"
@@ -113,7 +120,10 @@ def main() -> int:
     # updates/s, against 190-250 with one (docs/jaco_pretraining.md).
     torch.set_num_threads(1)
     nets = build_networks(cfg)
-    optimizer = torch.optim.Adam(nets.policy.parameters(), lr=args.lr)
+    trained = list(nets.policy.parameters())
+    if args.embedding_alpha is not None:
+        trained += list(nets.embedding.parameters())
+    optimizer = torch.optim.Adam(trained, lr=args.lr)
     data: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     rounds = []
     start = time.perf_counter()
@@ -125,7 +135,16 @@ def main() -> int:
             nets.policy.obs_norm.update(torch.as_tensor(data[0][0]))
         obs, action, task = (np.concatenate(x) for x in zip(*data, strict=True))
         curve = clone_steps(
-            nets, optimizer, obs, action, task, args.updates, args.batch, seed, args.fit_std
+            nets,
+            optimizer,
+            obs,
+            action,
+            task,
+            args.updates,
+            args.batch,
+            seed,
+            args.fit_std,
+            args.embedding_alpha,
         )
         report, _ = evaluate(nets, suite, tasks, episodes=args.eval_episodes)
         row = {
@@ -134,6 +153,7 @@ def main() -> int:
             "loss": curve[-1],
             "loss_per_task": task_errors(nets, obs, action, task, tasks),
             "minutes": round((time.perf_counter() - start) / 60, 1),
+            "kl_max_min": kl_extremes(report["kl"]),
             "success_and_return": {
                 t["task"]: [t["success_rate"], round(t["mean_return"], 1)]
                 for t in report["per_task"]
@@ -171,6 +191,7 @@ def save(args, cfg, nets, rounds) -> None:
         "standardized": args.standardize,
         "fit_std": args.fit_std,
         "beta": args.beta,
+        "embedding_alpha": args.embedding_alpha,
         "rounds": rounds,
     }
     write_result(args.out, result)

@@ -20,6 +20,7 @@ from skill_embedding_ros.agent.run_networks import (
     start_learner_from,
 )
 from skill_embedding_ros.settings.run import load_run_config
+from skill_embedding_ros.training.evaluate import kl_matrix
 from skill_embedding_ros.training.trainer import hold_steps
 
 REPO = Path(__file__).resolve().parents[1]
@@ -159,3 +160,26 @@ def test_dagger_rollouts_let_the_expert_act_at_the_given_share(monkeypatch):
         obs, _, task = dagger.rollouts(nets, suite, tasks, 1, seed=3, expert_share=share)
         held[share] = rewards.held(obs[task == tasks.index("lift")]).mean()
     assert held[0.0] == 0.0 and held[1.0] > 0.3, held
+
+
+def test_training_the_embedding_lets_z_name_tasks_the_observation_cannot():
+    # Two tasks, the same states, opposite expert actions: only z can tell them apart.
+    cfg = load_run_config(CONFIG, [])
+    obs = np.zeros((64, 34), np.float32)
+    task = np.arange(64) % 2
+    action = np.where(task[:, None] == 0, 0.5, -0.5).astype(np.float32) * np.ones((1, 9))
+    errors, kl = {}, {}
+    for alpha in (None, 1e-3):
+        torch.manual_seed(0)
+        nets = build_networks(cfg)
+        trained = list(nets.policy.parameters())
+        if alpha is not None:
+            trained += list(nets.embedding.parameters())
+        optimizer = torch.optim.Adam(trained, lr=1e-2)
+        curve = _clone_demos().clone_steps(
+            nets, optimizer, obs, action, task, 400, 32, 0, False, alpha
+        )
+        errors[alpha], kl[alpha] = curve[-1], float(kl_matrix(nets)[0, 1])
+    assert kl[None] == 0.0, "without the option p(z|t) stays untrained"
+    assert kl[1e-3] > 5.0, kl
+    assert errors[1e-3] < 0.2 * errors[None], errors
