@@ -169,12 +169,12 @@ def main() -> int:
 def task_errors(nets, obs, action, task, tasks) -> dict[str, float]:
     """The imitation error of the policy's mean action on each task's labelled states, z ~
     p(z|t): where the policy falls short of the expert."""
-    errors = {}
+    errors, generator = {}, torch.Generator().manual_seed(0)  # the run's own draws untouched
     with torch.no_grad():
         for k, name in enumerate(tasks):
             rows = torch.as_tensor(task == k)
             x = torch.as_tensor(obs)[rows]
-            z = nets.latent.sample(nets.embedding(torch.full((len(x),), k)))
+            z = nets.latent.sample(nets.embedding(torch.full((len(x),), k)), generator)
             mean, _ = nets.policy(x, z)
             label = torch.as_tensor(action)[rows]
             errors[name] = round(losses.imitation_loss(torch.tanh(mean), label).item(), 5)
