@@ -60,10 +60,12 @@ def rollouts(nets, suite, tasks, episodes: int, seed: int, expert_share: float):
             obs_out.append(obs)
             action_out.append(label)
             task_out.append(np.full(episodes, k))
-            with torch.no_grad():
-                actions, _ = act(nets.policy, obs.astype(np.float32), z, deterministic=True)
             expert = rng.random(episodes) < expert_share
-            actions = np.where(expert[:, None], label, actions)
+            actions = label
+            if not expert.all():  # the expert's own round asks nothing of the policy
+                with torch.no_grad():
+                    policy, _ = act(nets.policy, obs.astype(np.float32), z, deterministic=True)
+                actions = np.where(expert[:, None], label, policy)
             obs = np.stack([e.step(a)[0] for e, a in zip(envs, actions, strict=True)])
     return np.concatenate(obs_out), np.concatenate(action_out), np.concatenate(task_out)
 
