@@ -115,6 +115,40 @@ def test_poison_episodes_are_quarantined_and_training_goes_on(tmp_path, run):
     assert meta["quarantined"] == 4 and all(torch.isfinite(t).all() for t in tensors.values())
 
 
+def demonstration(seed: int) -> Episode:
+    """An ingested demonstration: every action an intervention, none the policy's."""
+    ep = episode(seed)
+    ep.intervention[:] = True
+    return ep
+
+
+def test_demonstrations_train_but_are_not_env_steps(tmp_path, run):
+    store, out = tmp_path / "store", tmp_path / "run"
+    writer = StoreWriter(store)
+    demo_steps = land(writer, [demonstration(s) for s in range(40)])
+    learner = StoreLearner(run, store, out)
+    learner.ingest()
+    # 400 demonstration steps alone owe nothing: the warm-up and the replay ratio wait for the
+    # actors, as in-process training with train.demos does.
+    assert (learner.env_steps, learner.demo_steps) == (0, demo_steps)
+    assert learner.replay.num_episodes == 40 and learner.owed() == 0
+
+    # One actor episode with a demonstrated step in it is the actors' own: all its steps count.
+    mixed = episode(50)
+    mixed.intervention[3] = True
+    actor_steps = land(writer, [episode(s) for s in range(41, 45)] + [mixed])
+    learner.ingest()
+    assert (learner.env_steps, learner.demo_steps) == (actor_steps, demo_steps)
+    train(learner)
+    assert learner.learner.updates == updates_due(actor_steps, run.train) > 0
+    learner.checkpoint()
+
+    restarted = StoreLearner(run, store, out)
+    restarted.ingest()
+    assert (restarted.env_steps, restarted.demo_steps) == (actor_steps, demo_steps)
+    assert restarted.progress()["demo_steps"] == demo_steps
+
+
 def test_counts_are_exact_after_repeated_kill_9(tmp_path, run):
     store, out = tmp_path / "store", tmp_path / "run"
     writer = StoreWriter(store)

@@ -142,7 +142,13 @@ class LearnerNode(Node):
             self.exit_code = 0
 
     def ingest(self) -> None:
+        demo_steps = self.core.demo_steps
         got = self.core.ingest()
+        if self.core.demo_steps > demo_steps:
+            self.get_logger().info(
+                f"{self.core.demo_steps} demonstration steps in replay: trained on, not counted "
+                "as env steps (the replay ratio and warm-up wait for the actors)"
+            )
         log = self.get_logger()
         if got.refilled or got.refill_quarantined:
             # Resumed: their steps were counted before the restart, so they do not count again.

@@ -15,6 +15,13 @@ run's shapes first; an unfit one is skipped, named in one line and counted (`qua
 checkpoint too), so a poison episode can neither kill the learner nor be trained on, and the
 store stays usable: a restart meets it again and skips it again, without counting it twice.
 
+Demonstrations. An episode in which every action is an intervention (an ingested demonstration:
+the policy chose none of it) enters replay and trains, but is not an env step of this run: the
+replay ratio, warm-up, budget and evaluation schedule count the actors' steps only, as in-process
+training treats `train.demos`. Counted as env steps, a store of 120 k ingested demonstration
+steps had the learner owe 27.5 k updates before its actors' first episodes, on demonstrations
+alone, and its critic's values ran away (docs/jaco_pretraining.md).
+
 Weights identity. Broadcasts carry the learner's run id (made once, kept in `learner.json` in the
 run directory and in the checkpoint) and a version that grows by one per new set of weights and
 is written to `learner.json` before the broadcast, so a restarted learner continues it.
@@ -173,6 +180,8 @@ class StoreLearner:
         self.learner, self.replay, self.spec, self.stats = learner, replay, spec, stats
         self.rng = np.random.default_rng(seed)
         self.env_steps = self.episodes = self.quarantined = 0
+        self.demo_steps = 0
+        """Steps of demonstration episodes read: in replay, not in env_steps."""
         self.position = -1
         """Highest store chunk whose episodes the counts include."""
         self.metrics: dict[str, float] = {}
@@ -198,6 +207,7 @@ class StoreLearner:
         self.learner.rollbacks = int(meta.get("rollbacks", 0))
         self.learner.mark_good()
         self.env_steps = int(meta.get("env_steps", 0))
+        self.demo_steps = int(meta.get("demo_steps", 0))
         self.episodes = int(meta.get("episodes", 0))
         self.quarantined = int(meta.get("quarantined", 0))
         newest = max(chunk_numbers(self.store), default=-1)
@@ -261,8 +271,11 @@ class StoreLearner:
                     )
                     continue
                 self.replay.add(item)
-                self.stats.add(episode)
-                self.env_steps += len(episode)
+                if episode.intervention.all():
+                    self.demo_steps += len(episode)
+                else:
+                    self.stats.add(episode)
+                    self.env_steps += len(episode)
                 self.episodes += 1
                 out.episodes += 1
                 out.steps += len(episode)
@@ -326,6 +339,7 @@ class StoreLearner:
         meta = {
             "config": to_dict(self.run),
             "env_steps": self.env_steps,
+            "demo_steps": self.demo_steps,
             "episodes": self.episodes,
             "quarantined": self.quarantined,
             "rollbacks": self.learner.rollbacks,
@@ -352,6 +366,7 @@ class StoreLearner:
         """Counts and health for diagnostics and progress.jsonl."""
         return {
             "env_steps": self.env_steps,
+            "demo_steps": self.demo_steps,
             "updates": self.learner.updates,
             "episodes": self.episodes,
             "quarantined_episodes": self.quarantined,
