@@ -3,6 +3,7 @@ recent episodes) or return per task against env steps, one panel per task, one l
 
 python scripts/plot_progress.py results/runs/reach_tasks_seed* --out docs/reach_tasks_curves.png
 python scripts/plot_progress.py results/runs/jaco_pretrain_seed0 --metric return --out x.png
+python scripts/plot_progress.py in_process=RUN_A graph=RUN_B --metric eval --out x.png
 python scripts/plot_progress.py RUN... --learner values/q values/policy_entropy --out x.png
 A run is a run directory or a progress.jsonl file; NAME=PATH labels it NAME.
 """
@@ -49,9 +50,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--title", default="", help="figure title")
     parser.add_argument(
         "--metric",
-        choices=("success", "return"),
+        choices=("success", "return", "eval"),
         default="success",
-        help="exploration success rate, or the episodes' return",
+        help="exploration success rate, the episodes' return, or the periodic evaluation's "
+        "strict success (train.eval_every: mean actions, z ~ p(z|t))",
     )
     parser.add_argument(
         "--learner", nargs="+", metavar="KEY", default=[],
@@ -75,7 +77,8 @@ def main(argv: list[str] | None = None) -> None:
             for row in rows
         )
         names = task_names([path for _, path, _ in data], count)
-        panels = [(names[k], f"charts/{args.metric}_task{k}") for k in range(count)]
+        prefix = "eval/success" if args.metric == "eval" else f"charts/{args.metric}"
+        panels = [(names[k], f"{prefix}_task{k}") for k in range(count)]
 
     fig, axes = plt.subplots(
         1, len(panels), figsize=(3.2 * len(panels), 3.0), sharey=not args.learner, squeeze=False
@@ -88,10 +91,11 @@ def main(argv: list[str] | None = None) -> None:
             ax.plot(*zip(*points, strict=True), label=label, lw=1.2)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("env steps (thousands)")
-        if key.startswith("charts/success"):
+        if "/success" in key:
             ax.axhline(0.9, color="grey", lw=0.6, ls=":")
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("learner" if args.learner else f"exploration {args.metric}")
+    ylabel = "evaluation success" if args.metric == "eval" else f"exploration {args.metric}"
+    axes[0][0].set_ylabel("learner" if args.learner else ylabel)
     axes[0][-1].legend(fontsize=7, loc="best")
     if args.title:
         fig.suptitle(args.title, fontsize=10)

@@ -28,11 +28,12 @@ def test_success_and_return_curves(tmp_path):
          **{f"charts/return_task{t}": 10.0 * k for t in (0, 1)}}
         for k in range(1, 4)
     ]  # fmt: skip
-    rows.insert(1, {"env_steps": 1500, "eval/success_task0": 0.5})  # an evaluation row
+    evaluation = {"env_steps": 1500, "eval/success_task0": 0.5, "eval/success_task1": 0.2}
+    rows.insert(1, evaluation)
     (run / "progress.jsonl").write_text("\n".join(map(json.dumps, rows)) + "\n")
     plot = _module()
     assert plot.task_names([run], 2) == ["t0 push", "t1 lift"]
-    for metric in ("success", "return"):
+    for metric in ("success", "return", "eval"):
         out = tmp_path / f"{metric}.png"
         plot.main([str(run), "--metric", metric, "--out", str(out)])
         assert out.stat().st_size > 1000
@@ -41,5 +42,9 @@ def test_success_and_return_curves(tmp_path):
     assert learner.stat().st_size > 1000
     with pytest.raises(SystemExit, match="no values/q in its progress"):
         plot.main([str(run), "--learner", "values/q", "--out", str(learner)])
+    unevaluated = tmp_path / "unevaluated.jsonl"  # a run without train.eval_every
+    unevaluated.write_text("\n".join(json.dumps(r) for r in rows if r is not evaluation))
+    with pytest.raises(SystemExit, match="no eval/success_task0 in its progress"):
+        plot.main([str(unevaluated), "--metric", "eval", "--out", str(learner)])
     with pytest.raises(SystemExit, match="not found"):
         plot.main([str(tmp_path / "missing"), "--out", str(tmp_path / "x.png")])
