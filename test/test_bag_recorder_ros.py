@@ -117,6 +117,11 @@ def test_record_a_running_graph_and_ingest_it_back(tmp_path):
     in_order = StoreReader(live_store).new_episodes()  # one actor: in the order they ran
     want = sorted(in_order, key=_key)
     assert len(want) >= EPISODES
+    # Where the gate limited a command (log b NaN: the recorded action is what it sent) the
+    # step is still the policy's own: nobody took over, so none is an intervention that
+    # agent.imitation would clone (agent/actor.py settle).
+    limited = sum(int(np.isnan(e.log_b_a).sum()) for e in want)
+    assert limited > 0 and not any(e.intervention.any() for e in want), limited
 
     # A standard rosbag2 bag: metadata with offered QoS and type hashes, readable by mcap.
     meta = yaml.safe_load((bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]

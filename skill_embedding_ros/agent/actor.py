@@ -6,9 +6,12 @@ pre-training draws z ~ p(z|t) from the embedding (`EmbeddingZ`); transfer plugs 
 policy z = f(s) the same way.
 
 What gets recorded is what the robot executed. `settle` compares it with the policy's proposal:
-the same (to float noise) keeps the policy's log b(a|s,z); different (a gate limited it, a person
-took over) stores the executed action, flags the step as an intervention and makes log b(a|s,z)
-NaN, which cuts the Retrace trace there (agent/losses.py).
+the same (to float noise) keeps the policy's log b(a|s,z); different stores the executed action
+and makes log b(a|s,z) NaN, which cuts the Retrace trace there (agent/losses.py). Only a takeover
+(the operator's command, a stop) is flagged as an intervention, which agent.imitation clones; the
+policy's own command limited by the gate (a finger told to open past its limit) is not: flagged,
+those were half of a Jaco graph's steps, and imitation cloned their exploration noise until the
+critic ran away (docs/jaco_pretraining.md).
 """
 
 from __future__ import annotations
@@ -85,11 +88,12 @@ class Decision:
     z_drawn: np.ndarray
 
 
-def settle(proposed: np.ndarray, log_b_a: float, executed: np.ndarray | None):
-    """(recorded action, log b(a|s,z), intervention) from what the robot executed."""
+def settle(proposed: np.ndarray, log_b_a: float, executed: np.ndarray | None, takeover=True):
+    """(recorded action, log b(a|s,z), intervention) from what the robot executed; `takeover`:
+    it was someone else's command, not the policy's own limited by a gate."""
     if executed is None or np.max(np.abs(executed - proposed), initial=0.0) <= SAME_ACTION:
         return np.asarray(proposed, np.float32), log_b_a, False
-    return np.asarray(executed, np.float32), float("nan"), True
+    return np.asarray(executed, np.float32), float("nan"), bool(takeover)
 
 
 class ActorCore:

@@ -32,6 +32,8 @@ class _Pending:
     executed: np.ndarray | None = None
     complete: bool = False
     """Its reward (from s_{k+1}) is in."""
+    takeover: bool = True
+    """The executed action was someone else's command (see `on_executed`)."""
 
 
 class LiveEpisode:
@@ -106,12 +108,14 @@ class LiveEpisode:
         self.step += 1
         return d.action[0]
 
-    def on_executed(self, stamp_ns: int, executed: np.ndarray) -> bool:
-        """The robot executed `executed` (as an action) for the step acted at `stamp_ns`.
+    def on_executed(self, stamp_ns: int, executed: np.ndarray, takeover: bool = True) -> bool:
+        """The robot executed `executed` (as an action) for the step acted at `stamp_ns`;
+        `takeover`: someone else's command (False: the policy's own, limited by the gate).
         False when no step of this episode has that stamp (a late answer: ignore it)."""
         for pending in self._steps:
             if pending.record.stamp_ns == stamp_ns and pending.executed is None:
                 pending.executed = np.asarray(executed, np.float32)
+                pending.takeover = takeover
                 return True
         return False
 
@@ -124,7 +128,7 @@ class LiveEpisode:
             record = pending.record
             if not record.last:
                 action, log_b_a, intervened = settle(
-                    pending.proposed, record.log_b_a, pending.executed
+                    pending.proposed, record.log_b_a, pending.executed, pending.takeover
                 )
                 record.action, record.log_b_a = action, log_b_a
                 record.flags |= sr.INTERVENTION if intervened else 0

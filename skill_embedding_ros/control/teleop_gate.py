@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from skill_embedding_ros.control.joint_limits import JointLimit
-from skill_embedding_ros.control.safety_gate import Gate
+from skill_embedding_ros.control.safety_gate import Gate, Mode
 from skill_embedding_ros.control.teleop import Source, Teleop
 
 
@@ -43,6 +43,11 @@ class TeleopGate:
         self._speeds = np.zeros(0)
         """Velocity limit of each joint an axis drives, 0 for the others (m/s or rad/s)."""
         self._source = Source.POLICY if teleop is None else teleop.source(-math.inf)
+        self.answered_by = Source.POLICY
+        """Whose command answered the last policy command: POLICY when the policy's own went
+        out (limited to the joints' limits or not), TELEOP for the operator's, STOP for a stop.
+        The policy records a limited step as its own, and only a takeover as an intervention,
+        which agent.imitation clones (agent/actor.py)."""
 
     def set_limits(self, joints: Sequence[str], limits: Sequence[JointLimit]) -> None:
         """Gate.set_limits, after checking that the mapping drives only joints the robot has,
@@ -75,8 +80,13 @@ class TeleopGate:
             if operator is not None:
                 sent = self.gate.command(operator, now)
                 self.interventions += sent is not None
+                self.answered_by = Source.TELEOP
                 return sent
-        return self.gate.command(command, now, hold=source != Source.POLICY)
+        sent = self.gate.command(command, now, hold=source != Source.POLICY)
+        # In mode OK after a policy command, the gate forwarded it (limited); else it stopped.
+        forwarded = source == Source.POLICY and self.gate.mode == Mode.OK
+        self.answered_by = Source.POLICY if forwarded else Source.STOP
+        return sent
 
     def tick(self, now: float) -> tuple[np.ndarray | None, bool]:
         """The watchdog's tick, then the operator's: (what to send, whether it is a stop on the

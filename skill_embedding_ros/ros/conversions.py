@@ -31,11 +31,14 @@ FIELDS = {"velocity": "velocity", "position": "position", "torque": "effort"}
 """The JointState field that carries a command of each interface."""
 
 
-def command_message(stamp: Time, joints, values, interface: str) -> JointState:
+def command_message(stamp: Time, joints, values, interface: str, source: str = "") -> JointState:
     """A command by joint name (policy_command, executed): the stamp names the state it answers,
-    the interface's field holds one value per joint."""
+    the interface's field holds one value per joint. `source` (executed only, in frame_id, as
+    no standard message has a field for it): whose command the gate sent, control/teleop.py's
+    Source ("policy" for the policy's own, limited or not)."""
     msg = JointState(name=list(joints))
     msg.header.stamp = stamp
+    msg.header.frame_id = source
     setattr(msg, FIELDS[interface], [float(v) for v in values])
     return msg
 

@@ -265,7 +265,8 @@ class SafetyGate(Node):
         sent = self._send(self.control.command(values, self._now()))
         self._deadline.reset()
         if sent is not None:
-            answer = command_message(msg.header.stamp, self._joints, sent, interface)
+            source = self.control.answered_by.value
+            answer = command_message(msg.header.stamp, self._joints, sent, interface, source)
             self._executed.publish(answer)
 
     def _on_tick(self) -> None:

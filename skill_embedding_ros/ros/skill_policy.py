@@ -28,6 +28,7 @@ from skill_embedding_ros.agent.acting import skill_acting
 from skill_embedding_ros.agent.live_episode import LiveEpisode
 from skill_embedding_ros.agent.weights_acceptance import WeightsInbox
 from skill_embedding_ros.control.state_sync import StateSync, SyncedState
+from skill_embedding_ros.control.teleop import Source
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.conversions import (
     UNKNOWN_TASK,
@@ -151,7 +152,9 @@ class SkillPolicyNode(Node):
     def on_executed(self, msg: JointState) -> None:
         """The gate's answer to one of our commands: what the robot was sent."""
         sent = command_values(msg, self.suite.joints, self.suite.actuator)
-        if self.live.on_executed(stamp_ns(msg.header.stamp), self.suite.action(sent)):
+        takeover = msg.header.frame_id != Source.POLICY.value  # an unnamed source too
+        stamp = stamp_ns(msg.header.stamp)
+        if self.live.on_executed(stamp, self.suite.action(sent), takeover):
             self.publish_released()
             if self.reset == "draining" and not self.live.waiting:
                 self.finish_episode()
