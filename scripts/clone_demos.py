@@ -72,13 +72,16 @@ def clone_steps(
         rows = torch.randint(len(obs), (batch,), generator=generator)
         params = nets.embedding(task[rows])
         if embedding_alpha is None:
-            z, entropy = nets.latent.sample(params, generator), 0.0
+            z = nets.latent.sample(params, generator)  # without gradient: p(z|t) held
         else:
-            z, entropy = nets.latent.rsample(params), nets.latent.entropy(params).mean()
+            z = nets.latent.rsample(params)
         mean, log_std = nets.policy(obs[rows], z)
         imitation = losses.imitation_loss(torch.tanh(mean), action[rows])
+        loss = imitation
+        if embedding_alpha is not None:
+            loss = loss - embedding_alpha * nets.latent.entropy(params).mean()
         optimizer.zero_grad(set_to_none=True)
-        (imitation - (embedding_alpha or 0.0) * entropy).backward(retain_graph=fit_std)
+        loss.backward(retain_graph=fit_std)
         if fit_std:
             widths = torch.autograd.grad(std_loss(mean, log_std, action[rows]), head)
             for param, grad in zip(head, widths, strict=True):

@@ -303,16 +303,18 @@ def test_the_gate_says_whose_command_answered_the_policy():
     proposed = np.array([3.0, 0.1])  # j0 past its velocity limit
     out = gate.command(proposed, 0.01)
     assert out[0] == pytest.approx(SPEED) and gate.answered_by == Source.POLICY
-    action, log_b, intervened = settle(proposed, -1.0, out, gate.answered_by != Source.POLICY)
+    action, log_b, intervened = settle(
+        proposed, -1.0, out, takeover=gate.answered_by != Source.POLICY
+    )
     assert np.array_equal(action, out.astype(np.float32)) and np.isnan(log_b)
     assert not intervened, "a limited command is the policy's own"
 
     gate.joy(_joy(intervene=1), [1.0], 0.02)
     out = gate.command(proposed, 0.03)
     assert gate.answered_by == Source.TELEOP
-    assert settle(proposed, -1.0, out, gate.answered_by != Source.POLICY)[2]
+    assert settle(proposed, -1.0, out, takeover=gate.answered_by != Source.POLICY)[2]
 
     gate.joy(_joy(estop=1), [0.0], 0.04)
     out = gate.command(proposed, 0.05)
     assert not out.any() and gate.answered_by == Source.STOP
-    assert settle(proposed, -1.0, out, gate.answered_by != Source.POLICY)[2]
+    assert settle(proposed, -1.0, out, takeover=gate.answered_by != Source.POLICY)[2]

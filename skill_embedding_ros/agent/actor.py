@@ -88,9 +88,9 @@ class Decision:
     z_drawn: np.ndarray
 
 
-def settle(proposed: np.ndarray, log_b_a: float, executed: np.ndarray | None, takeover=True):
+def settle(proposed: np.ndarray, log_b_a: float, executed: np.ndarray | None, *, takeover: bool):
     """(recorded action, log b(a|s,z), intervention) from what the robot executed; `takeover`:
-    it was someone else's command, not the policy's own limited by a gate."""
+    it was someone else's command, not the policy's own limited by a gate or a scene."""
     if executed is None or np.max(np.abs(executed - proposed), initial=0.0) <= SAME_ACTION:
         return np.asarray(proposed, np.float32), log_b_a, False
     return np.asarray(executed, np.float32), float("nan"), bool(takeover)
@@ -215,7 +215,10 @@ class Actor:
         done = []
         for i, env in enumerate(self.envs):
             obs, reward, terminated, truncated, info = env.step(d.action[i])
-            action, log_b_a, intervention = settle(d.action[i], d.log_b_a[i], info.get("executed"))
+            # In process nobody takes over: a scene's clip to its ranges is the policy's own.
+            action, log_b_a, intervention = settle(
+                d.action[i], d.log_b_a[i], info.get("executed"), takeover=False
+            )
             self.builders[i].add(
                 action,
                 reward,

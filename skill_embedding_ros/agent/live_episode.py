@@ -88,7 +88,7 @@ class LiveEpisode:
                 self.core.z.shape[1],
                 self.flags,
             )
-            self._steps.append(_Pending(closing, np.zeros(0), np.zeros(0), True))
+            self._steps.append(_Pending(closing, np.zeros(0), np.zeros(0), complete=True))
             return None
         d = self.core.act(np.asarray(obs, np.float32)[None])
         record = sr.StepRecord(
@@ -108,7 +108,7 @@ class LiveEpisode:
         self.step += 1
         return d.action[0]
 
-    def on_executed(self, stamp_ns: int, executed: np.ndarray, takeover: bool = True) -> bool:
+    def on_executed(self, stamp_ns: int, executed: np.ndarray, takeover: bool) -> bool:
         """The robot executed `executed` (as an action) for the step acted at `stamp_ns`;
         `takeover`: someone else's command (False: the policy's own, limited by the gate).
         False when no step of this episode has that stamp (a late answer: ignore it)."""
@@ -128,7 +128,7 @@ class LiveEpisode:
             record = pending.record
             if not record.last:
                 action, log_b_a, intervened = settle(
-                    pending.proposed, record.log_b_a, pending.executed, pending.takeover
+                    pending.proposed, record.log_b_a, pending.executed, takeover=pending.takeover
                 )
                 record.action, record.log_b_a = action, log_b_a
                 record.flags |= sr.INTERVENTION if intervened else 0
