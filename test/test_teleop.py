@@ -296,7 +296,8 @@ def test_without_teleop_the_gate_is_unchanged():
 
 def test_the_gate_says_whose_command_answered_the_policy():
     # The policy records a step as an intervention only where someone else's command went out
-    # (agent/actor.py settle): its own command clipped to the limits is still its own.
+    # (agent/actor.py settle): its own command clipped to the limits is still its own, recorded
+    # as it proposed it (the limit is the environment's) with its log b.
     from skill_embedding_ros.agent.actor import settle
 
     gate = _gate(deadman=False)
@@ -306,13 +307,14 @@ def test_the_gate_says_whose_command_answered_the_policy():
     action, log_b, intervened = settle(
         proposed, -1.0, out, takeover=gate.answered_by != Source.POLICY
     )
-    assert np.array_equal(action, out.astype(np.float32)) and np.isnan(log_b)
+    assert np.array_equal(action, proposed.astype(np.float32)) and log_b == -1.0
     assert not intervened, "a limited command is the policy's own"
 
     gate.joy(_joy(intervene=1), [1.0], 0.02)
     out = gate.command(proposed, 0.03)
     assert gate.answered_by == Source.TELEOP
-    assert settle(proposed, -1.0, out, takeover=gate.answered_by != Source.POLICY)[2]
+    action, log_b, intervened = settle(proposed, -1.0, out, takeover=True)
+    assert np.array_equal(action, out.astype(np.float32)) and np.isnan(log_b) and intervened
 
     gate.joy(_joy(estop=1), [0.0], 0.04)
     out = gate.command(proposed, 0.05)

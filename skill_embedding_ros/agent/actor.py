@@ -5,13 +5,15 @@ skill-policy node (one robot through ROS topics) and evaluation. The z source is
 pre-training draws z ~ p(z|t) from the embedding (`EmbeddingZ`); transfer plugs in a high-level
 policy z = f(s) the same way.
 
-What gets recorded is what the robot executed. `settle` compares it with the policy's proposal:
-the same (to float noise) keeps the policy's log b(a|s,z); different stores the executed action
-and makes log b(a|s,z) NaN, which cuts the Retrace trace there (agent/losses.py). Only a takeover
-(the operator's command, a stop) is flagged as an intervention, which agent.imitation clones; the
-policy's own command limited by the gate (a finger told to open past its limit) is not: flagged,
-those were half of a Jaco graph's steps, and imitation cloned their exploration noise until the
-critic ran away (docs/jaco_pretraining.md).
+What gets recorded depends on whose command went out (`settle`). The policy's own, limited by a
+gate or clipped by a scene or not, is recorded as the policy chose it, with its log b(a|s,z): the
+limit is a function of the state and the action, part of the environment as a joint's range is.
+Recorded as what the gate sent instead, 45 % of a Jaco graph's steps carried an action the
+policy never proposes, and no log b; the critic never saw what the policy did propose at a limit,
+and its values ran to 146 where the in-process loop's held 45 (docs/jaco_pretraining.md).
+Someone else's command (a takeover: the operator's, a stop) is recorded as executed, with log
+b(a|s,z) NaN, which cuts the Retrace trace there (agent/losses.py), and flagged an intervention,
+which agent.imitation clones.
 """
 
 from __future__ import annotations
@@ -89,11 +91,13 @@ class Decision:
 
 
 def settle(proposed: np.ndarray, log_b_a: float, executed: np.ndarray | None, *, takeover: bool):
-    """(recorded action, log b(a|s,z), intervention) from what the robot executed; `takeover`:
-    it was someone else's command, not the policy's own limited by a gate or a scene."""
-    if executed is None or np.max(np.abs(executed - proposed), initial=0.0) <= SAME_ACTION:
+    """(recorded action, log b(a|s,z), intervention) for one step. `takeover`: the command that
+    went out was someone else's (the operator's, a stop), not the policy's own, limited or not."""
+    if not takeover or executed is None:
         return np.asarray(proposed, np.float32), log_b_a, False
-    return np.asarray(executed, np.float32), float("nan"), bool(takeover)
+    if np.max(np.abs(executed - proposed), initial=0.0) <= SAME_ACTION:
+        return np.asarray(proposed, np.float32), log_b_a, False  # the same command after all
+    return np.asarray(executed, np.float32), float("nan"), True
 
 
 class ActorCore:
@@ -173,8 +177,7 @@ class EpisodeBuilder:
 class Actor:
     """Steps a batch of Gymnasium envs with one batched policy call per step.
 
-    Envs report their task id in `info["task"]` and, after a step, what they executed in
-    `info["executed"]` (tasks/env.py).
+    Envs report their task id in `info["task"]`.
     """
 
     def __init__(
@@ -215,20 +218,16 @@ class Actor:
         done = []
         for i, env in enumerate(self.envs):
             obs, reward, terminated, truncated, info = env.step(d.action[i])
-            # In process nobody takes over: a scene's clip to its ranges is the policy's own.
-            action, log_b_a, intervention = settle(
-                d.action[i], d.log_b_a[i], info.get("executed"), takeover=False
-            )
+            # In process nobody takes over: a scene's clip is the environment's (`settle`).
             self.builders[i].add(
-                action,
+                d.action[i],
                 reward,
                 terminated,
                 obs,
                 d.z[i],
                 d.log_b_z[i],
-                log_b_a,
+                d.log_b_a[i],
                 bool(d.z_drawn[i]),
-                intervention,
             )
             self.obs[i] = obs
             if terminated or truncated:
