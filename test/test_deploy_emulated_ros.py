@@ -175,8 +175,8 @@ def test_a_teleop_monitored_trial_run_against_the_emulator(tmp_path):
 
     # The bag ingests: every trial's episode, the labels kept, the takeover flagged and recorded
     # as what the operator commanded (joint_1 alone at one speed), not what the policy proposed.
-    # (Other steps are flagged too where the gate clipped or stopped the policy's command: the
-    # executed action is what is recorded, e.g. a finger told to open past its limit.)
+    # (Steps the gate stopped are flagged too: a stop is not the policy's command. A command the
+    # gate only limited is the policy's own, recorded as proposed: agent/actor.py settle.)
     code, [summary] = ingest([run_dir / "bag"], tmp_path / "store", IngestOptions(), print)
     assert code == 0 and summary.episodes >= TRIALS, summary.text()
     assert "success 1, failure 1; abort 1" in summary.trials, summary.trials

@@ -131,7 +131,7 @@ def test_the_observation_is_what_the_simulator_holds():
 
 def test_the_env_observes_through_the_same_read_out_and_stays_finite():
     """A fresh observer fed the SimRobot's read-out sees what SuiteEnv saw; two episodes of random
-    steps in each interface stay finite with rewards in [0, 1]."""
+    steps in each interface stay finite with rewards in [0, 1], every action applied unclipped."""
     for suite in SUITES:
         env = SuiteEnv(suite, ["push"], seed=5)
         shadow = suite.observer()
@@ -143,9 +143,12 @@ def test_the_env_observes_through_the_same_read_out_and_stays_finite():
             np.testing.assert_array_equal(
                 obs, shadow(state.positions, state.velocities, state.poses, state.stamp_ns)
             )
-            obs, reward, _, truncated, info = env.step(rng.uniform(-1, 1, 9).astype(np.float32))
+            action = rng.uniform(-1, 1, 9).astype(np.float32)
+            obs, reward, _, truncated, info = env.step(action)
             assert np.all(np.isfinite(obs)) and 0.0 <= reward <= 1.0
-            assert np.all(np.abs(info["executed"]) <= 1 + 1e-6)
+            # Nothing an action asks is clipped in process (the joints' ranges stop the arm), as
+            # the graph records a limited command as proposed (agent/actor.py settle).
+            np.testing.assert_allclose(info["executed"], action, atol=1e-6)
             if truncated:
                 episodes += 1
                 obs, _ = env.reset()
