@@ -1,5 +1,6 @@
-"""scripts/clone_demos.py and scripts/dagger_jaco.py, as a user runs them (in a subprocess, from
-the repository root): what they write, and a clear refusal of a store that is not one."""
+"""scripts/clone_demos.py, scripts/dagger_jaco.py and scripts/swap_embedding.py, as a user runs
+them (in a subprocess, from the repository root): what they write, and a clear refusal of a store
+that is not one."""
 
 from __future__ import annotations
 
@@ -183,3 +184,27 @@ def test_training_the_embedding_lets_z_name_tasks_the_observation_cannot():
     assert kl[None] == 0.0, "without the option p(z|t) stays untrained"
     assert kl[1e-3] > 5.0, kl
     assert errors[1e-3] < 0.2 * errors[None], errors
+
+
+def test_swapping_the_embedding_keeps_one_policy_and_the_others_p_z_given_t(tmp_path):
+    """scripts/swap_embedding.py: the written actor checkpoint holds the first run's policy and
+    the second's embedding, tensor for tensor; embeddings of two shapes are refused by name."""
+    runs = REPO / "results" / "runs"
+    policy, embedding = runs / "jaco_pretrain_from_dagger_seed0", runs / "jaco_pretrain_dagger"
+    out = tmp_path / "swap" / "policy.safetensors"
+    done = _run("scripts/swap_embedding.py", str(policy), str(embedding), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    got, meta = read_checkpoint(out)
+    kept, _ = read_checkpoint(policy / "policy.safetensors")
+    given, _ = read_checkpoint(embedding / "policy.safetensors")
+    assert meta["kind"] == ACTOR and meta["embedding_from"] == str(embedding)
+    assert set(got) == set(kept)
+    for name, tensor in got.items():
+        want = given[name] if name.startswith("nets.embedding.") else kept[name]
+        assert torch.equal(tensor, want), name
+    assert not torch.equal(got["nets.embedding.linear.bias"], kept["nets.embedding.linear.bias"])
+
+    other = runs / "reach_bernoulli_seed0"
+    refused = _run("scripts/swap_embedding.py", str(policy), str(other), "--out", str(out))
+    assert refused.returncode == 2 and "cannot swap the embedding" in refused.stderr
+    assert "size mismatch" in refused.stderr

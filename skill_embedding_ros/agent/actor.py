@@ -28,10 +28,6 @@ import torch
 from skill_embedding_ros.agent.distributions import tanh_gaussian_log_prob
 from skill_embedding_ros.data.replay import Episode
 
-SAME_ACTION = 1e-6
-"""Largest difference (action units) between the executed and the proposed action that still
-counts as the policy's own: float32 round trips through physical units stay far below it."""
-
 
 @torch.no_grad()
 def draw_z(embedding, task: np.ndarray, generator: torch.Generator | None = None):
@@ -90,14 +86,12 @@ class Decision:
     z_drawn: np.ndarray
 
 
-def settle(proposed: np.ndarray, log_b_a: float, executed: np.ndarray | None, *, takeover: bool):
+def settle(proposed: np.ndarray, log_b_a: float, executed: np.ndarray, *, takeover: bool):
     """(recorded action, log b(a|s,z), intervention) for one step. `takeover`: the command that
     went out was someone else's (the operator's, a stop), not the policy's own, limited or not."""
-    if not takeover or executed is None:
-        return np.asarray(proposed, np.float32), log_b_a, False
-    if np.max(np.abs(executed - proposed), initial=0.0) <= SAME_ACTION:
-        return np.asarray(proposed, np.float32), log_b_a, False  # the same command after all
-    return np.asarray(executed, np.float32), float("nan"), True
+    if takeover:
+        return np.asarray(executed, np.float32), float("nan"), True
+    return np.asarray(proposed, np.float32), log_b_a, False
 
 
 class ActorCore:

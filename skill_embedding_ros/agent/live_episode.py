@@ -3,9 +3,9 @@
 Per synchronised state s_k (control/state_sync.py): the reward of the previous step,
 r_{k-1} = r(s_k), completes its record; then the actor core (agent/actor.py) acts. What the robot
 executed for step k arrives separately (the safety gate's `executed` answer, named by s_k's
-stamp), before or after s_{k+1}: a record goes out only once its executed action is known, so
-records leave in step order and each holds the executed action, flagged where it was not the
-policy's own.
+stamp), before or after s_{k+1}: a record goes out only once that answer is in, so records
+leave in step order, each settled by it (agent/actor.py `settle`): the policy's proposal where the
+command was its own, limited or not; what went out, flagged, where someone else's was.
 
 Tasks come in turn (task = episode index mod T), so every task gets the same share of episodes
 from every actor.
@@ -25,15 +25,13 @@ from skill_embedding_ros.tasks.suite import TaskSuite
 
 @dataclass
 class _Pending:
-    """Step k: what the policy proposed at s_k, until its executed action is known."""
+    """Step k's record, until both its reward and the gate's answer are in."""
 
     record: sr.StepRecord
-    proposed: np.ndarray
-    executed: np.ndarray | None = None
+    answered: bool = False
+    """The gate's answer (what the robot executed) is in, and the record settled by it."""
     complete: bool = False
     """Its reward (from s_{k+1}) is in."""
-    takeover: bool = True
-    """The executed action was someone else's command (see `on_executed`)."""
 
 
 class LiveEpisode:
@@ -47,7 +45,7 @@ class LiveEpisode:
         self.task = 0
         self.episode_return = 0.0
         self.observations: list[np.ndarray] = []
-        self._steps: deque[_Pending] = deque()  # proposed or awaiting release, in step order
+        self._steps: deque[_Pending] = deque()  # awaiting release, in step order
         self._done: list[sr.StepRecord] = []
 
     @property
@@ -88,7 +86,7 @@ class LiveEpisode:
                 self.core.z.shape[1],
                 self.flags,
             )
-            self._steps.append(_Pending(closing, np.zeros(0), np.zeros(0), complete=True))
+            self._steps.append(_Pending(closing, answered=True, complete=True))
             return None
         d = self.core.act(np.asarray(obs, np.float32)[None])
         record = sr.StepRecord(
@@ -104,7 +102,7 @@ class LiveEpisode:
             log_b_a=float(d.log_b_a[0]),
             flags=self.flags | (sr.Z_DRAWN if d.z_drawn[0] else 0),
         )
-        self._steps.append(_Pending(record, d.action[0]))
+        self._steps.append(_Pending(record))
         self.step += 1
         return d.action[0]
 
@@ -113,32 +111,28 @@ class LiveEpisode:
         `takeover`: someone else's command (False: the policy's own, limited by the gate).
         False when no step of this episode has that stamp (a late answer: ignore it)."""
         for pending in self._steps:
-            if pending.record.stamp_ns == stamp_ns and pending.executed is None:
-                pending.executed = np.asarray(executed, np.float32)
-                pending.takeover = takeover
+            if pending.record.stamp_ns == stamp_ns and not pending.answered:
+                record = pending.record
+                record.action, record.log_b_a, intervened = settle(
+                    record.action, record.log_b_a, executed, takeover=takeover
+                )
+                record.flags |= sr.INTERVENTION if intervened else 0
+                pending.answered = True
                 return True
         return False
 
     def released(self) -> list[sr.StepRecord]:
-        """Records now complete, in step order (a step waits for both s_{k+1} and its
-        executed action, and holds back the steps after it)."""
+        """Records now complete, in step order (a step waits for both s_{k+1} and the gate's
+        answer, and holds back the steps after it)."""
         out = []
-        while self._steps and self._steps[0].complete and self._steps[0].executed is not None:
-            pending = self._steps.popleft()
-            record = pending.record
-            if not record.last:
-                action, log_b_a, intervened = settle(
-                    pending.proposed, record.log_b_a, pending.executed, takeover=pending.takeover
-                )
-                record.action, record.log_b_a = action, log_b_a
-                record.flags |= sr.INTERVENTION if intervened else 0
-            out.append(record)
+        while self._steps and self._steps[0].complete and self._steps[0].answered:
+            out.append(self._steps.popleft().record)
         return out
 
     @property
     def waiting(self) -> int:
         """Records held back for an executed action."""
-        return sum(p.executed is None for p in self._steps)
+        return sum(not p.answered for p in self._steps)
 
     def outcome(self) -> int:
         """The suite's outcome of the episode so far (-1: not solved)."""

@@ -4,7 +4,8 @@
 rule bag ingestion uses too) -> the suite's observer -> the episode logic (agent/live_episode.py:
 reward, z from the actor core, a ~ pi(.|s, z)) -> `policy_command`, a JointState stamped with the
 state it answers. The safety gate answers each command on `executed` with what it sent the
-robot; a step's record goes out once that is known, so it holds the executed action. Episodes
+robot and whose command it was; a step's record goes out once that is known (the policy's
+proposal where the command was its own, what went out where someone took over). Episodes
 end after the suite's length; the node then resets through the gate's `reset` and swaps in the
 newest accepted `/policy_weights`. Time comes from the state stamps, not from this node's clock.
 """
