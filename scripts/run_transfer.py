@@ -117,6 +117,27 @@ def run_cell(method: str, hold: int, seed: int, args) -> dict:
     return row
 
 
+def cell_key(row: dict) -> tuple[str, str, str]:
+    return (str(row["method"]), str(row["hold"]), str(row["seed"]))
+
+
+def write_rows(out: Path, rows: list[dict]) -> None:
+    """Merge rows into OUT: a cell run again replaces its old row, other cells' rows stay (a
+    grid may run a method or a seed at a time, across sessions)."""
+    kept = []
+    if out.is_file():
+        with open(out, newline="") as f:
+            kept = list(csv.DictReader(f))
+    new = {cell_key(row) for row in rows}
+    merged = [row for row in kept if cell_key(row) not in new] + rows
+    fields = list(dict.fromkeys(k for row in merged for k in row))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="") as f:
+        writer = csv.DictWriter(f, fields, restval="")
+        writer.writeheader()
+        writer.writerows(merged)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--suite", default="reach_transfer", help="suite of the task")
@@ -135,9 +156,11 @@ def main() -> int:
     p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     args = p.parse_args()
 
-    pretrain = [
+    needed = [args.skills] if {"embedding", "selection", GRAPH} & set(args.methods) else []
+    needed += [args.skills_no_inference] if "embedding_no_inference" in args.methods else []
+    pretrain = [  # only the skills the chosen methods use, and only where none are saved
         pretrain_command(Path(d), d == args.skills_no_inference, args)
-        for d in (args.skills, args.skills_no_inference)
+        for d in needed
         if not any(
             (Path(d) / f).is_file() for f in ("checkpoint.safetensors", "policy.safetensors")
         )
@@ -161,13 +184,8 @@ def main() -> int:
                 return 1
         rows = list(pool.map(lambda cell: run_cell(*cell, args), cells))
     out = Path(args.out) / f"transfer_{args.task}.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fields = list(dict.fromkeys(k for row in rows for k in row))
-    with open(out, "w", newline="") as f:
-        writer = csv.DictWriter(f, fields)
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"wrote {out} ({len(rows)} rows)")
+    write_rows(out, rows)
+    print(f"wrote {len(rows)} rows into {out}")
     return 0 if all("error" not in r for r in rows) else 1
 
 

@@ -1,0 +1,61 @@
+"""scripts/run_transfer.py, the transfer grid: it pre-trains only the skills its methods use,
+and a grid run a method or a seed at a time keeps the other cells' rows."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("run_transfer", REPO / "scripts/run_transfer.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _dry_run(tmp_path, *methods: str) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "scripts/run_transfer.py", "--task", "sequence", "--dry-run",
+         "--skills", str(tmp_path / "skills"), "--skills-no-inference", str(tmp_path / "noinf"),
+         "--holds", "10", "--seeds", "0", "--methods", *methods],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def test_only_the_skills_the_methods_use_are_pre_trained(tmp_path):
+    lines = _dry_run(tmp_path, "embedding")
+    pretrain = [line for line in lines if " train " in line and "agent.embedding=none" not in line]
+    assert len(pretrain) == 1 and str(tmp_path / "skills") in pretrain[0]
+    assert "agent.alpha2=0" not in pretrain[0]
+    lines = _dry_run(tmp_path, "embedding_no_inference")
+    pretrain = [line for line in lines if " train " in line]
+    assert len(pretrain) == 1 and "agent.alpha2=0" in pretrain[0]
+    assert str(tmp_path / "noinf") in pretrain[0]
+    assert not [line for line in _dry_run(tmp_path, "scratch") if "--skills" in line]
+
+
+def test_rows_of_other_cells_are_kept_and_a_rerun_cell_replaced(tmp_path):
+    script = _script()
+    out = tmp_path / "transfer_sequence.csv"
+    old = [
+        {"method": "embedding", "hold": 10, "seed": 0, "success": 0.5},
+        {"method": "scratch", "hold": "", "seed": 0, "success": 0.0},
+    ]
+    script.write_rows(out, old)
+    script.write_rows(out, [{"method": "embedding", "hold": 10, "seed": 0, "success": 0.9,
+                             "touched": 1.0}])  # fmt: skip
+    with open(out, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["method"], r["success"]) for r in rows] == [
+        ("scratch", "0.0"),
+        ("embedding", "0.9"),
+    ]
+    assert rows[0]["touched"] == "" and rows[1]["touched"] == "1.0"
