@@ -21,8 +21,7 @@ import numpy as np
 from skill_embedding_ros.agent.run_networks import load_networks
 from skill_embedding_ros.tasks.jaco.observations import SLICES
 from skill_embedding_ros.tasks.registry import get_suite
-from skill_embedding_ros.training.periodic import EVAL_SEED
-from skill_embedding_ros.training.rollout import rollout_task
+from skill_embedding_ros.training.rollout import EVAL_SEED, rollout_task
 
 
 def distances(run_dir: Path, episodes: int) -> dict:

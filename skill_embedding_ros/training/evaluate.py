@@ -16,6 +16,7 @@ from skill_embedding_ros.tasks.scoring import STAY_SHARE
 from skill_embedding_ros.tasks.suite import TaskSuite
 from skill_embedding_ros.training import scoring
 from skill_embedding_ros.training.rollout import (
+    EVAL_SEED,
     MakeAgent,
     RepeatedZ,
     Rollouts,
@@ -76,7 +77,7 @@ def evaluate_agent(
     suite: TaskSuite,
     tasks: list[str],
     episodes: int = 50,
-    seed: int = 12345,
+    seed: int = EVAL_SEED,
     min_episodes: int = 2,
     *,
     stay_share: float = STAY_SHARE,
@@ -151,7 +152,7 @@ def evaluate(
     suite: TaskSuite,
     tasks: list[str],
     episodes: int = 50,
-    seed: int = 12345,
+    seed: int = EVAL_SEED,
     min_episodes: int = 2,
     z_hold: int = 0,
     stay_share: float = STAY_SHARE,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from skill_embedding_ros.training.rollout import Rollouts, rollout_task
+from skill_embedding_ros.training.rollout import EVAL_SEED, Rollouts, rollout_task
 
 
 @dataclass
@@ -61,7 +61,9 @@ def infer_along(nets, history: int, obs: np.ndarray, z: np.ndarray) -> np.ndarra
     return nets.latent.split(params)[0].numpy()
 
 
-def inference_traces(nets, config, episodes: int = 20, seed: int = 12345) -> list[InferenceTrace]:
+def inference_traces(
+    nets, config, episodes: int = 20, seed: int = EVAL_SEED
+) -> list[InferenceTrace]:
     """One trace per task of a run (`config` its RunConfig), `episodes` episodes each."""
     from skill_embedding_ros.tasks.registry import get_suite
 

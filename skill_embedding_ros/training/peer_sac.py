@@ -35,11 +35,10 @@ from skill_embedding_ros.tasks.env import SuiteEnv
 from skill_embedding_ros.tasks.registry import get_suite
 from skill_embedding_ros.tasks.suite import TaskSuite
 from skill_embedding_ros.training.evaluate import Rollouts, evaluate_agent
+from skill_embedding_ros.training.rollout import EVAL_SEED  # SAC meets our runs' start states
 
 WEIGHTS = "sac_policy.safetensors"
 SETTINGS = "sac.json"
-EVAL_SEED = 12345
-"""The seed `evaluate` uses by default: SAC meets the same start states as our runs."""
 
 
 def _sb3():

@@ -14,9 +14,7 @@ from skill_embedding_ros.settings.run import RunConfig
 from skill_embedding_ros.tasks.suite import TaskSuite
 from skill_embedding_ros.training import scoring
 from skill_embedding_ros.training.evaluate import evaluate, kl_extremes
-
-EVAL_SEED = 12345
-"""Every point evaluates the same starts and z draws, so the curve moves only with the weights."""
+from skill_embedding_ros.training.rollout import EVAL_SEED  # the weights alone move the curve
 
 
 def solution_targets(suite: TaskSuite, tasks, target: int) -> list[int]:

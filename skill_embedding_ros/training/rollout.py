@@ -20,6 +20,10 @@ from skill_embedding_ros.tasks.env import SuiteEnv
 from skill_embedding_ros.tasks.scoring import STAY_SHARE, strict_outcomes, touched_outcomes
 from skill_embedding_ros.tasks.suite import TaskSuite
 
+EVAL_SEED = 12345
+"""Seeds every evaluation: task t's episodes start from EVAL_SEED + 1000 t (evaluate_agent), so
+runs, checkpoints and methods meet the same start states."""
+
 
 class Agent(Protocol):
     """What evaluation drives: the `ActorCore` interface."""

@@ -25,7 +25,13 @@ from skill_embedding_ros.tasks.render import (
     tile,
 )
 from skill_embedding_ros.tasks.suite import TaskSuite
-from skill_embedding_ros.training.rollout import MakeAgent, Rollouts, nets_agent, rollout_agent
+from skill_embedding_ros.training.rollout import (
+    EVAL_SEED,
+    MakeAgent,
+    Rollouts,
+    nets_agent,
+    rollout_agent,
+)
 
 SHOWN = 3
 """Episodes per task in a video (side by side): enough to see whether z picks different
@@ -109,7 +115,7 @@ def record_task(
     task_id: int,
     path: str | Path,
     episodes: int,
-    seed: int = 12345,
+    seed: int = EVAL_SEED,
     shown: int = SHOWN,
     width: int = 320,
     height: int = 240,
@@ -138,7 +144,7 @@ def record_videos(
     tasks: list[str],
     out_dir: str | Path,
     episodes: int,
-    seed: int = 12345,
+    seed: int = EVAL_SEED,
     shown: int = SHOWN,
     **picture,
 ) -> list[Path]:

@@ -11,10 +11,11 @@ import torch
 
 from skill_embedding_ros.settings.run import to_dict
 from skill_embedding_ros.training.evaluate import evaluate_agent
+from skill_embedding_ros.training.rollout import EVAL_SEED
 from skill_embedding_ros.transfer.model import TransferModel, load_transfer, transfer_agent
 
 
-def evaluate_transfer(model: TransferModel, episodes: int = 50, seed: int = 12345):
+def evaluate_transfer(model: TransferModel, episodes: int = 50, seed: int = EVAL_SEED):
     """(report, rollouts) of `evaluate_agent` on the model's one task. Its own generators:
     evaluating leaves the global random streams alone."""
 
