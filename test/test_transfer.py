@@ -246,6 +246,28 @@ def test_a_tiny_run_checkpoints_round_trips_and_evaluates(tmp_path):
     assert report["agent"].startswith("transfer (embedding)") and report["env_steps"] == 200
 
 
+def test_periodic_evaluation_rows_leave_the_run_unchanged(tmp_path):
+    """eval_every: a row before any update and one per multiple, of the evaluation's rules;
+    the high-level policy trains bit-identically with it on or off."""
+    runs = {}
+    for every in (0, 100):
+        torch.manual_seed(0)  # the same skills and initial high-level policy
+        skills = _skills()
+        model = build_model(skills, SUITE, "sequence", _cfg(env_steps=200, eval_every=every,
+                                                           eval_episodes=2))  # fmt: skip
+        TransferRun(model, tmp_path / str(every)).run()
+        runs[every] = model.high_level.state_dict()
+        text = (tmp_path / str(every) / "progress.jsonl").read_text()
+        evals = [json.loads(x) for x in text.splitlines() if "eval/success_task0" in x]
+        assert [r["env_steps"] for r in evals] == ([0, 100] if every else [])
+        assert evals == [] or (
+            evals[0]["updates"] == 0 and 0 <= evals[1]["eval/success_task0"] <= 1
+        )
+    assert all(torch.equal(runs[0][k], runs[100][k]) for k in runs[0])
+    with pytest.raises(ValueError, match="eval_every"):
+        _cfg(eval_every=-1)
+
+
 def test_hold_must_divide_the_episode_and_skills_need_an_embedding():
     with pytest.raises(ValueError, match="divide"):
         build_model(_skills(), SUITE, "sequence", _cfg(hold=7))

@@ -66,6 +66,13 @@ class TransferConfig(Settings):
     """torch threads (1 lets two runs share a 2-core machine)."""
     log_every: int = integer(2_000, ">= 1")
     """Low-level steps between progress.jsonl rows."""
+    eval_every: int = integer(20_000, ">= 0")
+    """Low-level steps between evaluations during the run (the evaluation's rules and seeds,
+    eval_episodes episodes, the first before any update); rows `eval/*_task0` in
+    progress.jsonl. 0: none. Training's own success is of sampled skill actions; this is of
+    their means, as the final evaluation."""
+    eval_episodes: int = integer(10, ">= 1")
+    """Episodes per evaluation during the run."""
 
 
 @dataclass

@@ -18,6 +18,7 @@ import torch
 from skill_embedding_ros.data.replay import ReplayBuffer
 from skill_embedding_ros.tasks.env import SuiteEnv
 from skill_embedding_ros.training.pacing import updates_due
+from skill_embedding_ros.transfer.evaluate import evaluate_transfer
 from skill_embedding_ros.transfer.high_level_steps import high_level_episode
 from skill_embedding_ros.transfer.learner import TransferLearner
 from skill_embedding_ros.transfer.model import TransferModel, save_transfer, transfer_agent
@@ -91,9 +92,13 @@ class TransferRun:
     def run(self, progress: bool = False) -> dict[str, Any]:
         self.out.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
-        next_log = self.cfg.log_every
+        next_log, every = self.cfg.log_every, self.cfg.eval_every
+        next_eval = 0 if every else self.cfg.env_steps + 1
         with open(self.out / "progress.jsonl", "w") as rows:
             while self.env_steps < self.cfg.env_steps:
+                if self.env_steps >= next_eval:
+                    next_eval = (self.env_steps // every + 1) * every
+                    rows.write(json.dumps(self._evaluation()) + "\n")
                 self._collect_episode_batch()
                 if self.env_steps >= next_log or self.env_steps >= self.cfg.env_steps:
                     next_log += self.cfg.log_every
@@ -108,6 +113,20 @@ class TransferRun:
                         )
         self.checkpoint()
         return {**self._row(start), "episodes": self.episodes}
+
+    def _evaluation(self) -> dict[str, Any]:
+        """The periodic evaluation's row (keys as a pre-training run's, its one task being 0);
+        its own generators and envs, so the run does not depend on it."""
+        report, _ = evaluate_transfer(self.model, self.cfg.eval_episodes)
+        task = report["per_task"][0]
+        return {
+            "env_steps": self.env_steps,
+            "updates": self.learner.updates,
+            "eval/success_task0": task["success_rate"],
+            "eval/touched_task0": task["touched_rate"],
+            "eval/return_task0": task["mean_return"],
+            "eval/return_std_task0": task["return_std"],
+        }
 
     def _row(self, start: float) -> dict[str, Any]:
         recent = slice(-100, None)
