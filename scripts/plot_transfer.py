@@ -1,4 +1,4 @@
-"""Curves and a summary of the point-mass transfer grid (scripts/run_transfer.py):
+"""Curves and a summary of a transfer grid (scripts/run_transfer.py):
 
     python scripts/plot_transfer.py results/transfer_sequence.csv --out docs/transfer_sequence.png
 
@@ -6,7 +6,9 @@ Per method (and hold K): the exploration success (the last 100 training episodes
 actions) and return against low-level env steps, mean and range over seeds, from each run's
 progress.jsonl; then a markdown table with the final evaluation (results/transfer_<task>.csv:
 50 episodes, mean actions, strict success) and the env steps until the exploration success
-first reached `--reach` (0.5) in each seed, against learning from scratch.
+first reached `--reach` (0.5) in each seed, against learning from scratch. Runs that evaluated
+as they went (transfer.eval_every; the arm's) get a third panel, the evaluated success (the
+skills' mean actions, as the final evaluation), and its column in the table.
 """
 
 from __future__ import annotations
@@ -22,7 +24,14 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from skill_embedding_ros.transfer.grid import curve, first_reach, groups, run_dir, summary_table
+from skill_embedding_ros.transfer.grid import (
+    curve,
+    eval_curve,
+    first_reach,
+    groups,
+    run_dir,
+    summary_table,
+)
 
 
 def main() -> int:
@@ -38,23 +47,42 @@ def main() -> int:
     grid = groups(args.tables)
     tasks = sorted({row["task"] for members in grid.values() for _, row in members})
 
-    fig, (ax_s, ax_r) = plt.subplots(1, 2, figsize=(11, 4))
+    runs = {name: [run_dir(t, r) for t, r in members] for name, members in grid.items()}
+    evaluated = any(len(eval_curve(run)[0]) for members in runs.values() for run in members)
+    fig, axes = plt.subplots(1, 3 if evaluated else 2, figsize=(16 if evaluated else 11, 4))
+    ax_s, ax_r = axes[:2]
     scratch = []
-    for k, (name, members) in enumerate(grid.items()):
-        curves = [curve(run_dir(table, row)) for table, row in members]
+    for k, name in enumerate(grid):
+        color = plt.get_cmap("tab10")(k)
+        if evaluated:
+            evals = [eval_curve(run) for run in runs[name]]
+            n = min(len(e[0]) for e in evals)
+            if n:
+                values = np.stack([e[1][:n] for e in evals])
+                axes[2].plot(evals[0][0][:n], values.mean(0), color=color, marker=".")
+                axes[2].fill_between(
+                    evals[0][0][:n], values.min(0), values.max(0), color=color, alpha=0.15
+                )
+        curves = [curve(run) for run in runs[name]]
         n = min(len(c[0]) for c in curves)
         steps = curves[0][0][:n]
         for ax, which in ((ax_s, 1), (ax_r, 2)):
             values = np.stack([c[which][:n] for c in curves])
-            color = plt.get_cmap("tab10")(k)
             ax.plot(steps, values.mean(0), color=color, label=f"{name} ({len(curves)} seeds)")
             ax.fill_between(steps, values.min(0), values.max(0), color=color, alpha=0.15)
         if name.startswith("scratch"):
             scratch += [first_reach(c[0], c[1], args.reach) for c in curves]
     ax_s.set_ylabel("exploration success (last 100 episodes)")
     ax_r.set_ylabel("exploration return")
-    for ax in (ax_s, ax_r):
-        ax.set_xscale("log")  # the grid's budget and a longer baseline's side by side
+    if evaluated:
+        axes[2].set_ylabel("evaluated success (mean actions, periodic)")
+    for ax in axes:
+        # log: the grid's budget and a longer baseline's side by side; symlog where the
+        # evaluation before any training sits at 0
+        if evaluated:
+            ax.set_xscale("symlog", linthresh=1000)
+        else:
+            ax.set_xscale("log")
         ax.xaxis.set_major_formatter(
             matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1e3:g} k")
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -59,3 +60,48 @@ def test_rows_of_other_cells_are_kept_and_a_rerun_cell_replaced(tmp_path):
         ("embedding", "0.9"),
     ]
     assert rows[0]["touched"] == "" and rows[1]["touched"] == "1.0"
+
+
+def _grid(tmp_path, evaluated: bool) -> Path:
+    """A one-task grid of two methods, one seed each, as run_transfer.py writes it."""
+    rows = []
+    for method, reach_at in (("embedding", 20_000), ("selection", None)):
+        run = tmp_path / "runs" / "transfer_t" / f"{method}_hold10_seed0"
+        run.mkdir(parents=True)
+        lines = []
+        for steps in (0, 10_000, 20_000, 30_000):
+            hit = reach_at is not None and steps >= reach_at
+            if evaluated:
+                lines.append({"env_steps": steps, "eval/success_task0": 0.6 if hit else 0.1})
+            if steps:
+                lines.append({"env_steps": steps, "charts/success": 0.0,
+                              "charts/episodic_return": 1.0})  # fmt: skip
+        (run / "progress.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+        rows.append({"task": "t", "method": method, "hold": 10, "seed": 0, "success": 0.5,
+                     "run": f"python -m x transfer --out {run}"})  # fmt: skip
+    table = tmp_path / "transfer_t.csv"
+    _script().write_rows(table, rows)
+    return table
+
+
+def test_the_summary_times_the_evaluated_success_where_the_runs_evaluated(tmp_path):
+    from skill_embedding_ros.transfer.grid import summary_table
+
+    lines = summary_table([_grid(tmp_path, evaluated=True)]).splitlines()
+    assert "evaluated success" in lines[0]
+    assert lines[2] == "| embedding, K=10 | 50% | never | 20 k |"
+    assert lines[3] == "| selection, K=10 | 50% | never | never |"
+    plot = subprocess.run(
+        [sys.executable, "scripts/plot_transfer.py", str(tmp_path / "transfer_t.csv"),
+         "--out", str(tmp_path / "t.png")],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert plot.returncode == 0, plot.stderr
+    assert (tmp_path / "t.png").stat().st_size > 0 and "| 20 k |" in plot.stdout
+
+
+def test_without_periodic_evaluation_the_table_keeps_its_three_columns(tmp_path):
+    from skill_embedding_ros.transfer.grid import summary_table
+
+    lines = summary_table([_grid(tmp_path, evaluated=False)]).splitlines()
+    assert "evaluated" not in lines[0] and lines[2] == "| embedding, K=10 | 50% | never |"

@@ -24,6 +24,16 @@ def curve(run: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.array([r["env_steps"] for r in rows]), np.array(success), np.array(returns)
 
 
+def eval_curve(run: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(env steps, evaluated success) of one run's periodic evaluation (transfer.eval_every, or a
+    from-scratch run's train.eval_every): rows `eval/success_task0`. Empty when none ran."""
+    rows = [json.loads(x) for x in (run / "progress.jsonl").read_text().splitlines() if x]
+    rows = [r for r in rows if "eval/success_task0" in r]
+    return np.array([r["env_steps"] for r in rows]), np.array(
+        [r["eval/success_task0"] for r in rows]
+    )
+
+
 def first_reach(steps: np.ndarray, success: np.ndarray, level: float) -> float:
     """Env steps at the first row whose success is >= level (inf: never)."""
     hit = np.flatnonzero(success >= level)
@@ -56,16 +66,25 @@ def groups(tables: list[Path]) -> dict[str, list[tuple[Path, dict]]]:
     return dict(sorted(out.items()))
 
 
+def _steps(steps: list[float]) -> str:
+    return ", ".join("never" if np.isinf(s) else f"{s / 1000:.0f} k" for s in steps)
+
+
 def summary_table(tables: list[Path], reach: float = REACH) -> str:
     """Per method: the final strict success of each seed and the env steps until its
-    exploration success first reached `reach`."""
-    lines = [
-        f"| method | final strict success per seed | steps to {reach:.0%} exploration success |",
-        "|---|---|---|",
-    ]
-    for name, members in groups(tables).items():
-        steps = [first_reach(*curve(run_dir(t, r))[:2], reach) for t, r in members]
-        shown = ", ".join("never" if np.isinf(s) else f"{s / 1000:.0f} k" for s in steps)
+    exploration success first reached `reach`; where the runs evaluated as they went, also
+    until their evaluated success did (the arm's: sampled skill actions rarely succeed)."""
+    grid = groups(tables)
+    runs = {name: [run_dir(t, r) for t, r in members] for name, members in grid.items()}
+    evaluated = any(len(eval_curve(run)[0]) for members in runs.values() for run in members)
+    head = f"| method | final strict success per seed | steps to {reach:.0%} exploration success |"
+    head += f" steps to {reach:.0%} evaluated success |" if evaluated else ""
+    lines = [head, "|---|---|---|" + ("---|" if evaluated else "")]
+    for name, members in grid.items():
         success = ", ".join(f"{float(r['success']):.0%}" for _, r in members)
-        lines.append(f"| {name} | {success} | {shown} |")
+        explored = [first_reach(*curve(run)[:2], reach) for run in runs[name]]
+        line = f"| {name} | {success} | {_steps(explored)} |"
+        if evaluated:
+            line += f" {_steps([first_reach(*eval_curve(run), reach) for run in runs[name]])} |"
+        lines.append(line)
     return "\n".join(lines)
