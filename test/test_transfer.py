@@ -268,6 +268,22 @@ def test_periodic_evaluation_rows_leave_the_run_unchanged(tmp_path):
         _cfg(eval_every=-1)
 
 
+def test_skills_act_with_their_mean_when_asked():
+    """skill_actions=mean: the collecting agent takes the skills' mean actions (HL still
+    samples z), so the same seed collects other episodes than with sampled actions."""
+    states = {}
+    for how in ("sample", "mean"):
+        torch.manual_seed(0)
+        model = build_model(_skills(), SUITE, "sequence", _cfg(env_steps=100, skill_actions=how))
+        run = TransferRun(model, "/nonexistent")
+        assert run.agent.deterministic == (how == "mean")
+        run._collect_episode_batch()
+        states[how] = run.replay.next_obs[: len(run.replay)].copy()
+    assert not np.array_equal(states["sample"], states["mean"])
+    with pytest.raises(ValueError, match="skill_actions"):
+        _cfg(skill_actions="greedy")
+
+
 def test_hold_must_divide_the_episode_and_skills_need_an_embedding():
     with pytest.raises(ValueError, match="divide"):
         build_model(_skills(), SUITE, "sequence", _cfg(hold=7))

@@ -20,6 +20,7 @@ from skill_embedding_ros.settings.base import (
 from skill_embedding_ros.settings.run import config_section, read_config_file
 
 METHODS = ("embedding", "selection")
+SKILL_ACTIONS = ("sample", "mean")
 
 
 @dataclass
@@ -29,6 +30,10 @@ class TransferConfig(Settings):
     method: str = choice("embedding", METHODS)
     """embedding: HL(z|s) over the whole embedding space (the method); selection: a
     categorical over the pre-training task ids, each mapped to its task's code (the baseline)."""
+    skill_actions: str = choice("sample", SKILL_ACTIONS)
+    """How the frozen skills act while the run collects: sample (their stochastic policy, as
+    in pre-training) or mean (their mean action; exploration is then the high-level policy's
+    alone). Evaluation always takes the mean."""
     hold: int = integer(10, ">= 1")
     """K: low-level steps each high-level z is held (1: a new z every step). It must divide
     the suite's episode length, so every high-level step discounts by gamma^K."""

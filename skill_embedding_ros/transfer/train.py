@@ -46,7 +46,8 @@ class TransferRun:
             for i in range(cfg.envs)
         ]
         generator = torch.Generator().manual_seed(cfg.seed)
-        self.agent = transfer_agent(model, cfg.envs, False, generator)
+        mean = cfg.skill_actions == "mean"
+        self.agent = transfer_agent(model, cfg.envs, mean, generator)
         self.env_steps, self.episodes = 0, 0
         self.returns: list[float] = []
         self.successes: list[bool] = []
