@@ -153,3 +153,23 @@ def test_committed_transfer_files_load_and_name_a_task_of_their_suite():
         get_suite(run.suite).check_task(run.task)
         # By name (under config/transfer/), as a graph argument gives it.
         assert load_transfer_file(path.name) == run
+
+
+def test_skills_that_act_with_their_mean_still_train_the_high_level_policy(run_file, tmp_path):
+    """transfer.skill_actions: mean in the run file: the node's skills take their mean action
+    (no density: log b(a) NaN), and the store learner trains HL from the z's log b alone."""
+    run_file.write_text(run_file.read_text().replace("updates_per_step", "skill_actions: mean, "
+                                                     "updates_per_step"))  # fmt: skip
+    acting = transfer_acting(str(run_file), "", False, seed=1)
+    assert acting.core.deterministic
+    episodes = [recorded_episode(acting, seed) for seed in range(4)]
+    assert all(np.isnan(ep.log_b_a).all() and np.isfinite(ep.log_b_z).all() for ep in episodes)
+    land(tmp_path / "store", episodes)
+    learner = TransferStoreLearner(load_transfer_file(str(run_file)), tmp_path / "store", tmp_path)
+    got = learner.ingest()
+    assert got.episodes == 4 and not got.quarantined
+    before = {k: v.clone() for k, v in learner.model.high_level.state_dict().items()}
+    while learner.owed() > 0:
+        assert learner.update(), learner.learner.problem
+    after = learner.model.high_level.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in after)

@@ -26,7 +26,8 @@ def transfer_acting(run_file: str, checkpoint: str, deterministic: bool, seed: i
         model, _, meta = load_transfer(checkpoint)
     else:
         model = model_from_file(load_transfer_file(run_file))
-    core = transfer_agent(model, 1, deterministic, torch.Generator().manual_seed(seed))
+    mean = deterministic or model.cfg.skill_actions == "mean"  # evaluating, or as trained
+    core = transfer_agent(model, 1, mean, torch.Generator().manual_seed(seed))
     return Acting(
         model.suite,
         [model.task],
