@@ -36,6 +36,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import yaml
+
 from skill_embedding_ros.provenance import git_commit
 
 COMMAND = "python scripts/run_transfer.py " + " ".join(sys.argv[1:])
@@ -74,7 +76,7 @@ def cell_command(method: str, hold: int, seed: int, run_dir: Path, args) -> list
         *CLI, "transfer", "--skills", str(skills), "--suite", args.suite, "--task", args.task,
         "--hold", str(hold), "--method", "selection" if method == "selection" else "embedding",
         "--env-steps", str(args.env_steps), "--seed", str(seed), "--out", str(run_dir),
-        "--quiet",
+        "--quiet", *(a for kv in args.set for a in ("--set", kv)),
     ]  # fmt: skip
 
 
@@ -89,6 +91,8 @@ def run_cell(method: str, hold: int, seed: int, args) -> dict:
     if method == GRAPH:  # its own transfer file and ROS domain; evaluated in process after
         run_dir.mkdir(parents=True, exist_ok=True)
         transfer = {"method": "embedding", "hold": hold, "env_steps": args.env_steps}
+        for key, value in (kv.split("=", 1) for kv in args.set):  # checked when it is read
+            transfer[key] = yaml.safe_load(value)
         (run_dir / "transfer.yaml").write_text(
             json.dumps({"skills": str(args.skills), "suite": args.suite, "task": args.task,
                         "transfer": transfer})
@@ -153,6 +157,14 @@ def main() -> int:
     p.add_argument("--skills-no-inference", default=f"{SKILLS}/reach_tasks_no_inference_seed0")
     p.add_argument("--pretrain-steps", type=int, help="env steps of skills pre-trained here")
     p.add_argument("--jobs", type=int, default=2, help="runs side by side (one torch thread each)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a transfer setting for every transfer cell (settings/transfer.py), e.g. "
+        "skill_actions=mean; scratch runs do not take it",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     args = p.parse_args()
 

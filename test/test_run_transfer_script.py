@@ -105,3 +105,10 @@ def test_without_periodic_evaluation_the_table_keeps_its_three_columns(tmp_path)
 
     lines = summary_table([_grid(tmp_path, evaluated=False)]).splitlines()
     assert "evaluated" not in lines[0] and lines[2] == "| embedding, K=10 | 50% | never |"
+
+
+def test_transfer_settings_reach_every_transfer_cell_and_no_scratch_run(tmp_path):
+    lines = _dry_run(tmp_path, "embedding", "selection", "scratch", "--set", "skill_actions=mean")
+    transfer = [line for line in lines if " transfer " in line]
+    assert len(transfer) == 2 and all("--set skill_actions=mean" in x for x in transfer)
+    assert not [x for x in lines if " train " in x and "skill_actions" in x]
