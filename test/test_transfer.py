@@ -42,11 +42,12 @@ def _observe(path) -> np.ndarray:
     return np.stack([observer({"x": x, "y": y}, {"x": 0.0, "y": 0.0}, {}, 0) for x, y in path])
 
 
-def _skills(family="gaussian", hidden=(8,)):
+def _skills(family="gaussian", hidden=(8,), normalize=False):
+    agent = {"embedding": family, "z_dim": 2, "hidden": hidden, "critic_hidden": hidden}
     cfg = from_dict(
         RunConfig,
         {
-            "agent": {"embedding": family, "z_dim": 2, "hidden": hidden, "critic_hidden": hidden},
+            "agent": {**agent, "normalize": normalize},
             "train": {"suite": "reach", "tasks": ["goal_0", "goal_1", "goal_0"]},
         },
     )
@@ -244,6 +245,28 @@ def test_a_tiny_run_checkpoints_round_trips_and_evaluates(tmp_path):
     assert main(["evaluate", str(tmp_path), "--episodes", "2", "--out", str(tmp_path / "ev")]) == 0
     report = json.loads((tmp_path / "ev" / "eval.json").read_text())
     assert report["agent"].startswith("transfer (embedding)") and report["env_steps"] == 200
+
+
+def test_high_level_networks_read_states_as_the_skills_do():
+    """Skills trained on standardized states: HL and its critic read the skills' observation
+    standardized by the skills' frozen statistics, the transfer suite's extra entry raw, and
+    carry no statistics of their own (nothing new to save or broadcast)."""
+    skills = _skills(normalize=True)
+    skills.policy.obs_norm.update(torch.randn(500, 4) * 3.0 + 2.0)
+    obs = torch.randn(6, 5) * 3.0 + 2.0  # reach_transfer: the 4-D reach state + a flag
+    seen = torch.cat([skills.policy.obs_norm(obs[:, :4]), obs[:, 4:]], -1)
+    for method in ("embedding", "selection"):
+        plain = build_model(skills, SUITE, "sequence", _cfg(method=method, normalize=False))
+        model = build_model(skills, SUITE, "sequence", _cfg(method=method))
+        model.high_level.load_state_dict(plain.high_level.state_dict())
+        model.critic.load_state_dict(plain.critic.state_dict())
+        assert set(model.high_level.state_dict()) == set(plain.high_level.state_dict())
+        z = torch.randn(6, 2)
+        assert torch.allclose(model.critic(obs, z), plain.critic(seen, z))
+        torch.nn.init.normal_(plain.high_level.net[-1].weight)  # an untrained HL ignores s
+        model.high_level.load_state_dict(plain.high_level.state_dict())
+        assert torch.allclose(model.high_level(obs), plain.high_level(seen))
+        assert not torch.allclose(model.high_level(obs), plain.high_level(obs))
 
 
 def test_periodic_evaluation_rows_leave_the_run_unchanged(tmp_path):

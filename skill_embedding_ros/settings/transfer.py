@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from skill_embedding_ros.settings.base import (
     Settings,
     choice,
+    flag,
     from_dict,
     integer,
     number,
@@ -49,6 +50,11 @@ class TransferConfig(Settings):
     """Weight of the high-level entropy H[HL(.|s)], per low-level step of reward (scaled by the
     discounted hold, as alpha1 of the embedding). 0: in one seed (between, K = 10, 10 k steps)
     0.05 and 0.005 held HL at its widest and scored 0 % (docs/transfer.md); barely tuned."""
+    normalize: bool = flag(True)
+    """The high-level policy and critic read the state standardized by the skills' own
+    statistics (frozen; entries past the skills' observation stay raw), when the skills have
+    them (agent.normalize). On the arm's 34-D state the raw inputs span angles, velocities and
+    metres; the skills themselves needed standardizing (docs/jaco_transfer.md)."""
     hidden: tuple[int, ...] = sizes((128, 128))
     """Hidden layers of the high-level policy (ELU), as the tuned skills' policy."""
     critic_hidden: tuple[int, ...] = sizes((128, 128))

@@ -74,6 +74,30 @@ def categorical_expectation(logits: torch.Tensor, values: torch.Tensor) -> torch
     return (torch.softmax(logits, -1) * values).sum(-1)
 
 
+class SkillsState:
+    """The state as the high-level networks read it: its first `dim` entries (the skills'
+    observation) standardized by the skills' frozen normalizer, the rest as they are. Given to
+    a network by `read_states_as`, not registered: the statistics are saved and broadcast once,
+    with the skills, never as high-level weights."""
+
+    def __init__(self, normalizer: nn.Module, dim: int):
+        self.normalizer, self.dim = normalizer, dim
+
+    def __call__(self, obs: torch.Tensor) -> torch.Tensor:
+        head = self.normalizer(obs[..., : self.dim])
+        return torch.cat([head, obs[..., self.dim :]], -1) if obs.shape[-1] > self.dim else head
+
+
+def read_states_as(net: nn.Module, state: SkillsState | None) -> nn.Module:
+    net.__dict__["state"] = state
+    return net
+
+
+def _state(net: nn.Module, obs: torch.Tensor) -> torch.Tensor:
+    state = net.__dict__.get("state")
+    return obs if state is None else state(obs)
+
+
 class HighLevelCritic(nn.Module):
     """Q_H(s, z): the value of holding z for K steps from s, then following HL. z enters as it
     enters the skills' networks (Bernoulli bits as +-code_scale, networks.z_features)."""
@@ -85,7 +109,7 @@ class HighLevelCritic(nn.Module):
 
     def forward(self, obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """[..., S], [..., Z] -> [...]"""
-        x = torch.cat([obs, z_features(z, self.family, self.scale)], -1)
+        x = torch.cat([_state(self, obs), z_features(z, self.family, self.scale)], -1)
         return self.net(x).squeeze(-1)
 
 
@@ -111,7 +135,7 @@ class EmbeddingPolicy(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """[..., S] -> params [..., P]"""
-        out = self.net(obs)
+        out = self.net(_state(self, obs))
         if self.latent.family != "gaussian":
             return out
         raw_mean, raw_log_std = out.chunk(2, -1)
@@ -148,7 +172,7 @@ class SelectionPolicy(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """[..., S] -> logits [..., T]"""
-        return self.net(obs)
+        return self.net(_state(self, obs))
 
     def log_prob(self, logits: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return selection_log_prob(logits, self.codes, z)

@@ -29,7 +29,9 @@ from skill_embedding_ros.transfer.high_level import (
     EmbeddingPolicy,
     HighLevelCritic,
     SelectionPolicy,
+    SkillsState,
     embedding_box,
+    read_states_as,
     task_codes,
 )
 from skill_embedding_ros.transfer.skills import FrozenSkills, freeze, load_skills, transfer_suite
@@ -99,6 +101,10 @@ def build_model(skills: FrozenSkills, suite: TaskSuite, task: str, cfg: Transfer
     critic = HighLevelCritic(
         suite.obs_dim, latent.z_dim, cfg.critic_hidden, latent.family, agent.code_scale
     )
+    norm = skills.policy.obs_norm  # None unless the skills were trained on standardized states
+    state = SkillsState(norm, skills.suite.obs_dim) if cfg.normalize and norm is not None else None
+    for net in (high_level, critic):
+        read_states_as(net, state)
     return TransferModel(skills, high_level, critic, suite, task, cfg)
 
 
