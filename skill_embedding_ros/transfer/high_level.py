@@ -89,6 +89,7 @@ class SkillsState:
 
 
 def read_states_as(net: nn.Module, state: SkillsState | None) -> nn.Module:
+    """`net` reads its state input through `state` from now on (None: raw)."""
     net.__dict__["state"] = state
     return net
 
