@@ -208,6 +208,24 @@ def test_updates_leave_the_skills_bit_identical_and_learn():
     assert model.high_level(probe)[:, 0].mean().item() > start + 0.5
 
 
+def test_auto_alpha_holds_the_entropy_near_its_target():
+    """transfer.auto_alpha: alpha rises while HL's entropy is under the target and falls while
+    it is over; with the same rewards HL ends wider under a high target than under a low one."""
+    ends = {}
+    for target in (-3.0, 3.0):
+        torch.manual_seed(0)
+        model = build_model(_skills(), SUITE, "between", _cfg(lr=3e-3, hidden=(16,),
+                            auto_alpha=True, target_entropy=target))  # fmt: skip
+        learner = TransferLearner(model.high_level, model.critic, model.cfg, 0.99)
+        assert learner.alpha == pytest.approx(1e-3)  # alpha 0 starts at 1e-3
+        rng = np.random.default_rng(0)
+        rows = [learner.update(_batch(rng)) for _ in range(300)]
+        alphas = [r["values/high_level_alpha"] for r in rows]
+        ends[target] = np.mean([r["values/high_level_entropy"] for r in rows[-20:]])
+        assert (alphas[-1] > alphas[0]) == (target > 0)
+    assert ends[3.0] > ends[-3.0] + 0.5
+
+
 def test_z_is_held_for_k_steps():
     model = build_model(_skills(), SUITE, "sequence", _cfg(hold=5))
     agent = transfer_agent(model, 3, False, torch.Generator().manual_seed(0))

@@ -55,6 +55,14 @@ class TransferConfig(Settings):
     statistics (frozen; entries past the skills' observation stay raw), when the skills have
     them (agent.normalize). On the arm's 34-D state the raw inputs span angles, velocities and
     metres; the skills themselves needed standardizing (docs/jaco_transfer.md)."""
+    auto_alpha: bool = flag(False)
+    """Learn alpha, as SAC's temperature, so that the high-level policy's entropy stays near
+    target_entropy (starting from alpha, or 1e-3 when alpha is 0). On the arm alpha = 0 let HL
+    commit to a point z per state within a few hundred updates, and the alphas > 0 tried held
+    it at its widest (docs/jaco_transfer.md)."""
+    target_entropy: float = number(1.0)
+    """Nats of HL(.|s) per decision that auto_alpha holds: a 3-D Gaussian of unit width has
+    4.3, the skills' widest 7.3; the selection baseline's is at most log(tasks)."""
     hidden: tuple[int, ...] = sizes((128, 128))
     """Hidden layers of the high-level policy (ELU), as the tuned skills' policy."""
     critic_hidden: tuple[int, ...] = sizes((128, 128))

@@ -36,11 +36,15 @@ class TransferLearner:
         self.critic_target = copy.deepcopy(critic).requires_grad_(False)
         self.gamma_hold = gamma**cfg.hold
         self.hold_discount = hold_discount(gamma, cfg.hold)
-        self.alpha_hold = cfg.alpha * self.hold_discount
         self.optimizers = {
             "policy": torch.optim.Adam(policy.parameters(), lr=cfg.lr),
             "critic": torch.optim.Adam(critic.parameters(), lr=cfg.lr),
         }
+        self.log_alpha = None  # transfer.auto_alpha: learned, not saved (a run is not resumed)
+        if cfg.auto_alpha:
+            start = math.log(cfg.alpha if cfg.alpha > 0 else 1e-3)
+            self.log_alpha = torch.tensor(start, requires_grad=True)
+            self.optimizers["alpha"] = torch.optim.Adam([self.log_alpha], lr=cfg.lr)
         self.updates = 0
         self.rollbacks = 0
         """Updates skipped for a non-finite loss (counted by the graph's learner)."""
@@ -53,6 +57,11 @@ class TransferLearner:
         loss.backward()
         opt.step()
 
+    @property
+    def alpha(self) -> float:
+        """The entropy weight per low-level step now (transfer.alpha, or the learned one)."""
+        return self.cfg.alpha if self.log_alpha is None else math.exp(self.log_alpha.item())
+
     def update(self, batch: dict[str, np.ndarray]) -> dict[str, float]:
         """One update from high-level segments (ReplayBuffer.segment_arrays: obs, next_obs
         [B, T, S], action = z [B, T, Z], reward, terminal, log_b_a = log b(z|s), mask [B, T]).
@@ -60,6 +69,7 @@ class TransferLearner:
         b = {k: torch.as_tensor(v) for k, v in batch.items()}
         obs, next_obs, z, mask = b["obs"], b["next_obs"], b["action"], b["mask"]
         policy, critic, target = self.policy, self.critic, self.critic_target
+        alpha = self.alpha
 
         with torch.no_grad():
             params = policy(obs)
@@ -70,7 +80,7 @@ class TransferLearner:
             )
             c = c * mask  # a step past the segment's end must not carry the trace
             entropy = policy.entropy(params)
-            r_hat = b["reward"] + self.alpha_hold * entropy
+            r_hat = b["reward"] + alpha * self.hold_discount * entropy
             q_taken = target(obs, z)
             v_next = policy.expected_q(target, next_obs, policy(next_obs))
             discounts = self.gamma_hold * (1.0 - b["terminal"].float())
@@ -85,11 +95,13 @@ class TransferLearner:
         params = policy(obs[valid])
         with weights_fixed(critic):  # the policy needs dQ/dz, not the critic's own gradients
             q_new = policy.expected_q(critic, obs[valid], params)
-        policy_loss = losses.embedding_loss(
-            q_new, policy.entropy(params), self.cfg.alpha, self.hold_discount
-        )
+        entropy_new = policy.entropy(params)
+        policy_loss = losses.embedding_loss(q_new, entropy_new, alpha, self.hold_discount)
         self._check(policy_loss, "policy")
         self._step("policy", policy_loss)
+        if self.log_alpha is not None:  # SAC's temperature loss: alpha rises below the target
+            gap = entropy_new.detach().mean() - self.cfg.target_entropy
+            self._step("alpha", self.log_alpha * gap)
 
         with torch.no_grad():
             for p, tp in zip(critic.parameters(), target.parameters(), strict=True):
@@ -103,6 +115,7 @@ class TransferLearner:
             "values/q_retrace": ((q_ret * mask).sum() / n).item(),
             "values/trace_c": ((c * mask).sum() / n).item(),
             "values/high_level_entropy": ((entropy * mask).sum() / n).item(),
+            "values/high_level_alpha": alpha,
         }
 
     @staticmethod
