@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -12,17 +11,14 @@ from pathlib import Path
 import numpy as np
 
 from skill_embedding_ros.tasks.jaco.observations import OBS_DIM, SLICES
+from test.script_modules import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 RUN = REPO / "results/runs/jaco_pretrain_from_dagger_embedding_seed2"
 
 
 def _script():
-    path = REPO / "scripts/jaco_failures.py"
-    spec = importlib.util.spec_from_file_location("jaco_failures", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("jaco_failures")
 
 
 def test_each_failure_is_counted_where_it_belongs():

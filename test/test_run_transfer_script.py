@@ -4,20 +4,18 @@ and a grid run a method or a seed at a time keeps the other cells' rows."""
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+from test.script_modules import load_script
+
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("run_transfer", REPO / "scripts/run_transfer.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("run_transfer")
 
 
 def _dry_run(tmp_path, *methods: str) -> list[str]:

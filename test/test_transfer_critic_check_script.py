@@ -3,7 +3,6 @@ transfer checkpoint as a user runs it."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -14,17 +13,14 @@ import pytest
 
 from skill_embedding_ros.transfer.model import build_model
 from skill_embedding_ros.transfer.train import CHECKPOINT, TransferRun
+from test.script_modules import load_script
 from test.test_transfer import SUITE, _cfg, _skills
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _script():
-    path = REPO / "scripts/transfer_critic_check.py"
-    spec = importlib.util.spec_from_file_location("transfer_critic_check", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("transfer_critic_check")
 
 
 def test_returns_to_go_against_a_loop():
