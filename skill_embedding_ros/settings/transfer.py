@@ -67,6 +67,10 @@ class TransferConfig(Settings):
     """Hidden layers of the high-level policy (ELU), as the tuned skills' policy."""
     critic_hidden: tuple[int, ...] = sizes((128, 128))
     """Hidden layers of the high-level critic Q(s, z)."""
+    twin_critics: bool = flag(False)
+    """Two high-level critics; the smaller of their values is what the targets bootstrap from
+    and what the policy climbs (clipped double Q-learning, as TD3 and SAC). On the arm the one
+    critic valued L-wall's first decision at 3-5 times its return (docs/jaco_transfer.md)."""
     lr: float = number(3e-4, "(0, 1]")
     """Adam learning rate of the policy and the critic (the tuned configs' rate)."""
     tau: float = number(0.005, "(0, 1]")

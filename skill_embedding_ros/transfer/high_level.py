@@ -114,6 +114,21 @@ class HighLevelCritic(nn.Module):
         return self.net(x).squeeze(-1)
 
 
+class TwinCritic(nn.Module):
+    """Two `HighLevelCritic`s: called, the smaller value (what targets and the policy use);
+    `both` gives each for its own regression."""
+
+    def __init__(self, *args):
+        super().__init__()
+        self.first, self.second = HighLevelCritic(*args), HighLevelCritic(*args)
+
+    def both(self, obs: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.first(obs, z), self.second(obs, z)
+
+    def forward(self, obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return torch.minimum(*self.both(obs, z))
+
+
 class EmbeddingPolicy(nn.Module):
     """HL(z|s) in the skills' family: an MLP of the state -> `Latent` parameters. A Gaussian's
     mean is squashed into the box the skills were trained in (`embedding_box`: centre +

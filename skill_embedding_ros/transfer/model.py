@@ -30,6 +30,7 @@ from skill_embedding_ros.transfer.high_level import (
     HighLevelCritic,
     SelectionPolicy,
     SkillsState,
+    TwinCritic,
     embedding_box,
     read_states_as,
     task_codes,
@@ -98,9 +99,8 @@ def build_model(skills: FrozenSkills, suite: TaskSuite, task: str, cfg: Transfer
                 tasks = torch.arange(skills.embedding.num_tasks)
                 box = embedding_box(latent, skills.embedding(tasks))
         high_level = EmbeddingPolicy(suite.obs_dim, latent, cfg.hidden, box)
-    critic = HighLevelCritic(
-        suite.obs_dim, latent.z_dim, cfg.critic_hidden, latent.family, agent.code_scale
-    )
+    kind = TwinCritic if cfg.twin_critics else HighLevelCritic
+    critic = kind(suite.obs_dim, latent.z_dim, cfg.critic_hidden, latent.family, agent.code_scale)
     norm = skills.policy.obs_norm  # None unless the skills were trained on standardized states
     state = SkillsState(norm, skills.suite.obs_dim) if cfg.normalize and norm is not None else None
     for net in (high_level, critic):
