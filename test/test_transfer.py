@@ -226,6 +226,28 @@ def test_auto_alpha_holds_the_entropy_near_its_target():
     assert ends[3.0] > ends[-3.0] + 0.5
 
 
+def test_twin_critics_train_both_and_answer_with_the_smaller(tmp_path):
+    torch.manual_seed(0)
+    model = build_model(_skills(), SUITE, "between", _cfg(twin_critics=True, lr=3e-3))
+    critic = model.critic
+    obs, z = torch.randn(7, 5), torch.randn(7, 2)
+    first, second = critic.both(obs, z)
+    assert not torch.equal(first, second)
+    assert torch.equal(critic(obs, z), torch.minimum(first, second))
+    learner = TransferLearner(model.high_level, critic, model.cfg, 0.99)
+    before = {k: v.clone() for k, v in critic.state_dict().items()}
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        learner.update(_batch(rng))
+    for part in ("first.", "second."):
+        assert any(not torch.equal(before[k], v) for k, v in critic.state_dict().items()
+                   if k.startswith(part))  # fmt: skip
+    # A checkpoint of a twin-critic run loads with both critics.
+    TransferRun(model, tmp_path).checkpoint()
+    loaded, _, _ = load_transfer(tmp_path / CHECKPOINT)
+    assert torch.equal(loaded.critic(obs, z), critic(obs, z))
+
+
 def test_z_is_held_for_k_steps():
     model = build_model(_skills(), SUITE, "sequence", _cfg(hold=5))
     agent = transfer_agent(model, 3, False, torch.Generator().manual_seed(0))
