@@ -27,6 +27,7 @@ import matplotlib.pyplot as plt
 from skill_embedding_ros.transfer.grid import (
     curve,
     eval_curve,
+    evaluated,
     first_reach,
     groups,
     run_dir,
@@ -48,13 +49,13 @@ def main() -> int:
     tasks = sorted({row["task"] for members in grid.values() for _, row in members})
 
     runs = {name: [run_dir(t, r) for t, r in members] for name, members in grid.items()}
-    evaluated = any(len(eval_curve(run)[0]) for members in runs.values() for run in members)
-    fig, axes = plt.subplots(1, 3 if evaluated else 2, figsize=(16 if evaluated else 11, 4))
+    with_eval = evaluated(run for members in runs.values() for run in members)
+    fig, axes = plt.subplots(1, 3 if with_eval else 2, figsize=(16 if with_eval else 11, 4))
     ax_s, ax_r = axes[:2]
     scratch = []
     for k, name in enumerate(grid):
         color = plt.get_cmap("tab10")(k)
-        if evaluated:
+        if with_eval:
             evals = [eval_curve(run) for run in runs[name]]
             n = min(len(e[0]) for e in evals)
             if n:
@@ -74,12 +75,12 @@ def main() -> int:
             scratch += [first_reach(c[0], c[1], args.reach) for c in curves]
     ax_s.set_ylabel("exploration success (last 100 episodes)")
     ax_r.set_ylabel("exploration return")
-    if evaluated:
+    if with_eval:
         axes[2].set_ylabel("evaluated success (mean actions, periodic)")
     for ax in axes:
         # log: the grid's budget and a longer baseline's side by side; symlog where the
         # evaluation before any training sits at 0
-        if evaluated:
+        if with_eval:
             ax.set_xscale("symlog", linthresh=1000)
         else:
             ax.set_xscale("log")

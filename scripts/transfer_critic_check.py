@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from skill_embedding_ros.tasks.env import SuiteEnv
+from skill_embedding_ros.training.rollout import rollout_agent
 from skill_embedding_ros.transfer.high_level_steps import hold_returns
 from skill_embedding_ros.transfer.model import load_transfer, transfer_agent
 
@@ -41,26 +41,23 @@ def main() -> int:
     p.add_argument("--out", help="JSON file to write")
     args = p.parse_args()
     model, _, meta = load_transfer(args.checkpoint)
-    n, hold = args.episodes, model.cfg.hold
-    gamma = model.skills.config.agent.gamma
-    envs = [SuiteEnv(model.suite, [model.task], seed=args.seed + i) for i in range(n)]
-    agent = transfer_agent(model, n, True, torch.Generator().manual_seed(args.seed))
-    obs = np.stack([e.reset(options={"task": 0})[0] for e in envs])
-    for i in range(n):
-        agent.begin(i, 0)
-    states, zs, rewards = [], [], []
-    for t in range(model.suite.episode_steps):
-        d = agent.act(obs.astype(np.float32))
-        if t % hold == 0:
-            states.append(obs.astype(np.float32))
-            zs.append(d.z.copy())
-        steps = [e.step(a) for e, a in zip(envs, d.action, strict=True)]
-        obs = np.stack([s[0] for s in steps])
-        rewards.append([s[1] for s in steps])
-    blocks = np.stack([hold_returns(r, hold, gamma) for r in np.asarray(rewards).T])
+    hold, gamma = model.cfg.hold, model.skills.config.agent.gamma
+    agent = transfer_agent(model, args.episodes, True, torch.Generator().manual_seed(args.seed))
+    zs = []  # the z of every step; its decisions are every hold-th
+
+    def watch(envs, obs, decision) -> None:
+        if decision is not None:
+            zs.append(decision.z.copy())
+
+    r = rollout_agent(agent, model.suite, [model.task], 0, args.episodes, args.seed, watch=watch)
+    # Rewards are pure functions of the state reached (TaskSuite.rewards): step k's is s_{k+1}'s.
+    rewards = model.suite.rewards([model.task], r.obs[:, 1:])[..., 0]
+    blocks = np.stack([hold_returns(row, hold, gamma) for row in rewards])
     returns = discounted_to_go(blocks, gamma**hold)
+    states = torch.as_tensor(r.obs[:, :-1:hold], dtype=torch.float32)
+    decided = torch.as_tensor(np.stack(zs, 1)[:, ::hold], dtype=torch.float32)
     with torch.no_grad():
-        q = model.critic(torch.as_tensor(np.stack(states, 1)), torch.as_tensor(np.stack(zs, 1)))
+        q = model.critic(states, decided)
     q = q.numpy()
     report = {"checkpoint": args.checkpoint, "env_steps": meta.get("env_steps"), "steps": []}
     report["command"] = "python scripts/transfer_critic_check.py " + " ".join(sys.argv[1:])

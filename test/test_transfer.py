@@ -231,7 +231,7 @@ def test_twin_critics_train_both_and_answer_with_the_smaller(tmp_path):
     model = build_model(_skills(), SUITE, "between", _cfg(twin_critics=True, lr=3e-3))
     critic = model.critic
     obs, z = torch.randn(7, 5), torch.randn(7, 2)
-    first, second = critic.both(obs, z)
+    first, second = critic.each(obs, z)
     assert not torch.equal(first, second)
     assert torch.equal(critic(obs, z), torch.minimum(first, second))
     learner = TransferLearner(model.high_level, critic, model.cfg, 0.99)

@@ -16,9 +16,13 @@ REACH = 0.5
 """The exploration success whose first arrival the summary times."""
 
 
+def _progress(run: Path) -> list[dict]:
+    return [json.loads(x) for x in (run / "progress.jsonl").read_text().splitlines() if x]
+
+
 def curve(run: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(env steps, exploration success, return) of one run's progress.jsonl."""
-    rows = [json.loads(x) for x in (run / "progress.jsonl").read_text().splitlines() if x]
+    rows = _progress(run)
     success = [r.get("charts/success", r.get("charts/success_task0", np.nan)) for r in rows]
     returns = [r.get("charts/episodic_return", np.nan) for r in rows]
     return np.array([r["env_steps"] for r in rows]), np.array(success), np.array(returns)
@@ -27,11 +31,15 @@ def curve(run: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def eval_curve(run: Path) -> tuple[np.ndarray, np.ndarray]:
     """(env steps, evaluated success) of one run's periodic evaluation (transfer.eval_every, or a
     from-scratch run's train.eval_every): rows `eval/success_task0`. Empty when none ran."""
-    rows = [json.loads(x) for x in (run / "progress.jsonl").read_text().splitlines() if x]
-    rows = [r for r in rows if "eval/success_task0" in r]
+    rows = [r for r in _progress(run) if "eval/success_task0" in r]
     return np.array([r["env_steps"] for r in rows]), np.array(
         [r["eval/success_task0"] for r in rows]
     )
+
+
+def evaluated(runs) -> bool:
+    """Whether any of the runs evaluated as it went (its table and plot then show that)."""
+    return any(len(eval_curve(run)[0]) for run in runs)
 
 
 def first_reach(steps: np.ndarray, success: np.ndarray, level: float) -> float:
@@ -76,15 +84,15 @@ def summary_table(tables: list[Path], reach: float = REACH) -> str:
     until their evaluated success did (the arm's: sampled skill actions rarely succeed)."""
     grid = groups(tables)
     runs = {name: [run_dir(t, r) for t, r in members] for name, members in grid.items()}
-    evaluated = any(len(eval_curve(run)[0]) for members in runs.values() for run in members)
+    with_eval = evaluated(run for members in runs.values() for run in members)
     head = f"| method | final strict success per seed | steps to {reach:.0%} exploration success |"
-    head += f" steps to {reach:.0%} evaluated success |" if evaluated else ""
-    lines = [head, "|---|---|---|" + ("---|" if evaluated else "")]
+    head += f" steps to {reach:.0%} evaluated success |" if with_eval else ""
+    lines = [head, "|---|---|---|" + ("---|" if with_eval else "")]
     for name, members in grid.items():
         success = ", ".join(f"{float(r['success']):.0%}" for _, r in members)
         explored = [first_reach(*curve(run)[:2], reach) for run in runs[name]]
         line = f"| {name} | {success} | {_steps(explored)} |"
-        if evaluated:
+        if with_eval:
             line += f" {_steps([first_reach(*eval_curve(run), reach) for run in runs[name]])} |"
         lines.append(line)
     return "\n".join(lines)

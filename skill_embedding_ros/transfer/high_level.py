@@ -113,20 +113,24 @@ class HighLevelCritic(nn.Module):
         x = torch.cat([_state(self, obs), z_features(z, self.family, self.scale)], -1)
         return self.net(x).squeeze(-1)
 
+    def each(self, obs: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Every critic's value, each to regress on the targets (here one)."""
+        return (self(obs, z),)
+
 
 class TwinCritic(nn.Module):
     """Two `HighLevelCritic`s: called, the smaller value (what targets and the policy use);
-    `both` gives each for its own regression."""
+    `each` gives both, each for its own regression."""
 
     def __init__(self, *args):
         super().__init__()
         self.first, self.second = HighLevelCritic(*args), HighLevelCritic(*args)
 
-    def both(self, obs: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def each(self, obs: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.first(obs, z), self.second(obs, z)
 
     def forward(self, obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        return torch.minimum(*self.both(obs, z))
+        return torch.minimum(*self.each(obs, z))
 
 
 class EmbeddingPolicy(nn.Module):

@@ -86,13 +86,9 @@ class TransferLearner:
             discounts = self.gamma_hold * (1.0 - b["terminal"].float())
             q_ret = retrace_targets(r_hat, discounts, q_taken, v_next, c)
 
-        if hasattr(critic, "both"):  # transfer.twin_critics: each regresses on the targets
-            q, q_second = critic.both(obs, z)
-            critic_loss = losses.critic_loss(q, q_ret, mask)
-            critic_loss = critic_loss + losses.critic_loss(q_second, q_ret, mask)
-        else:
-            q = critic(obs, z)
-            critic_loss = losses.critic_loss(q, q_ret, mask)
+        qs = critic.each(obs, z)  # one critic, or two (transfer.twin_critics)
+        critic_loss = sum(losses.critic_loss(q, q_ret, mask) for q in qs)
+        q = qs[0]
         self._check(critic_loss, "critic")
         self._step("critic", critic_loss)
 
