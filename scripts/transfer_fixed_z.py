@@ -56,7 +56,7 @@ def candidates(skills, draws: int, random: int, seed: int) -> list[tuple[str, np
                 (f"{name} draw {i}", z.numpy())
                 for i, z in enumerate(latent.sample(repeated, generator))
             ]
-        if latent.family == "gaussian":
+        if gaussian:
             noise = torch.randn((random, latent.z_dim), generator=generator)
             out += [(f"N(0, I) draw {i}", z.numpy()) for i, z in enumerate(noise)]
     return out
