@@ -117,12 +117,13 @@ def spin_nodes(node_factories, args=None) -> int:
         # Armed until the process is gone: it also covers the DDS participant's deletion, which
         # happens when the interpreter exits (the watchdog is a C thread; it needs no GIL).
         faulthandler.dump_traceback_later(LEAVE_TIMEOUT_S, exit=True)
-        for node in reversed(nodes):
-            if executor is not None:
-                executor.remove_node(node)
-            node.destroy_node()
+        # The executor goes first (rclpy's own order): destroying a node while the
+        # EventsExecutor may still deliver one of its events (peers leaving match events) once
+        # hung in the event handler's __exit__ until the watchdog (a CI run at 6b6995d).
         if executor is not None:
             executor.shutdown()
+        for node in reversed(nodes):
+            node.destroy_node()
         if rclpy.ok():
             rclpy.try_shutdown()
     return code
