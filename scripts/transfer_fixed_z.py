@@ -28,6 +28,7 @@ from skill_embedding_ros.agent.actor import ActorCore
 from skill_embedding_ros.provenance import git_commit
 from skill_embedding_ros.tasks.registry import get_suite
 from skill_embedding_ros.training.rollout import EVAL_SEED, rollout_agent
+from skill_embedding_ros.transfer.high_level import task_codes
 from skill_embedding_ros.transfer.skills import load_skills
 
 
@@ -47,8 +48,7 @@ def candidates(skills, draws: int, random: int, seed: int) -> list[tuple[str, np
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         params = skills.embedding(torch.arange(len(names)))
-        gaussian = latent.family == "gaussian"
-        centres = latent.split(params)[0] if gaussian else (params > 0).float()
+        centres = task_codes(latent, params)
         out = [(f"{name} centre", centres[k].numpy()) for k, name in enumerate(names)]
         for k, name in enumerate(names):
             repeated = params[k].expand(draws, -1)
@@ -56,7 +56,7 @@ def candidates(skills, draws: int, random: int, seed: int) -> list[tuple[str, np
                 (f"{name} draw {i}", z.numpy())
                 for i, z in enumerate(latent.sample(repeated, generator))
             ]
-        if gaussian:
+        if latent.family == "gaussian":
             noise = torch.randn((random, latent.z_dim), generator=generator)
             out += [(f"N(0, I) draw {i}", z.numpy()) for i, z in enumerate(noise)]
     return out
