@@ -82,6 +82,9 @@ def main() -> int:
         # evaluation before any training sits at 0
         if with_eval:
             ax.set_xscale("symlog", linthresh=1000)
+            top = max(1000.0, ax.get_xlim()[1])  # 0, then decades: the linear part has no room
+            ticks = [0.0] + [10.0**e for e in range(3, int(np.log10(top)) + 1)]
+            ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(ticks))
         else:
             ax.set_xscale("log")
         ax.xaxis.set_major_formatter(

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from test.script_modules import load_script
 
 REPO = Path(__file__).resolve().parents[1]
@@ -110,3 +112,14 @@ def test_transfer_settings_reach_every_transfer_cell_and_no_scratch_run(tmp_path
     transfer = [line for line in lines if " transfer " in line]
     assert len(transfer) == 2 and all("--set skill_actions=mean" in x for x in transfer)
     assert not [x for x in lines if " train " in x and "skill_actions" in x]
+
+
+def test_the_curves_leave_the_evaluation_rows_out_instead_of_drawing_gaps(tmp_path):
+    from skill_embedding_ros.transfer.grid import curve, eval_curve, groups, run_dir
+
+    table = _grid(tmp_path, evaluated=True)
+    run = run_dir(table, next(iter(groups([table]).values()))[0][1])
+    steps, success, returns = curve(run)
+    assert steps.tolist() == [10_000, 20_000, 30_000]
+    assert not np.isnan(success).any() and not np.isnan(returns).any()
+    assert eval_curve(run)[0].tolist() == [0, 10_000, 20_000, 30_000]

@@ -21,8 +21,9 @@ def _progress(run: Path) -> list[dict]:
 
 
 def curve(run: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(env steps, exploration success, return) of one run's progress.jsonl."""
-    rows = _progress(run)
+    """(env steps, exploration success, return) of one run's progress.jsonl; the periodic
+    evaluation's rows (eval_curve) hold none of them and are left out, not drawn as gaps."""
+    rows = [r for r in _progress(run) if any(k.startswith("charts/") for k in r)]
     success = [r.get("charts/success", r.get("charts/success_task0", np.nan)) for r in rows]
     returns = [r.get("charts/episodic_return", np.nan) for r in rows]
     return np.array([r["env_steps"] for r in rows]), np.array(success), np.array(returns)
