@@ -23,7 +23,6 @@ import numpy as np
 import torch
 
 from skill_embedding_ros.agent.actor import Actor
-from skill_embedding_ros.agent.elu import ELU
 from skill_embedding_ros.agent.learner import Learner
 from skill_embedding_ros.data.replay import ReplayBuffer
 from skill_embedding_ros.provenance import git_commit
@@ -59,14 +58,6 @@ def _compile_mlps(nets: torch.nn.Module) -> None:
                 setattr(module, name, torch.compile(child, dynamic=False))
 
 
-def _torch_elu(nets: torch.nn.Module) -> None:
-    """Swap the project's exp2 ELU (agent/elu.py) back for torch's nn.ELU, the same function."""
-    for module in list(nets.modules()):
-        for name, child in list(module.named_children()):
-            if isinstance(child, ELU):
-                setattr(module, name, torch.nn.ELU())
-
-
 def bench_learner(batch: int, segment: int, seconds: float, device: str) -> dict:
     cfg = from_dict(RunConfig, {"agent": NETS, "replay": {"batch": batch, "segment": segment}})
     actor_nets = build_networks(cfg)
@@ -80,14 +71,12 @@ def bench_learner(batch: int, segment: int, seconds: float, device: str) -> dict
     rng = np.random.default_rng(0)
 
     def updates_per_s(
-        segments: int, on: str, activation: str = "elu", compiled=False, torch_elu=False
+        segments: int, on: str, activation: str = "elu", compiled: bool = False
     ) -> float:
         replay_cfg = {"batch": segments, "segment": segment}
         agent = {**NETS, "activation": activation}
         sized = from_dict(RunConfig, {"agent": agent, "replay": replay_cfg})
         learner = Learner(build_networks(sized), hold_steps(sized), on)
-        if torch_elu:
-            _torch_elu(learner.nets)
         if compiled:
             _compile_mlps(learner.nets)
         return _rate(lambda: replay_update(learner, replay, sized, rng), seconds)
@@ -98,10 +87,6 @@ def bench_learner(batch: int, segment: int, seconds: float, device: str) -> dict
         "learner_transitions_per_s": round(updates * batch * segment),
         "env_steps_per_s_inprocess_8_envs": round(8 * _rate(actor.step, seconds)),
     }
-    # torch's own nn.ELU, the same function as agent/elu.py's, through exp and a select.
-    torch_elu = updates_per_s(batch, device, torch_elu=True)
-    results["learner_updates_per_s_torch_elu"] = round(torch_elu, 1)
-    results["learner_exp2_elu_vs_torch_elu"] = round(updates / torch_elu, 2)
     # The cheaper activation (agent.activation: relu), side by side in the same run.
     relu = updates_per_s(batch, device, "relu")
     results["learner_updates_per_s_relu"] = round(relu, 1)

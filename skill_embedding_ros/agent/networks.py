@@ -10,13 +10,11 @@ import torch
 from torch import nn
 
 from skill_embedding_ros.agent import distributions as D
-from skill_embedding_ros.agent.elu import ELU
 from skill_embedding_ros.agent.normalizer import Normalizer
 from skill_embedding_ros.settings.run import AgentConfig
 
-ACTIVATIONS = {"elu": ELU, "relu": nn.ReLU}
-"""Hidden-layer activations: ELU is the paper's (computed through exp2, agent/elu.py); ReLU is
-cheaper on a CPU (benchmarks)."""
+ACTIVATIONS = {"elu": nn.ELU, "relu": nn.ReLU}
+"""Hidden-layer activations: ELU is the paper's; ReLU is cheaper on a CPU (benchmarks)."""
 
 
 def mlp(inputs: int, hidden: tuple[int, ...], outputs: int, activation: str = "elu"):
