@@ -247,6 +247,18 @@ def test_a_pose_is_within_the_tolerance_of_its_state(offset, matched):
 
 
 @pytest.mark.parametrize(
+    ("later", "chosen"),
+    [(P + 5 * MS, P - 5 * MS), (P + 4 * MS, P + 4 * MS), (P + TOL + 1, P - 5 * MS)],
+)
+def test_of_the_poses_received_the_nearest_is_taken_the_earlier_on_a_tie(later, chosen):
+    sync = StateSync(P, TOL, ["block"])
+    for stamp in (P - 2 * TOL, P - TOL - 1, P - 5 * MS, later):
+        sync.add_pose("block", stamp, POSE)
+    (got,) = _js(sync, P)
+    assert got.pose_stamps_ns == {"block": chosen}
+
+
+@pytest.mark.parametrize(
     ("late", "chosen"), [(P + 10 * MS, P - 10 * MS), (P + 9 * MS, P + 9 * MS)]
 )
 def test_in_a_fast_stream_the_nearer_of_two_is_taken_the_earlier_on_a_tie(late, chosen):

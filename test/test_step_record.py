@@ -42,6 +42,16 @@ def test_the_direct_encoding_is_rosbags_serialization(dims):
         assert sr.encode_cdr(record) == sr._serialize(tuple(layout), data)
 
 
+@pytest.mark.parametrize("dims", [(4, 2, 3), (34, 9, 3), (1, 1, 1)])
+def test_an_episodes_records_encode_at_once_as_one_by_one(dims):
+    rng = np.random.default_rng(sum(dims))
+    records = [_record(rng, *dims, step=k) for k in range(6)]
+    last = records[-1]
+    records[-1] = sr.closing_record(last.stamp_ns, last.episode, 5, 2, last.obs, *dims[1:])
+    assert sr.encode_cdr_many(records) == [sr.encode_cdr(r) for r in records]
+    assert sr.encode_cdr_many([]) == []
+
+
 def test_both_decoding_paths_agree_with_what_was_encoded():
     rng = np.random.default_rng(0)
     record = _record(rng, 5, 2, 2)

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from skill_embedding_ros.tasks.suite import Pose
@@ -43,9 +42,9 @@ from skill_embedding_ros.tasks.suite import Pose
 HISTORY_NS = 2_000_000_000  # how far back a reset looks for its first state, and poses are kept
 
 
-@dataclass(frozen=True)
-class SyncedState:
-    """The state of one control period."""
+class SyncedState(NamedTuple):
+    """The state of one control period (a NamedTuple: one is made per period, and a frozen
+    dataclass costs several times as much to build)."""
 
     stamp_ns: int
     """The joint state's stamp."""
@@ -253,10 +252,9 @@ class StateSync:
         self._target = state.stamp + self.period
         poses = {}
         for name, window in self._poses.items():
-            near = [p for p in window if abs(p[0] - state.stamp) <= self.tol]
-            if near:
-                # Of two as near, the earlier: the poses are in stamp order.
-                poses[name] = min(near, key=lambda p: abs(p[0] - state.stamp))
+            near = _nearest(window, state.stamp, self.tol)
+            if near is not None:
+                poses[name] = near
         self._pick = _Pick(state, poses)
         return self._hand_out()
 
@@ -289,3 +287,17 @@ class StateSync:
             f"{pick.state.stamp} ns",
         )
         self._continuous = False
+
+
+def _nearest(window: deque[tuple[int, Pose]], stamp: int, tol: int) -> tuple[int, Pose] | None:
+    """The pose of `window` (strictly increasing stamps) nearest `stamp`, within `tol`; of two
+    as near, the earlier. Scanned from the newest, as a state's poses are the latest few: the
+    window holds HISTORY_NS of them, and this runs once per control period per object."""
+    best, best_distance = None, tol
+    for pose in reversed(window):
+        distance = pose[0] - stamp
+        if distance < -tol:
+            break  # older poses lie farther still
+        if abs(distance) <= best_distance:  # <=: the earlier of two as near
+            best, best_distance = pose, abs(distance)
+    return best

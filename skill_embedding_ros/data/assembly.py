@@ -105,31 +105,37 @@ def episode_records(
     or DEMONSTRATION when `demonstration` says its actions came from outside the policy.
     """
     unknown_behaviour = sr.DEMONSTRATION if demonstration else sr.EVALUATION
-    out = []
     n = len(episode)
-    for k in range(n):
-        flags = (
-            (sr.Z_DRAWN if episode.z_drawn[k] else 0)
-            | (sr.TERMINAL if episode.terminal[k] else 0)
-            | (sr.INTERVENTION if episode.intervention[k] else 0)
-            | (unknown_behaviour if np.isnan(episode.log_b_a[k]) else 0)
+    # Per-step values as Python numbers in one pass each: bag ingestion makes a record for
+    # every step it aligns, where indexing numpy scalars step by step cost more than the rest.
+    flags = (
+        np.where(episode.z_drawn, sr.Z_DRAWN, 0)
+        | np.where(episode.terminal, sr.TERMINAL, 0)
+        | np.where(episode.intervention, sr.INTERVENTION, 0)
+        | np.where(np.isnan(episode.log_b_a), unknown_behaviour, 0)
+    ).tolist()
+    stamps = [int(s) for s in stamps_ns]
+    reward, log_b_z, log_b_a = (
+        np.asarray(values).tolist()
+        for values in (episode.reward, episode.log_b_z, episode.log_b_a)
+    )
+    out = [
+        sr.StepRecord(
+            stamp_ns=stamps[k],
+            episode=episode_id,
+            step=k,
+            task=episode.task,
+            obs=episode.obs[k],
+            action=episode.action[k],
+            reward=reward[k],
+            z=episode.z[k],
+            log_b_z=log_b_z[k],
+            log_b_a=log_b_a[k],
+            flags=flags[k],
+            source=source,
         )
-        out.append(
-            sr.StepRecord(
-                stamp_ns=int(stamps_ns[k]),
-                episode=episode_id,
-                step=k,
-                task=episode.task,
-                obs=episode.obs[k],
-                action=episode.action[k],
-                reward=float(episode.reward[k]),
-                z=episode.z[k],
-                log_b_z=float(episode.log_b_z[k]),
-                log_b_a=float(episode.log_b_a[k]),
-                flags=flags,
-                source=source,
-            )
-        )
+        for k in range(n)
+    ]
     closing = sr.closing_record(
         int(stamps_ns[n]),
         episode_id,

@@ -220,6 +220,33 @@ def encode_cdr(record: StepRecord) -> bytes:
     return _cdr_prefix(tuple(layout)) + data.astype("<f8").tobytes()
 
 
+def encode_cdr_many(records: Sequence[StepRecord]) -> list[bytes]:
+    """`encode_cdr` of each record (all of one layout, e.g. one episode's), byte for byte, with
+    the values of all of them laid out in one array: bag ingestion encodes every step it
+    aligns, where one `encode` per record took most of the records' time."""
+    if not records:
+        return []
+    first = records[0]
+    layout = field_sizes(len(first.obs), len(first.action), len(first.z))
+    head = [
+        (VERSION, *divmod(int(r.stamp_ns), 1_000_000_000), r.episode, r.step, r.task)
+        for r in records
+    ]
+    tail = [(r.log_b_z, r.log_b_a, r.flags) for r in records]
+    columns = [
+        np.asarray(head, np.float64),
+        np.stack([r.obs for r in records]),
+        np.stack([r.action for r in records]),
+        np.asarray([r.reward for r in records], np.float64)[:, None],
+        np.stack([r.z for r in records]),
+        np.asarray(tail, np.float64),
+    ]
+    # float32 fields widen exactly, as in `encode`; the row is the record's wire order.
+    data = np.concatenate(columns, axis=1, dtype="<f8")
+    prefix = _cdr_prefix(tuple(layout))
+    return [prefix + row.tobytes() for row in data]
+
+
 def decode_cdr(raw: bytes | memoryview, source: str = "") -> StepRecord:
     """A record from the CDR bytes of its Float64MultiArray; ValueError if it is not one.
 

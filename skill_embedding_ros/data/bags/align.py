@@ -162,25 +162,26 @@ class SourceAligner:
         if self.kept is None:
             self.counts["commands_unmatched"] += 1  # before any state: acts on nothing we have
             return
-        labels = [d.label for d in msg.layout.dim]
+        dims = msg.layout.dim
         data = np.asarray(msg.data, np.float64)
         action = None
-        if labels[:1] == [SAFETY_STOP]:
+        if dims and dims[0].label == SAFETY_STOP:
             self.counts["safety_stops"] += 1
         elif data.shape != (self.suite.action_dim,):
             self._problem(
                 "malformed",
                 f"command of {data.size} values, the suite has {self.suite.action_dim} joints",
             )
-        elif not np.all(np.isfinite(data)):
+        elif not np.isfinite(data).all():
             self._problem("non_finite", f"command {data.tolist()}")
         else:
             action = self.suite.action(np.clip(data, -self.speed, self.speed))
         self.commands.append(_Command(log_ns, action))
 
     def on_joint_state(self, log_ns: int, msg) -> list[AlignedEpisode]:
-        positions = dict(zip(msg.name, msg.position, strict=False))
-        velocities = dict(zip(msg.name, msg.velocity, strict=False))
+        # Python floats, as a live node gets them (and cheaper than numpy scalars downstream).
+        positions = dict(zip(msg.name, msg.position.tolist(), strict=False))
+        velocities = dict(zip(msg.name, msg.velocity.tolist(), strict=False))
         stamp, tag = _stamp_ns(msg.header.stamp), _Tag(log_ns, self.task)
         return self._synced(self.sync.add_joint_state(stamp, positions, velocities, tag))
 
@@ -211,7 +212,10 @@ class SourceAligner:
         self.command = before[-1].action if before else None
         self.counts["commands_superseded"] += max(0, len(before) - 1)
         out = self._close(self.kept, state.continuous)
-        self.commands = deque((c for c in self.commands if c.log_ns >= log_ns), MAX_COMMANDS)
+        if len(before) == len(self.commands):
+            self.commands.clear()  # the usual case: every command so far is before `state`
+        else:
+            self.commands = deque((c for c in self.commands if c.log_ns >= log_ns), MAX_COMMANDS)
         self.kept = state
         return out
 
@@ -314,19 +318,20 @@ class RobotAligner:
         """First example of each kind of problem, for the summary."""
         self.sources = find_sources(bag_topics, cfg)
         self._aligners = []
-        self._routes: dict[str, list[tuple[SourceAligner, str]]] = {}
+        self._routes: dict[str, list[tuple[SourceAligner, str, str]]] = {}
         for ns, roles in self.sources.items():
             aligner = SourceAligner(ns, cfg, self.counts, self.problems)
             self._aligners.append(aligner)
             for role, topic in roles.items():
-                self._routes.setdefault(topic, []).append((aligner, role))
+                route = (aligner, role, f"messages {role}")  # the counter's name, made once
+                self._routes.setdefault(topic, []).append(route)
         self.types = {topic: bag_topics[topic] for topic in self._routes}
         """The topics to read, with their types."""
 
     def feed(self, topic: str, log_ns: int, msg) -> list[AlignedEpisode]:
         out = []
-        for aligner, role in self._routes[topic]:
-            self.counts[f"messages {role}"] += 1
+        for aligner, role, counter in self._routes[topic]:
+            self.counts[counter] += 1
             if role == JOINT_STATES:
                 out += aligner.on_joint_state(log_ns, msg)
             elif role == COMMANDS:

@@ -192,9 +192,7 @@ def _stream(bag, pipeline, builder, digest, summary, progress: bool) -> None:
     batch = 0
     with bar:
         for topic, log_ns, data in bag.messages(pipeline.topics):
-            digest.update(topic.encode())
-            digest.update(_TIME.pack(log_ns))
-            digest.update(data)
+            digest.update(b"".join((topic.encode(), _TIME.pack(log_ns), data)))  # one call
             summary.messages_read += 1
             for records in pipeline.feed(topic, log_ns, data):
                 builder.add_episode(records)
@@ -315,7 +313,8 @@ class RobotPipeline:
             self.aligner.counts["malformed"] += 1
             self.aligner.problems.setdefault("malformed", f"{topic}: {err}")
             return []
-        return self._records(self.aligner.feed(topic, log_ns, msg))
+        aligned = self.aligner.feed(topic, log_ns, msg)
+        return self._records(aligned) if aligned else []  # most messages complete nothing
 
     def finish(self) -> list[list[RawRecord]]:
         return self._records(self.aligner.finish())
@@ -331,11 +330,11 @@ class RobotPipeline:
             records = episode_records(
                 item.episode, item.source, ident, item.stamps_ns, demonstration=True
             )
-            for k, record in enumerate(records):
+            encoded = sr.encode_cdr_many(records)
+            for record, log_ns, data in zip(records, item.log_ns.tolist(), encoded, strict=True):
                 # The record itself stands for its decoded bytes: float32 values survive the
                 # float64 wire layout exactly.
-                raw = RawRecord(topic, int(item.log_ns[k]), sr.encode_cdr(record))
-                done = self.collector.add(record, raw)
+                done = self.collector.add(record, RawRecord(topic, log_ns, data))
             if done is not None:
                 out.append(done[1])
         return out

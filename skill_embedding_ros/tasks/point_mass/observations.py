@@ -40,7 +40,7 @@ def build_observation(
     for o in objects:
         parts.extend(object_positions[o][:2])
     obs = np.asarray(parts, dtype=np.float32)
-    if not np.all(np.isfinite(obs)):
+    if not np.isfinite(obs).all():
         raise ValueError(f"non-finite value in observation {obs.tolist()}")
     return obs
 
