@@ -232,18 +232,22 @@ def test_a_failed_flush_keeps_its_episodes_for_the_next_flush_or_a_restart(tmp_p
 
 def test_flushing_in_another_thread_stores_every_episode_once(tmp_path):
     writer = rs.StoreWriter(tmp_path)
-    stop = threading.Event()
+    stop, flushed = threading.Event(), threading.Event()
 
     def flusher():
         while not stop.wait(0.002):
             writer.flush()
+            flushed.set()
 
     thread = threading.Thread(target=flusher)
     thread.start()
     try:
         for uid in range(0, 120, 4):
             _feed(writer, _interleaved([uid, uid + 1, uid + 2, uid + 3], actors=4))
-            time.sleep(0.001)  # let the flusher in between
+            # Let the flusher in between (waited for, not slept: on a loaded machine a 1 ms
+            # sleep did not always give it a turn, and the chunks below were too few).
+            flushed.clear()
+            flushed.wait(5.0)
     finally:
         stop.set()
         thread.join()
