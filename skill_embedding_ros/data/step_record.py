@@ -80,26 +80,29 @@ def field_sizes(obs_dim: int, action_dim: int, z_dim: int) -> list[tuple[str, in
     ]
 
 
+_FIELDS = {
+    "version": lambda r: VERSION,
+    "stamp": lambda r: divmod(int(r.stamp_ns), 1_000_000_000),
+    "episode": lambda r: r.episode,
+    "step": lambda r: r.step,
+    "task": lambda r: r.task,
+    "obs": lambda r: r.obs,
+    "action": lambda r: r.action,
+    "reward": lambda r: r.reward,
+    "z": lambda r: r.z,
+    "log_b_z": lambda r: r.log_b_z,
+    "log_b_a": lambda r: r.log_b_a,
+    "flags": lambda r: r.flags,
+}
+"""Which record attribute fills which field of the layout (field_sizes gives the order): the one
+place `encode` and `encode_cdr_many` take their values from."""
+
+
 def encode(record: StepRecord) -> tuple[list[tuple[str, int]], np.ndarray]:
     """A record as ([(label, size)], float64 data)."""
-    sec, nanosec = divmod(int(record.stamp_ns), 1_000_000_000)
-    values = {
-        "version": [VERSION],
-        "stamp": [sec, nanosec],
-        "episode": [record.episode],
-        "step": [record.step],
-        "task": [record.task],
-        "obs": record.obs,
-        "action": record.action,
-        "reward": [record.reward],
-        "z": record.z,
-        "log_b_z": [record.log_b_z],
-        "log_b_a": [record.log_b_a],
-        "flags": [record.flags],
-    }
     layout = field_sizes(len(record.obs), len(record.action), len(record.z))
-    data = np.concatenate([np.asarray(values[name], np.float64).ravel() for name, _ in layout])
-    return layout, data
+    values = [np.asarray(_FIELDS[name](record), np.float64).ravel() for name, _ in layout]
+    return layout, np.concatenate(values)
 
 
 LABELS = tuple(name for name, _ in field_sizes(0, 0, 0))
@@ -228,20 +231,11 @@ def encode_cdr_many(records: Sequence[StepRecord]) -> list[bytes]:
         return []
     first = records[0]
     layout = field_sizes(len(first.obs), len(first.action), len(first.z))
-    head = [
-        (VERSION, *divmod(int(r.stamp_ns), 1_000_000_000), r.episode, r.step, r.task)
-        for r in records
-    ]
-    tail = [(r.log_b_z, r.log_b_a, r.flags) for r in records]
-    columns = [
-        np.asarray(head, np.float64),
-        np.stack([r.obs for r in records]),
-        np.stack([r.action for r in records]),
-        np.asarray([r.reward for r in records], np.float64)[:, None],
-        np.stack([r.z for r in records]),
-        np.asarray(tail, np.float64),
-    ]
-    # float32 fields widen exactly, as in `encode`; the row is the record's wire order.
+    columns = []
+    for name, _ in layout:
+        column = np.asarray([_FIELDS[name](r) for r in records], np.float64)
+        columns.append(column if column.ndim == 2 else column[:, None])
+    # float32 fields widen exactly, as in `encode`; a row is one record in wire order.
     data = np.concatenate(columns, axis=1, dtype="<f8")
     prefix = _cdr_prefix(tuple(layout))
     return [prefix + row.tobytes() for row in data]
