@@ -102,18 +102,19 @@ def test_a_rendered_picture_gives_the_block_pose_with_its_stamp_and_none_without
         frames, info = _cropped(views)
         seen = _image(frames[0], SEEN_NS)
 
-        sends = []
+        sends = 0
 
         def send_until_answered() -> bool:
             # Best effort (a camera's QoS): resend until an answer arrives.
-            sends.append(SEEN_NS)
+            nonlocal sends
+            sends += 1
             infos.publish(info)
             images.publish(seen)
             probe.spin_for(0.2)
             return bool(got)
 
         probe.spin_until(send_until_answered, WAIT, f"a pose on {topic}")
-        print(f"a pose after {len(sends)} send(s) of a {CROP[0]}x{CROP[1]} picture")
+        print(f"a pose after {sends} send(s) of a {CROP[0]}x{CROP[1]} picture")
         pose = got[0]
         assert stamp_ns(pose.header.stamp) == SEEN_NS  # the picture's time, never the node's
         assert pose.header.frame_id == "world"

@@ -137,7 +137,7 @@ def episode_records(
         for k in range(n)
     ]
     closing = sr.closing_record(
-        int(stamps_ns[n]),
+        stamps[n],
         episode_id,
         n,
         episode.task,

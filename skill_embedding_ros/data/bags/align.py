@@ -212,10 +212,7 @@ class SourceAligner:
         self.command = before[-1].action if before else None
         self.counts["commands_superseded"] += max(0, len(before) - 1)
         out = self._close(self.kept, state.continuous)
-        if len(before) == len(self.commands):
-            self.commands.clear()  # the usual case: every command so far is before `state`
-        else:
-            self.commands = deque((c for c in self.commands if c.log_ns >= log_ns), MAX_COMMANDS)
+        self.commands = deque((c for c in self.commands if c.log_ns >= log_ns), MAX_COMMANDS)
         self.kept = state
         return out
 

@@ -313,8 +313,7 @@ class RobotPipeline:
             self.aligner.counts["malformed"] += 1
             self.aligner.problems.setdefault("malformed", f"{topic}: {err}")
             return []
-        aligned = self.aligner.feed(topic, log_ns, msg)
-        return self._records(aligned) if aligned else []  # most messages complete nothing
+        return self._records(self.aligner.feed(topic, log_ns, msg))
 
     def finish(self) -> list[list[RawRecord]]:
         return self._records(self.aligner.finish())
