@@ -108,12 +108,20 @@ def main() -> int:
         "(the learner's alpha1), so that z can name the task where the observation does not; "
         "unset, the default: p(z|t) stays N(0, 1) for every task",
     )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one config value, e.g. 'train.tasks=[spring, wall]' (repeatable)",
+    )
     p.add_argument("--out", type=Path, help="JSON file to write")
     p.add_argument(
         "--checkpoint", type=Path, help="actor checkpoint of the last round's policy to write"
     )
     args = p.parse_args()
-    cfg = load_run_config(args.config, ["agent.normalize=true"] if args.standardize else [])
+    overrides = args.set + (["agent.normalize=true"] if args.standardize else [])
+    cfg = load_run_config(args.config, tuple(overrides))
     if args.hidden:
         cfg.agent.hidden = tuple(args.hidden)
     suite, tasks = get_suite(cfg.train.suite), list(cfg.train.tasks)

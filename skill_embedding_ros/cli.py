@@ -113,13 +113,15 @@ def cmd_ingest(args) -> int:
 
     try:
         label, label_source = None, ""
+        if args.checkpoint and args.set:
+            raise ValueError("--set changes --config's values; a --checkpoint brings its own")
         if args.checkpoint:
             from skill_embedding_ros.agent.run_networks import load_networks
 
             nets, cfg, _ = load_networks(args.checkpoint)
             label_source = f"q_psi of checkpoint {_file_digest(args.checkpoint)}"
         else:
-            cfg = load_run_config(args.config)
+            cfg = load_run_config(args.config, tuple(args.set))
         suite = get_suite(cfg.train.suite)
         if args.checkpoint:
             label = checkpoint_labeller(nets, suite)
@@ -153,6 +155,16 @@ def cmd_ingest(args) -> int:
     return code
 
 
+def _add_set(parser: argparse.ArgumentParser, example: str) -> None:
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help=f"override one config value, e.g. {example} (repeatable)",
+    )
+
+
 def _file_digest(path: str) -> str:
     """BLAKE2b of a file's bytes: names a checkpoint by content, not by path, in a chunk's
     ingest fingerprint (the same weights copied elsewhere compare equal)."""
@@ -184,13 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train skills in-process (actors + learner)")
     train.add_argument("--config", help="run YAML (a path, or a file name under config/)")
-    train.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override one config value, e.g. agent.alpha2=0 (repeatable)",
-    )
+    _add_set(train, "agent.alpha2=0")
     train.add_argument("--seed", type=int, help="override train.seed")
     train.add_argument("--out", help="run directory (default: runs/<config>_seed<seed>)")
     train.add_argument("--episodes", type=int, default=50, help="evaluation episodes per task")
@@ -280,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
         "when the bag has any)",
     )
     ing.add_argument("--config", help="run YAML: suite, tasks, z size (robot topics)")
+    _add_set(ing, "'train.tasks=[spring, wall]' (--config's; robot topics)")
     ing.add_argument(
         "--checkpoint", help="label each episode's z with this run's q(z|a,s^H) (and its config)"
     )

@@ -16,7 +16,6 @@ import torch
 from skill_embedding_ros.agent.checkpoint import ACTOR, read_checkpoint
 from skill_embedding_ros.agent.learner import Learner
 from skill_embedding_ros.agent.run_networks import (
-    FRESH_CRITICS,
     build_networks,
     start_learner_from,
 )
@@ -36,9 +35,12 @@ def _run(*argv: str) -> subprocess.CompletedProcess:
 
 def test_dagger_labels_the_expert_round_and_evaluates(tmp_path):
     out = tmp_path / "dagger.json"
+    # The six-task config narrowed to a pair by --set, as the per-pair pre-training runs it.
+    six, pair = "config/jaco_pretrain_dagger.yaml", "train.tasks=[push, lift]"
     done = _run(
-        "scripts/dagger_jaco.py", "--config", CONFIG, "--rounds", "1", "--episodes", "1",
-        "--updates", "5", "--eval-episodes", "1", "--standardize", "--fit-std", "--out", str(out),
+        "scripts/dagger_jaco.py", "--config", six, "--set", pair, "--rounds", "1",
+        "--episodes", "1", "--updates", "5", "--eval-episodes", "1", "--standardize", "--fit-std",
+        "--out", str(out),
         "--checkpoint", str(tmp_path / "dagger.safetensors"), "--hidden", "32", "32",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
@@ -54,13 +56,16 @@ def test_dagger_labels_the_expert_round_and_evaluates(tmp_path):
     # policy acts with the statistics of the expert round, and its critics start fresh.
     tensors, meta = read_checkpoint(tmp_path / "dagger.safetensors")
     assert meta["kind"] == ACTOR and meta["config"]["agent"]["normalize"] is True
+    assert meta["config"]["train"]["tasks"] == ["push", "lift"]
     assert float(tensors["nets.policy.obs_norm.count"]) == 400
-    cfg = load_run_config(CONFIG, ["agent.normalize=true", "agent.hidden=[32, 32]"])
+    cfg = load_run_config(six, [pair, "agent.hidden=[32, 32]"])
     learner = Learner(build_networks(cfg), hold_steps(cfg))
-    assert start_learner_from(learner, tmp_path / "dagger.safetensors") == FRESH_CRITICS
-    policy = learner.nets.policy.state_dict()
+    # No FRESH_CRITICS warning: this config's anchor holds the policy near the one it loads.
+    assert start_learner_from(learner, tmp_path / "dagger.safetensors") == ""
+    policy, anchor = learner.nets.policy.state_dict(), learner.nets.anchor.state_dict()
     for name, value in policy.items():
         assert torch.equal(value, tensors[f"nets.policy.{name}"]), name
+        assert torch.equal(anchor[name], value), name
 
 
 def test_the_spread_of_the_committed_imitation_policy(tmp_path):

@@ -121,3 +121,20 @@ def test_scripted_jaco_demonstrations_ingest_and_are_labelled(tmp_path):
         want = infer_z(nets.inference, nets.latent, cfg.agent.history, plain)
         np.testing.assert_allclose(episode.z[0], want, atol=1e-5)
     assert not np.allclose(labelled[0].z[0], labelled[1].z[0])  # two skills, two z
+
+
+def test_set_narrows_the_config_to_a_pair_and_other_tasks_are_left_out(tmp_path, capsys):
+    """A pair's demonstrations from a bag of more tasks: `--set train.tasks=...` on the six-task
+    config keeps the named tasks, numbered as the pair's run numbers them."""
+    bag, store = _bag(tmp_path), tmp_path / "lift_only"
+    six = ["--config", "config/jaco_pretrain_dagger.yaml"]
+    args = ["ingest", str(bag), "--into", str(store), *six, "--set", "train.tasks=[lift]"]
+    assert cli.main([*args, "--quiet"]) == 0
+    [episode] = rs.StoreReader(store).new_episodes()
+    assert episode.task == 0 and episode.obs.shape == (SUITE.episode_steps + 1, 34)
+    np.testing.assert_allclose(episode.obs, _env_episode("lift", SEEDS[1])[0], atol=1e-6)
+    # --set changes --config's values; with a checkpoint's config it is refused, storing nothing.
+    refused = ["ingest", str(bag), "--into", str(tmp_path / "no"), "--checkpoint", "c"]
+    assert cli.main([*refused, "--set", "train.tasks=[lift]", "--quiet"]) == 2
+    assert "--set changes --config's values" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()
