@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from skill_embedding_ros.agent.actor import Actor
 from skill_embedding_ros.agent.learner import Learner
@@ -49,6 +50,15 @@ def _rate(fn, seconds: float) -> float:
     return count / (time.perf_counter() - start)
 
 
+def _gflop(fn) -> float:
+    """Floating-point operations of one call of fn (matrix products, forward and backward: what
+    torch's FlopCounterMode counts), in 1e9, after one warm-up call."""
+    fn()
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return round(counter.get_total_flops() / 1e9, 3)
+
+
 def _compile_mlps(nets: torch.nn.Module) -> None:
     """Put every MLP (networks.mlp: Linear and activation layers) under torch.compile; the
     losses around them (distributions, Retrace) stay eager."""
@@ -70,25 +80,27 @@ def bench_learner(batch: int, segment: int, seconds: float, device: str) -> dict
             replay.add(ep)
     rng = np.random.default_rng(0)
 
-    def updates_per_s(
-        segments: int, on: str, activation: str = "elu", compiled: bool = False
-    ) -> float:
+    def one_update(segments: int, on: str, activation: str = "elu", compiled: bool = False):
         replay_cfg = {"batch": segments, "segment": segment}
         agent = {**NETS, "activation": activation}
         sized = from_dict(RunConfig, {"agent": agent, "replay": replay_cfg})
         learner = Learner(build_networks(sized), hold_steps(sized), on)
         if compiled:
             _compile_mlps(learner.nets)
-        return _rate(lambda: replay_update(learner, replay, sized, rng), seconds)
+        return lambda: replay_update(learner, replay, sized, rng)
+
+    def updates_per_s(segments: int, on: str, **kwargs) -> float:
+        return _rate(one_update(segments, on, **kwargs), seconds)
 
     updates = updates_per_s(batch, device)
     results = {
         "learner_updates_per_s": round(updates, 1),
         "learner_transitions_per_s": round(updates * batch * segment),
+        "learner_gflop_per_update": _gflop(one_update(batch, device)),
         "env_steps_per_s_inprocess_8_envs": round(8 * _rate(actor.step, seconds)),
     }
     # The cheaper activation (agent.activation: relu), side by side in the same run.
-    relu = updates_per_s(batch, device, "relu")
+    relu = updates_per_s(batch, device, activation="relu")
     results["learner_updates_per_s_relu"] = round(relu, 1)
     results["learner_relu_vs_elu"] = round(relu / updates, 2)
     # torch.compile (inductor) on every MLP, ELU kept: the warm-up call compiles them.
@@ -131,7 +143,10 @@ def bench_sb3_sac(batch: int, seconds: float) -> dict:
         device="cpu",
     )
     model.learn(2_000)
-    return {"sb3_sac_updates_per_s": round(_rate(lambda: model.train(1, batch), seconds), 1)}
+    return {
+        "sb3_sac_updates_per_s": round(_rate(lambda: model.train(1, batch), seconds), 1),
+        "sb3_sac_gflop_per_update": _gflop(lambda: model.train(1, batch)),
+    }
 
 
 def main() -> None:
@@ -161,6 +176,14 @@ def main() -> None:
             results["learner_transitions_per_s"]
             / (results["sb3_sac_updates_per_s"] * batch * segment),
             2,
+        )
+        # Arithmetic per second, each side: how close to the CPU's matrix-product rate each
+        # update runs, apart from how much arithmetic it asks for.
+        for who in ("learner", "sb3_sac"):
+            rate = results[f"{who}_updates_per_s"] * results[f"{who}_gflop_per_update"]
+            results[f"{who}_gflop_per_s"] = round(rate, 1)
+        results["learner_vs_sb3_gflop_per_update"] = round(
+            results["learner_gflop_per_update"] / results["sb3_sac_gflop_per_update"], 2
         )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
