@@ -3,7 +3,8 @@ actor exploring the point mass into a replay recorder, as bench_graph.py starts 
 script sums the samples per function, with and without what each calls.
 
     python benchmarks/profile_actor.py                       # the composed actor (one process)
-    python benchmarks/profile_actor.py --separate skill_policy safety_gate sim_bridge
+    python benchmarks/profile_actor.py --sample replay_recorder
+    python benchmarks/profile_actor.py --separate --sample skill_policy safety_gate sim_bridge
     python benchmarks/profile_actor.py --out benchmarks/results_actor_profile.json
 
 A sampler, not a tracer: the nodes run at full speed (cProfile's per-call cost distorts Python
@@ -36,7 +37,7 @@ from skill_embedding_ros.ros.processes import fresh_domain
 def sample(pid: int, seconds: float, out: Path) -> None:
     """py-spy's raw (collapsed) stacks of `pid`'s running threads, 500 per second."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    cmd = [spy, "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "500"]
+    cmd = [spy, "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "500", "--gil"]
     done = subprocess.run([*cmd, "-f", "raw", "-o", str(out)], capture_output=True, text=True)
     if done.returncode != 0 or not out.exists():
         raise RuntimeError(f"py-spy failed ({done.returncode}): {done.stderr.strip()[-500:]}")
@@ -62,8 +63,12 @@ def shares(stacks: Path, top: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--separate", nargs="+", metavar="NODE",
-        help="the nodes in their own processes, these sampled (default: one composed actor)",
+        "--separate", action="store_true", help="each node its own process (compose:=false)"
+    )
+    parser.add_argument(
+        "--sample", nargs="+", metavar="PROCESS",
+        help="which processes to sample, one after the other: actor_container (the default), "
+        "replay_recorder, or with --separate skill_policy, safety_gate, sim_bridge",
     )  # fmt: skip
     parser.add_argument("--seconds", type=float, default=15.0, help="sampling window")
     parser.add_argument("--top", type=int, default=25, help="functions listed per table")
@@ -73,13 +78,14 @@ def main() -> None:
     result = {"command": "python " + shlex.join(sys.argv), "commit": git_commit()}
     with tempfile.TemporaryDirectory(prefix="profile_actor_") as tmp:
         work = Path(tmp)
-        composed = not args.separate
-        graph = start_graph(1, fresh_domain(), work / "store", work / "logs", composed)
+        graph = start_graph(1, fresh_domain(), work / "store", work / "logs", not args.separate)
         procs = [p for group in graph.values() for p in group]
         try:
             time.sleep(10.0)  # start-up, discovery and the first episodes
             check_alive(procs)
-            for name in ["actor_container"] if composed else args.separate:
+            for name in args.sample or ["skill_policy" if args.separate else "actor_container"]:
+                if name not in graph:
+                    raise SystemExit(f"error: no {name} process; there are {sorted(graph)}")
                 sample(graph[name][0].pid, args.seconds, work / f"{name}.txt")
                 result[name] = shares(work / f"{name}.txt", args.top)
             check_alive(procs)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -193,7 +194,7 @@ def task_errors(nets, obs, action, task, tasks) -> dict[str, float]:
 
 def save(args, cfg, nets, rounds) -> None:
     """The rounds so far to --out and the policy to --checkpoint."""
-    command = "python scripts/dagger_jaco.py " + " ".join(sys.argv[1:])
+    command = "python scripts/dagger_jaco.py " + shlex.join(sys.argv[1:])
     result = {
         "command": command,
         "commit": git_commit(),

@@ -5,7 +5,8 @@ python scripts/plot_progress.py results/runs/reach_tasks_seed* --out docs/reach_
 python scripts/plot_progress.py results/runs/jaco_pretrain_seed0 --metric return --out x.png
 python scripts/plot_progress.py in_process=RUN_A graph=RUN_B --metric eval --out x.png
 python scripts/plot_progress.py RUN... --learner values/q values/policy_entropy --out x.png
-A run is a run directory or a progress.jsonl file; NAME=PATH labels it NAME.
+A run is a run directory or a progress.jsonl file; NAME=PATH labels it NAME. Runs of other task
+lists (e.g. one per pre-training pair) share the panels of the tasks they share.
 """
 
 from __future__ import annotations
@@ -33,14 +34,27 @@ def read_progress(path: Path) -> list[dict]:
     return rows
 
 
-def task_names(paths: list[Path], count: int) -> list[str]:
-    """Task names from the first run with a config.yaml beside its progress, else t0, t1, ..."""
-    for path in paths:
-        config = (path if path.is_dir() else path.parent) / "config.yaml"
-        if config.is_file():
-            tasks = yaml.safe_load(config.read_text())["train"]["tasks"]
-            return [f"t{k} {name}" for k, name in enumerate(tasks)]
+def run_tasks(path: Path, rows: list[dict]) -> list[str]:
+    """A run's task names by task id: from its config.yaml beside the progress, else t0, t1, ...
+    (as many as its rows have success columns; evaluation rows carry none)."""
+    config = (path if path.is_dir() else path.parent) / "config.yaml"
+    if config.is_file():
+        return list(yaml.safe_load(config.read_text())["train"]["tasks"])
+    count = max(sum(k.startswith("charts/success_task") for k in row) for row in rows)
     return [f"t{k}" for k in range(count)]
+
+
+def panel_keys(data: list[tuple], metric: str, learner: list[str]) -> list[tuple[str, dict]]:
+    """(title, {run index: progress column}) per panel: a panel per learner key, or per task
+    name, where each run that has the task is read at its own id for it."""
+    if learner:
+        return [(key, dict.fromkeys(range(len(data)), key)) for key in learner]
+    prefix = "eval/success" if metric == "eval" else f"charts/{metric}"
+    keys: dict[str, dict[int, str]] = {}
+    for i, (_, path, rows) in enumerate(data):
+        for k, task in enumerate(run_tasks(path, rows)):
+            keys.setdefault(task, {})[i] = f"{prefix}_task{k}"
+    return list(keys.items())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -67,24 +81,16 @@ def main(argv: list[str] | None = None) -> None:
         path = Path(path)
         runs.append((label or (path.parent.name if path.is_file() else path.name), path))
     data = [(label, path, read_progress(path)) for label, path in runs]
-    if args.learner:
-        panels = [(key, key) for key in args.learner]
-    else:
-        # any row: evaluation rows during training (eval/*) carry no charts/ keys
-        count = max(
-            sum(k.startswith("charts/success_task") for k in row)
-            for _, _, rows in data
-            for row in rows
-        )
-        names = task_names([path for _, path, _ in data], count)
-        prefix = "eval/success" if args.metric == "eval" else f"charts/{args.metric}"
-        panels = [(names[k], f"{prefix}_task{k}") for k in range(count)]
+    panels = panel_keys(data, args.metric, args.learner)
 
     fig, axes = plt.subplots(
         1, len(panels), figsize=(3.2 * len(panels), 3.0), sharey=not args.learner, squeeze=False
     )
-    for ax, (title, key) in zip(axes[0], panels, strict=True):
-        for label, path, rows in data:
+    for ax, (title, run_keys) in zip(axes[0], panels, strict=True):
+        for i, (label, path, rows) in enumerate(data):
+            if i not in run_keys:  # a run without this task
+                continue
+            key = run_keys[i]
             points = [(r["env_steps"] / 1000, r[key]) for r in rows if key in r]
             if not points:
                 raise SystemExit(f"{path}: no {key} in its progress")
@@ -96,7 +102,11 @@ def main(argv: list[str] | None = None) -> None:
         ax.grid(alpha=0.3)
     ylabel = "evaluation success" if args.metric == "eval" else f"exploration {args.metric}"
     axes[0][0].set_ylabel("learner" if args.learner else ylabel)
-    axes[0][-1].legend(fontsize=7, loc="best")
+    handles = {}  # every run's line once, also where the last panel lacks some runs
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    axes[0][-1].legend(handles.values(), handles.keys(), fontsize=7, loc="best")
     if args.title:
         fig.suptitle(args.title, fontsize=10)
     fig.tight_layout()

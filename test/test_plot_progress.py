@@ -32,7 +32,7 @@ def test_success_and_return_curves(tmp_path):
     rows.insert(1, evaluation)
     (run / "progress.jsonl").write_text("\n".join(map(json.dumps, rows)) + "\n")
     plot = _module()
-    assert plot.task_names([run], 2) == ["t0 push", "t1 lift"]
+    assert plot.run_tasks(run, rows) == ["push", "lift"]
     for metric in ("success", "return", "eval"):
         out = tmp_path / f"{metric}.png"
         plot.main([str(run), "--metric", metric, "--out", str(out)])
@@ -48,3 +48,28 @@ def test_success_and_return_curves(tmp_path):
         plot.main([str(unevaluated), "--metric", "eval", "--out", str(learner)])
     with pytest.raises(SystemExit, match="not found"):
         plot.main([str(tmp_path / "missing"), "--out", str(tmp_path / "x.png")])
+
+
+def test_runs_of_other_tasks_share_the_panels_of_the_tasks_they_share(tmp_path):
+    """Pre-training pairs side by side: a panel per task name, each run read at its own ids."""
+    runs = []
+    for name, tasks in (("a", ["push", "lift"]), ("b", ["lift", "wall"])):
+        run = tmp_path / name
+        run.mkdir()
+        (run / "config.yaml").write_text(f"train: {{tasks: [{', '.join(tasks)}]}}\n")
+        row = {"env_steps": 1000, "charts/success_task0": 0.5, "charts/success_task1": 0.25}
+        (run / "progress.jsonl").write_text(json.dumps(row) + "\n")
+        runs.append((name, run, [row]))
+    plot = _module()
+    panels = plot.panel_keys(runs, "success", [])
+    assert panels == [
+        ("push", {0: "charts/success_task0"}),
+        ("lift", {0: "charts/success_task1", 1: "charts/success_task0"}),
+        ("wall", {1: "charts/success_task1"}),
+    ]
+    bare = tmp_path / "bare.jsonl"  # no config beside it: t0, t1 by the columns it has
+    bare.write_text(json.dumps(runs[0][2][0]) + "\n")
+    assert plot.run_tasks(bare, runs[0][2]) == ["t0", "t1"]
+    out = tmp_path / "pairs.png"
+    plot.main([str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(out)])
+    assert out.stat().st_size > 1000
