@@ -59,6 +59,13 @@ def _gflop(fn) -> float:
     return round(counter.get_total_flops() / 1e9, 3)
 
 
+def _matmul_gflop_per_s(rows: int, width: int, seconds: float) -> float:
+    """One thread's rate on a product the size of a layer's at this batch: what the arithmetic
+    of an update could run at, at best."""
+    x, w = torch.randn(rows, width), torch.randn(width, width)
+    return round(_rate(lambda: x @ w, seconds) * 2 * rows * width * width / 1e9, 1)
+
+
 def _compile_mlps(nets: torch.nn.Module) -> None:
     """Put every MLP (networks.mlp: Linear and activation layers) under torch.compile; the
     losses around them (distributions, Retrace) stay eager."""
@@ -177,8 +184,9 @@ def main() -> None:
             / (results["sb3_sac_updates_per_s"] * batch * segment),
             2,
         )
-        # Arithmetic per second, each side: how close to the CPU's matrix-product rate each
-        # update runs, apart from how much arithmetic it asks for.
+        # Arithmetic per second, each side, against one layer's product alone: how close to the
+        # CPU's matrix-product rate each update runs, apart from how much arithmetic it asks for.
+        results["matmul_gflop_per_s"] = _matmul_gflop_per_s(batch * segment, 128, args.seconds)
         for who in ("learner", "sb3_sac"):
             rate = results[f"{who}_updates_per_s"] * results[f"{who}_gflop_per_update"]
             results[f"{who}_gflop_per_s"] = round(rate, 1)
