@@ -11,19 +11,21 @@ matches a restarted policy late gets them, and the store keeps an episode it get
 (data/store_writer.py). So what a kill -9 loses is only what the policies no longer hold once the
 restarted recorder matches them: records queued in this process's subscriptions (DDS has
 acknowledged them) and those published while it was down come again. Intake still does nothing
-but take records and log closed episodes to the store's write-ahead log: each callback drains its
-subscription's whole queue, chunks are written and fsynced by a thread of their own, and the
-per-chunk log line gives the largest lag (store time - send time) of the records sent since the
-recorder started. docs/ros_graph.md gives the measured figures.
+but take records and log closed episodes to the store's write-ahead log: every INTAKE_PERIOD a
+timer takes each subscription's whole queue (the executor never waits on the subscriptions
+themselves: one wake per record cost rclpy's SingleThreadedExecutor more than storing it),
+chunks are written and fsynced by a thread of their own, and the per-chunk log line gives the
+largest lag (store time - send time) of the records sent since the recorder started.
+docs/ros_graph.md gives the measured figures.
 """
 
 from __future__ import annotations
 
-import functools
 import sys
 import threading
 import time
 
+from rclpy.callback_groups import CallbackGroup
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from std_msgs.msg import Float64MultiArray
@@ -35,12 +37,31 @@ from skill_embedding_ros.ros.run import spin
 from skill_embedding_ros.settings.nodes import StoreConfig
 
 LOG_PERIOD_S = 30.0
+INTAKE_PERIOD_S = 0.01
+"""How often the queued records are taken: a lag this small is nothing beside a chunk's flush
+period, and a hundred wakes a second cost little whatever the record rate."""
 DRAIN_MAX = 1000
-"""Records taken per callback at most, so one busy topic cannot starve the timers."""
+"""Records taken per topic and intake at most, so one busy topic cannot starve the timers."""
+
+
+class _Polled(CallbackGroup):
+    """Subscriptions no executor waits on or calls back: their messages stay queued in DDS
+    until the node takes them itself."""
+
+    def can_execute(self, entity) -> bool:
+        return False
+
+    def beginning_execution(self, entity) -> bool:
+        return False
+
+    def ending_execution(self, entity) -> None:
+        pass
 
 
 class ReplayRecorder(Node):
-    single_threaded_executor = True  # its callbacks take the message info (run.new_executor)
+    # run.new_executor: the polled subscriptions need an executor that asks their callback group
+    # (rclpy's EventsExecutor of 9.1.2 also failed on callbacks that take the message info).
+    single_threaded_executor = True
 
     def __init__(self):
         super().__init__("replay_recorder")
@@ -71,6 +92,8 @@ class ReplayRecorder(Node):
         # Flushing and scanning are about wall time, not sim time (which may stand still).
         steady = Clock(clock_type=ClockType.STEADY_TIME)
         self.create_timer(self.cfg.scan_period, self._scan, clock=steady)
+        self._polled = _Polled()
+        self.create_timer(INTAKE_PERIOD_S, self._take_all, clock=steady)
         self._stop = threading.Event()
         self._flusher = threading.Thread(target=self._flush_loop, name="flush", daemon=True)
         self._flusher.start()
@@ -83,24 +106,23 @@ class ReplayRecorder(Node):
             self._recorded_topics[topic] = self.create_subscription(
                 Float64MultiArray,
                 topic,
-                functools.partial(self._on_record, topic),
+                lambda _: None,  # never called: _take_all takes the records
                 topics.RECORDS_INTAKE,
+                callback_group=self._polled,
                 raw=True,
             )
             self.get_logger().info(f"recording {topic}")
 
-    def _on_record(self, topic: str, data: bytes, info) -> None:
-        """One record from the executor, then whatever else its subscription has queued: a
-        recorder that fell behind catches up without an executor round per record, and a
-        record still queued is one a kill loses."""
-        self._store(topic, data, info)
-        sub = self._recorded_topics[topic]
-        for _ in range(DRAIN_MAX):
-            with sub.handle:
-                taken = sub.handle.take_message(sub.msg_type, sub.raw)
-            if taken is None:
-                return
-            self._store(topic, *taken)
+    def _take_all(self) -> None:
+        """Every record queued on every recorded topic (DRAIN_MAX per topic at most): a record
+        still queued is one a kill loses."""
+        for topic, sub in self._recorded_topics.items():
+            for _ in range(DRAIN_MAX):
+                with sub.handle:
+                    taken = sub.handle.take_message(sub.msg_type, sub.raw)
+                if taken is None:
+                    break
+                self._store(topic, *taken)
 
     def _store(self, topic: str, data: bytes, info) -> None:
         sent = info.get("source_timestamp") if isinstance(info, dict) else None
