@@ -74,6 +74,10 @@ def ratios(res: dict) -> dict:
             one["steps_per_s_total"] / single["steps_per_s_total"], 2
         )
     for n, row in res.get("graph_composed", {}).items():
+        if n == "1":
+            out["composed_graph_step_over_dds_round_trip"] = round(
+                row["step_us_per_actor"] / res["dds_round_trip"]["mean_us"], 2
+            )
         out[f"composed_vs_separate_total_steps_{n}_actors"] = round(
             row["steps_per_s_total"] / res["graph"][n]["steps_per_s_total"], 2
         )

@@ -8,9 +8,10 @@ script sums the samples per function, with and without what each calls.
     python benchmarks/profile_actor.py --out benchmarks/results_actor_profile.json
 
 A sampler, not a tracer: the nodes run at full speed (cProfile's per-call cost distorts Python
-code many times over, benchmarks/profile_node.py), and only samples of a running thread count
-(py-spy's default), so a node blocked in its executor's wait adds nothing. Needs py-spy
-(requirements-bench.txt) and the right to trace a child process (root, or ptrace_scope 0).
+code many times over, benchmarks/profile_node.py). Only samples of a thread holding the GIL
+count (`--gil`): a node blocked in its executor's wait has released it and adds nothing, where
+py-spy's own idle test counted such waits as running. Needs py-spy (requirements-bench.txt) and
+the right to trace a child process (root, or ptrace_scope 0).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from skill_embedding_ros.ros.processes import fresh_domain
 
 
 def sample(pid: int, seconds: float, out: Path) -> None:
-    """py-spy's raw (collapsed) stacks of `pid`'s running threads, 500 per second."""
+    """py-spy's raw (collapsed) stacks of `pid`'s GIL-holding thread, 500 per second."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     cmd = [spy, "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "500", "--gil"]
     done = subprocess.run([*cmd, "-f", "raw", "-o", str(out)], capture_output=True, text=True)
@@ -94,7 +95,7 @@ def main() -> None:
                 stop_all(group)
     for name, tables in result.items():
         if isinstance(tables, dict):
-            print(f"\n{name}: {tables['samples']} samples of running threads")
+            print(f"\n{name}: {tables['samples']} samples holding the GIL")
             for kind in ("with_callees", "own"):
                 print(f"  share {kind.replace('_', ' ')}:")
                 for frame, share in tables[kind].items():

@@ -4,7 +4,6 @@ point-mass policy, top functions by their own time.
 
     python benchmarks/profile_node.py safety_gate [--episodes 60] [--top 15]
     python benchmarks/profile_node.py skill_policy --sort cumulative --only skill_embedding_ros
-    python benchmarks/profile_node.py skill_policy --cpu   # the node thread's CPU time only
 
 Each node is its own process over real DDS on a fresh ROS_DOMAIN_ID, started by the launcher's
 own command line (`node_command`), with the train_sim / evaluate_sim graphs' parameters.
@@ -25,19 +24,6 @@ from skill_embedding_ros.ros.processes import REPO, fresh_domain, graph_params, 
 from skill_embedding_ros.testing.checkpoints import untrained_checkpoint
 
 NODES = ("sim_bridge", "safety_gate", "skill_policy")
-# cProfile over `python -m MODULE ARGS` with the calling thread's CPU time as its clock: time a
-# node spends blocked in rcl's wait counts as nothing, so what is left is what it computes.
-CPU_PROFILE = """import cProfile, runpy, sys, time
-out, module = sys.argv[1], sys.argv[2]
-sys.argv = [module, *sys.argv[3:]]
-profiler = cProfile.Profile(time.thread_time)
-try:
-    profiler.runcall(runpy.run_module, module, run_name="__main__", alter_sys=True)
-except SystemExit:
-    pass
-finally:
-    profiler.dump_stats(out)
-"""
 
 
 def main() -> None:
@@ -50,10 +36,6 @@ def main() -> None:
         help="own time per function, or time including what it calls",
     )  # fmt: skip
     parser.add_argument("--only", default="", help="list only functions whose path matches")
-    parser.add_argument(
-        "--cpu", action="store_true",
-        help="time by the node thread's CPU clock: blocking in rcl's wait left out",
-    )  # fmt: skip
     args = parser.parse_args()
     domain = fresh_domain()
     with tempfile.TemporaryDirectory(prefix="profile_node_") as tmp:
@@ -70,9 +52,7 @@ def main() -> None:
         procs = {}
         for name in NODES:
             cmd = node_command(NodeSpec(name, name, "actor_0", params[name]))
-            if name == args.node and args.cpu:  # python -c CPU_PROFILE FILE <module> ...
-                cmd = [cmd[0], "-c", CPU_PROFILE, str(profile), *cmd[2:]]
-            elif name == args.node:  # python -m cProfile -o FILE -m <module> --ros-args ...
+            if name == args.node:  # python -m cProfile -o FILE -m <module> --ros-args ...
                 cmd = [cmd[0], "-m", "cProfile", "-o", str(profile), *cmd[1:]]
             log = open(work / f"{name}.log", "w")  # noqa: SIM115 (closed with the process)
             procs[name] = subprocess.Popen(

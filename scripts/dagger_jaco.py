@@ -36,7 +36,7 @@ from skill_embedding_ros.agent.checkpoint import save_actor_checkpoint
 from skill_embedding_ros.agent.learner import Learner
 from skill_embedding_ros.agent.run_networks import build_networks
 from skill_embedding_ros.provenance import git_commit
-from skill_embedding_ros.settings.run import load_run_config, to_dict
+from skill_embedding_ros.settings.run import add_set_option, load_run_config, to_dict
 from skill_embedding_ros.tasks.env import SuiteEnv
 from skill_embedding_ros.tasks.jaco.reactive import ReactiveController
 from skill_embedding_ros.tasks.registry import get_suite
@@ -109,13 +109,7 @@ def main() -> int:
         "(the learner's alpha1), so that z can name the task where the observation does not; "
         "unset, the default: p(z|t) stays N(0, 1) for every task",
     )
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override one config value, e.g. 'train.tasks=[spring, wall]' (repeatable)",
-    )
+    add_set_option(p, "'train.tasks=[spring, wall]'")
     p.add_argument("--out", type=Path, help="JSON file to write")
     p.add_argument(
         "--checkpoint", type=Path, help="actor checkpoint of the last round's policy to write"

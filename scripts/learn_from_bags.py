@@ -32,7 +32,7 @@ from skill_embedding_ros.data.bags.ingest import IngestOptions, ingest  # noqa: 
 from skill_embedding_ros.data.replay import ReplayBuffer  # noqa: E402
 from skill_embedding_ros.data.replay_store import StoreReader  # noqa: E402
 from skill_embedding_ros.provenance import git_commit  # noqa: E402
-from skill_embedding_ros.settings.run import load_run_config  # noqa: E402
+from skill_embedding_ros.settings.run import add_set_option, load_run_config  # noqa: E402
 from skill_embedding_ros.tasks.env import SuiteEnv  # noqa: E402
 from skill_embedding_ros.tasks.point_mass.demos import reach_goal  # noqa: E402
 from skill_embedding_ros.tasks.registry import get_suite  # noqa: E402
@@ -78,9 +78,7 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=4000, help="learner updates")
     parser.add_argument("--episodes", type=int, default=100, help="evaluation episodes")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="config override"
-    )
+    add_set_option(parser)
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     torch.set_num_threads(1)

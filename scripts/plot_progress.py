@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
             ax.plot(*zip(*points, strict=True), label=label, lw=1.2)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("env steps (thousands)")
-        if "/success" in key:
+        if "/success" in next(iter(run_keys.values())):
             ax.axhline(0.9, color="grey", lw=0.6, ls=":")
         ax.grid(alpha=0.3)
     ylabel = "evaluation success" if args.metric == "eval" else f"exploration {args.metric}"

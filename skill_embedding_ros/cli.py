@@ -20,7 +20,7 @@ from pathlib import Path
 
 from skill_embedding_ros.ros.estop_cli import add_subcommand as add_estop_command
 from skill_embedding_ros.security.keystore import add_subcommand as add_keystore_command
-from skill_embedding_ros.settings.run import load_run_config
+from skill_embedding_ros.settings.run import add_set_option, load_run_config
 from skill_embedding_ros.training.evaluation_run import run_evaluation
 from skill_embedding_ros.transfer.cli import add_subcommand as add_transfer_command
 
@@ -155,16 +155,6 @@ def cmd_ingest(args) -> int:
     return code
 
 
-def _add_set(parser: argparse.ArgumentParser, example: str) -> None:
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help=f"override one config value, e.g. {example} (repeatable)",
-    )
-
-
 def _file_digest(path: str) -> str:
     """BLAKE2b of a file's bytes: names a checkpoint by content, not by path, in a chunk's
     ingest fingerprint (the same weights copied elsewhere compare equal)."""
@@ -196,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train skills in-process (actors + learner)")
     train.add_argument("--config", help="run YAML (a path, or a file name under config/)")
-    _add_set(train, "agent.alpha2=0")
+    add_set_option(train)
     train.add_argument("--seed", type=int, help="override train.seed")
     train.add_argument("--out", help="run directory (default: runs/<config>_seed<seed>)")
     train.add_argument("--episodes", type=int, default=50, help="evaluation episodes per task")
@@ -286,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
         "when the bag has any)",
     )
     ing.add_argument("--config", help="run YAML: suite, tasks, z size (robot topics)")
-    _add_set(ing, "'train.tasks=[spring, wall]' (--config's; robot topics)")
+    add_set_option(ing, "'train.tasks=[spring, wall]' (--config's; robot topics)")
     ing.add_argument(
         "--checkpoint", help="label each episode's z with this run's q(z|a,s^H) (and its config)"
     )

@@ -7,6 +7,7 @@ built, so before anything (run directory, store, checkpoint) is made from it."""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -280,6 +281,18 @@ def read_config_file(path: str, folder: str = "") -> dict:
     if not isinstance(values, dict):
         raise ValueError(f"{p} must hold a mapping of sections, got {type(values)}")
     return values
+
+
+def add_set_option(parser: argparse.ArgumentParser, example: str = "agent.alpha2=0") -> None:
+    """`--set SECTION.KEY=VALUE` (repeatable) on a command line: the overrides that
+    `load_run_config` applies, in the one format every command takes them in."""
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help=f"override one config value, e.g. {example} (repeatable)",
+    )
 
 
 def load_run_config(
