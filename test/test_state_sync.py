@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from skill_embedding_ros.control.state_sync import StateSync
 from skill_embedding_ros.data.bags.align import AlignConfig, RobotAligner
 from skill_embedding_ros.data.bags.reader import BagFile
+from skill_embedding_ros.data.bags.robot_messages import decoder
 from skill_embedding_ros.tasks.registry import get_suite
 from skill_embedding_ros.testing.bags import TS, write_messages
 
@@ -190,8 +191,9 @@ def test_the_bag_aligner_selects_what_a_live_consumer_selects(tmp_path):
     aligned = []
     with BagFile(tmp_path / "bag") as bag:
         aligner = RobotAligner(bag.topics, cfg)
+        decode = {t: decoder(bag.typestore, m) for t, m in aligner.types.items()}
         for topic, log_ns, data in bag.messages(list(aligner.types)):
-            aligned += aligner.feed(topic, log_ns, bag.deserialize(data, aligner.types[topic]))
+            aligned += aligner.feed(topic, log_ns, decode[topic](data))
         aligned += aligner.finish()
     live_stamps = [s.stamp_ns for _, s in live]
     assert len(live_stamps) == 31 and len(aligned) == 1, aligner.counts

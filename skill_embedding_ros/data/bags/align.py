@@ -29,6 +29,7 @@ states and poses per source.
 
 from __future__ import annotations
 
+import math
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ import numpy as np
 
 from skill_embedding_ros.control.joint_limits import commanded_limits
 from skill_embedding_ros.control.state_sync import StateSync, SyncedState
+from skill_embedding_ros.data.bags.robot_messages import ArrayFields, JointStateFields, PoseFields
 from skill_embedding_ros.data.bags.sources import find_sources
 from skill_embedding_ros.data.replay import Episode, demonstration
 from skill_embedding_ros.tasks.suite import TaskSuite
@@ -153,37 +155,35 @@ class SourceAligner:
     def on_task(self, name: str) -> None:
         self.task = name
 
-    def on_pose(self, name: str, msg) -> list[AlignedEpisode]:
-        p, q = msg.pose.position, msg.pose.orientation
-        pose = (np.array([p.x, p.y, p.z]), np.array([q.w, q.x, q.y, q.z]))
-        return self._synced(self.sync.add_pose(name, _stamp_ns(msg.header.stamp), pose))
+    def on_pose(self, name: str, msg: PoseFields) -> list[AlignedEpisode]:
+        pose = (np.array(msg.position), np.array(msg.orientation))
+        return self._synced(self.sync.add_pose(name, msg.stamp_ns, pose))
 
-    def on_command(self, log_ns: int, msg) -> None:
+    def on_command(self, log_ns: int, msg: ArrayFields) -> None:
         if self.kept is None:
             self.counts["commands_unmatched"] += 1  # before any state: acts on nothing we have
             return
-        dims = msg.layout.dim
-        data = np.asarray(msg.data, np.float64)
+        data = msg.data
         action = None
-        if dims and dims[0].label == SAFETY_STOP:
+        if msg.labels and msg.labels[0] == SAFETY_STOP:
             self.counts["safety_stops"] += 1
-        elif data.shape != (self.suite.action_dim,):
+        elif len(data) != self.suite.action_dim:
             self._problem(
                 "malformed",
-                f"command of {data.size} values, the suite has {self.suite.action_dim} joints",
+                f"command of {len(data)} values, the suite has {self.suite.action_dim} joints",
             )
-        elif not np.isfinite(data).all():
-            self._problem("non_finite", f"command {data.tolist()}")
-        else:
-            action = self.suite.action(np.clip(data, -self.speed, self.speed))
+        elif not all(map(math.isfinite, data)):
+            self._problem("non_finite", f"command {list(data)}")
+        else:  # np.clip, without its wrapper's cost on a few values
+            action = self.suite.action(np.minimum(np.maximum(data, -self.speed), self.speed))
         self.commands.append(_Command(log_ns, action))
 
-    def on_joint_state(self, log_ns: int, msg) -> list[AlignedEpisode]:
+    def on_joint_state(self, log_ns: int, msg: JointStateFields) -> list[AlignedEpisode]:
         # Python floats, as a live node gets them (and cheaper than numpy scalars downstream).
-        positions = dict(zip(msg.name, msg.position.tolist(), strict=False))
-        velocities = dict(zip(msg.name, msg.velocity.tolist(), strict=False))
-        stamp, tag = _stamp_ns(msg.header.stamp), _Tag(log_ns, self.task)
-        return self._synced(self.sync.add_joint_state(stamp, positions, velocities, tag))
+        positions = dict(zip(msg.names, msg.positions, strict=False))
+        velocities = dict(zip(msg.names, msg.velocities, strict=False))
+        tag = _Tag(log_ns, self.task)
+        return self._synced(self.sync.add_joint_state(msg.stamp_ns, positions, velocities, tag))
 
     def finish(self) -> list[AlignedEpisode]:
         """End of the bag: the last states close their segment."""
@@ -206,13 +206,14 @@ class SourceAligner:
 
     def _advance(self, state: SyncedState) -> list[AlignedEpisode]:
         """`state` follows `kept`: `kept`'s action is the last command logged between them."""
-        log_ns = state.tag.log_ns
-        before = [c for c in self.commands if c.log_ns < log_ns]
-        self.commanded = bool(before)
-        self.command = before[-1].action if before else None
-        self.counts["commands_superseded"] += max(0, len(before) - 1)
+        log_ns, commands = state.tag.log_ns, self.commands
+        last, before = None, 0
+        while commands and commands[0].log_ns < log_ns:  # logged in order: a prefix
+            last, before = commands.popleft(), before + 1
+        self.commanded = before > 0
+        self.command = None if last is None else last.action
+        self.counts["commands_superseded"] += max(0, before - 1)
         out = self._close(self.kept, state.continuous)
-        self.commands = deque((c for c in self.commands if c.log_ns >= log_ns), MAX_COMMANDS)
         self.kept = state
         return out
 
@@ -326,6 +327,7 @@ class RobotAligner:
         """The topics to read, with their types."""
 
     def feed(self, topic: str, log_ns: int, msg) -> list[AlignedEpisode]:
+        """`msg`: the topic's fields as data/bags/robot_messages.py decodes them."""
         out = []
         for aligner, role, counter in self._routes[topic]:
             self.counts[counter] += 1
@@ -334,7 +336,7 @@ class RobotAligner:
             elif role == COMMANDS:
                 aligner.on_command(log_ns, msg)
             elif role == "task":
-                aligner.on_task(str(msg.data))
+                aligner.on_task(msg)
             else:
                 out += aligner.on_pose(role.split("/")[1], msg)
         return out
@@ -352,7 +354,3 @@ def label_episodes(
     for item in episodes:
         z = np.asarray(label(item.episode), np.float32)
         item.episode.z = np.broadcast_to(z, item.episode.z.shape).copy()
-
-
-def _stamp_ns(stamp) -> int:
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)

@@ -3,7 +3,8 @@
 A bag of per-step record topics is read with the live recorder's own code (`decode_cdr`, the
 `EpisodeCollector` of data/replay_store.py), so it yields exactly the episodes the recorder
 would have stored. A bag of robot topics only is aligned into transitions (data/bags/align.py)
-and written as the records a policy would have published, which then take the same path.
+and written as the records a policy would have published for them (whole episodes, which the
+chunk reads back into).
 
 Each bag is all or nothing: its episodes stream into one new chunk under the store's
 .incoming/, which lands with one rename only once the whole bag has been read; an error, an
@@ -44,6 +45,7 @@ from skill_embedding_ros.data.bags.fingerprint import (
     ingest_fingerprint,
 )
 from skill_embedding_ros.data.bags.reader import BagError, BagFile
+from skill_embedding_ros.data.bags.robot_messages import decoder
 from skill_embedding_ros.data.bags.trial_labels import LabelledPipeline
 from skill_embedding_ros.data.replay import Episode
 from skill_embedding_ros.data.replay_store import (
@@ -189,10 +191,10 @@ def _stream(bag, pipeline, builder, digest, summary, progress: bool) -> None:
         disable=not progress,
         leave=False,
     )
-    batch = 0
+    batch, names = 0, {t: t.encode() for t in pipeline.topics}
     with bar:
         for topic, log_ns, data in bag.messages(pipeline.topics):
-            digest.update(b"".join((topic.encode(), _TIME.pack(log_ns), data)))  # one call
+            digest.update(b"".join((names[topic], _TIME.pack(log_ns), data)))  # one call
             summary.messages_read += 1
             for records in pipeline.feed(topic, log_ns, data):
                 builder.add_episode(records)
@@ -229,7 +231,7 @@ def _why(summary: BagSummary) -> str:
     reasons = {
         k: v
         for k, v in summary.counts.items()
-        if v and k != "records" and not k.startswith(("messages", "assembly"))
+        if v and k != "records" and not k.startswith("messages")
     }
     if summary.problems:
         return "; " + "; ".join(summary.problems.values())
@@ -293,22 +295,23 @@ class RecordPipeline:
 
 
 class RobotPipeline:
-    """Robot topics -> aligned episodes -> the records a policy would have published for them
-    -> the same collector the record bags go through (so the chunk reads back as stored)."""
+    """Robot topics -> aligned episodes -> the records a policy would have published for them.
+    Each aligned episode is complete, so its records are written as they are (no collector to
+    reassemble them; test_bag_align reads the chunks back into the aligned episodes)."""
 
     kind = "robot"
 
     def __init__(self, bag: BagFile, cfg: AlignConfig, label):
-        self.bag, self.label = bag, label
+        self.label = label
         self.aligner = RobotAligner(bag.topics, cfg)
         self.types = self.aligner.types
         self.topics = list(self.types)
-        self.collector = EpisodeCollector()
+        self.decode = {t: decoder(bag.typestore, m) for t, m in self.types.items()}
         self._ids: Counter[str] = Counter()
 
     def feed(self, topic: str, log_ns: int, data: bytes) -> list[list[RawRecord]]:
         try:
-            msg = self.bag.deserialize(data, self.types[topic])
+            msg = self.decode[topic](data)
         except ValueError as err:
             self.aligner.counts["malformed"] += 1
             self.aligner.problems.setdefault("malformed", f"{topic}: {err}")
@@ -325,22 +328,20 @@ class RobotPipeline:
             topic = f"{item.source.rstrip('/')}/{STEP_RECORDS}"
             ident = self._ids[item.source]
             self._ids[item.source] += 1
-            done = None
             records = episode_records(
                 item.episode, item.source, ident, item.stamps_ns, demonstration=True
             )
             encoded = sr.encode_cdr_many(records)
-            for record, log_ns, data in zip(records, item.log_ns.tolist(), encoded, strict=True):
-                # The record itself stands for its decoded bytes: float32 values survive the
-                # float64 wire layout exactly.
-                done = self.collector.add(record, RawRecord(topic, log_ns, data))
-            if done is not None:
-                out.append(done[1])
+            out.append(
+                [
+                    RawRecord(topic, log_ns, data)
+                    for log_ns, data in zip(item.log_ns.tolist(), encoded, strict=True)
+                ]
+            )
         return out
 
     def summarize(self, summary: BagSummary, builder) -> None:
         counts = self.aligner.counts
-        counts.update({f"assembly_{k}": v for k, v in self.collector.assembler.counts.items()})
         _fill(summary, builder, counts, self.aligner.problems)
         summary.dropped = (
             counts["duplicates"]

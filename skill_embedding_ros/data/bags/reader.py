@@ -14,8 +14,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from rosbags.highlevel import AnyReader
+from rosbags.typesys import Stores, get_typestore
 
 from skill_embedding_ros.data import step_record as sr
+
+HEADER = "std_msgs/msg/Header"
 
 
 class BagError(ValueError):
@@ -38,6 +41,9 @@ class BagFile:
             # The distribution's definitions serve bags that carry none (older sqlite3 bags).
             self._reader = AnyReader([self.path], default_typestore=sr.typestore())
             self._reader.open()
+            self._typestore = (
+                self._reader.typestore if self._reader.is2 else _cdr_types(self._reader.typestore)
+            )
         except Exception as err:  # rosbags raises many kinds on a damaged file
             self._reader = None
             raise BagError(f"{self.path}: not a readable bag ({_describe(err)})") from None
@@ -53,6 +59,12 @@ class BagFile:
         if self._reader is None:
             raise RuntimeError("BagFile is not open")
         return self._reader
+
+    @property
+    def typestore(self):
+        """The definitions of the CDR bytes `messages` yields (rosbags Typestore)."""
+        self.reader  # noqa: B018 (raises unless open)
+        return self._typestore
 
     @property
     def ros1(self) -> bool:
@@ -78,28 +90,26 @@ class BagFile:
         connections = [c for c in reader.connections if c.topic in wanted]
         if not connections:
             return
-        convert = reader.typestore.ros1_to_cdr if self.ros1 else None
+        convert = self.typestore.ros1_to_cdr if self.ros1 else None
         read = 0
-        stream = reader.messages(connections=connections)
-        while True:
-            try:
-                connection, time_ns, raw = next(stream)
+        try:  # around the loop, not each step: what the caller does never raises in here
+            for connection, time_ns, raw in reader.messages(connections=connections):
                 data = convert(raw, connection.msgtype) if convert else raw
-            except StopIteration:
-                return
-            except Exception as err:  # a damaged bag: say where, never crash the caller
-                raise BagError(
-                    f"{self.path}: unreadable after {read} messages ({_describe(err)})"
-                ) from None
-            read += 1
-            yield connection.topic, time_ns, bytes(data)
+                read += 1
+                yield connection.topic, time_ns, bytes(data)
+        except Exception as err:  # a damaged bag: say where, never crash the caller
+            raise BagError(
+                f"{self.path}: unreadable after {read} messages ({_describe(err)})"
+            ) from None
 
-    def deserialize(self, data: bytes, msgtype: str):
-        """A message object from CDR bytes (the bag's definitions); ValueError if malformed."""
-        try:
-            return self.reader.typestore.deserialize_cdr(data, msgtype)
-        except Exception as err:  # truncated or garbled bytes raise anything from struct up
-            raise ValueError(f"malformed {msgtype}: {_describe(err)}") from None
+
+def _cdr_types(ros1):
+    """A ROS 1 bag's definitions as its messages are in CDR: rosbags' conversion drops every
+    header's `seq` (ROS 2 has none) and reads the header's definition as ROS 2's, so the bag's
+    own header (with `seq`) would have it skipped twice (found by test_bag_align's ROS 1 bag)."""
+    store = get_typestore(Stores.EMPTY)
+    store.register({**ros1.fielddefs, HEADER: sr.typestore().fielddefs[HEADER]})
+    return store
 
 
 SQLITE_MAGIC = b"SQLite format 3\x00"

@@ -29,16 +29,17 @@ def build_observation(
     joint_positions / joint_velocities: joint name -> m (or rad) and m/s (or rad/s).
     object_positions: object name -> position (x, y[, z]) in the world frame, metres.
     """
-    missing = [j for j in joints if j not in joint_positions or j not in joint_velocities]
-    missing += [o for o in objects if o not in object_positions]
-    if missing:
+    try:  # the lookups themselves find what is missing: built once per control step
+        parts = [joint_positions[j] for j in joints] + [joint_velocities[j] for j in joints]
+        for o in objects:
+            parts.extend(object_positions[o][:2])
+    except KeyError:
+        missing = [j for j in joints if j not in joint_positions or j not in joint_velocities]
+        missing += [o for o in objects if o not in object_positions]
         raise ValueError(
             f"observation is missing {missing}; expected joints {list(joints)} "
             f"and objects {list(objects)}"
-        )
-    parts = [joint_positions[j] for j in joints] + [joint_velocities[j] for j in joints]
-    for o in objects:
-        parts.extend(object_positions[o][:2])
+        ) from None
     obs = np.asarray(parts, dtype=np.float32)
     if not np.isfinite(obs).all():
         raise ValueError(f"non-finite value in observation {obs.tolist()}")
