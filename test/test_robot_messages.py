@@ -83,7 +83,7 @@ def test_every_message_decodes_as_rosbags_decodes_it(message, little):
     assert fast == verdict(msgtype, raw, through_rosbags=True)
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(message=messages, data=st.data())
 def test_damaged_bytes_get_the_verdict_rosbags_gives(message, data):
     msgtype, msg = message

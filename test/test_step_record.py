@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from skill_embedding_ros.data import step_record as sr
+from skill_embedding_ros.data.assembly import episode_cdr, episode_records
+from skill_embedding_ros.testing.episodes import random_episode
 
 
 def _record(rng, obs_dim=4, action_dim=2, z_dim=3, step=7) -> sr.StepRecord:
@@ -42,14 +44,14 @@ def test_the_direct_encoding_is_rosbags_serialization(dims):
         assert sr.encode_cdr(record) == sr._serialize(tuple(layout), data)
 
 
-@pytest.mark.parametrize("dims", [(4, 2, 3), (34, 9, 3), (1, 1, 1)])
-def test_an_episodes_records_encode_at_once_as_one_by_one(dims):
-    rng = np.random.default_rng(sum(dims))
-    records = [_record(rng, *dims, step=k) for k in range(6)]
-    last = records[-1]
-    records[-1] = sr.closing_record(last.stamp_ns, last.episode, 5, 2, last.obs, *dims[1:])
-    assert sr.encode_cdr_many(records) == [sr.encode_cdr(r) for r in records]
-    assert sr.encode_cdr_many([]) == []
+@pytest.mark.parametrize("demonstration", [False, True])
+@pytest.mark.parametrize("uid", range(6))
+def test_an_episodes_records_encode_at_once_as_one_by_one(uid, demonstration):
+    episode = random_episode(uid)  # NaN log b, interventions, terminals, resampled z
+    stamps = np.arange(len(episode) + 1) * 123_456_789 + uid * 10**12 + 7
+    records = episode_records(episode, "/a", 40 + uid, stamps, demonstration)
+    want = [sr.encode_cdr(r) for r in records]
+    assert episode_cdr(episode, 40 + uid, stamps, demonstration) == want
 
 
 def test_both_decoding_paths_agree_with_what_was_encoded():

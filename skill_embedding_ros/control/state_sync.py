@@ -264,18 +264,10 @@ class StateSync:
             return []
         self._pick = None
         continuous, self._continuous = self._continuous, True
-        s = pick.state
-        return [
-            SyncedState(
-                stamp_ns=s.stamp,
-                positions=s.positions,
-                velocities=s.velocities,
-                poses={o: pick.poses[o][1] for o in self.objects},
-                pose_stamps_ns={o: pick.poses[o][0] for o in self.objects},
-                continuous=continuous,
-                tag=s.tag,
-            )
-        ]
+        s, poses = pick.state, pick.poses
+        stamps = {o: poses[o][0] for o in self.objects}
+        synced = {o: poses[o][1] for o in self.objects}
+        return [SyncedState(s.stamp, s.positions, s.velocities, synced, stamps, continuous, s.tag)]
 
     def _drop_pick(self) -> None:
         pick, self._pick = self._pick, None

@@ -104,16 +104,9 @@ def episode_records(
     A step without a behaviour log-probability is flagged EVALUATION (a policy's mean action),
     or DEMONSTRATION when `demonstration` says its actions came from outside the policy.
     """
-    unknown_behaviour = sr.DEMONSTRATION if demonstration else sr.EVALUATION
     n = len(episode)
-    # Per-step values as Python numbers in one pass each: bag ingestion makes a record for
-    # every step it aligns, where indexing numpy scalars step by step cost more than the rest.
-    flags = (
-        np.where(episode.z_drawn, sr.Z_DRAWN, 0)
-        | np.where(episode.terminal, sr.TERMINAL, 0)
-        | np.where(episode.intervention, sr.INTERVENTION, 0)
-        | np.where(np.isnan(episode.log_b_a), unknown_behaviour, 0)
-    ).tolist()
+    # Per-step values as Python numbers in one pass each: cheaper than numpy scalars per step.
+    flags = _flags(episode, demonstration).tolist()
     stamps = [int(s) for s in stamps_ns]
     reward, log_b_z, log_b_a = (
         np.asarray(values).tolist()
@@ -148,3 +141,41 @@ def episode_records(
     closing.source = source
     out.append(closing)
     return out
+
+
+def episode_cdr(episode: Episode, episode_id: int, stamps_ns, demonstration: bool = False):
+    """`encode_cdr` of each of `episode_records(episode, ...)`, byte for byte, laid out from the
+    episode's arrays at once: bag ingestion encodes every step it aligns."""
+    n = len(episode)
+
+    def closed(values: np.ndarray) -> np.ndarray:  # the closing record's NaN appended
+        return np.concatenate([values, np.full((1, *values.shape[1:]), np.nan, values.dtype)])
+
+    flags = np.append(_flags(episode, demonstration), sr.LAST)
+    return sr.encode_cdr_columns(
+        {
+            "stamp": np.asarray(stamps_ns, np.int64)[: n + 1],
+            "episode": episode_id,
+            "step": np.arange(n + 1),
+            "task": episode.task,
+            "obs": episode.obs[: n + 1],
+            "action": closed(episode.action),
+            "reward": closed(np.asarray(episode.reward)),
+            "z": closed(episode.z),
+            "log_b_z": closed(np.asarray(episode.log_b_z)),
+            "log_b_a": closed(np.asarray(episode.log_b_a)),
+            "flags": flags,
+        }
+    )
+
+
+def _flags(episode: Episode, demonstration: bool) -> np.ndarray:
+    """Each step's flags. A step without a behaviour log-probability is a policy's mean action
+    (EVALUATION), or a DEMONSTRATION when its actions came from outside the policy."""
+    unknown_behaviour = sr.DEMONSTRATION if demonstration else sr.EVALUATION
+    return (
+        np.where(episode.z_drawn, sr.Z_DRAWN, 0)
+        | np.where(episode.terminal, sr.TERMINAL, 0)
+        | np.where(episode.intervention, sr.INTERVENTION, 0)
+        | np.where(np.isnan(episode.log_b_a), unknown_behaviour, 0)
+    )

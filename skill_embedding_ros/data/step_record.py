@@ -94,8 +94,7 @@ _FIELDS = {
     "log_b_a": lambda r: r.log_b_a,
     "flags": lambda r: r.flags,
 }
-"""Which record attribute fills which field of the layout (field_sizes gives the order): the one
-place `encode` and `encode_cdr_many` take their values from."""
+"""Which record attribute fills which field of the layout (field_sizes gives the order)."""
 
 
 def encode(record: StepRecord) -> tuple[list[tuple[str, int]], np.ndarray]:
@@ -223,20 +222,23 @@ def encode_cdr(record: StepRecord) -> bytes:
     return _cdr_prefix(tuple(layout)) + data.astype("<f8").tobytes()
 
 
-def encode_cdr_many(records: Sequence[StepRecord]) -> list[bytes]:
-    """`encode_cdr` of each record (all of one layout, e.g. one episode's), byte for byte, with
-    the values of all of them laid out in one array: bag ingestion encodes every step it
-    aligns, where one `encode` per record took most of the records' time."""
-    if not records:
-        return []
-    first = records[0]
-    layout = field_sizes(len(first.obs), len(first.action), len(first.z))
-    columns = []
-    for name, _ in layout:
-        column = np.asarray([_FIELDS[name](r) for r in records], np.float64)
-        columns.append(column if column.ndim == 2 else column[:, None])
+def encode_cdr_columns(columns: dict[str, np.ndarray]) -> list[bytes]:
+    """`encode_cdr` of N records given field by field, byte for byte: `columns` maps each
+    field of the layout but `version` to its values, [N] or [N, size], or one value for all;
+    `stamp` in ns. Bag ingestion encodes every step it aligns, where a StepRecord and an
+    `encode` per step took most of the records' time."""
+    n = len(columns["obs"])
+    dims = (np.shape(columns[name])[1] for name in ("obs", "action", "z"))
+    layout = field_sizes(*dims)
+    sec, nanosec = np.divmod(np.asarray(columns["stamp"], np.int64), 1_000_000_000)
+    values = {**columns, "version": VERSION, "stamp": np.stack([sec, nanosec], axis=-1)}
     # float32 fields widen exactly, as in `encode`; a row is one record in wire order.
-    data = np.concatenate(columns, axis=1, dtype="<f8")
+    data = np.empty((n, sum(size for _, size in layout)), "<f8")
+    at = 0
+    for name, size in layout:
+        value = np.asarray(values[name], np.float64)
+        data[:, at : at + size] = value.reshape(n, size) if value.ndim else value
+        at += size
     prefix = _cdr_prefix(tuple(layout))
     return [prefix + row.tobytes() for row in data]
 

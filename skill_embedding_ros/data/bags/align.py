@@ -29,6 +29,7 @@ states and poses per source.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter, deque
 from collections.abc import Callable
@@ -129,11 +130,13 @@ class SourceAligner:
         self.task = cfg.task
         period = round(self.suite.control_period * 1e9)
         self.sync = StateSync(period, cfg.tolerance_ns, self.suite.objects, counts=counts)
+        self._notes = 0  # how many of the sync's notes are in `problems`
         self.kept: SyncedState | None = None  # the newest synchronised state
         self.commands: deque[_Command] = deque(maxlen=MAX_COMMANDS)  # logged since `kept`
         self.command: np.ndarray | None = None  # the action of `kept`, once known
         self.commanded = False
         self.observer = self.suite.observer()
+        self.joint_set = frozenset(self.suite.joints)
         _, limits = commanded_limits(self.suite.description(), self.suite.joints)
         self.speed = np.array([lim.velocity for lim in limits])
         self._new_segment()
@@ -152,17 +155,28 @@ class SourceAligner:
 
     # -- inputs (log-time order) ------------------------------------------------------------
 
-    def on_task(self, name: str) -> None:
-        self.task = name
+    def handler(self, role: str) -> Callable[[int, object], list[AlignedEpisode]]:
+        """Where a message of `role` goes: (log time, its fields) -> the episodes it ends."""
+        if role == JOINT_STATES:
+            return self.on_joint_state
+        if role == COMMANDS:
+            return self.on_command
+        if role == "task":
+            return self.on_task
+        return functools.partial(self.on_pose, role.split("/")[1])
 
-    def on_pose(self, name: str, msg: PoseFields) -> list[AlignedEpisode]:
+    def on_task(self, log_ns: int, name: str) -> list[AlignedEpisode]:
+        self.task = name
+        return []
+
+    def on_pose(self, name: str, log_ns: int, msg: PoseFields) -> list[AlignedEpisode]:
         pose = (np.array(msg.position), np.array(msg.orientation))
         return self._synced(self.sync.add_pose(name, msg.stamp_ns, pose))
 
-    def on_command(self, log_ns: int, msg: ArrayFields) -> None:
+    def on_command(self, log_ns: int, msg: ArrayFields) -> list[AlignedEpisode]:
         if self.kept is None:
             self.counts["commands_unmatched"] += 1  # before any state: acts on nothing we have
-            return
+            return []
         data = msg.data
         action = None
         if msg.labels and msg.labels[0] == SAFETY_STOP:
@@ -177,6 +191,7 @@ class SourceAligner:
         else:  # np.clip, without its wrapper's cost on a few values
             action = self.suite.action(np.minimum(np.maximum(data, -self.speed), self.speed))
         self.commands.append(_Command(log_ns, action))
+        return []
 
     def on_joint_state(self, log_ns: int, msg: JointStateFields) -> list[AlignedEpisode]:
         # Python floats, as a live node gets them (and cheaper than numpy scalars downstream).
@@ -194,8 +209,10 @@ class SourceAligner:
         return out
 
     def _synced(self, states: list[SyncedState]) -> list[AlignedEpisode]:
-        for kind, text in self.sync.notes.items():
-            self.problems.setdefault(kind, f"{self.source}: {text}")
+        if len(self.sync.notes) > self._notes:  # a new kind of dropped state: its first example
+            for kind, text in self.sync.notes.items():
+                self.problems.setdefault(kind, f"{self.source}: {text}")
+            self._notes = len(self.sync.notes)
         out = []
         for state in states:
             if self.kept is None:
@@ -289,8 +306,8 @@ class SourceAligner:
             self._problem("unknown_task", f"task {task!r} is not in {list(self.cfg.tasks)}")
             return None
         joints = self.suite.joints
-        missing = [j for j in joints if j not in state.positions or j not in state.velocities]
-        if missing:
+        if not state.positions.keys() >= self.joint_set <= state.velocities.keys():
+            missing = [j for j in joints if j not in state.positions or j not in state.velocities]
             self._problem(
                 "missing_joints",
                 f"joint_states lacks position or velocity of {missing} "
@@ -316,12 +333,12 @@ class RobotAligner:
         """First example of each kind of problem, for the summary."""
         self.sources = find_sources(bag_topics, cfg)
         self._aligners = []
-        self._routes: dict[str, list[tuple[SourceAligner, str, str]]] = {}
+        self._routes: dict[str, list[tuple[str, Callable]]] = {}
         for ns, roles in self.sources.items():
             aligner = SourceAligner(ns, cfg, self.counts, self.problems)
             self._aligners.append(aligner)
             for role, topic in roles.items():
-                route = (aligner, role, f"messages {role}")  # the counter's name, made once
+                route = (f"messages {role}", aligner.handler(role))  # made once, used per message
                 self._routes.setdefault(topic, []).append(route)
         self.types = {topic: bag_topics[topic] for topic in self._routes}
         """The topics to read, with their types."""
@@ -329,16 +346,9 @@ class RobotAligner:
     def feed(self, topic: str, log_ns: int, msg) -> list[AlignedEpisode]:
         """`msg`: the topic's fields as data/bags/robot_messages.py decodes them."""
         out = []
-        for aligner, role, counter in self._routes[topic]:
+        for counter, handle in self._routes[topic]:
             self.counts[counter] += 1
-            if role == JOINT_STATES:
-                out += aligner.on_joint_state(log_ns, msg)
-            elif role == COMMANDS:
-                aligner.on_command(log_ns, msg)
-            elif role == "task":
-                aligner.on_task(msg)
-            else:
-                out += aligner.on_pose(role.split("/")[1], msg)
+            out += handle(log_ns, msg)
         return out
 
     def finish(self) -> list[AlignedEpisode]:

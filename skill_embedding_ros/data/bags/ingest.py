@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from skill_embedding_ros.data import step_record as sr
-from skill_embedding_ros.data.assembly import episode_records
+from skill_embedding_ros.data.assembly import episode_cdr
 from skill_embedding_ros.data.bags.align import (
     AlignConfig,
     AlignedEpisode,
@@ -328,10 +328,7 @@ class RobotPipeline:
             topic = f"{item.source.rstrip('/')}/{STEP_RECORDS}"
             ident = self._ids[item.source]
             self._ids[item.source] += 1
-            records = episode_records(
-                item.episode, item.source, ident, item.stamps_ns, demonstration=True
-            )
-            encoded = sr.encode_cdr_many(records)
+            encoded = episode_cdr(item.episode, ident, item.stamps_ns, demonstration=True)
             out.append(
                 [
                     RawRecord(topic, log_ns, data)

@@ -101,12 +101,13 @@ class _Order(NamedTuple):
     """The structs of one byte order."""
 
     uint32: struct.Struct
-    time: struct.Struct
+    header: struct.Struct
+    """A header's stamp (sec, nanosec) and its frame_id's length."""
     doubles: _Doubles
 
 
 _ORDERS = {
-    order: _Order(struct.Struct(f"{p}I"), struct.Struct(f"{p}iI"), _Doubles(p))
+    order: _Order(struct.Struct(f"{p}I"), struct.Struct(f"{p}iII"), _Doubles(p))
     for order, p in ((0, ">"), (1, "<"))
 }
 
@@ -153,8 +154,12 @@ def _float64s(d: memoryview, pos: int, o: _Order, read=True) -> tuple[tuple[floa
 
 def _stamp_ns(d: memoryview, o: _Order) -> tuple[int, int]:
     """A std_msgs/Header's stamp, and the offset after it (its frame_id is read past)."""
-    sec, nanosec = o.time.unpack_from(d, 0)
-    return sec * 1_000_000_000 + nanosec, _strings(d, 8, o)[1]
+    sec, nanosec, length = o.header.unpack_from(d, 0)
+    stop = 12 + length
+    if length < 1 or stop > len(d) or d[stop - 1] != 0:  # as `_strings` checks it
+        raise ValueError(f"invalid frame_id of length {length}")
+    bytes(d[12 : stop - 1]).decode()  # unused, but rosbags refuses what is not UTF-8
+    return sec * 1_000_000_000 + nanosec, stop
 
 
 def _done(d: memoryview, pos: int, value):

@@ -22,20 +22,20 @@ def build_observation(
     objects: Sequence[str],
     joint_positions: Mapping[str, float],
     joint_velocities: Mapping[str, float],
-    object_positions: Mapping[str, Sequence[float]],
+    object_poses: Mapping[str, Pose],
 ) -> np.ndarray:
     """Assemble the observation; raise a ValueError naming anything missing or non-finite.
 
     joint_positions / joint_velocities: joint name -> m (or rad) and m/s (or rad/s).
-    object_positions: object name -> position (x, y[, z]) in the world frame, metres.
+    object_poses: object name -> (position (x, y, z) in the world frame, metres; orientation).
     """
     try:  # the lookups themselves find what is missing: built once per control step
         parts = [joint_positions[j] for j in joints] + [joint_velocities[j] for j in joints]
         for o in objects:
-            parts.extend(object_positions[o][:2])
+            parts.extend(object_poses[o][0][:2])
     except KeyError:
         missing = [j for j in joints if j not in joint_positions or j not in joint_velocities]
-        missing += [o for o in objects if o not in object_positions]
+        missing += [o for o in objects if o not in object_poses]
         raise ValueError(
             f"observation is missing {missing}; expected joints {list(joints)} "
             f"and objects {list(objects)}"
@@ -59,5 +59,4 @@ class PlanarObserver(Observer):
         poses: Mapping[str, Pose],
         stamp_ns: int,
     ) -> np.ndarray:
-        objects = {o: poses[o][0] for o in self.objects if o in poses}
-        return build_observation(self.joints, self.objects, positions, velocities, objects)
+        return build_observation(self.joints, self.objects, positions, velocities, poses)
