@@ -14,7 +14,7 @@ def test_observation_builder_orders_and_validates():
         ("block",),
         {"x": 1.0, "y": 2.0, "extra": 9.0},
         {"x": 0.1, "y": 0.2},
-        {"block": ((0.5, 0.6, 0.05), (1.0, 0.0, 0.0, 0.0))},
+        {"block": (np.array([0.5, 0.6, 0.05]), np.array([1.0, 0.0, 0.0, 0.0]))},
     )
     np.testing.assert_allclose(obs, [1.0, 2.0, 0.1, 0.2, 0.5, 0.6])
     with pytest.raises(ValueError, match="missing \\['y'\\]"):

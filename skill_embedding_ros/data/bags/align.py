@@ -139,6 +139,8 @@ class SourceAligner:
         self.joint_set = frozenset(self.suite.joints)
         _, limits = commanded_limits(self.suite.description(), self.suite.joints)
         self.speed = np.array([lim.velocity for lim in limits])
+        self.slowest = -self.speed  # the clip's bounds, made once
+        self.action_dim = self.suite.action_dim
         self._new_segment()
 
     def _new_segment(self) -> None:
@@ -181,15 +183,15 @@ class SourceAligner:
         action = None
         if msg.labels and msg.labels[0] == SAFETY_STOP:
             self.counts["safety_stops"] += 1
-        elif len(data) != self.suite.action_dim:
+        elif len(data) != self.action_dim:
             self._problem(
                 "malformed",
-                f"command of {len(data)} values, the suite has {self.suite.action_dim} joints",
+                f"command of {len(data)} values, the suite has {self.action_dim} joints",
             )
         elif not all(map(math.isfinite, data)):
             self._problem("non_finite", f"command {list(data)}")
         else:  # np.clip, without its wrapper's cost on a few values
-            action = self.suite.action(np.minimum(np.maximum(data, -self.speed), self.speed))
+            action = self.suite.action(np.minimum(np.maximum(data, self.slowest), self.speed))
         self.commands.append(_Command(log_ns, action))
         return []
 
@@ -345,8 +347,13 @@ class RobotAligner:
 
     def feed(self, topic: str, log_ns: int, msg) -> list[AlignedEpisode]:
         """`msg`: the topic's fields as data/bags/robot_messages.py decodes them."""
+        routes = self._routes[topic]
+        if len(routes) == 1:  # the usual case: one source reads the topic
+            counter, handle = routes[0]
+            self.counts[counter] += 1
+            return handle(log_ns, msg)
         out = []
-        for counter, handle in self._routes[topic]:
+        for counter, handle in routes:
             self.counts[counter] += 1
             out += handle(log_ns, msg)
         return out

@@ -316,7 +316,8 @@ class RobotPipeline:
             self.aligner.counts["malformed"] += 1
             self.aligner.problems.setdefault("malformed", f"{topic}: {err}")
             return []
-        return self._records(self.aligner.feed(topic, log_ns, msg))
+        aligned = self.aligner.feed(topic, log_ns, msg)
+        return self._records(aligned) if aligned else []  # most messages end no episode
 
     def finish(self) -> list[list[RawRecord]]:
         return self._records(self.aligner.finish())

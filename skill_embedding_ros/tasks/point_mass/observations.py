@@ -32,7 +32,7 @@ def build_observation(
     try:  # the lookups themselves find what is missing: built once per control step
         parts = [joint_positions[j] for j in joints] + [joint_velocities[j] for j in joints]
         for o in objects:
-            parts.extend(object_poses[o][0][:2])
+            parts += object_poses[o][0][:2].tolist()  # floats: numpy scalars cast slowly
     except KeyError:
         missing = [j for j in joints if j not in joint_positions or j not in joint_velocities]
         missing += [o for o in objects if o not in object_poses]
