@@ -98,10 +98,20 @@ _FIELDS = {
 
 
 def encode(record: StepRecord) -> tuple[list[tuple[str, int]], np.ndarray]:
-    """A record as ([(label, size)], float64 data)."""
+    """A record as ([(label, size)], float64 data). Values are gathered as Python numbers (a
+    policy encodes one record per step, where a numpy array per field cost twice as much);
+    float32 arrays widen exactly, as they would in numpy."""
     layout = field_sizes(len(record.obs), len(record.action), len(record.z))
-    values = [np.asarray(_FIELDS[name](record), np.float64).ravel() for name, _ in layout]
-    return layout, np.concatenate(values)
+    values = []
+    for name, _ in layout:
+        value = _FIELDS[name](record)
+        if isinstance(value, np.ndarray):
+            values += value.tolist()
+        elif isinstance(value, tuple):  # the stamp's (sec, nanosec)
+            values += value
+        else:
+            values.append(value)
+    return layout, np.array(values, np.float64)
 
 
 LABELS = tuple(name for name, _ in field_sizes(0, 0, 0))

@@ -9,6 +9,7 @@ the region it ends in, if it stayed there long enough.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,8 +106,9 @@ class PointMassSuite(TaskSuite):
 
     def goal_index(self, obs: np.ndarray) -> np.ndarray:
         """Index of the goal region the target is in, or -1 (leading shape of obs[..., 0])."""
-        pos = self.target_position(np.asarray(obs))
-        dist = np.linalg.norm(pos[..., None, :] - np.asarray(self.goals), axis=-1)
+        offset = self.target_position(np.asarray(obs))[..., None, :] - self._goal_centres
+        # np.linalg.norm's own arithmetic, without its checks: a policy scores every step.
+        dist = np.sqrt(np.add.reduce(offset * offset, axis=-1))
         inside = dist < self.goal_radius
         return np.where(inside.any(-1), inside.argmax(-1), -1)
 
@@ -124,7 +126,18 @@ class PointMassSuite(TaskSuite):
     def _rewarded(self, region: np.ndarray, task: str) -> np.ndarray:
         """Whether each region index is one of the task's goals (np.isin's answer: a policy
         node scores every step, and np.isin cost a tenth of a composed actor's time)."""
-        return (region[..., None] == np.asarray(self.task_goals(task))).any(-1)
+        goals = self._task_goals.get(task)
+        if goals is None:  # not a task of the suite: task_goals says so
+            goals = np.asarray(self.task_goals(task))
+        return (region[..., None] == goals).any(-1)
+
+    @functools.cached_property
+    def _goal_centres(self) -> np.ndarray:
+        return np.asarray(self.goals)
+
+    @functools.cached_property
+    def _task_goals(self) -> dict[str, np.ndarray]:
+        return {task: np.asarray(self.task_goals(task)) for task in self.tasks}
 
     def markers(self, task: str):
         """The goal regions, drawn into pictures (tasks/render.py; they are no part of the
