@@ -5,6 +5,7 @@ import time
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticStatus
+from rclpy.clock import Clock, ClockType
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool
@@ -18,6 +19,7 @@ from skill_embedding_ros.ros.processes import (
     start_node,
     stop,
 )
+from skill_embedding_ros.ros.steady_clock import steady_s
 
 PERIOD = 0.05  # s, the gate's control_period here
 STALE_PERIODS = 1.5
@@ -256,3 +258,14 @@ def test_ctrl_c_exits_cleanly(graph):
     graph.until_forwarded()
     assert stop(graph.proc) == 0
     assert "Traceback" not in log_text(graph.proc)
+
+
+def test_the_gates_reading_of_the_clock_is_the_steady_clock_its_timers_run_on():
+    """The gate reads the time with steady_s (no rclpy Time per reading) and runs its watchdog
+    timers on rcl's steady clock: a reading taken between two of rcl's lies between them."""
+    steady = Clock(clock_type=ClockType.STEADY_TIME)
+    for _ in range(100):
+        before = steady.now().nanoseconds
+        now = steady_s()
+        after = steady.now().nanoseconds
+        assert before * 1e-9 - 1e-6 <= now <= after * 1e-9 + 1e-6

@@ -52,6 +52,7 @@ from skill_embedding_ros.ros.conversions import (
 )
 from skill_embedding_ros.ros.params import declare
 from skill_embedding_ros.ros.run import spin
+from skill_embedding_ros.ros.steady_clock import steady_s
 from skill_embedding_ros.settings.nodes import GateConfig
 
 LEVELS = {
@@ -202,7 +203,7 @@ class SafetyGate(Node):
         )
 
     def _now(self) -> float:
-        return self._steady.now().nanoseconds * 1e-9
+        return steady_s()
 
     def _on_joint_state(self, msg: JointState) -> None:
         self._last_state = msg.header.stamp

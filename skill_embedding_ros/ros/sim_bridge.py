@@ -31,6 +31,7 @@ from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.conversions import UNKNOWN_TASK, reset_reply, to_stamp
 from skill_embedding_ros.ros.params import declare
 from skill_embedding_ros.ros.run import spin
+from skill_embedding_ros.ros.steady_clock import steady_s
 from skill_embedding_ros.settings.nodes import BridgeConfig
 from skill_embedding_ros.tasks.registry import get_suite
 
@@ -149,7 +150,7 @@ class SimBridge(Node):
             self.advance()
 
     def _now(self) -> float:
-        return self._steady.now().nanoseconds * 1e-9
+        return steady_s()
 
     def on_tick(self) -> None:
         skipped = self.wall_clock.skipped

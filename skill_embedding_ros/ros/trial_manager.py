@@ -37,6 +37,7 @@ from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.conversions import reset_reply_stamp
 from skill_embedding_ros.ros.params import declare
 from skill_embedding_ros.ros.run import spin
+from skill_embedding_ros.ros.steady_clock import steady_s
 from skill_embedding_ros.settings.trials import TrialConfig
 from skill_embedding_ros.training.trial_report import write_report
 
@@ -100,7 +101,7 @@ class TrialManager(Node):
         return self.resolve_service_name(self.cfg.home_service)
 
     def _now(self) -> float:
-        return self._steady.now().nanoseconds * 1e-9
+        return steady_s()
 
     # -- reset calls -----------------------------------------------------------------------
 
