@@ -23,7 +23,8 @@ The rule, with T the control period and tol the tolerance (default T / 4), stamp
 * A state handed out says whether it follows the previous one by one period (`continuous`):
   not after a start, a reset, a gap or a dropped state, where a trajectory must be cut.
 
-Joint states are dicts by name (any order, extra joints: the caller picks what it needs). Stamps
+Joint states are dicts by name (any order, extra joints: the caller picks what it needs), kept
+as given, not copied: a caller hands over a fresh dict per message and does not change it. Stamps
 that repeat or go backwards are dropped (`duplicates`, `out_of_order`; per object for poses:
 `pose_duplicates`, `pose_out_of_order`), but a clock that goes back by more than the history is
 a restarted robot (`clock_restarts`): everything before is forgotten and the new timeline is
@@ -34,7 +35,7 @@ followed. `reset(after)` starts a new episode: nothing stamped at or before `aft
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from skill_embedding_ros.tasks.suite import Pose
@@ -120,8 +121,8 @@ class StateSync:
     def add_joint_state(
         self,
         stamp_ns: int,
-        positions: Mapping[str, float],
-        velocities: Mapping[str, float],
+        positions: dict[str, float],
+        velocities: dict[str, float],
         tag: object = None,
     ) -> list[SyncedState]:
         stamp = int(stamp_ns)
@@ -134,7 +135,7 @@ class StateSync:
         if self._floor is not None and stamp <= self._floor:
             self.counts["stale"] += 1
             return []
-        state = _Joint(stamp, dict(positions), dict(velocities), tag)
+        state = _Joint(stamp, positions, velocities, tag)
         self._states.append(state)
         while self._states[0].stamp < stamp - self.history:
             self._states.popleft()
