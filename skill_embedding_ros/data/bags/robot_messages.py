@@ -86,15 +86,18 @@ def _ros2_hash(msgtype: str) -> str:
 
 
 class _Doubles(dict):
-    """n -> the struct of n float64s in one byte order, made on first use."""
+    """n -> the struct of n float64s in one byte order, made on first use and kept for the few
+    lengths a robot sends (up to 256 values: a damaged bag's many lengths do not pile up)."""
 
     def __init__(self, prefix: str):
         super().__init__()
         self.prefix = prefix
 
     def __missing__(self, n: int) -> struct.Struct:
-        self[n] = struct.Struct(f"{self.prefix}{n}d")
-        return self[n]
+        made = struct.Struct(f"{self.prefix}{n}d")
+        if n <= 256:
+            self[n] = made
+        return made
 
 
 class _Order(NamedTuple):
