@@ -129,43 +129,40 @@ def episode_records(
         )
         for k in range(n)
     ]
-    closing = sr.closing_record(
-        stamps[n],
-        episode_id,
-        n,
-        episode.task,
-        episode.obs[n],
-        episode.action.shape[1],
-        episode.z.shape[1],
-    )
+    closing = _closing(episode, episode_id, stamps[n])
     closing.source = source
     out.append(closing)
     return out
 
 
 def episode_cdr(episode: Episode, episode_id: int, stamps_ns, demonstration: bool = False):
-    """`encode_cdr` of each of `episode_records(episode, ...)`, byte for byte, laid out from the
-    episode's arrays at once: bag ingestion encodes every step it aligns."""
+    """`encode_cdr` of each of `episode_records(episode, ...)`, byte for byte, the steps laid
+    out from the episode's arrays at once: bag ingestion encodes every step it aligns."""
     n = len(episode)
-
-    def closed(values: np.ndarray) -> np.ndarray:  # the closing record's NaN appended
-        return np.concatenate([values, np.full((1, *values.shape[1:]), np.nan, values.dtype)])
-
-    flags = np.append(_flags(episode, demonstration), sr.LAST)
-    return sr.encode_cdr_columns(
+    stamps = np.asarray(stamps_ns, np.int64)
+    steps = sr.encode_cdr_columns(
         {
-            "stamp": np.asarray(stamps_ns, np.int64)[: n + 1],
+            "stamp": stamps[:n],
             "episode": episode_id,
-            "step": np.arange(n + 1),
+            "step": np.arange(n),
             "task": episode.task,
-            "obs": episode.obs[: n + 1],
-            "action": closed(episode.action),
-            "reward": closed(np.asarray(episode.reward)),
-            "z": closed(episode.z),
-            "log_b_z": closed(np.asarray(episode.log_b_z)),
-            "log_b_a": closed(np.asarray(episode.log_b_a)),
-            "flags": flags,
+            "obs": episode.obs[:n],
+            "action": episode.action,
+            "reward": episode.reward,
+            "z": episode.z,
+            "log_b_z": episode.log_b_z,
+            "log_b_a": episode.log_b_a,
+            "flags": _flags(episode, demonstration),
         }
+    )
+    return [*steps, sr.encode_cdr(_closing(episode, episode_id, int(stamps[n])))]
+
+
+def _closing(episode: Episode, episode_id: int, stamp_ns: int) -> sr.StepRecord:
+    """The episode's closing record (s_L), stamped `stamp_ns`."""
+    n, action_dim, z_dim = len(episode), episode.action.shape[1], episode.z.shape[1]
+    return sr.closing_record(
+        stamp_ns, episode_id, n, episode.task, episode.obs[n], action_dim, z_dim
     )
 
 

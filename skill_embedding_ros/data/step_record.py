@@ -99,7 +99,7 @@ _FIELDS = {
 
 def encode(record: StepRecord) -> tuple[list[tuple[str, int]], np.ndarray]:
     """A record as ([(label, size)], float64 data). Values are gathered as Python numbers (a
-    policy encodes one record per step, where a numpy array per field cost twice as much);
+    policy encodes one record per step, and a numpy array per field cost more than the values);
     float32 arrays widen exactly, as they would in numpy."""
     layout = field_sizes(len(record.obs), len(record.action), len(record.z))
     values = []

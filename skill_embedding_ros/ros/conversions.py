@@ -90,7 +90,7 @@ never will, so the policy stops with the reason instead of asking again and agai
 def record_message(record: sr.StepRecord) -> Float64MultiArray:
     """A per-step record as Float64MultiArray with one labelled dimension per field. A policy
     sends one per step: the layout's dimensions are made once per layout (twelve message
-    objects took half of this), and the values go in as an array (no per-value checks)."""
+    objects were most of its cost), and the values go in as an array (no per-value checks)."""
     layout, data = sr.encode(record)
     msg = Float64MultiArray(data=array.array("d", data.tobytes()))
     msg.layout.dim = list(_dimensions(tuple(layout)))

@@ -33,6 +33,7 @@ class BagFile:
         if not self.path.exists():
             raise BagError(f"{self.path}: no such bag")
         self._reader: AnyReader | None = None
+        self._typestore = None
 
     def __enter__(self) -> BagFile:
         for db in [self.path] if self.path.is_file() else sorted(self.path.glob("*.db3")):
@@ -41,9 +42,8 @@ class BagFile:
             # The distribution's definitions serve bags that carry none (older sqlite3 bags).
             self._reader = AnyReader([self.path], default_typestore=sr.typestore())
             self._reader.open()
-            self._typestore = (
-                self._reader.typestore if self._reader.is2 else _cdr_types(self._reader.typestore)
-            )
+            store = self._reader.typestore
+            self._typestore = store if self._reader.is2 else _cdr_types(store)
         except Exception as err:  # rosbags raises many kinds on a damaged file
             self._reader = None
             raise BagError(f"{self.path}: not a readable bag ({_describe(err)})") from None
@@ -51,7 +51,7 @@ class BagFile:
 
     def __exit__(self, *exc) -> None:
         if self._reader is not None:
-            reader, self._reader = self._reader, None
+            reader, self._reader, self._typestore = self._reader, None, None
             reader.close()
 
     @property
@@ -63,7 +63,8 @@ class BagFile:
     @property
     def typestore(self):
         """The definitions of the CDR bytes `messages` yields (rosbags Typestore)."""
-        self.reader  # noqa: B018 (raises unless open)
+        if self._typestore is None:
+            raise RuntimeError("BagFile is not open")
         return self._typestore
 
     @property

@@ -2,9 +2,9 @@
 the few fields bag alignment reads.
 
 rosbags' generic deserializer builds a message object per nested type and a numpy array per
-sequence; alignment then turns them back into Python values. Reading the fields here takes
-about a third of its time per message (`benchmarks/bench_ingest.py`), and a robot bag is
-mostly these messages. It is used only where the bag's definition of the type is ROS 2's (the
+sequence, which alignment then turns back into Python values; a robot bag is mostly these
+messages, and reading only the fields costs less (`benchmarks/bench_ingest.py` measures the
+ingest around it). It is used only where the bag's definition of the type is ROS 2's (the
 type hash matches the distribution's): any other definition (a ROS 1 bag's header carries a
 `seq`) goes through rosbags and is then read into the same fields. Either way malformed bytes
 raise ValueError, and the fast path rejects whatever rosbags rejects (test_robot_messages.py
@@ -104,13 +104,12 @@ class _Order(NamedTuple):
     """The structs of one byte order."""
 
     uint32: struct.Struct
-    header: struct.Struct
-    """A header's stamp (sec, nanosec) and its frame_id's length."""
+    time: struct.Struct
     doubles: _Doubles
 
 
 _ORDERS = {
-    order: _Order(struct.Struct(f"{p}I"), struct.Struct(f"{p}iII"), _Doubles(p))
+    order: _Order(struct.Struct(f"{p}I"), struct.Struct(f"{p}iI"), _Doubles(p))
     for order, p in ((0, ">"), (1, "<"))
 }
 
@@ -131,19 +130,15 @@ def _count(d: memoryview, pos: int, o: _Order, minimum: int) -> tuple[int, int]:
     return n, pos + 4
 
 
-def _strings(d: memoryview, pos: int, o: _Order, count: int = 1) -> tuple[list[str], int]:
-    """`count` strings (one loop, not a call per string: joint names are the bulk)."""
-    out = []
-    size, unpack = len(d), o.uint32.unpack_from
-    for _ in range(count):
-        pos = (pos + 3) & -4
-        (length,) = unpack(d, pos)
-        stop = pos + 4 + length
-        if length < 1 or stop > size or d[stop - 1] != 0:
-            raise ValueError(f"invalid string of length {length} at offset {pos}")
-        out.append(bytes(d[pos + 4 : stop - 1]).decode())
-        pos = stop
-    return out, pos
+def _string(d: memoryview, pos: int, o: _Order) -> tuple[str, int]:
+    """A string and the offset after it; rosbags' checks: a length that counts the closing NUL
+    and fits, and UTF-8."""
+    pos = (pos + 3) & -4
+    (length,) = o.uint32.unpack_from(d, pos)
+    stop = pos + 4 + length
+    if length < 1 or stop > len(d) or d[stop - 1] != 0:
+        raise ValueError(f"invalid string of length {length} at offset {pos}")
+    return bytes(d[pos + 4 : stop - 1]).decode(), stop
 
 
 def _float64s(d: memoryview, pos: int, o: _Order, read=True) -> tuple[tuple[float, ...], int]:
@@ -157,12 +152,8 @@ def _float64s(d: memoryview, pos: int, o: _Order, read=True) -> tuple[tuple[floa
 
 def _stamp_ns(d: memoryview, o: _Order) -> tuple[int, int]:
     """A std_msgs/Header's stamp, and the offset after it (its frame_id is read past)."""
-    sec, nanosec, length = o.header.unpack_from(d, 0)
-    stop = 12 + length
-    if length < 1 or stop > len(d) or d[stop - 1] != 0:  # as `_strings` checks it
-        raise ValueError(f"invalid frame_id of length {length}")
-    bytes(d[12 : stop - 1]).decode()  # unused, but rosbags refuses what is not UTF-8
-    return sec * 1_000_000_000 + nanosec, stop
+    sec, nanosec = o.time.unpack_from(d, 0)
+    return sec * 1_000_000_000 + nanosec, _string(d, 8, o)[1]
 
 
 def _done(d: memoryview, pos: int, value):
@@ -176,8 +167,8 @@ def _done(d: memoryview, pos: int, value):
 
 def _joint_state_reader() -> Callable[[bytes], JointStateFields]:
     """A JointState reader that remembers the bytes of the last names it decoded: a robot
-    sends the same names in every message, and decoding them took half of a 9-joint message's
-    time. Equal bytes (lengths, characters, padding) hold equal names."""
+    sends the same names in every message, and for an arm decoding them is most of the work.
+    Equal bytes (lengths, characters, padding) hold equal names."""
     last_bytes, last_names = b"", ()
 
     def read(raw: bytes) -> JointStateFields:
@@ -189,7 +180,10 @@ def _joint_state_reader() -> Callable[[bytes], JointStateFields]:
         if count == len(last_names) and d[pos:end] == last_bytes:
             names, pos = last_names, end
         else:
-            names, end = _strings(d, pos, o, count)
+            names, end = [], pos
+            for _ in range(count):
+                name, end = _string(d, end, o)
+                names.append(name)
             names, last_bytes, pos = tuple(names), bytes(d[pos:end]), end
             last_names = names
         positions, pos = _float64s(d, pos, o)
@@ -205,7 +199,7 @@ def _float64_array(raw: bytes) -> ArrayFields:
     count, pos = _count(d, 0, o, 1)
     labels = []
     for _ in range(count):
-        (label,), pos = _strings(d, pos, o)
+        label, pos = _string(d, pos, o)
         labels.append(label)
         pos = ((pos + 3) & -4) + 8  # size, stride
     pos = ((pos + 3) & -4) + 4  # data_offset
@@ -223,7 +217,7 @@ def _pose_stamped(raw: bytes) -> PoseFields:
 
 def _string_message(raw: bytes) -> str:
     d, o = _payload(raw)
-    (text,), pos = _strings(d, 0, o)
+    text, pos = _string(d, 0, o)
     return _done(d, pos, text)
 
 
