@@ -31,7 +31,7 @@ from graph_harness import RUN_CONFIG, SERVERS
 from graph_measure import bench_graph
 
 from skill_embedding_ros.provenance import git_commit
-from skill_embedding_ros.ros.run import EXECUTOR_ENV, spin
+from skill_embedding_ros.ros.run import EXECUTOR_ENV, INTRA_PROCESS_ENV, spin
 
 # The measurements: graph_baselines.py (in-process loop, bare DDS round trip, weights broadcast)
 # and graph_measure.py (the node graph with N actors), on what graph_harness.py shares.
@@ -85,6 +85,10 @@ def ratios(res: dict) -> dict:
             out[f"composed_total_steps_{n}_actors_vs_1"] = round(
                 row["steps_per_s_total"] / res["graph_composed"]["1"]["steps_per_s_total"], 2
             )
+    for n, row in res.get("graph_composed_dds", {}).items():
+        out[f"intra_process_vs_dds_composed_steps_{n}_actors"] = round(
+            res["graph_composed"][n]["steps_per_s_total"] / row["steps_per_s_total"], 2
+        )
     return out
 
 
@@ -101,6 +105,7 @@ def table(res: dict) -> str:
     ]
     graphs = [(n, g) for n, g in res["graph"].items()]
     graphs += [(f"{n}c", g) for n, g in res.get("graph_composed", {}).items()]  # c: composed
+    graphs += [(f"{n}d", g) for n, g in res.get("graph_composed_dds", {}).items()]  # d: DDS only
     graphs += [(f"{n}s", g) for n, g in res.get("graph_single_executor", {}).items()]  # s: single
     for n, g in graphs:
         rows.append(
@@ -154,6 +159,16 @@ def main() -> None:
                 str(n): bench_graph(n, seconds, warmup, log_dir / "composed", composed=True)
                 for n in sorted(args.actors)
             }
+            # Composed, the nodes talking by DDS only as before ros/intra_process.py: 1 and 2
+            # actors (the targets), beside the intra-process rows above.
+            with mock.patch.dict(os.environ, {INTRA_PROCESS_ENV: "0"}):
+                results["graph_composed_dds"] = {
+                    str(n): bench_graph(
+                        n, seconds, warmup, log_dir / "composed_dds", composed=True
+                    )
+                    for n in sorted(args.actors)
+                    if n <= 2
+                }
             # One actor with every node on rclpy's SingleThreadedExecutor (ros/run.py
             # new_executor), beside the EventsExecutor the graph above spins.
             with mock.patch.dict(os.environ, {EXECUTOR_ENV: "single"}):

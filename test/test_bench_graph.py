@@ -48,6 +48,9 @@ def test_quick_graph_benchmark_writes_every_figure(tmp_path):
     assert composed["steps_per_s_per_actor"] > 0 and composed["episodes_stored"] > 0
     assert composed["exit_codes"] == {}
     assert res["ratios"]["composed_vs_separate_total_steps_1_actors"] > 0
+    dds_only = res["graph_composed_dds"]["1"]  # composed, without intra-process messages
+    assert dds_only["episodes_stored"] > 0 and dds_only["exit_codes"] == {}
+    assert res["ratios"]["intra_process_vs_dds_composed_steps_1_actors"] > 0
     shares = graph["cpu_share_per_process"]  # of one core, per process kind
     assert set(shares) == {"skill_policy", "safety_gate", "sim_bridge", "replay_recorder"}
     assert all(0 < v < 2 for v in shares.values()), shares

@@ -15,11 +15,16 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 
+from skill_embedding_ros.ros.intra_process import IntraProcess
 from skill_embedding_ros.stop_request import SIGNALS, StopRequest
 
 EXECUTOR_ENV = "SKILL_EMBEDDING_EXECUTOR"
 """`single` or `events`: every node on that executor, whatever it asks for (`new_executor`;
 for measurements: a recorder fails on `events`)."""
+
+INTRA_PROCESS_ENV = "SKILL_EMBEDDING_INTRA_PROCESS"
+"""`0`: the nodes of one process talk by DDS only, not intra-process (ros/intra_process.py); for
+comparisons."""
 
 LEAVE_TIMEOUT_S = 5.0
 """How long a closed node may take to leave DDS (destroy, shut down, exit: normally well under a
@@ -48,6 +53,21 @@ def new_executor(events: bool = True, context=None):
         else:
             return EventsExecutor(context=context)
     return SingleThreadedExecutor(context=context)
+
+
+def intra_process(nodes, executor) -> IntraProcess | None:
+    """Several nodes in one process hand each other messages intra-process, unless
+    SKILL_EMBEDDING_INTRA_PROCESS=0; the topics it routes are logged."""
+    setting = os.environ.get(INTRA_PROCESS_ENV, "1")
+    if setting not in ("0", "1"):
+        raise SystemExit(f"{INTRA_PROCESS_ENV} must be 0 or 1 (or unset), got {setting!r}")
+    if len(nodes) < 2 or setting == "0":
+        return None
+    router = IntraProcess(nodes, executor)
+    rclpy.logging.get_logger("actor_container").info(
+        f"intra-process (no DDS while no other process subscribes): {', '.join(router.topics)}"
+    )
+    return router
 
 
 def spin(node_factory, args=None) -> int:
@@ -94,8 +114,11 @@ def spin_nodes(node_factories, args=None) -> int:
         executor = new_executor(events=not single)
         for node in nodes:
             executor.add_node(node)
+        router = intra_process(nodes, executor)
         while not stop.requested and rclpy.ok() and finished() is None:
             executor.spin_once(timeout_sec=0.1)
+            if router is not None:
+                router.raise_failure()
         code = finished() or 0
     except (KeyboardInterrupt, ExternalShutdownException):
         code = 0

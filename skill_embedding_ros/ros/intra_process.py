@@ -1,0 +1,102 @@
+"""Messages between the nodes of one process handed over as Python objects, without DDS, where
+no one outside the process listens: rclcpp's intra-process communication, which rclpy lacks,
+for the nodes an actor container composes (ros/container.py).
+
+A publisher whose topic has a subscription in the same process (same name, same type, a
+volatile QoS) gets a `publish` that puts the message into each such subscription's inbox and
+asks the executor to run the subscription's callback on it (`executor.create_task`), as DDS
+would have. When the topic has more matched subscriptions than the process holds (a recorder,
+`ros2 topic echo`, a trial manager in another process), the message goes by DDS to all of
+them instead, local ones included: every subscriber gets each message once, by one way.
+
+What changes for a node: a local subscriber gets the publisher's own message object (it must
+not change it; every node here builds a fresh message per publication), nothing is serialized
+(a field DDS could not carry is not caught by the conversion), and an inbox keeps the newest
+`depth` messages as the subscription's KEEP_LAST history would. A message published just as an
+outside subscriber joins or leaves may overtake one still in an inbox (one message is in
+flight at a time in lockstep). Latched (transient-local) topics always go by DDS: a late local
+subscriber must still get the last message.
+
+Why: in a composed actor each of a lockstep step's hops (state to policy and gate, command to
+gate, command to bridge, executed to policy) paid rclpy's conversion to C, Fast DDS's write,
+take and conversion back (docs/speed.md).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+
+from rclpy.qos import DurabilityPolicy, HistoryPolicy
+
+
+class IntraProcess:
+    """Routes the local topics of `nodes`, spun by `executor`. A callback's exception is kept
+    in `failure` (rclpy's EventsExecutor crashes on an exception from a task) for the spin
+    loop to raise (`raise_failure`)."""
+
+    def __init__(self, nodes, executor) -> None:
+        self.failure: BaseException | None = None
+        self.topics: list[str] = []
+        inboxes: dict[tuple, list[_Inbox]] = defaultdict(list)
+        for node in nodes:
+            for sub in node.subscriptions:
+                if not sub.raw and _volatile(sub.qos_profile):
+                    inboxes[(sub.topic_name, sub.msg_type)].append(_Inbox(sub, executor, self))
+        for node in nodes:
+            for pub in node.publishers:
+                local = inboxes.get((pub.topic_name, pub.msg_type))
+                if local and _volatile(pub.qos_profile):
+                    pub.publish = _publish(pub, local)
+                    self.topics.append(pub.topic_name)
+
+    def raise_failure(self) -> None:
+        if self.failure is not None:
+            failure, self.failure = self.failure, None
+            raise failure
+
+
+def _volatile(qos) -> bool:
+    return qos.durability == DurabilityPolicy.VOLATILE and qos.history == HistoryPolicy.KEEP_LAST
+
+
+def _publish(pub, inboxes: list[_Inbox]):
+    by_dds, msg_type, local = pub.publish, pub.msg_type, len(inboxes)
+
+    def publish(msg) -> None:
+        if not isinstance(msg, msg_type):  # as rclpy's publish
+            raise TypeError(f"Expected {msg_type}, got {type(msg)}")
+        if pub.get_subscription_count() > local:
+            by_dds(msg)
+        else:
+            for inbox in inboxes:
+                inbox.put(msg)
+
+    return publish
+
+
+class _Inbox:
+    """A subscription's history of messages from local publishers."""
+
+    def __init__(self, sub, executor, router: IntraProcess) -> None:
+        self.messages: deque = deque(maxlen=max(1, sub.qos_profile.depth))
+        self.callback, self.executor, self.router = sub.callback, executor, router
+        self.scheduled = False
+
+    def put(self, msg) -> None:
+        self.messages.append(msg)
+        if not self.scheduled:
+            self.scheduled = True
+            self.executor.create_task(self.deliver)
+
+    def deliver(self) -> None:
+        """One message per executor turn, so other events (an e-stop, a timer) interleave."""
+        msg = self.messages.popleft()
+        if self.messages:
+            self.executor.create_task(self.deliver)
+        else:
+            self.scheduled = False
+        try:
+            self.callback(msg)
+        except BaseException as err:  # the spin loop raises it (raise_failure)
+            if self.router.failure is None:
+                self.router.failure = err
