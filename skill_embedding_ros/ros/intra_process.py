@@ -12,8 +12,10 @@ them instead, local ones included: every subscriber gets each message once, by o
 What changes for a node: a local subscriber gets the publisher's own message object (it must
 not change it; every node here builds a fresh message per publication), nothing is serialized
 (a field DDS could not carry is not caught by the conversion), and an inbox keeps the newest
-`depth` messages as the subscription's KEEP_LAST history would. A message published just as an
-outside subscriber joins or leaves may overtake one still in an inbox (one message is in
+`depth` messages as the subscription's KEEP_LAST history would. Counting matched subscriptions
+is DDS's view: in the first milliseconds, before the process's own subscriptions have matched,
+an outside one may miss a message (as any late joiner does), and a message published just as
+an outside subscriber joins or leaves may overtake one still in an inbox (one message is in
 flight at a time in lockstep). Latched (transient-local) topics always go by DDS: a late local
 subscriber must still get the last message.
 
