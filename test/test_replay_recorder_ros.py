@@ -5,6 +5,7 @@ recorder subscribes after the records went out (their publishers keep a history 
 import signal
 
 import numpy as np
+from rclpy.serialization import deserialize_message
 from rosbags.rosbag2 import Reader
 from std_msgs.msg import Float64MultiArray
 
@@ -20,14 +21,23 @@ from test.test_store_damage import DAMAGE
 ACTORS = (0, 1)
 
 
-def _messages(uid: int, length: int | None = None) -> list[Float64MultiArray]:
-    """Episode `uid` as actor uid % 2 publishes it, one message per record."""
+def _messages(uid: int, length: int | None = None) -> list[Float64MultiArray | bytes]:
+    """Episode `uid` as actor uid % 2 publishes it, one message per record: as the CDR bytes a
+    skill policy sends (even uids) or as message objects, as any other publisher may."""
     actor = f"/actor_{uid % 2}"
-    out = []
+    encode = sr.encode_cdr if uid % 2 == 0 else record_message
     episode = random_episode(uid, length)
-    for record in episode_records(episode, actor, uid, np.arange(100) * 10**8):
-        out.append(record_message(record))
-    return out
+    return [encode(r) for r in episode_records(episode, actor, uid, np.arange(100) * 10**8)]
+
+
+def test_a_records_bytes_are_the_message_rclpy_reads():
+    """What lets a skill policy publish `encode_cdr`'s bytes in place of the message."""
+    for uid, length in ((1, None), (2, 3)):
+        for record in episode_records(random_episode(uid, length), "/a", uid, np.arange(100)):
+            got = deserialize_message(sr.encode_cdr(record), Float64MultiArray)
+            expected = record_message(record)
+            assert got.layout == expected.layout
+            np.testing.assert_array_equal(got.data, expected.data)  # NaN where NaN
 
 
 class _Actors:

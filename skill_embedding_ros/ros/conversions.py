@@ -88,9 +88,10 @@ never will, so the policy stops with the reason instead of asking again and agai
 
 
 def record_message(record: sr.StepRecord) -> Float64MultiArray:
-    """A per-step record as Float64MultiArray with one labelled dimension per field. A policy
-    sends one per step: the layout's dimensions are made once per layout (twelve message
-    objects were most of its cost), and the values go in as an array (no per-value checks)."""
+    """A per-step record as a Float64MultiArray message with one labelled dimension per field,
+    for a publisher that sends message objects (the skill policy sends `sr.encode_cdr`'s bytes
+    of the same message). The layout's dimensions are made once per layout, and the values go
+    in as an array (no per-value checks)."""
     layout, data = sr.encode(record)
     msg = Float64MultiArray(data=array.array("d", data.tobytes()))
     msg.layout.dim = list(_dimensions(tuple(layout)))

@@ -17,7 +17,7 @@ is DDS's view: in the first milliseconds, before the process's own subscriptions
 an outside one may miss a message (as any late joiner does), and a message published just as
 an outside subscriber joins or leaves may overtake one still in an inbox (one message is in
 flight at a time in lockstep). Latched (transient-local) topics always go by DDS: a late local
-subscriber must still get the last message.
+subscriber must still get the last message; so does a message published as serialized bytes.
 
 Why: in a composed actor each of a lockstep step's hops (state to policy and gate, command to
 gate, command to bridge, executed to policy) paid rclpy's conversion to C, Fast DDS's write,
@@ -65,6 +65,9 @@ def _publish(pub, inboxes: list[_Inbox]):
     by_dds, msg_type, local = pub.publish, pub.msg_type, len(inboxes)
 
     def publish(msg) -> None:
+        if isinstance(msg, bytes):  # serialized already: the subscribers take it from DDS
+            by_dds(msg)
+            return
         if not isinstance(msg, msg_type):  # as rclpy's publish
             raise TypeError(f"Expected {msg_type}, got {type(msg)}")
         if pub.get_subscription_count() > local:

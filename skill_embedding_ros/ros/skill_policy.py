@@ -30,13 +30,13 @@ from skill_embedding_ros.agent.live_episode import LiveEpisode
 from skill_embedding_ros.agent.weights_acceptance import WeightsInbox
 from skill_embedding_ros.control.state_sync import StateSync, SyncedState
 from skill_embedding_ros.control.teleop import Source
+from skill_embedding_ros.data import step_record as sr
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.conversions import (
     UNKNOWN_TASK,
     command_message,
     command_values,
     pose_tuple,
-    record_message,
     reset_reply_stamp,
     reset_reply_task,
     stamp_ns,
@@ -212,8 +212,10 @@ class SkillPolicyNode(Node):
         self.in_episode = True
 
     def publish_released(self) -> None:
+        # As the CDR bytes of the record's message (data/step_record.py): what the message
+        # would become on the wire, without building it and converting it field by field.
         for record in self.live.released():
-            self.record_pub.publish(record_message(record))
+            self.record_pub.publish(sr.encode_cdr(record))
 
     def end_episode(self) -> None:
         """The last state is in; the episode is over once the gate has answered every step."""
