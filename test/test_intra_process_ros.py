@@ -21,7 +21,7 @@ from std_msgs.msg import Float64MultiArray
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.intra_process import IntraProcess
 from skill_embedding_ros.ros.processes import REPO, fresh_domain, ros_env
-from skill_embedding_ros.ros.run import new_executor
+from skill_embedding_ros.ros.run import INTRA_PROCESS_ENV, intra_process, new_executor
 
 LISTENER = """
 import sys, rclpy
@@ -183,3 +183,14 @@ def test_latched_and_raw_topics_stay_on_dds(graph):
     raw.publish(Float64MultiArray(data=[2.0]))
     graph.spin_until(lambda: len(got) == 2, "both by DDS")
     assert sorted(type(m).__name__ for m in got) == ["Float64MultiArray", "bytes"]
+
+
+def test_the_switch_takes_0_or_1(monkeypatch, graph):
+    talker_and_listener(graph)
+    monkeypatch.setenv(INTRA_PROCESS_ENV, "yes")
+    with pytest.raises(SystemExit, match="must be 0 or 1"):
+        intra_process(graph.nodes, graph.executor)
+    monkeypatch.setenv(INTRA_PROCESS_ENV, "0")
+    assert intra_process(graph.nodes, graph.executor) is None
+    monkeypatch.delenv(INTRA_PROCESS_ENV)
+    assert intra_process(graph.nodes, graph.executor).topics == ["/chatter"]
