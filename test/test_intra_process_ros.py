@@ -169,6 +169,19 @@ def test_an_inbox_keeps_the_newest_depth_messages(graph):
     assert [m.data[0] for m in got] == [3.0, 4.0]
 
 
+def test_a_best_effort_publisher_reaches_no_reliable_subscriber(graph):
+    # DDS does not connect them; neither does the router.
+    best_effort = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
+    got: list = []
+    pub = graph.node("talker").create_publisher(Float64MultiArray, "/chatter", best_effort)
+    graph.node("local").create_subscription(Float64MultiArray, "/chatter", got.append, 10)
+    assert graph.wire().topics == []
+    pub.publish(Float64MultiArray(data=[1.0]))
+    for _ in range(5):
+        graph.executor.spin_once(timeout_sec=0.05)
+    assert got == []
+
+
 def test_latched_and_raw_topics_stay_on_dds(graph):
     talker, local = graph.node("talker"), graph.node("local")
     got: list = []

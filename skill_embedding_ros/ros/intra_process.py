@@ -2,12 +2,12 @@
 no one outside the process listens: rclcpp's intra-process communication, which rclpy lacks,
 for the nodes an actor container composes (ros/container.py).
 
-A publisher whose topic has a subscription in the same process (same name, same type, a
-volatile QoS) gets a `publish` that puts the message into each such subscription's inbox and
-asks the executor to run the subscription's callback on it (`executor.create_task`), as DDS
-would have. When the topic has more matched subscriptions than the process holds (a recorder,
-`ros2 topic echo`, a trial manager in another process), the message goes by DDS to all of
-them instead, local ones included: every subscriber gets each message once, by one way.
+A publisher whose topic has a subscription in the same process (same name, same type, a volatile
+QoS that DDS would match) gets a `publish` that puts the message into each such subscription's
+inbox and asks the executor to run the subscription's callback on it (`executor.create_task`), as
+DDS would have. When the topic has more matched subscriptions than the process holds (a recorder,
+`ros2 topic echo`, a trial manager in another process), the message goes by DDS to all of them
+instead, local ones included: every subscriber gets each message once, by one way.
 
 What changes for a node: a local subscriber gets the publisher's own message object (it must
 not change it; every node here builds a fresh message per publication), nothing is serialized
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 
-from rclpy.qos import DurabilityPolicy, HistoryPolicy
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, ReliabilityPolicy
 
 
 class IntraProcess:
@@ -46,7 +46,11 @@ class IntraProcess:
                     inboxes[(sub.topic_name, sub.msg_type)].append(_Inbox(sub, executor, self))
         for node in nodes:
             for pub in node.publishers:
-                local = inboxes.get((pub.topic_name, pub.msg_type))
+                local = [
+                    inbox
+                    for inbox in inboxes.get((pub.topic_name, pub.msg_type), ())
+                    if _matches(pub.qos_profile, inbox.qos)
+                ]
                 if local and _volatile(pub.qos_profile):
                     pub.publish = _publish(pub, local)
                     self.topics.append(pub.topic_name)
@@ -59,6 +63,14 @@ class IntraProcess:
 
 def _volatile(qos) -> bool:
     return qos.durability == DurabilityPolicy.VOLATILE and qos.history == HistoryPolicy.KEEP_LAST
+
+
+def _matches(pub_qos, sub_qos) -> bool:
+    """Whether DDS would connect them: a reliable subscription takes no best-effort writer."""
+    return not (
+        sub_qos.reliability == ReliabilityPolicy.RELIABLE
+        and pub_qos.reliability == ReliabilityPolicy.BEST_EFFORT
+    )
 
 
 def _publish(pub, inboxes: list[_Inbox]):
@@ -83,7 +95,8 @@ class _Inbox:
     """A subscription's history of messages from local publishers."""
 
     def __init__(self, sub, executor, router: IntraProcess) -> None:
-        self.messages: deque = deque(maxlen=max(1, sub.qos_profile.depth))
+        self.qos = sub.qos_profile
+        self.messages: deque = deque(maxlen=max(1, self.qos.depth))
         self.callback, self.executor, self.router = sub.callback, executor, router
         self.scheduled = False
 
