@@ -7,7 +7,9 @@ executor, with the same names, namespaces, parameters and topics as in their own
 
 The nodes share the namespace given with `__ns`; each reads its parameters from the file's
 section for its own name (`/actor_0/sim_bridge: {ros__parameters: ...}`), which the launchers
-write (launch/compose.py). The first node to finish ends the process with its exit code.
+write (launch/compose.py). The first node to finish ends the process with its exit code. The
+nodes hand each other their messages without DDS while no other process subscribes to them
+(ros/intra_process.py).
 Why: one process per actor instead of three on a machine with fewer cores than processes
 (docs/launching.md, "Composed actors").
 """
