@@ -18,6 +18,10 @@ an outside one may miss a message (as any late joiner does), and a message publi
 an outside subscriber joins or leaves may overtake one still in an inbox (one message is in
 flight at a time in lockstep). Latched (transient-local) topics always go by DDS: a late local
 subscriber must still get the last message; so does a message published as serialized bytes.
+The routes are made once, from the publishers and subscriptions the nodes made when built (a
+later one goes by DDS; a later local subscriber counts as an outside one, so its topic's
+messages then go by DDS to all, as above); a node that destroyed a routed subscription would
+still get its messages (the composable nodes destroy none).
 
 Why: in a composed actor each of a lockstep step's hops (state to policy and gate, command to
 gate, command to bridge, executed to policy) paid rclpy's conversion to C, Fast DDS's write,
