@@ -10,18 +10,16 @@ import queue
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
-import rclpy
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import serialize_message
 from std_msgs.msg import Float64MultiArray
 
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.intra_process import IntraProcess
-from skill_embedding_ros.ros.processes import REPO, fresh_domain, ros_env
-from skill_embedding_ros.ros.run import INTRA_PROCESS_ENV, intra_process, new_executor
+from skill_embedding_ros.ros.processes import REPO, Probe, fresh_domain, ros_env
+from skill_embedding_ros.ros.run import INTRA_PROCESS_ENV, intra_process
 
 LISTENER = """
 import sys, rclpy
@@ -37,39 +35,26 @@ rclpy.spin(node)
 """
 
 
-class Graph:
-    """Nodes in one context and executor, as a container builds them; `router` once wired."""
+class Graph(Probe):
+    """The probe's node ("talker") and more (`add_node`) on the executor a container spins;
+    `wire` routes them as the container does, and spinning raises what a callback raised, as
+    the container's loop does."""
 
     def __init__(self):
         self.domain = fresh_domain()
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context, domain_id=self.domain)
-        self.executor = new_executor(context=self.context)
-        self.nodes = []
+        super().__init__(self.domain, "talker", events=True)
         self.router = None
-
-    def node(self, name: str):
-        node = rclpy.create_node(name, context=self.context)
-        self.executor.add_node(node)
-        self.nodes.append(node)
-        return node
 
     def wire(self) -> IntraProcess:
         self.router = IntraProcess(self.nodes, self.executor)
         return self.router
 
     def spin_until(self, done, what: str, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not done():
-            assert time.monotonic() < deadline, f"timed out waiting for {what}"
-            self.executor.spin_once(timeout_sec=0.05)
+        def checked() -> bool:
             self.router.raise_failure()
+            return done()
 
-    def close(self) -> None:
-        self.executor.shutdown()
-        for node in self.nodes:
-            node.destroy_node()
-        rclpy.shutdown(context=self.context)
+        super().spin_until(checked, timeout, what)
 
 
 @pytest.fixture
@@ -81,8 +66,8 @@ def graph():
 
 def talker_and_listener(graph: Graph, qos=topics.RELIABLE):
     got: list = []
-    pub = graph.node("talker").create_publisher(Float64MultiArray, "/chatter", qos)
-    graph.node("local").create_subscription(Float64MultiArray, "/chatter", got.append, qos)
+    pub = graph.node.create_publisher(Float64MultiArray, "/chatter", qos)
+    graph.add_node("local").create_subscription(Float64MultiArray, "/chatter", got.append, qos)
     return pub, got
 
 
@@ -148,8 +133,10 @@ def test_a_callback_error_reaches_the_spin_loop(graph):
     def fails(msg):
         raise ValueError(f"bad {msg.data[0]}")
 
-    pub = graph.node("talker").create_publisher(Float64MultiArray, "/chatter", topics.RELIABLE)
-    graph.node("local").create_subscription(Float64MultiArray, "/chatter", fails, topics.RELIABLE)
+    pub = graph.node.create_publisher(Float64MultiArray, "/chatter", topics.RELIABLE)
+    graph.add_node("local").create_subscription(
+        Float64MultiArray, "/chatter", fails, topics.RELIABLE
+    )
     graph.wire()
     pub.publish(Float64MultiArray(data=[3.0]))
     with pytest.raises(ValueError, match=r"bad 3\.0"):
@@ -173,8 +160,8 @@ def test_a_best_effort_publisher_reaches_no_reliable_subscriber(graph):
     # DDS does not connect them; neither does the router.
     best_effort = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
     got: list = []
-    pub = graph.node("talker").create_publisher(Float64MultiArray, "/chatter", best_effort)
-    graph.node("local").create_subscription(Float64MultiArray, "/chatter", got.append, 10)
+    pub = graph.node.create_publisher(Float64MultiArray, "/chatter", best_effort)
+    graph.add_node("local").create_subscription(Float64MultiArray, "/chatter", got.append, 10)
     assert graph.wire().topics == []
     pub.publish(Float64MultiArray(data=[1.0]))
     for _ in range(5):
@@ -183,7 +170,7 @@ def test_a_best_effort_publisher_reaches_no_reliable_subscriber(graph):
 
 
 def test_latched_and_raw_topics_stay_on_dds(graph):
-    talker, local = graph.node("talker"), graph.node("local")
+    talker, local = graph.node, graph.add_node("local")
     got: list = []
     latched = talker.create_publisher(Float64MultiArray, "/latched", topics.LATCHED)
     local.create_subscription(Float64MultiArray, "/latched", got.append, topics.LATCHED)

@@ -3,8 +3,6 @@ records, weights, trajectories, status."""
 
 from __future__ import annotations
 
-import array
-import functools
 import re
 
 import numpy as np
@@ -88,19 +86,13 @@ never will, so the policy stops with the reason instead of asking again and agai
 
 
 def record_message(record: sr.StepRecord) -> Float64MultiArray:
-    """A per-step record as a Float64MultiArray message with one labelled dimension per field,
-    for a publisher that sends message objects (the skill policy sends `sr.encode_cdr`'s bytes
-    of the same message). The layout's dimensions are made once per layout, and the values go
-    in as an array (no per-value checks)."""
+    """A per-step record as Float64MultiArray with one labelled dimension per field, for a
+    publisher that sends message objects (the skill policy sends the same message as the bytes
+    `sr.encode_cdr` gives)."""
     layout, data = sr.encode(record)
-    msg = Float64MultiArray(data=array.array("d", data.tobytes()))
-    msg.layout.dim = list(_dimensions(tuple(layout)))
+    msg = Float64MultiArray(data=data.tolist())
+    msg.layout.dim = [MultiArrayDimension(label=n, size=s, stride=s) for n, s in layout]
     return msg
-
-
-@functools.lru_cache(maxsize=16)
-def _dimensions(layout: tuple[tuple[str, int], ...]) -> tuple[MultiArrayDimension, ...]:
-    return tuple(MultiArrayDimension(label=n, size=s, stride=s) for n, s in layout)
 
 
 def weights_message(data: bytes, signature: str = "") -> UInt8MultiArray:

@@ -50,12 +50,14 @@ class IntraProcess:
                     inboxes[(sub.topic_name, sub.msg_type)].append(_Inbox(sub, executor, self))
         for node in nodes:
             for pub in node.publishers:
+                if not _volatile(pub.qos_profile):
+                    continue
                 local = [
                     inbox
                     for inbox in inboxes.get((pub.topic_name, pub.msg_type), ())
                     if _matches(pub.qos_profile, inbox.qos)
                 ]
-                if local and _volatile(pub.qos_profile):
+                if local:
                     pub.publish = _publish(pub, local)
                     self.topics.append(pub.topic_name)
 

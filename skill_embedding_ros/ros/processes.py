@@ -21,6 +21,7 @@ from rclpy.executors import SingleThreadedExecutor
 from skill_embedding_ros.launch.compose import compose
 from skill_embedding_ros.launch.graph import NodeSpec, find_graph, load_graph
 from skill_embedding_ros.launch.launcher import STACKS_WAIT_S, node_command
+from skill_embedding_ros.ros.run import new_executor
 
 REPO = Path(__file__).resolve().parents[2]
 DOMAINS = range(1, 102)
@@ -167,14 +168,26 @@ def wait_alive(cond: Callable[[], bool], timeout: float, what: str, procs) -> No
 
 
 class Probe:
-    """A node in the test process, in its own context on the graph's domain."""
+    """A node in the test process, in its own context on the graph's domain; `add_node` puts
+    more in the same context and executor (`events`: the executor a node process spins,
+    ros/run.py `new_executor`)."""
 
-    def __init__(self, domain: int, name: str = "probe"):
+    def __init__(self, domain: int, name: str = "probe", events: bool = False):
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=domain)
         self.node = rclpy.create_node(name, context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
+        self.nodes = [self.node]
+        if events:
+            self.executor = new_executor(context=self.context)
+        else:
+            self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
+
+    def add_node(self, name: str):
+        node = rclpy.create_node(name, context=self.context)
+        self.executor.add_node(node)
+        self.nodes.append(node)
+        return node
 
     def spin_until(self, done: Callable[[], bool], timeout: float, what: str = "condition"):
         """Spin until done() is true; AssertionError naming `what` after `timeout` seconds."""
@@ -191,5 +204,6 @@ class Probe:
 
     def close(self) -> None:
         self.executor.shutdown()
-        self.node.destroy_node()
+        for node in reversed(self.nodes):
+            node.destroy_node()
         rclpy.shutdown(context=self.context)
