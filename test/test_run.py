@@ -54,6 +54,15 @@ def _start(script: str) -> subprocess.Popen:
     )
 
 
+def _finish(proc: subprocess.Popen, timeout: float) -> str:
+    """Its output once it exits; killed past `timeout` (a busy process left running would load
+    every test after this one)."""
+    try:
+        return proc.communicate(timeout=timeout)[0]
+    finally:
+        proc.kill()
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_at_any_moment_stops_a_node_with_exit_0(signum):
     rng = random.Random(signum)
@@ -113,6 +122,89 @@ class StuckSpinning(Node):
 
 sys.exit(spin(StuckSpinning))
 """
+
+
+# Two nodes in one process passing a message back and forth intra-process without a pause, as a
+# composed lockstep actor does: the executor is never idle. ENDS_AT: the pong node ends the run at
+# that count, and says how many pings reached it after that.
+PING_PONG = """
+import sys
+from std_msgs.msg import Int64
+from rclpy.node import Node
+from skill_embedding_ros.ros.run import spin_nodes
+
+ENDS_AT = int(sys.argv[1])
+
+
+class Ping(Node):
+    def __init__(self):
+        super().__init__("ping")
+        self.pub = self.create_publisher(Int64, "ping", 10)
+        self.create_subscription(Int64, "pong", lambda m: self.pub.publish(Int64(data=m.data)), 10)
+        self.start = self.create_timer(0.2, self.serve)
+
+    def serve(self):  # once: a new ping per pong from then on
+        self.destroy_timer(self.start)
+        self.pub.publish(Int64(data=0))
+
+
+class Pong(Node):
+    def __init__(self):
+        super().__init__("pong")
+        self.pub = self.create_publisher(Int64, "pong", 10)
+        self.create_subscription(Int64, "ping", self.on_ping, 10)
+        self.count, self.after, self.exit_code = 0, 0, None
+
+    def on_ping(self, msg):
+        if self.exit_code is not None:
+            self.after += 1
+        self.count += 1
+        if self.count == 1000:
+            print("busy", flush=True)
+        if self.count == ENDS_AT:
+            self.exit_code = 3
+        self.pub.publish(Int64(data=msg.data + 1))
+
+    def close(self):
+        print(f"closed after {self.count}, {self.after} after the end", flush=True)
+
+
+sys.exit(spin_nodes([Ping, Pong]))
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_a_composed_process_whose_executor_is_never_idle(signum):
+    """ros/run.py's loop looks at the stop request after every callback. (Waiting in the
+    EventsExecutor's spin_until_future_complete instead, tried: busy, it never returns at its
+    timeout, and an actor container ignored Ctrl-C.)"""
+    proc = _start(PING_PONG.replace("int(sys.argv[1])", "-1"))
+    try:
+        first, busy = proc.stdout.readline(), proc.stdout.readline()
+        assert "intra-process (no DDS while no other process subscribes): /ping, /pong" in first
+        assert busy.strip() == "busy", first + busy
+        proc.send_signal(signum)
+    finally:
+        out = _finish(proc, timeout=10)
+    assert proc.returncode == 0 and "closed after" in out, out
+
+
+def test_a_node_that_ends_the_run_stops_it_before_another_callback():
+    """The first node to set `exit_code` stops the loop before another callback runs."""
+    proc = _start(PING_PONG.replace("int(sys.argv[1])", "5000"))
+    out = _finish(proc, timeout=30)
+    assert proc.returncode == 3, out
+    assert "closed after 5000, 0 after the end" in out, out
+
+
+def test_a_failing_intra_process_callback_stops_a_composed_process_before_another():
+    """ros/intra_process.py keeps a callback's error for the loop to raise (rclpy's
+    EventsExecutor would crash on it); the loop raises it before the next callback."""
+    failing = PING_PONG.replace("int(sys.argv[1])", "5000")
+    proc = _start(failing.replace("self.exit_code = 3", "raise ValueError('pong failed')"))
+    out = _finish(proc, timeout=30)
+    assert proc.returncode == 1 and "ValueError: pong failed" in out, out
+    assert "closed after 5000, 0 after the end" in out, out
 
 
 def test_a_node_stuck_leaving_dds_writes_its_stacks_and_exits_1():
