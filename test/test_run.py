@@ -125,8 +125,8 @@ sys.exit(spin(StuckSpinning))
 
 
 # Two nodes in one process passing a message back and forth intra-process without a pause, as a
-# composed lockstep actor does: the executor is never idle. ENDS_AT: the pong node ends the run at
-# that count, and says how many pings reached it after that.
+# composed lockstep actor does: the executor is never idle. ENDS_AT: the pong node ends the run
+# with its pong of that count, and says how many pings reached it after that.
 PING_PONG = """
 import sys
 from std_msgs.msg import Int64
@@ -140,12 +140,20 @@ class Ping(Node):
     def __init__(self):
         super().__init__("ping")
         self.pub = self.create_publisher(Int64, "ping", 10)
-        self.create_subscription(Int64, "pong", lambda m: self.pub.publish(Int64(data=m.data)), 10)
+        self.create_subscription(Int64, "pong", self.on_pong, 10)
         self.start = self.create_timer(0.2, self.serve)
+        self.pongs = 0
 
     def serve(self):  # once: a new ping per pong from then on
         self.destroy_timer(self.start)
         self.pub.publish(Int64(data=0))
+
+    def on_pong(self, msg):
+        self.pongs += 1
+        self.pub.publish(Int64(data=msg.data))
+
+    def close(self):
+        print(f"ping got {self.pongs} pongs", flush=True)
 
 
 class Pong(Node):
@@ -161,9 +169,9 @@ class Pong(Node):
         self.count += 1
         if self.count == 1000:
             print("busy", flush=True)
-        if self.count == ENDS_AT:
-            self.exit_code = 3
         self.pub.publish(Int64(data=msg.data + 1))
+        if self.count == ENDS_AT:  # its last pong is on its way: ping must not get it
+            self.exit_code = 3
 
     def close(self):
         print(f"closed after {self.count}, {self.after} after the end", flush=True)
@@ -194,7 +202,7 @@ def test_a_node_that_ends_the_run_stops_it_before_another_callback():
     proc = _start(PING_PONG.replace("int(sys.argv[1])", "5000"))
     out = _finish(proc, timeout=30)
     assert proc.returncode == 3, out
-    assert "closed after 5000, 0 after the end" in out, out
+    assert "closed after 5000, 0 after the end" in out and "ping got 4999 pongs" in out, out
 
 
 def test_a_failing_intra_process_callback_stops_a_composed_process_before_another():
@@ -204,7 +212,7 @@ def test_a_failing_intra_process_callback_stops_a_composed_process_before_anothe
     proc = _start(failing.replace("self.exit_code = 3", "raise ValueError('pong failed')"))
     out = _finish(proc, timeout=30)
     assert proc.returncode == 1 and "ValueError: pong failed" in out, out
-    assert "closed after 5000, 0 after the end" in out, out
+    assert "closed after 5000, 0 after the end" in out and "ping got 4999 pongs" in out, out
 
 
 def test_a_node_stuck_leaving_dds_writes_its_stacks_and_exits_1():
