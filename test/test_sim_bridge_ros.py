@@ -212,6 +212,35 @@ def test_realtime_publishes_at_the_control_rate_and_owns_the_clock(graph):
     assert len(after) >= 3 and all(p == after[0] for p in after)
 
 
+def test_a_realtime_resets_state_goes_out_when_its_period_comes(graph):
+    """A reset's state is stamped one period on. Sent at once, it came up to a period before
+    its time; the safety gate's latency window (control/latency.py) took it for the fastest
+    state, and every state after it looked late: in a real-time graph the gate stopped the
+    robot for the first second of every episode (measured: "a joint state came 94 ms later than
+    the fastest of the last 10 s" after each reset)."""
+    bridge = graph.bridge("actor_0", suite="reach", mode="realtime")
+    graph.wait_for_publishers()
+    arrivals: list[tuple[float, int]] = []  # (monotonic s, stamp ns)
+
+    def arrived(msg: JointState) -> None:
+        arrivals.append((time.monotonic(), ns_of(msg.header.stamp)))
+
+    node = graph.probe.node
+    node.create_subscription(JointState, bridge.topic, arrived, topics.RELIABLE)
+    graph.probe.spin_until(lambda: len(arrivals) > 5, WAIT, "realtime states")
+    seen = len(arrivals)
+    graph.probe.spin_until(lambda: len(arrivals) > seen, WAIT, "a state")  # a period ahead
+    sec, nanosec = re.search(r"sec=(\d+) nanosec=(\d+)", bridge.reset().message).groups()
+    reset_at = int(sec) * 10**9 + int(nanosec)
+    graph.probe.spin_for(0.5)
+    # arrival - stamp: constant but for delivery delays; a state sent early undercuts it.
+    offsets = {stamp: t - stamp * 1e-9 for t, stamp in arrivals}
+    before = [offset for stamp, offset in offsets.items() if stamp < reset_at]
+    assert reset_at in offsets and reset_at + PERIOD_NS in offsets, sorted(offsets)
+    assert offsets[reset_at] > min(before) - 0.02, (offsets[reset_at], min(before))
+    assert np.all(np.diff(sorted(offsets)) == PERIOD_NS)  # still one state per period
+
+
 def test_realtime_makes_up_a_stall_so_its_time_keeps_to_the_wall_clock(graph):
     """A stalled realtime bridge (SIGSTOP, as a starved process) steps the periods it missed
     when it runs again, holding its command as a robot would: its states stay one period apart

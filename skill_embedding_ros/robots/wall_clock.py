@@ -43,8 +43,3 @@ class WallClock:
         owed = max(owed, 0)
         self._done += owed
         return owed
-
-    def stepped(self, steps: int = 1) -> None:
-        """The robot moved time on outside the ticks (a reset takes one period): the clock
-        counts it, so simulated time stays with the wall clock."""
-        self._done += steps

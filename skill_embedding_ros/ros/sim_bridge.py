@@ -84,6 +84,7 @@ class SimBridge(Node):
             if self.cfg.publish_clock:
                 self.clock_pub = self.create_publisher(ClockMsg, topics.CLOCK, topics.RELIABLE)
             self.wall_clock = WallClock(suite.control_period, self._now())
+            self.reset_periods = 0  # periods resets moved time on that the ticks have not met
             self.create_timer(suite.control_period, self.on_tick, clock=steady)
             self.startup_timer = None
         else:
@@ -155,7 +156,12 @@ class SimBridge(Node):
     def on_tick(self) -> None:
         skipped = self.wall_clock.skipped
         for _ in range(self.wall_clock.due(self._now())):
-            self.advance()
+            if self.reset_periods:  # a reset took this period: its state is the period's
+                self.reset_periods -= 1
+                if not self.reset_periods:
+                    self.publish_state()
+            else:
+                self.advance()
         if self.wall_clock.skipped > skipped:
             self.get_logger().warning(
                 f"this process stalled for {self.wall_clock.skipped - skipped:.1f} s: the "
@@ -178,10 +184,15 @@ class SimBridge(Node):
         self.stop_startup_repeat()
         # time moves on: stamps never repeat within one bridge
         self.robot.reset(self.rng, self.task)
-        if self.cfg.mode == "realtime":
-            self.wall_clock.stepped()  # that period is one the next tick need not step
         self.command = np.zeros(len(self.joints))
-        self.publish_state()
+        if self.cfg.mode == "realtime":
+            # Its state, stamped a period on, goes out at that period's tick. Sent at once it
+            # came up to a period early; the gate's latency window (control/latency.py) took it
+            # for the fastest state, every state after it looked late, and the gate stopped the
+            # robot for the first second of every episode.
+            self.reset_periods += 1
+        else:
+            self.publish_state()
         response.success = True
         response.message = reset_reply(to_stamp(self.robot.stamp_ns), self.task or "")
         return response

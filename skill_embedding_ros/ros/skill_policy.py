@@ -75,6 +75,7 @@ class SkillPolicyNode(Node):
         self.acting, self.suite = acting, acting.suite
         suite, meta = acting.suite, acting.meta
         self.live = LiveEpisode(suite, acting.tasks, acting.core, self.deterministic)
+        sr.prepare_encoder(suite.obs_dim, suite.action_dim, acting.core.z.shape[1])
         self.observer = suite.observer()
         self.sync = StateSync(round(suite.control_period * 1e9), objects=suite.objects)
         self.source = self.get_namespace().strip("/") or self.get_name()
