@@ -215,9 +215,9 @@ def test_realtime_publishes_at_the_control_rate_and_owns_the_clock(graph):
 def test_a_realtime_resets_state_goes_out_when_its_period_comes(graph):
     """A reset's state is stamped one period on. Sent at once, it came up to a period before
     its time; the safety gate's latency window (control/latency.py) took it for the fastest
-    state, and every state after it looked late: in a real-time graph the gate stopped the
-    robot for the first second of every episode (measured: "a joint state came 94 ms later than
-    the fastest of the last 10 s" after each reset)."""
+    state, and every state after it looked late for the window's 10 s: in a real-time graph the
+    gate stopped the robot for most of each episode (measured: "a joint state came 94 ms later
+    than the fastest of the last 10 s" after each reset)."""
     bridge = graph.bridge("actor_0", suite="reach", mode="realtime")
     graph.wait_for_publishers()
     arrivals: list[tuple[float, int]] = []  # (monotonic s, stamp ns)

@@ -188,8 +188,8 @@ class SimBridge(Node):
         if self.cfg.mode == "realtime":
             # Its state, stamped a period on, goes out at that period's tick. Sent at once it
             # came up to a period early; the gate's latency window (control/latency.py) took it
-            # for the fastest state, every state after it looked late, and the gate stopped the
-            # robot for the first second of every episode.
+            # for the fastest state, and every state after it looked late for the window's 10 s:
+            # the gate stopped the robot for most of each episode.
             self.reset_periods += 1
         else:
             self.publish_state()
