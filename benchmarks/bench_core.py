@@ -87,9 +87,9 @@ def bench_learner(batch: int, segment: int, seconds: float, device: str) -> dict
             replay.add(ep)
     rng = np.random.default_rng(0)
 
-    def one_update(segments: int, on: str, activation: str = "elu", compiled: bool = False):
+    def one_update(segments: int, on: str, activation="elu", precision="float32", compiled=False):
         replay_cfg = {"batch": segments, "segment": segment}
-        agent = {**NETS, "activation": activation}
+        agent = {**NETS, "activation": activation, "precision": precision}
         sized = from_dict(RunConfig, {"agent": agent, "replay": replay_cfg})
         learner = Learner(build_networks(sized), hold_steps(sized), on)
         if compiled:
@@ -110,6 +110,11 @@ def bench_learner(batch: int, segment: int, seconds: float, device: str) -> dict
     relu = updates_per_s(batch, device, activation="relu")
     results["learner_updates_per_s_relu"] = round(relu, 1)
     results["learner_relu_vs_elu"] = round(relu / updates, 2)
+    # Mixed precision (agent.precision: bfloat16), ELU kept.
+    bf16 = updates_per_s(batch, device, precision="bfloat16")
+    results["learner_updates_per_s_bfloat16"] = round(bf16, 1)
+    results["learner_transitions_per_s_bfloat16"] = round(bf16 * batch * segment)
+    results["learner_bfloat16_vs_float32"] = round(bf16 / updates, 2)
     # torch.compile (inductor) on every MLP, ELU kept: the warm-up call compiles them.
     compiled = updates_per_s(batch, device, compiled=True)
     results["learner_updates_per_s_compiled"] = round(compiled, 1)
@@ -179,11 +184,12 @@ def main() -> None:
         **bench_sb3_sac(batch * segment, args.seconds),
     }
     if results.get("sb3_sac_updates_per_s"):
-        results["learner_vs_sb3_transitions_ratio"] = round(
-            results["learner_transitions_per_s"]
-            / (results["sb3_sac_updates_per_s"] * batch * segment),
-            2,
-        )
+        for key, variant in (("", ""), ("_bfloat16", "_bfloat16")):
+            results[f"learner{variant}_vs_sb3_transitions_ratio"] = round(
+                results[f"learner_transitions_per_s{key}"]
+                / (results["sb3_sac_updates_per_s"] * batch * segment),
+                2,
+            )
         # Arithmetic per second, each side, against one layer's product alone: how close to the
         # CPU's matrix-product rate each update runs, apart from how much arithmetic it asks for.
         results["matmul_gflop_per_s"] = _matmul_gflop_per_s(batch * segment, 128, args.seconds)

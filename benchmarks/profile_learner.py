@@ -1,7 +1,7 @@
 """Where one learner update spends its time: torch.profiler over 20 updates at bench_core.py's
 batch (256 segments x 10 steps, 2x128 networks, one thread), top operators by self CPU time.
 
-    python benchmarks/profile_learner.py [--activation relu]
+    python benchmarks/profile_learner.py [--activation relu] [--precision bfloat16]
 """
 
 from __future__ import annotations
@@ -27,10 +27,16 @@ from skill_embedding_ros.training.trainer import (
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--activation", default="elu", choices=["elu", "relu"])
+    parser.add_argument("--precision", default="float32", choices=["float32", "bfloat16"])
     parser.add_argument("--updates", type=int, default=20)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    agent = {"hidden": [128, 128], "critic_hidden": [128, 128], "activation": args.activation}
+    agent = {
+        "hidden": [128, 128],
+        "critic_hidden": [128, 128],
+        "activation": args.activation,
+        "precision": args.precision,
+    }
     cfg = from_dict(RunConfig, {"agent": agent, "replay": {"batch": 256, "segment": 10}})
     nets = build_networks(cfg)
     actor = Actor(env_factory(cfg), 8, nets.embedding, nets.policy, seed=0)

@@ -52,6 +52,9 @@ EXPERIMENTS = {
     # The paper's networks and Adam 1e-4 with the tuned alphas: which of the two departures
     # the paper row's difference comes from.
     "reach_bernoulli_paper_nets": ("reach_bernoulli.yaml", PAPER_NETS),
+    # The learner in mixed precision (agent.precision: bfloat16; not in the paper), the rest as
+    # reach_bernoulli: whether the faster arithmetic learns the same skills.
+    "reach_bernoulli_bfloat16": ("reach_bernoulli.yaml", ["agent.precision=bfloat16"]),
 }
 # The same experiment through the ROS 2 training graph (2 actors, recorder, learner; every node
 # its own process over DDS). A graph uses both cores: these run one at a time.

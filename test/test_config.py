@@ -67,6 +67,7 @@ BAD_RUN_SETTINGS = [
     (["agent.inference_actions=maybe"], ["agent.inference_actions: expected a bool", "'maybe'"]),
     (["agent.normalize=1"], ["agent.normalize: expected a bool", "1"]),
     (["agent.activation=tanh"], ["agent.activation", "must be 'elu' or 'relu'"]),
+    (["agent.precision=float16"], ["agent.precision", "must be 'float32' or 'bfloat16'"]),
     (["agent.retrace_lambda=3"], ["agent.retrace_lambda must be in [0, 1]", "got 3"]),
     # the other settings
     (["agent.critic_hidden=[64, 0]"], ["agent.critic_hidden must be a non-empty list", "0]"]),

@@ -9,7 +9,7 @@ import torch
 
 from skill_embedding_ros.agent import losses
 from skill_embedding_ros.agent.learner import Learner
-from skill_embedding_ros.agent.networks import InferenceNet, z_features
+from skill_embedding_ros.agent.networks import MLP, InferenceNet, layers_in, z_features
 from skill_embedding_ros.data.replay import ReplayBuffer
 from skill_embedding_ros.testing.episodes import make_episode, make_networks
 
@@ -49,6 +49,50 @@ def test_the_activation_is_a_setting_and_relu_trains_too():
     before = _params(relu.policy)
     metrics = Learner(relu, hold_steps=8).update(*_batch())
     assert all(np.isfinite(v) for v in metrics.values()) and _changed(before, relu.policy)
+
+
+def test_bfloat16_runs_the_updates_layers_in_bfloat16_and_leaves_float32_networks():
+    seen = {"float32": set(), "bfloat16": set()}  # dtypes of the MLP layers' outputs
+    for precision in seen:
+        nets = make_networks("bernoulli", precision=precision)
+        hooks = [
+            layer.register_forward_hook(
+                lambda _m, _i, out, into=seen[precision]: into.add(out.dtype)
+            )
+            for net in nets.modules()
+            if isinstance(net, MLP)
+            for layer in net
+            if isinstance(layer, torch.nn.Linear)
+        ]
+        before = {n: _params(getattr(nets, n)) for n in ("policy", "critic", "inference")}
+        metrics = Learner(nets, hold_steps=8).update(*_batch())
+        assert metrics and all(np.isfinite(v) for v in metrics.values()), metrics
+        assert all(_changed(before[n], getattr(nets, n)) for n in before)
+        for hook in hooks:
+            hook.remove()
+        # Outside the update the networks are float32 ones: weights, and what they compute.
+        assert all(p.dtype == torch.float32 for p in nets.parameters())
+        assert all(getattr(m, "autocast", None) is None for m in nets.modules())
+        mean, _ = nets.policy(torch.zeros(1, 3), torch.zeros(1, 2))
+        assert mean.dtype == torch.float32
+    assert seen == {"float32": {torch.float32}, "bfloat16": {torch.bfloat16}}
+
+
+def test_bfloat16_layers_see_weights_changed_between_passes():
+    # The learner steps the critic, then runs it for the policy's loss: autocast's cached
+    # bfloat16 copy of a weight must not outlive the pass that made it.
+    nets = make_networks("bernoulli")
+    net, x = nets.critic.net, torch.randn(64, nets.critic.net[0].in_features)
+    with layers_in(nets, "bfloat16"):
+        before = net(x)
+        with torch.no_grad():
+            for p in net.parameters():
+                p.mul_(2.0)
+        after = net(x)
+    exact = net(x)  # float32, outside
+    assert not torch.allclose(after, before, rtol=0.05, atol=0.05)
+    assert after.dtype == torch.float32
+    torch.testing.assert_close(after, exact, rtol=0.05, atol=0.05)
 
 
 def test_embedding_entropy_term_moves_phi_on_its_own():

@@ -30,7 +30,14 @@ from skill_embedding_ros.agent.distributions import (
     sample_tanh_gaussian,
     tanh_gaussian_log_prob,
 )
-from skill_embedding_ros.agent.networks import Critic, Embedding, InferenceNet, Latent, PolicyNet
+from skill_embedding_ros.agent.networks import (
+    Critic,
+    Embedding,
+    InferenceNet,
+    Latent,
+    PolicyNet,
+    layers_in,
+)
 from skill_embedding_ros.agent.retrace import retrace_targets
 from skill_embedding_ros.data.validation import nonfinite_tensors
 from skill_embedding_ros.settings.run import AgentConfig
@@ -159,7 +166,8 @@ class Learner:
         Returns a dict of float diagnostics, namespaced like "losses/critic"; an empty dict when
         the update was rolled back (a non-finite loss or parameter; see the module docstring).
         """
-        metrics = self._update(batch, draws)
+        with layers_in(self.nets, self.cfg.precision):  # agent.precision: this update only
+            metrics = self._update(batch, draws)
         bad = sorted(k for k, v in metrics.items() if not math.isfinite(v))
         if bad:
             self.rollback(f"non-finite {', '.join(bad[:3])} at update {self.updates}")

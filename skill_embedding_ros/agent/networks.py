@@ -6,6 +6,8 @@ Embedding and inference output distributions over z of the same family, handled 
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 
@@ -17,14 +19,54 @@ ACTIVATIONS = {"elu": nn.ELU, "relu": nn.ReLU}
 """Hidden-layer activations: ELU is the paper's; ReLU is cheaper on a CPU (benchmarks)."""
 
 
-def mlp(inputs: int, hidden: tuple[int, ...], outputs: int, activation: str = "elu"):
+PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
+"""agent.precision -> the dtype a learner's layers compute in under torch.autocast (None:
+float32 throughout, the paper's and every result row's)."""
+
+
+class MLP(nn.Sequential):
+    """Linear layers with an activation between them; its parameters and state_dict are a plain
+    nn.Sequential's.
+
+    `autocast`: None, or a lower precision the layers compute in (set by the learner for its
+    updates: `layers_in`, agent.precision). Weights and output stay float32, so the losses and
+    the optimizer around it do not change. Each call opens and closes its own autocast region:
+    autocast caches its casts of the weights until its region closes, and the learner steps one
+    network's weights between passes through another (a region around the whole update would
+    hand the policy's loss the critic's weights from before the critic's step)."""
+
+    autocast: torch.dtype | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.autocast is None:
+            return super().forward(x)
+        with torch.autocast(x.device.type, dtype=self.autocast):
+            return super().forward(x).float()
+
+
+def mlp(inputs: int, hidden: tuple[int, ...], outputs: int, activation: str = "elu") -> MLP:
     """Multilayer perceptron, `activation` between the layers (ELU: the paper's)."""
     layers: list[nn.Module] = []
     for width in hidden:
         layers += [nn.Linear(inputs, width), ACTIVATIONS[activation]()]
         inputs = width
     layers.append(nn.Linear(inputs, outputs))
-    return nn.Sequential(*layers)
+    return MLP(*layers)
+
+
+@contextmanager
+def layers_in(module: nn.Module, precision: str):
+    """Inside, every MLP of `module` computes its layers in `precision` (agent.precision); on
+    leaving, float32 again, so whatever else runs these networks (an actor sharing the policy,
+    an evaluation, a checkpoint) sees plain float32 networks."""
+    nets = [net for net in module.modules() if isinstance(net, MLP)]
+    for net in nets:
+        net.autocast = PRECISIONS[precision]
+    try:
+        yield
+    finally:
+        for net in nets:
+            net.autocast = None
 
 
 FAMILIES = ("gaussian", "bernoulli", "none")
