@@ -27,7 +27,7 @@ from skill_embedding_ros.agent.actor import Actor
 from skill_embedding_ros.agent.learner import Learner
 from skill_embedding_ros.data.replay import ReplayBuffer
 from skill_embedding_ros.provenance import git_commit
-from skill_embedding_ros.settings.run import RunConfig, from_dict
+from skill_embedding_ros.settings.run import ReplayConfig, RunConfig, from_dict
 from skill_embedding_ros.training.trainer import (
     build_networks,
     env_factory,
@@ -59,10 +59,10 @@ def _gflop(fn) -> float:
     return round(counter.get_total_flops() / 1e9, 3)
 
 
-def _matmul_gflop_per_s(rows: int, width: int, seconds: float) -> float:
+def _matmul_gflop_per_s(rows: int, width: int, seconds: float, dtype=torch.float32) -> float:
     """One thread's rate on a product the size of a layer's at this batch: what the arithmetic
     of an update could run at, at best."""
-    x, w = torch.randn(rows, width), torch.randn(width, width)
+    x, w = torch.randn(rows, width, dtype=dtype), torch.randn(width, width, dtype=dtype)
     return round(_rate(lambda: x @ w, seconds) * 2 * rows * width * width / 1e9, 1)
 
 
@@ -115,6 +115,16 @@ def bench_learner(batch: int, segment: int, seconds: float, device: str) -> dict
     results["learner_updates_per_s_bfloat16"] = round(bf16, 1)
     results["learner_transitions_per_s_bfloat16"] = round(bf16 * batch * segment)
     results["learner_bfloat16_vs_float32"] = round(bf16 / updates, 2)
+    # Both again at the batch the configs train with (replay.batch's default: 32 segments).
+    small = ReplayConfig().batch
+    for precision in ("float32", "bfloat16"):
+        rate = updates_per_s(small, device, precision=precision)
+        results[f"learner_updates_per_s_{precision}_batch_{small}"] = round(rate, 1)
+    results[f"learner_bfloat16_vs_float32_batch_{small}"] = round(
+        results[f"learner_updates_per_s_bfloat16_batch_{small}"]
+        / results[f"learner_updates_per_s_float32_batch_{small}"],
+        2,
+    )
     # torch.compile (inductor) on every MLP, ELU kept: the warm-up call compiles them.
     compiled = updates_per_s(batch, device, compiled=True)
     results["learner_updates_per_s_compiled"] = round(compiled, 1)
@@ -193,6 +203,9 @@ def main() -> None:
         # Arithmetic per second, each side, against one layer's product alone: how close to the
         # CPU's matrix-product rate each update runs, apart from how much arithmetic it asks for.
         results["matmul_gflop_per_s"] = _matmul_gflop_per_s(batch * segment, 128, args.seconds)
+        results["matmul_gflop_per_s_bfloat16"] = _matmul_gflop_per_s(
+            batch * segment, 128, args.seconds, torch.bfloat16
+        )
         for who in ("learner", "sb3_sac"):
             rate = results[f"{who}_updates_per_s"] * results[f"{who}_gflop_per_update"]
             results[f"{who}_gflop_per_s"] = round(rate, 1)

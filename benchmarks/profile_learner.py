@@ -1,7 +1,8 @@
 """Where one learner update spends its time: torch.profiler over 20 updates at bench_core.py's
-batch (256 segments x 10 steps, 2x128 networks, one thread), top operators by self CPU time.
+batch (256 segments x 10 steps; the configs' is 32), 2x128 networks, one thread, top operators
+by self CPU time.
 
-    python benchmarks/profile_learner.py [--activation relu] [--precision bfloat16]
+    python benchmarks/profile_learner.py [--activation relu] [--precision bfloat16] [--batch 32]
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--activation", default="elu", choices=["elu", "relu"])
     parser.add_argument("--precision", default="float32", choices=["float32", "bfloat16"])
+    parser.add_argument("--batch", type=int, default=256, help="segments per update")
     parser.add_argument("--updates", type=int, default=20)
+    parser.add_argument("--rows", type=int, default=12, help="operators listed")
     args = parser.parse_args()
     torch.set_num_threads(1)
     agent = {
@@ -37,7 +40,7 @@ def main() -> None:
         "activation": args.activation,
         "precision": args.precision,
     }
-    cfg = from_dict(RunConfig, {"agent": agent, "replay": {"batch": 256, "segment": 10}})
+    cfg = from_dict(RunConfig, {"agent": agent, "replay": {"batch": args.batch, "segment": 10}})
     nets = build_networks(cfg)
     actor = Actor(env_factory(cfg), 8, nets.embedding, nets.policy, seed=0)
     replay = ReplayBuffer(cfg.replay.capacity, nets.obs_dim, nets.action_dim, cfg.agent.z_dim)
@@ -51,7 +54,7 @@ def main() -> None:
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(args.updates):
             replay_update(learner, replay, cfg, rng)
-    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.rows))
 
 
 if __name__ == "__main__":
