@@ -18,12 +18,16 @@ from skill_embedding_ros.training.trainer import Trainer
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
 
-@pytest.mark.parametrize("embedding", ["bernoulli", "gaussian"])
-def test_training_on_cuda_keeps_actors_and_checkpoints_on_the_cpu(tmp_path, embedding):
+@pytest.mark.parametrize(
+    "embedding, precision",
+    [("bernoulli", "float32"), ("gaussian", "float32"), ("bernoulli", "bfloat16")],
+)
+def test_training_on_cuda_keeps_actors_and_checkpoints_on_the_cpu(tmp_path, embedding, precision):
+    agent = {"embedding": embedding, "hidden": [32], "critic_hidden": [32], "precision": precision}
     cfg = from_dict(
         RunConfig,
         {
-            "agent": {"embedding": embedding, "hidden": [32], "critic_hidden": [32]},
+            "agent": agent,
             # Relabelling and several tasks take the learner's every path.
             "replay": {"relabel": 0.5},
             "train": {
@@ -38,7 +42,7 @@ def test_training_on_cuda_keeps_actors_and_checkpoints_on_the_cpu(tmp_path, embe
     trainer = Trainer(cfg, tmp_path, progress=False)
     summary = trainer.run()
     assert summary["updates"] == int((3000 - 500) * 0.25)
-    assert all(p.is_cuda for p in trainer.nets.parameters())
+    assert all(p.is_cuda and p.dtype == torch.float32 for p in trainer.nets.parameters())
     assert all(np.isfinite(v) for v in trainer.metrics.values()), trainer.metrics
     actor_state = trainer.nets.actor_state()
     assert all(t.device.type == "cpu" for t in actor_state.values())
