@@ -59,9 +59,10 @@ def layers_in(module: nn.Module, precision: str):
     """Inside, every MLP of `module` computes its layers in `precision` (agent.precision); on
     leaving, float32 again, so whatever else runs these networks (an actor sharing the policy,
     an evaluation, a checkpoint) sees plain float32 networks."""
-    nets = [net for net in module.modules() if isinstance(net, MLP)]
+    dtype = PRECISIONS[precision]
+    nets = [] if dtype is None else [net for net in module.modules() if isinstance(net, MLP)]
     for net in nets:
-        net.autocast = PRECISIONS[precision]
+        net.autocast = dtype
     try:
         yield
     finally:
