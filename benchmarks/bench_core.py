@@ -4,7 +4,9 @@
     python benchmarks/bench_core.py --device cuda --out benchmarks/results_core_cuda.json
 
 All figures come from one run on one machine, so the ratio to SB3 is the number to compare
-across machines; absolute rates depend on the CPU and what else runs on it. With `--device
+across machines; absolute rates depend on the CPU and what else runs on it. The learner in
+float32, in bfloat16 and SB3's update, the ratios' three rates, are measured in turn, `--rounds`
+times each (their medians), so a load that comes and goes touches all three alike. With `--device
 cuda` the learner trains on the GPU (the actor and SB3 stay on the CPU), and the same run
 measures it on both devices at 1, 4 and 16 times the batch, where a GPU earns its keep.
 """
@@ -50,6 +52,16 @@ def _rate(fn, seconds: float) -> float:
     return count / (time.perf_counter() - start)
 
 
+def _rates_in_turn(calls: dict, seconds: float, rounds: int) -> dict[str, float]:
+    """Calls/s of each function, measured in turn `rounds` times; the median of each. A load
+    that comes and goes during the run then touches every one of them alike."""
+    seen: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, fn in calls.items():
+            seen[name].append(_rate(fn, seconds))
+    return {name: float(np.median(rates)) for name, rates in seen.items()}
+
+
 def _gflop(fn) -> float:
     """Floating-point operations of one call of fn (matrix products, forward and backward: what
     torch's FlopCounterMode counts), in 1e9, after one warm-up call."""
@@ -75,7 +87,11 @@ def _compile_mlps(nets: torch.nn.Module) -> None:
                 setattr(module, name, torch.compile(child, dynamic=False))
 
 
-def bench_learner(batch: int, segment: int, seconds: float, device: str) -> dict:
+def bench_learner(
+    batch: int, segment: int, seconds: float, device: str, rounds: int, sb3_update
+) -> dict:
+    """`sb3_update`: one SB3 SAC update on the same number of transitions, or None; it is
+    measured in turn with the learner in float32 and in bfloat16, the ratios' three rates."""
     cfg = from_dict(RunConfig, {"agent": NETS, "replay": {"batch": batch, "segment": segment}})
     actor_nets = build_networks(cfg)
     actor = Actor(env_factory(cfg), 8, actor_nets.embedding, actor_nets.policy, seed=0)
@@ -99,22 +115,32 @@ def bench_learner(batch: int, segment: int, seconds: float, device: str) -> dict
     def updates_per_s(segments: int, on: str, **kwargs) -> float:
         return _rate(one_update(segments, on, **kwargs), seconds)
 
-    updates = updates_per_s(batch, device)
+    # Mixed precision (agent.precision: bfloat16; ELU kept) and SB3 in turn with float32.
+    calls = {
+        "float32": one_update(batch, device),
+        "bfloat16": one_update(batch, device, precision="bfloat16"),
+    }
+    if sb3_update is not None:
+        calls["sb3"] = sb3_update
+    rates = _rates_in_turn(calls, seconds, rounds)
+    updates, bf16 = rates["float32"], rates["bfloat16"]
     results = {
+        "rounds_in_turn": rounds,
         "learner_updates_per_s": round(updates, 1),
         "learner_transitions_per_s": round(updates * batch * segment),
         "learner_gflop_per_update": _gflop(one_update(batch, device)),
+        "learner_updates_per_s_bfloat16": round(bf16, 1),
+        "learner_transitions_per_s_bfloat16": round(bf16 * batch * segment),
+        "learner_bfloat16_vs_float32": round(bf16 / updates, 2),
         "env_steps_per_s_inprocess_8_envs": round(8 * _rate(actor.step, seconds)),
     }
+    if sb3_update is not None:
+        results["sb3_sac_updates_per_s"] = round(rates["sb3"], 1)
+        results["sb3_sac_gflop_per_update"] = _gflop(sb3_update)
     # The cheaper activation (agent.activation: relu), side by side in the same run.
     relu = updates_per_s(batch, device, activation="relu")
     results["learner_updates_per_s_relu"] = round(relu, 1)
     results["learner_relu_vs_elu"] = round(relu / updates, 2)
-    # Mixed precision (agent.precision: bfloat16), ELU kept.
-    bf16 = updates_per_s(batch, device, precision="bfloat16")
-    results["learner_updates_per_s_bfloat16"] = round(bf16, 1)
-    results["learner_transitions_per_s_bfloat16"] = round(bf16 * batch * segment)
-    results["learner_bfloat16_vs_float32"] = round(bf16 / updates, 2)
     # Both again at the batch the configs train with (replay.batch's default: 32 segments).
     small = ReplayConfig().batch
     for precision in ("float32", "bfloat16"):
@@ -145,12 +171,13 @@ def bench_learner(batch: int, segment: int, seconds: float, device: str) -> dict
     return results
 
 
-def bench_sb3_sac(batch: int, seconds: float) -> dict:
-    """SB3 SAC gradient steps/s at the same number of transitions per batch."""
+def sb3_sac_update(batch: int):
+    """One SB3 SAC gradient step on `batch` transitions (a function), or None where
+    stable-baselines3 is not installed."""
     try:
         from stable_baselines3 import SAC
     except ImportError:
-        return {"sb3_sac_updates_per_s": None, "note": "stable-baselines3 not installed"}
+        return None
     from skill_embedding_ros.tasks.env import SuiteEnv
 
     env = SuiteEnv("reach", ["any"], seed=0)
@@ -165,10 +192,7 @@ def bench_sb3_sac(batch: int, seconds: float) -> dict:
         device="cpu",
     )
     model.learn(2_000)
-    return {
-        "sb3_sac_updates_per_s": round(_rate(lambda: model.train(1, batch), seconds), 1),
-        "sb3_sac_gflop_per_update": _gflop(lambda: model.train(1, batch)),
-    }
+    return lambda: model.train(1, batch)
 
 
 def main() -> None:
@@ -176,6 +200,9 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results_core.json")
     parser.add_argument("--seconds", type=float, default=10.0, help="time per measurement")
     parser.add_argument("--device", default="cpu", help="torch device of the learner")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="turns of the learner's and SB3's rates (median)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     batch, segment = 256, 10
@@ -189,10 +216,12 @@ def main() -> None:
         "device": args.device,
         "batch_segments": batch,
         "segment_steps": segment,
-        **bench_learner(batch, segment, args.seconds, args.device),
-        # SB3 samples single transitions: give it the same transitions per update.
-        **bench_sb3_sac(batch * segment, args.seconds),
     }
+    # SB3 samples single transitions: give it the same transitions per update.
+    sb3 = sb3_sac_update(batch * segment)
+    if sb3 is None:
+        results["note"] = "stable-baselines3 not installed: no SB3 figures"
+    results.update(bench_learner(batch, segment, args.seconds, args.device, args.rounds, sb3))
     if results.get("sb3_sac_updates_per_s"):
         for key, variant in (("", ""), ("_bfloat16", "_bfloat16")):
             results[f"learner{variant}_vs_sb3_transitions_ratio"] = round(
