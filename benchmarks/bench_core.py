@@ -4,9 +4,10 @@
     python benchmarks/bench_core.py --device cuda --out benchmarks/results_core_cuda.json
 
 All figures come from one run on one machine, so the ratio to SB3 is the number to compare
-across machines; absolute rates depend on the CPU and what else runs on it. The learner in
-float32, in bfloat16 and SB3's update, the ratios' three rates, are measured in turn, `--rounds`
-times each (their medians), so a load that comes and goes touches all three alike. With `--device
+across machines; absolute rates depend on the CPU and what else runs on it. The rates a ratio
+compares (the learner in float32, in bfloat16, with ReLU, at the configs' batch, and SB3's
+update) are measured in turn, `--rounds` times each (their medians), so a load that comes and
+goes touches them alike; torch.compile's, after its minute of compiling, on its own. With `--device
 cuda` the learner trains on the GPU (the actor and SB3 stay on the CPU), and the same run
 measures it on both devices at 1, 4 and 16 times the batch, where a GPU earns its keep.
 """
@@ -91,7 +92,7 @@ def bench_learner(
     batch: int, segment: int, seconds: float, device: str, rounds: int, sb3_update
 ) -> dict:
     """`sb3_update`: one SB3 SAC update on the same number of transitions, or None; it is
-    measured in turn with the learner in float32 and in bfloat16, the ratios' three rates."""
+    measured in turn with the learner's variants (`_rates_in_turn`)."""
     cfg = from_dict(RunConfig, {"agent": NETS, "replay": {"batch": batch, "segment": segment}})
     actor_nets = build_networks(cfg)
     actor = Actor(env_factory(cfg), 8, actor_nets.embedding, actor_nets.policy, seed=0)
@@ -115,10 +116,16 @@ def bench_learner(
     def updates_per_s(segments: int, on: str, **kwargs) -> float:
         return _rate(one_update(segments, on, **kwargs), seconds)
 
-    # Mixed precision (agent.precision: bfloat16; ELU kept) and SB3 in turn with float32.
+    # Every variant a ratio compares, in turn: float32; mixed precision (agent.precision:
+    # bfloat16; ELU kept); SB3; the cheaper activation (agent.activation: relu); both
+    # precisions again at the batch the configs train with (replay.batch's default).
+    small = ReplayConfig().batch
     calls = {
         "float32": one_update(batch, device),
         "bfloat16": one_update(batch, device, precision="bfloat16"),
+        "relu": one_update(batch, device, activation="relu"),
+        f"float32_batch_{small}": one_update(small, device),
+        f"bfloat16_batch_{small}": one_update(small, device, precision="bfloat16"),
     }
     if sb3_update is not None:
         calls["sb3"] = sb3_update
@@ -132,25 +139,19 @@ def bench_learner(
         "learner_updates_per_s_bfloat16": round(bf16, 1),
         "learner_transitions_per_s_bfloat16": round(bf16 * batch * segment),
         "learner_bfloat16_vs_float32": round(bf16 / updates, 2),
-        "env_steps_per_s_inprocess_8_envs": round(8 * _rate(actor.step, seconds)),
+        "learner_updates_per_s_relu": round(rates["relu"], 1),
+        "learner_relu_vs_elu": round(rates["relu"] / updates, 2),
     }
+    for precision in ("float32", "bfloat16"):
+        key = f"{precision}_batch_{small}"
+        results[f"learner_updates_per_s_{key}"] = round(rates[key], 1)
+    results[f"learner_bfloat16_vs_float32_batch_{small}"] = round(
+        rates[f"bfloat16_batch_{small}"] / rates[f"float32_batch_{small}"], 2
+    )
     if sb3_update is not None:
         results["sb3_sac_updates_per_s"] = round(rates["sb3"], 1)
         results["sb3_sac_gflop_per_update"] = _gflop(sb3_update)
-    # The cheaper activation (agent.activation: relu), side by side in the same run.
-    relu = updates_per_s(batch, device, activation="relu")
-    results["learner_updates_per_s_relu"] = round(relu, 1)
-    results["learner_relu_vs_elu"] = round(relu / updates, 2)
-    # Both again at the batch the configs train with (replay.batch's default: 32 segments).
-    small = ReplayConfig().batch
-    for precision in ("float32", "bfloat16"):
-        rate = updates_per_s(small, device, precision=precision)
-        results[f"learner_updates_per_s_{precision}_batch_{small}"] = round(rate, 1)
-    results[f"learner_bfloat16_vs_float32_batch_{small}"] = round(
-        results[f"learner_updates_per_s_bfloat16_batch_{small}"]
-        / results[f"learner_updates_per_s_float32_batch_{small}"],
-        2,
-    )
+    results["env_steps_per_s_inprocess_8_envs"] = round(8 * _rate(actor.step, seconds))
     # torch.compile (inductor) on every MLP, ELU kept: the warm-up call compiles them.
     compiled = updates_per_s(batch, device, compiled=True)
     results["learner_updates_per_s_compiled"] = round(compiled, 1)
@@ -201,7 +202,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="time per measurement")
     parser.add_argument("--device", default="cpu", help="torch device of the learner")
     parser.add_argument(
-        "--rounds", type=int, default=3, help="turns of the learner's and SB3's rates (median)"
+        "--rounds", type=int, default=3, help="turns of the rates a ratio compares (median)"
     )
     args = parser.parse_args()
     torch.set_num_threads(1)
