@@ -112,10 +112,11 @@ class AgentConfig(Settings):
     """Arithmetic of the learner's layers: float32 (the paper's; every result row) or bfloat16,
     mixed precision: the layers of the policy, the critics and the inference network run under
     torch.autocast in bfloat16 while weights, optimizer moments, the embedding's linear map,
-    losses and Retrace stay float32 (agent/networks.py MLP). Faster where
-    the hardware multiplies bfloat16 (a CPU with AVX512-BF16 or AMX, a recent GPU:
-    benchmarks/bench_core.py measures it beside float32). Actors and evaluations act in float32
-    whatever the run's precision: the weights they get are float32."""
+    losses and Retrace stay float32 (agent/networks.py MLP). Faster where the hardware
+    multiplies bfloat16 (a CPU with AVX512-BF16 or AMX, a recent GPU) and the batch is large:
+    1.5 x float32 at 256 segments on this project's CPU, no faster at the configs' 32
+    (benchmarks/bench_core.py, docs/speed.md). Actors and evaluations act in float32 whatever
+    the run's precision: the weights they get are float32."""
     normalize: bool = flag(False)
     """Standardize the observation input of every network with running statistics of the
     replayed states (agent/normalizer.py), which travel with the policy's weights. Not in the
