@@ -22,8 +22,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from skill_embedding_ros.provenance import git_commit
-
 COMMAND = "python scripts/run_experiments.py " + " ".join(sys.argv[1:])
 
 # The paper's Gaussian found 2 of the 4 regions: its rows report the env steps until 2 solutions.
@@ -67,6 +65,16 @@ GRAPH_EXPERIMENTS = {
 TWO_HOSTS = {"graph_two_hosts_reach_bernoulli"}
 
 
+def runs_commit() -> str | None:
+    """The commit of the code the runs import, the one each row is stamped with. A run is
+    `python -m skill_embedding_ros.cli` from this working directory, and `-m` takes the package
+    from the working directory where it finds one: run from another checkout than the installed
+    one, this script's own import of the package would name the wrong code."""
+    probe = "from skill_embedding_ros.provenance import git_commit; print(git_commit() or '')"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    return out.stdout.strip() or None
+
+
 def run_one(name: str, seed: int, out: Path, eval_every: int = 0) -> dict:
     config, overrides = EXPERIMENTS[name]
     run_dir = out / "runs" / f"{name}_seed{seed}"
@@ -86,7 +94,7 @@ def run_one(name: str, seed: int, out: Path, eval_every: int = 0) -> dict:
     # Evaluation during training runs on its own envs and generators: the training is the same.
     for o in [*overrides, f"train.eval_every={eval_every}"]:
         cmd += ["--set", o]
-    start, commit = time.time(), git_commit()
+    start, commit = time.time(), runs_commit()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         print(proc.stderr[-2000:], file=sys.stderr)
@@ -153,7 +161,7 @@ def run_graph(name: str, seed: int, out: Path) -> dict:
         "launch", "train_sim", f"actors:={actors}", f"config:={config}", f"seed:={seed}",
         f"run_dir:={run_dir}",
     ]  # fmt: skip
-    start, commit = time.time(), git_commit()
+    start, commit = time.time(), runs_commit()
     log = run_dir.with_suffix(".log")
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as f:
