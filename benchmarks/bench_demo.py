@@ -27,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from skill_embedding_ros.provenance import git_commit
+from skill_embedding_ros.provenance import runs_commit
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "reach_bernoulli.yaml"
 DOMAIN = 77
@@ -79,7 +79,7 @@ def main() -> None:
 
     results = {
         "command": "python " + shlex.join(sys.argv),
-        "commit": git_commit(),
+        "commit": runs_commit(),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus",
         "load_average_1min_at_start": round(load_start, 2),
         "config": str(CONFIG.name),

@@ -22,6 +22,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+from skill_embedding_ros.provenance import runs_commit
+
 COMMAND = "python scripts/run_experiments.py " + " ".join(sys.argv[1:])
 
 # The paper's Gaussian found 2 of the 4 regions: its rows report the env steps until 2 solutions.
@@ -63,16 +65,6 @@ GRAPH_EXPERIMENTS = {
     "graph_two_hosts_reach_bernoulli": ("reach_bernoulli.yaml", 2),
 }
 TWO_HOSTS = {"graph_two_hosts_reach_bernoulli"}
-
-
-def runs_commit() -> str | None:
-    """The commit of the code the runs import, the one each row is stamped with. A run is
-    `python -m skill_embedding_ros.cli` from this working directory, and `-m` takes the package
-    from the working directory where it finds one: run from another checkout than the installed
-    one, this script's own import of the package would name the wrong code."""
-    probe = "from skill_embedding_ros.provenance import git_commit; print(git_commit() or '')"
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
-    return out.stdout.strip() or None
 
 
 def run_one(name: str, seed: int, out: Path, eval_every: int = 0) -> dict:

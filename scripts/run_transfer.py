@@ -38,7 +38,7 @@ from pathlib import Path
 
 import yaml
 
-from skill_embedding_ros.provenance import git_commit
+from skill_embedding_ros.provenance import runs_commit
 
 COMMAND = "python scripts/run_transfer.py " + " ".join(sys.argv[1:])
 CLI = [sys.executable, "-m", "skill_embedding_ros.cli"]
@@ -85,7 +85,7 @@ def run_cell(method: str, hold: int, seed: int, args) -> dict:
     run_dir = Path(args.out) / "runs" / f"transfer_{args.task}" / name
     cmd = cell_command(method, hold, seed, run_dir, args)
     row = {"task": args.task, "method": method, "hold": hold if method != "scratch" else ""}
-    row |= {"seed": seed, "commit": git_commit(), "command": COMMAND, "run": shlex.join(cmd)}
+    row |= {"seed": seed, "commit": runs_commit(), "command": COMMAND, "run": shlex.join(cmd)}
     start = time.time()
     env = None
     if method == GRAPH:  # its own transfer file and ROS domain; evaluated in process after

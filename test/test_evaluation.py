@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from skill_embedding_ros.agent.run_networks import build_networks
-from skill_embedding_ros.provenance import git_commit
+from skill_embedding_ros.provenance import git_commit, runs_commit
 from skill_embedding_ros.settings.run import RunConfig, from_dict
 from skill_embedding_ros.tasks.registry import get_suite
 from skill_embedding_ros.tasks.scoring import STAY_SHARE, strict_outcomes, touched_outcomes
@@ -277,18 +277,18 @@ def test_an_agent_without_skills_is_one_z():
     assert rollouts[0].z.shape == (8, 0)
 
 
-def test_experiment_rows_name_the_commit_of_the_code_the_runs_import(tmp_path, monkeypatch):
-    # A run is `python -m skill_embedding_ros.cli` in the working directory, which takes the
-    # package from there when it holds one (another checkout): the rows' commit must too.
-    experiments = _script("run_experiments")
+def test_result_rows_name_the_commit_of_the_code_the_runs_import(tmp_path, monkeypatch):
+    # run_experiments, run_transfer and bench_demo run `python -m skill_embedding_ros.cli` in
+    # the working directory, which takes the package from there when it holds one (another
+    # checkout): the commit their rows name must come from there too.
     checkout = tmp_path / "checkout" / "skill_embedding_ros"
     checkout.mkdir(parents=True)
     (checkout / "__init__.py").write_text("")
     (checkout / "provenance.py").write_text("def git_commit():\n    return 'other'\n")
     monkeypatch.chdir(checkout.parent)
-    assert experiments.runs_commit() == "other"
+    assert runs_commit() == "other"
     monkeypatch.chdir(tmp_path)  # no package here: the installed one, this test's
-    assert experiments.runs_commit() == git_commit()
+    assert runs_commit() == git_commit()
 
 
 def test_experiment_rows_and_table_read_the_strict_report(tmp_path):
