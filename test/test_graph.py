@@ -24,7 +24,7 @@ from skill_embedding_ros.launch.graph import (
     load_graph,
     parse_assignments,
 )
-from skill_embedding_ros.launch.graph_exit import ExitTracker
+from skill_embedding_ros.launch.graph_exit import LEFT_HUNG, ExitTracker
 from skill_embedding_ros.ros.executables import NODES, PARAMETERS
 from skill_embedding_ros.settings.run import CONFIG_DIR
 
@@ -376,6 +376,13 @@ def test_exit_tracker_ends_on_failure_or_when_every_done_node_is_done():
     verdict = ExitTracker(specs).exited(specs[2], 0)
     assert verdict.code == 1 and "should run until the graph stops" in verdict.message
     assert "killed by SIGSEGV" in ExitTracker(specs).exited(specs[2], -11).message
+    # Closed, then hung leaving DDS (ros/run.py ends it by SIGALRM): finished, and said so.
+    tracker = ExitTracker(specs)
+    assert tracker.exited(specs[0], LEFT_HUNG).code == 0
+    verdict = tracker.exited(specs[1], LEFT_HUNG)
+    assert (verdict.end, verdict.code) == (True, 0) and "hung leaving DDS" in verdict.message
+    verdict = ExitTracker(specs).exited(specs[2], LEFT_HUNG)  # a node that should not end
+    assert verdict.code == 1 and "should run until the graph stops" in verdict.message
 
 
 # -- the command line --------------------------------------------------------------------------

@@ -64,7 +64,26 @@ def stuck_here():
         time.sleep(0.05)
 stuck_here()
 """
+# Ends as ros/run.py ends a process that closed its nodes, then hung leaving DDS: by SIGALRM
+# (graph_exit.LEFT_HUNG). With an argument it finishes on its own after that many seconds.
+HUNG_LEAVING = """
+import os, signal, sys, time
+def leave():
+    print("closed", flush=True)
+    os.kill(os.getpid(), signal.SIGALRM)
+    time.sleep(5)
+if len(sys.argv) > 1:
+    time.sleep(float(sys.argv[1]))
+    leave()
+print("hello", flush=True)
+try:
+    while True:
+        time.sleep(0.05)
+except KeyboardInterrupt:
+    leave()
+"""
 SCRIPTS = {
+    "hung_leaving": HUNG_LEAVING,
     "talker": TALKER,
     "crasher": CRASHER,
     "finisher": FINISHER,
@@ -221,6 +240,26 @@ def test_finishing_nodes_end_the_graph_with_success():
     assert "actor_1/policy finished, the last node the graph waits for" in text
     assert "[actor_0/sim_bridge] bye" in text
     assert text.index("[actor_1/policy] work done") < text.index("[actor_0/sim_bridge] bye")
+
+
+def test_a_node_that_closed_then_hung_leaving_dds_does_not_fail_the_graph():
+    # A Fast DDS teardown hang after the node's work was done is said, not counted as a failure:
+    # when the node finishes the graph, and when the graph is being stopped.
+    finishing = Launcher(
+        [
+            {"kind": "talker", "name": "sim_bridge", "namespace": "actor_0"},
+            {"kind": "hung_leaving", "name": "learner", "on_exit": "done", "args": ["0.3"]},
+        ]
+    )
+    assert finishing.wait() == 0, finishing.text
+    assert "learner finished (closed, then hung leaving DDS and was ended" in finishing.text
+    assert "[launch] graph stopped" in finishing.lines
+    stopped = Launcher([{"kind": "hung_leaving", "name": "replay_recorder"}])
+    stopped.wait_for("[replay_recorder] hello")
+    stopped.proc.send_signal(signal.SIGINT)
+    assert stopped.wait() == 0, stopped.text
+    assert "[launch] replay_recorder closed, then hung leaving DDS" in stopped.text
+    assert "[launch] graph stopped" in stopped.lines
 
 
 def test_a_node_that_ignores_ctrl_c_is_terminated():

@@ -35,7 +35,7 @@ from skill_embedding_ros.launch.graph import (
     load_graph,
     parse_assignments,
 )
-from skill_embedding_ros.launch.graph_exit import ExitTracker, describe_exit
+from skill_embedding_ros.launch.graph_exit import LEFT_HUNG, ExitTracker, describe_exit
 from skill_embedding_ros.ros.executables import CONTAINER, NODES
 
 TAIL_LINES = 20
@@ -263,6 +263,8 @@ class GraphRunner:
             returncode = child.proc.returncode
             if id(child) in forced:
                 code = 1
+            elif returncode == LEFT_HUNG:
+                self.say(f"{child.spec.label} {describe_exit(returncode)}")
             elif returncode not in _CLEAN_STOP:
                 message = f"{child.spec.label} {describe_exit(returncode)} while stopping"
                 self._report(child, message)
