@@ -18,13 +18,11 @@ from skill_embedding_ros import cli
 from skill_embedding_ros.launch.graph import (
     GRAPH_DIR,
     GraphError,
-    NodeSpec,
     config_class,
     find_graph,
     load_graph,
     parse_assignments,
 )
-from skill_embedding_ros.launch.graph_exit import LEFT_HUNG, ExitTracker
 from skill_embedding_ros.ros.executables import NODES, PARAMETERS
 from skill_embedding_ros.settings.run import CONFIG_DIR
 
@@ -358,34 +356,6 @@ def test_assignments_use_the_ros2_launch_syntax():
     }
     with pytest.raises(GraphError, match="expected name:=value, got 'actors=4'"):
         parse_assignments(["actors=4"])
-
-
-def test_exit_tracker_ends_on_failure_or_when_every_done_node_is_done():
-    specs = [
-        NodeSpec("skill_policy", "skill_policy", f"actor_{i}", {}, on_exit="done") for i in (0, 1)
-    ] + [NodeSpec("sim_bridge", "sim_bridge", "actor_0", {})]
-    tracker = ExitTracker(specs)
-    assert tracker.exited(specs[0], 0).end is False
-    verdict = tracker.exited(specs[1], 0)
-    assert (verdict.end, verdict.code) == (True, 0)
-    assert tracker.exited(specs[2], -2) is None  # stopping: exits are expected now
-
-    tracker = ExitTracker(specs)
-    verdict = tracker.exited(specs[0], 1)
-    assert (verdict.end, verdict.code) == (True, 1)
-    verdict = ExitTracker(specs).exited(specs[2], 0)
-    assert verdict.code == 1 and "should run until the graph stops" in verdict.message
-    assert "killed by SIGSEGV" in ExitTracker(specs).exited(specs[2], -11).message
-    # Closed, then hung leaving DDS (ros/run.py ends it by SIGALRM): finished, and said so.
-    tracker = ExitTracker(specs)
-    assert tracker.exited(specs[0], LEFT_HUNG).code == 0
-    verdict = tracker.exited(specs[1], LEFT_HUNG)
-    assert (verdict.end, verdict.code) == (True, 0) and "hung leaving DDS" in verdict.message
-    verdict = ExitTracker(specs).exited(specs[2], LEFT_HUNG)  # a node that should not end
-    assert verdict.code == 1 and "should run until the graph stops" in verdict.message
-
-
-# -- the command line --------------------------------------------------------------------------
 
 
 def test_cli_describe_and_list(capsys):
