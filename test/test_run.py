@@ -221,6 +221,10 @@ def test_a_node_stuck_leaving_dds_writes_its_stacks_and_is_ended_by_sigalrm():
     out, _ = proc.communicate(timeout=30)  # not the 60 s its destroy_node would take
     assert proc.returncode == LEFT_HUNG, out  # ended, and so told apart from a failure
     assert "Timeout (0:00:00.500000)!" in out and "in destroy_node" in out, out
+    # A run that failed stays a failure, hang or not.
+    proc = _start(STUCK_LEAVING.replace("self.exit_code = 0", "self.exit_code = 3"))
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 1 and "in destroy_node" in out, out
 
 
 def test_sigusr1_writes_a_running_nodes_stacks():

@@ -29,9 +29,10 @@ comparisons."""
 LEAVE_TIMEOUT_S = 5.0
 """How long a closed node may take to leave DDS (destroy, shut down, exit: normally well under a
 second). Past it the process writes its stacks to stderr and, STACKS_S later, the kernel ends it
-by SIGALRM (launch/graph_exit.py LEFT_HUNG: its work was done, the launcher says so and counts it
-clean). A CI run once saw a gate that had stopped its work never exit, and the launcher killed it
-15 s later without a clue where it was."""
+by SIGALRM (launch/graph_exit.py LEFT_HUNG: its work was done, the launcher says so and counts
+it clean); a run that was failing anyway exits 1 there. A CI run once saw a gate that had
+stopped its work never exit, and the launcher killed it 15 s later without a clue where it
+was."""
 
 STACKS_S = 0.5
 """Time the stacks get to be written before the process is ended."""
@@ -143,10 +144,14 @@ def spin_nodes(node_factories, args=None) -> int:
                 close()
         # Armed until the process is gone: it also covers the DDS participant's deletion, which
         # happens when the interpreter exits. Neither needs the GIL a hung C call may hold: the
-        # stacks come from faulthandler's C thread, the end from SIGALRM's default action.
-        faulthandler.dump_traceback_later(LEAVE_TIMEOUT_S)
-        signal.signal(signal.SIGALRM, signal.SIG_DFL)
-        signal.setitimer(signal.ITIMER_REAL, LEAVE_TIMEOUT_S + STACKS_S)
+        # stacks come from faulthandler's C thread, the end from SIGALRM's default action. Only
+        # a run that ended well ends as LEFT_HUNG; a failing one (an exit code, an exception on
+        # its way out) still exits 1, so a hang cannot turn a failure into a clean exit.
+        ended_well = code == 0 and sys.exc_info()[0] is None
+        faulthandler.dump_traceback_later(LEAVE_TIMEOUT_S, exit=not ended_well)
+        if ended_well:
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)
+            signal.setitimer(signal.ITIMER_REAL, LEAVE_TIMEOUT_S + STACKS_S)
         # The executor goes first (rclpy's own order): destroying a node while the
         # EventsExecutor may still deliver one of its events (peers leaving match events) once
         # hung in the event handler's __exit__ until the watchdog (a CI run at 6b6995d).
