@@ -31,7 +31,7 @@ says so."""
 
 def describe_exit(code: int) -> str:
     if code == LEFT_HUNG:
-        return "closed, then hung leaving DDS and was ended (its stacks above; its work was done)"
+        return "closed, then hung leaving DDS and was ended; its stacks are above, its work done"
     if code < 0:
         try:
             return f"was killed by {signal.Signals(-code).name}"

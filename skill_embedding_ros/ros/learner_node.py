@@ -106,12 +106,12 @@ class LearnerNode(Node):
         self.rate = (time.monotonic(), self.learner.updates)
         self.create_timer(0.001, self.work)
         self.create_timer(1.0, self.diagnose)
-        precision = "float32" if self.cfg.transfer else run.agent.precision  # agent.precision
+        mixed = not self.cfg.transfer and run.agent.precision != "float32"  # agent.precision
         self.get_logger().info(
             f"learning {'a transfer to ' if self.cfg.transfer else ''}"
             f"{self.core.stats.suite.name} {self.core.stats.tasks} from {self.cfg.store} on "
             f"{self.cfg.device}"
-            + (f" in {precision}" if precision != "float32" else "")
+            + (f" in {run.agent.precision}" if mixed else "")
             + (f" at nice +{self.cfg.niceness}" if self.cfg.niceness else "")
             + f": {pacing.env_steps} env steps, "
             f"{pacing.updates_per_step} updates per step; run dir {self.out}, learner run "
