@@ -9,7 +9,13 @@ import torch
 
 from skill_embedding_ros.agent import losses
 from skill_embedding_ros.agent.learner import Learner
-from skill_embedding_ros.agent.networks import MLP, InferenceNet, layers_in, z_features
+from skill_embedding_ros.agent.networks import (
+    MLP,
+    InferenceNet,
+    layers_in,
+    precision_warning,
+    z_features,
+)
 from skill_embedding_ros.data.replay import ReplayBuffer
 from skill_embedding_ros.testing.episodes import make_episode, make_networks
 
@@ -76,6 +82,18 @@ def test_bfloat16_runs_the_updates_layers_in_bfloat16_and_leaves_float32_network
         mean, _ = nets.policy(torch.zeros(1, 3), torch.zeros(1, 2))
         assert mean.dtype == torch.float32
     assert seen == {"float32": {torch.float32}, "bfloat16": {torch.bfloat16}}
+
+
+def test_bfloat16_on_a_cpu_without_it_is_warned_of(monkeypatch):
+    """An AVX2 CPU computes bfloat16 products in a slow fallback (3-6 x float32's update time,
+    docs/speed.md): the learner says so. torch's own test of the CPU decides."""
+    for supported in (True, False):
+        monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda s=supported: s)
+        warning = Learner(make_networks("bernoulli", precision="bfloat16"), hold_steps=8).warning
+        assert bool(warning) is not supported, warning
+        assert Learner(make_networks("bernoulli"), hold_steps=8).warning == ""
+    assert "agent.precision: bfloat16" in warning and "use float32" in warning
+    assert precision_warning("bfloat16", "meta") == ""  # no test for it: not guessed
 
 
 def test_bfloat16_layers_see_weights_changed_between_passes():

@@ -385,3 +385,13 @@ def test_the_graph_learner_holds_its_anchor_across_a_restart(tmp_path, run):
     assert not torch.equal(
         restarted.learner.nets.policy.net[0].weight, held["nets.policy.net.0.weight"]
     )
+
+
+def test_the_graph_learner_warns_of_a_precision_this_cpu_computes_slowly(
+    tmp_path, run, monkeypatch
+):
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    slow = dataclasses.replace(run, agent=dataclasses.replace(run.agent, precision="bfloat16"))
+    learner = StoreLearner(slow, tmp_path / "store", tmp_path / "run")
+    assert learner.start_warning == learner.learner.warning != ""  # the node logs it
+    assert StoreLearner(run, tmp_path / "store", tmp_path / "run2").start_warning == ""

@@ -37,6 +37,7 @@ from skill_embedding_ros.agent.networks import (
     Latent,
     PolicyNet,
     layers_in,
+    precision_warning,
 )
 from skill_embedding_ros.agent.retrace import retrace_targets
 from skill_embedding_ros.data.validation import nonfinite_tensors
@@ -104,6 +105,8 @@ class Learner:
         self.cfg = nets.cfg
         self.device = torch.device(device)
         self.hold_discount = hold_discount(self.cfg.gamma, hold_steps)
+        self.warning = precision_warning(self.cfg.precision, self.device)
+        """Why this learner will run slower than float32 here (agent.precision), or ""."""
         self.optimizers = {
             # fused: one kernel per step instead of one per tensor (3x faster on a CPU too)
             name: torch.optim.Adam(getattr(nets, name).parameters(), lr=self.cfg.lr, fused=True)

@@ -24,6 +24,30 @@ PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
 float32 throughout, the paper's and every result row's)."""
 
 
+def precision_warning(precision: str, device: torch.device | str) -> str:
+    """Why agent.precision would slow this learner down, or "". Without bfloat16 arithmetic
+    torch's products fall back to a slow path: on an AVX2 CPU a bfloat16 update took 3 x
+    float32's time at the configs' batch and 6 x at bench_core's (benchmarks/profile_learner.py,
+    docs/speed.md), where a CPU with AVX512-BF16 made it 1.5 x faster."""
+    if PRECISIONS[precision] is None:
+        return ""
+    device = torch.device(device)
+    if device.type == "cuda":
+        supported = torch.cuda.is_bf16_supported()
+    elif device.type == "cpu":  # oneDNN's own test: AVX512 at least (AVX512-BF16, AMX: fast)
+        supported = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    else:
+        return ""  # no test for it here: the user's measurement decides
+    if supported:
+        return ""
+    needs = " (it needs AVX512; AVX512-BF16 or AMX to be fast)" if device.type == "cpu" else ""
+    return (
+        f"agent.precision: {precision}, but this {device.type.upper()} has no {precision} "
+        f"arithmetic torch can use{needs}: the learner's matrix products take a slow fallback "
+        "(3-6 x float32's update time on an AVX2 CPU); use float32 here"
+    )
+
+
 class MLP(nn.Sequential):
     """Linear layers with an activation between them; its parameters and state_dict are a plain
     nn.Sequential's.

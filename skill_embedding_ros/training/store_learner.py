@@ -165,8 +165,10 @@ class StoreLearner:
             check_anchor_start(run, start_from)
         self.started_from = start_from if self.resumed is None and start_from else ""
         """A new run's networks came from this checkpoint (fine-tuning), else ""."""
-        self.start_warning = self.started_from and start_learner_from(self.learner, start_from)
-        """FRESH_CRITICS when the start was an actor checkpoint (run_networks), else ""."""
+        fresh = self.started_from and start_learner_from(self.learner, start_from)
+        self.start_warning = " ".join(filter(None, (self.learner.warning, fresh)))
+        """What the run should know as it starts, or "": FRESH_CRITICS when the start was an
+        actor checkpoint (run_networks), the learner's own warning (agent.precision)."""
         self.identity = WeightsIdentity(self.out / IDENTITY, self.resumed or {})
         self.periodic = PeriodicEval(run, suite, self.env_steps)
 

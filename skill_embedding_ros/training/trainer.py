@@ -137,7 +137,8 @@ class Trainer:
         self.learner = Learner(self.nets, hold_steps(cfg), cfg.train.device)
         self.started_from = start_from
         # raises when it does not fit: still nothing written
-        self.start_warning = start_from and start_learner_from(self.learner, start_from)
+        fresh = start_from and start_learner_from(self.learner, start_from)
+        self.start_warning = " ".join(filter(None, (self.learner.warning, fresh)))
         self.out.mkdir(parents=True, exist_ok=True)
         self.replay = ReplayBuffer(
             cfg.replay.capacity, self.suite.obs_dim, self.suite.action_dim, cfg.agent.z_dim
