@@ -28,6 +28,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from skill_embedding_ros.agent.actor import Actor
 from skill_embedding_ros.agent.learner import Learner
+from skill_embedding_ros.agent.networks import precision_warning
 from skill_embedding_ros.data.replay import ReplayBuffer
 from skill_embedding_ros.provenance import git_commit
 from skill_embedding_ros.settings.run import ReplayConfig, RunConfig, from_dict
@@ -217,6 +218,9 @@ def main() -> None:
         "device": args.device,
         "batch_segments": batch,
         "segment_steps": segment,
+        # Whether the bfloat16 figures ran on the device's own bfloat16 arithmetic: without it
+        # (an AVX2 CPU) they measure a slow fallback (agent/networks.py precision_warning).
+        "bfloat16_native": not precision_warning("bfloat16", args.device),
     }
     # SB3 samples single transitions: give it the same transitions per update.
     sb3 = sb3_sac_update(batch * segment)

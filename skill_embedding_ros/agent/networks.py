@@ -26,9 +26,8 @@ float32 throughout, the paper's and every result row's)."""
 
 def precision_warning(precision: str, device: torch.device | str) -> str:
     """Why agent.precision would slow this learner down, or "". Without bfloat16 arithmetic
-    torch's products fall back to a slow path: on an AVX2 CPU a bfloat16 update took 3 x
-    float32's time at the configs' batch and 6 x at bench_core's (benchmarks/profile_learner.py,
-    docs/speed.md), where a CPU with AVX512-BF16 made it 1.5 x faster."""
+    torch's products fall back to a slow path: on an AVX2 CPU a bfloat16 update took 3-7 x
+    float32's time (docs/speed.md), where a CPU with AVX512-BF16 made it 1.5 x faster."""
     if PRECISIONS[precision] is None:
         return ""
     device = torch.device(device)
@@ -44,7 +43,7 @@ def precision_warning(precision: str, device: torch.device | str) -> str:
     return (
         f"agent.precision: {precision}, but this {device.type.upper()} has no {precision} "
         f"arithmetic torch can use{needs}: the learner's matrix products take a slow fallback "
-        "(3-6 x float32's update time on an AVX2 CPU); use float32 here"
+        "(an update takes 3-7 x float32's time on an AVX2 CPU); use float32 here"
     )
 
 
