@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import sys
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
-from skill_embedding_ros.provenance import git_commit
+from skill_embedding_ros.provenance import git_commit, machine
 from skill_embedding_ros.tasks.env import SuiteEnv
 from skill_embedding_ros.tasks.registry import get_suite
 
@@ -94,7 +93,7 @@ def main() -> None:
     results = {
         "command": "python " + shlex.join(sys.argv),
         "commit": git_commit(),
-        "machine": platform.processor() or platform.machine(),
+        "machine": machine(),
         "mujoco": mujoco.__version__,
         # What else ran: the rates scale with the share of a core this run got.
         "load_average_1min_at_start": round(os.getloadavg()[0], 2),

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shlex
 import sys
 import time
@@ -30,7 +29,7 @@ from skill_embedding_ros.agent.actor import Actor
 from skill_embedding_ros.agent.learner import Learner
 from skill_embedding_ros.agent.networks import precision_warning
 from skill_embedding_ros.data.replay import ReplayBuffer
-from skill_embedding_ros.provenance import git_commit
+from skill_embedding_ros.provenance import git_commit, machine
 from skill_embedding_ros.settings.run import ReplayConfig, RunConfig, from_dict
 from skill_embedding_ros.training.trainer import (
     build_networks,
@@ -208,13 +207,11 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     batch, segment = 256, 10
-    machine = f"{platform.processor() or platform.machine()}, torch threads 1"
-    if args.device.startswith("cuda"):
-        machine += f", learner on {torch.cuda.get_device_name(args.device)}"
+    on = {"learner_on": torch.cuda.get_device_name(args.device)} if args.device != "cpu" else {}
     results = {
         "command": "python " + shlex.join(sys.argv),
         "commit": git_commit(),
-        "machine": machine,
+        "machine": machine(torch_threads=1, **on),
         "device": args.device,
         "batch_segments": batch,
         "segment_steps": segment,

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from skill_embedding_ros.provenance import runs_commit
+from skill_embedding_ros.provenance import machine, runs_commit
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "reach_bernoulli.yaml"
 DOMAIN = 77
@@ -80,7 +79,7 @@ def main() -> None:
     results = {
         "command": "python " + shlex.join(sys.argv),
         "commit": runs_commit(),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus",
+        "machine": machine(),
         "load_average_1min_at_start": round(load_start, 2),
         "config": str(CONFIG.name),
         "env_steps": config["train"]["env_steps"],

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import sys
 import tempfile
@@ -30,24 +29,13 @@ from graph_baselines import bench_dds, bench_inprocess, bench_weights
 from graph_harness import RUN_CONFIG, SERVERS
 from graph_measure import bench_graph
 
-from skill_embedding_ros.provenance import git_commit
+from skill_embedding_ros.provenance import git_commit, machine
 from skill_embedding_ros.ros.run import EXECUTOR_ENV, INTRA_PROCESS_ENV, spin
 
 # The measurements: graph_baselines.py (in-process loop, bare DDS round trip, weights broadcast)
 # and graph_measure.py (the node graph with N actors), on what graph_harness.py shares.
 
 # -- report ----------------------------------------------------------------------------------
-
-
-def machine() -> dict:
-    return {
-        "cpus": os.cpu_count(),
-        "processor": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "torch_threads": torch.get_num_threads(),
-        "rmw": rclpy.get_rmw_implementation_identifier(),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
 
 
 def ratios(res: dict) -> dict:
@@ -139,7 +127,11 @@ def main() -> None:
     results: dict = {
         "command": "python " + shlex.join(sys.argv),
         "commit": git_commit(),
-        "machine": machine(),
+        "machine": machine(
+            torch_threads=torch.get_num_threads(),
+            rmw=rclpy.get_rmw_implementation_identifier(),
+            load_average_at_start=[round(x, 2) for x in os.getloadavg()],
+        ),
         "run_config": RUN_CONFIG,
         "graph_recorder": "replay_recorder node into a temporary store",
         "graph_window_s": seconds,

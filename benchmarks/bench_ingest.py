@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -35,7 +34,7 @@ from skill_embedding_ros.data import step_record as sr  # noqa: E402
 from skill_embedding_ros.data.bags.align import AlignConfig  # noqa: E402
 from skill_embedding_ros.data.bags.ingest import IngestOptions, ingest  # noqa: E402
 from skill_embedding_ros.data.replay import Episode  # noqa: E402
-from skill_embedding_ros.provenance import git_commit  # noqa: E402
+from skill_embedding_ros.provenance import git_commit, machine  # noqa: E402
 from skill_embedding_ros.tasks.point_mass.demos import reach_goal  # noqa: E402
 from skill_embedding_ros.tasks.registry import get_suite  # noqa: E402
 from skill_embedding_ros.testing.bags import (  # noqa: E402
@@ -181,7 +180,7 @@ def main() -> None:
     results = {
         "command": "python benchmarks/bench_ingest.py " + " ".join(sys.argv[1:]),
         "commit": commit,
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "machine": machine(),
         "load_average_before": [round(x, 2) for x in load_before],
         "records_bag": throughput(record_bag, IngestOptions(), episodes, repeats),
         "robot_bag": throughput(robot_bag, robot_options(), episodes // 4, repeats),

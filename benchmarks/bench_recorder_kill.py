@@ -38,7 +38,7 @@ from std_msgs.msg import Float64MultiArray
 from skill_embedding_ros.data import step_record as sr
 from skill_embedding_ros.data.assembly import episode_records
 from skill_embedding_ros.data.replay_store import StoreReader, list_chunks, source_of
-from skill_embedding_ros.provenance import git_commit
+from skill_embedding_ros.provenance import git_commit, machine
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.conversions import record_message
 from skill_embedding_ros.ros.processes import (
@@ -225,7 +225,7 @@ def main() -> None:
     result = {
         "command": "python " + " ".join(sys.argv),
         "commit": git_commit(),
-        "machine": {"cpus": os.cpu_count(), "load_average_at_start": load_start},
+        "machine": machine(load_average_at_start=[round(x, 2) for x in load_start]),
         "settings": vars(args),
         "lost_per_kill": [r["lost"] for r in rounds],
         "episodes_closed_per_kill": [r["episodes_closed"] for r in rounds],

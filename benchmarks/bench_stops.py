@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shlex
 import sys
 import tempfile
@@ -33,7 +32,7 @@ from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool
 
 from skill_embedding_ros.control.teleop import load_mapping
-from skill_embedding_ros.provenance import git_commit
+from skill_embedding_ros.provenance import git_commit, machine
 from skill_embedding_ros.robots.ros2_control import JOINT_STATES, commands_topic, load_robot
 from skill_embedding_ros.ros import topics
 from skill_embedding_ros.ros.processes import Probe, fresh_domain, graph_params, start_node, stop
@@ -178,7 +177,7 @@ def main() -> int:
     out = {
         "command": "python " + shlex.join(["benchmarks/bench_stops.py", *sys.argv[1:]]),
         "commit": git_commit(),
-        "machine": f"{platform.machine()}, {platform.python_version()}",
+        "machine": machine(),
         "link": {**LINK, "robot": "jaco", "control_period_s": PERIOD},
         "promise_ms": 2 * PERIOD * 1e3,
         **results,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -30,3 +31,33 @@ def runs_commit() -> str | None:
     probe = "from skill_embedding_ros.provenance import git_commit; print(git_commit() or '')"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     return out.stdout.strip() or None
+
+
+def machine(**extra) -> dict:
+    """What a benchmark ran on, alike in every results file. Machines of one kind differ (one
+    with AVX2 only, another with AVX512-BF16: docs/speed.md), so a figure says which it came
+    from. `extra`: a benchmark's own facts (threads, middleware, the load as it started)."""
+    import platform
+
+    import torch
+
+    return {
+        "cpu": _cpu_model() or platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "vector_isa": torch.backends.cpu.get_cpu_capability(),  # what torch's kernels use
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        **extra,
+    }
+
+
+def _cpu_model() -> str | None:
+    """The CPU's model name (Linux: /proc/cpuinfo), or None."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return None

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from skill_embedding_ros.agent.run_networks import build_networks
-from skill_embedding_ros.provenance import git_commit, runs_commit
+from skill_embedding_ros.provenance import git_commit, machine, runs_commit
 from skill_embedding_ros.settings.run import RunConfig, from_dict
 from skill_embedding_ros.tasks.registry import get_suite
 from skill_embedding_ros.tasks.scoring import STAY_SHARE, strict_outcomes, touched_outcomes
@@ -289,6 +289,15 @@ def test_result_rows_name_the_commit_of_the_code_the_runs_import(tmp_path, monke
     assert runs_commit() == "other"
     monkeypatch.chdir(tmp_path)  # no package here: the installed one, this test's
     assert runs_commit() == git_commit()
+
+
+def test_benchmarks_name_the_machine_alike():
+    # Machines of one kind differ (AVX2 on one, AVX512-BF16 on another): every benchmark file
+    # says which it ran on, in one form, with its own facts beside.
+    host = machine(torch_threads=1)
+    assert host["cpu"] and host["cpus"] > 0 and host["python"] and host["torch"]
+    assert host["vector_isa"] == torch.backends.cpu.get_cpu_capability()  # e.g. AVX2, AVX512
+    assert host["torch_threads"] == 1
 
 
 def test_experiment_rows_and_table_read_the_strict_report(tmp_path):
