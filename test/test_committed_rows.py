@@ -9,6 +9,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -40,8 +41,20 @@ def test_a_committed_row_reevaluates_into_its_eval_json(row, tmp_path):
     got = json.loads((tmp_path / "eval.json").read_text())
     assert set(got) == set(want)
     for key in sorted(want):
-        if key != "checkpoint":  # where it was read from
+        if key == "kl":  # float32 arithmetic: see kl_close
+            assert kl_close(got[key], want[key]), (got[key], want[key])
+        elif key != "checkpoint":  # where it was read from
             assert got[key] == want[key], key
+
+
+def kl_close(got, want) -> bool:
+    """KL between distant embeddings is a difference of large float32 terms, good to about a
+    millionth of itself (reach_force_seed2: 158.17575 in float32, 158.17569 in float64), and
+    eval.json rounds it to 4 decimals: the row's training process and a re-evaluation may land
+    one rounding step apart (158.1757 and 158.1758 there; reach_tasks_seed3 the same). Equal
+    to that precision; every other figure exactly."""
+    got, want = np.asarray(got), np.asarray(want)
+    return got.shape == want.shape and bool(np.all(np.abs(got - want) <= 1e-4 + 1e-6 * abs(want)))
 
 
 def test_there_are_committed_rows():
