@@ -114,7 +114,7 @@ class AgentConfig(Settings):
     torch.autocast in bfloat16 while weights, optimizer moments, the embedding's linear map,
     losses and Retrace stay float32 (agent/networks.py MLP). Faster where the hardware
     multiplies bfloat16 (a CPU with AVX512-BF16 or AMX, a recent GPU) and the batch is large:
-    1.5 x float32 at 256 segments on this project's CPU, no faster at the configs' 32
+    1.5 x float32 at 256 segments on an AVX512-BF16 CPU, no faster at the configs' 32
     (benchmarks/bench_core.py, docs/speed.md); 3-7 x slower where it does not (an AVX2 CPU:
     the learner warns as it starts). Actors and evaluations act in float32 whatever the run's
     precision: the weights they get are float32."""
