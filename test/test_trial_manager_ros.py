@@ -191,6 +191,8 @@ def test_three_trials_labelled_reported_and_further_resets_refused(graph):
     assert all(r["steps"] == STEPS and r["task"] == "reach" for r in rows)
     assert rows[2]["intervention_share"] == pytest.approx(1 / STEPS)
     assert rows[0]["return"] == pytest.approx(0.5 * STEPS)
+    # The operator's time on the node's clock: confirmed after the reset, labelled after that.
+    assert all(0 <= r["setup_s"] <= r["wall_s"] < 60 for r in rows), rows
     assert (g.out / "trials" / "report.png").stat().st_size > 0
     assert "| 3 | 12 | reach | failure |" in (g.out / "trials" / "report.md").read_text()
     # The first trial was filmed (6 pictures, kept at most 5 a second), the others not.

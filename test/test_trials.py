@@ -10,9 +10,11 @@ import pytest
 from skill_embedding_ros.control.trials import Phase, PressEdges, Trial, TrialRun, prompt
 from skill_embedding_ros.data import step_record as sr
 from skill_embedding_ros.training.trial_report import (
+    markdown,
     read_report,
     running_rate,
     summarize,
+    trial_row,
     wilson_interval,
     write_report,
 )
@@ -228,6 +230,25 @@ def test_report_files_are_written_and_readable(tmp_path):
     md = paths["md"].read_text()
     assert "67 %" not in md and "67%" in md and md.count("\n| ") == 5  # header + 4 rows
     assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_gives_each_trials_setup_and_wall_time():
+    # The operator's clock: the first trial reset and confirmed at 10 s, labelled at 30 s; the
+    # second reset at 40 s, confirmed at 42.5 s, labelled at 60 s.
+    run = TrialRun(2)
+    start(run, stamp_s=0.0, now=10.0)
+    episode(run, 0, 0.0, steps=4)
+    run.label("success", 30.0)
+    row = trial_row(run.finished[0])
+    assert (row["setup_s"], row["wall_s"]) == (0.0, 20.0)
+    run.reset(40.0, "reach")
+    run.homed(True, 41.0, 50 * SEC)
+    run.confirm(42.5)
+    episode(run, 1, 50.0, steps=2)
+    run.label("failure", 60.0)
+    row = trial_row(run.finished[1])
+    assert (row["setup_s"], row["wall_s"]) == (2.5, 20.0)
+    assert "| 2.5 | 20.0 |" in markdown({"summary": summarize(run.finished), "trials": [row]})
 
 
 def test_report_of_only_aborted_trials_has_no_rate(tmp_path):

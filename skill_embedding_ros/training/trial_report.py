@@ -59,6 +59,9 @@ def trial_row(trial: Trial) -> dict:
         "interventions": trial.interventions,
         "intervention_share": _number(trial.intervention_share),
         "duration_s": _number(trial.duration),
+        # The operator's time, on the manager's clock: homing and the confirm, then the whole.
+        "setup_s": _number(trial.confirmed - trial.started),
+        "wall_s": _number(trial.ended - trial.started),
         "complete": trial.closed,
     }
 
@@ -114,8 +117,9 @@ def markdown(report: dict) -> str:
         f"{s['trials']} of {s['planned']} trial(s); {rate}; "
         f"{counts['abort']} aborted (not counted in the rate).",
         "",
-        "| trial | episode | task | label | steps | return | interventions | duration (s) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| trial | episode | task | label | steps | return | interventions | duration (s) "
+        "| setup (s) | wall (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in report["trials"]:
         share = row["intervention_share"]
@@ -123,7 +127,8 @@ def markdown(report: dict) -> str:
         lines.append(
             f"| {row['trial']} | {row['episode']} | {row['task'] or row['task_id']} | {label} | "
             f"{row['steps']} | {_shown(row['return'], '.2f')} | {_shown(share, '.0%')} | "
-            f"{_shown(row['duration_s'], '.1f')} |"
+            f"{_shown(row['duration_s'], '.1f')} | {_shown(row['setup_s'], '.1f')} | "
+            f"{_shown(row['wall_s'], '.1f')} |"
         )
     return "\n".join(lines) + "\n"
 
