@@ -1,7 +1,12 @@
 """Re-evaluating a committed results row from its checkpoint reproduces its eval.json: what
 `skill-embedding evaluate results/runs/<row> --out DIR` gives a reader is what the row says.
 One point-mass row per experiment here (about 3 s each); every row, the arm's too, with
-`SKILL_EMBEDDING_ALL_ROWS=1 pytest test/test_committed_rows.py`."""
+`SKILL_EMBEDDING_ALL_ROWS=1 pytest test/test_committed_rows.py`.
+
+The point-mass rows reproduce on any CPU (AVX2 and AVX512 machines, and with torch's scalar
+kernels, ATEN_CPU_CAPABILITY=default). An arm row's 200 steps of contact carry a last-bit
+difference in torch's vector kernels into its returns: the arm rows re-evaluated exactly on
+the CPU kind that wrote them (AVX512); on an AVX2 machine some differ (docs/measuring.md)."""
 
 from __future__ import annotations
 
