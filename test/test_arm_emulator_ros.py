@@ -149,10 +149,11 @@ def cpu_seconds(pid: int) -> float:
 
 
 def measure_rate(
-    e: Emulator, seconds: float, what: str, floor: float = 0.7
+    e: Emulator, seconds: float, what: str, floor: float = 0.5
 ) -> tuple[float, list[JointState]]:
-    """joint_states' rate (Hz) over `seconds`, checked (at least `floor` x RATE) and printed
-    with the emulator's CPU share and the stamps' gaps; the messages of that window."""
+    """joint_states' rate (Hz) over `seconds`, printed with the emulator's CPU share and the
+    stamps' gaps, and checked: the emulator samples on its period (the stamps' median gap), and
+    at least `floor` x RATE arrive; the messages of that window."""
     first, cpu = len(e.raw), cpu_seconds(e.proc.pid)
     start = time.monotonic()
     e.probe.spin_for(seconds)
@@ -166,8 +167,15 @@ def measure_rate(
         f"{100 * share:.0f}%; stamp gaps median {np.median(gaps):.2f} ms, 99th percentile "
         f"{np.percentile(gaps, 99):.2f} ms, max {gaps.max():.2f} ms"
     )
-    # Generous: rclpy skips a timer tick that is late by a whole period (2 ms), which a loaded
-    # 2-core machine causes now and then (measured: 430-490 Hz with a load average of 5).
+    # The period shows in the median gap; a stall of the machine only in the tail. What
+    # arrives is checked against a generous floor: rclpy skips a timer tick late by a whole
+    # period (2 ms), which a loaded 2-core machine causes now and then (measured 430-490 Hz with
+    # a load average of 5, and 345 Hz, median gap 2.14 ms, once in a fresh-clone CI run on a
+    # slower machine where alone it makes 472-498 Hz, median 2.00 ms).
+    period_ms = 1e3 / RATE
+    assert abs(np.median(gaps) - period_ms) <= 0.15 * period_ms, (
+        f"stamps {np.median(gaps)} ms apart"
+    )
     assert floor * RATE <= rate <= 1.05 * RATE, f"{rate:.1f} Hz, asked for {RATE} Hz"
     assert share < 0.9, f"the emulator took {100 * share:.0f}% of a core at {RATE:g} Hz"
     return rate, window
@@ -350,7 +358,7 @@ def test_camera_pictures_show_the_block_where_the_motion_capture_has_it(tmp_path
         node.create_subscription(Image, "/camera/image_raw", images.append, topics.SENSOR)
         node.create_subscription(CameraInfo, "/camera/camera_info", infos.append, topics.SENSOR)
         # Rendering takes CPU the timer then lacks on 2 shared cores (measured 350-465 Hz).
-        measure_rate(e, 3.0, "camera at 2 Hz", floor=0.5)
+        measure_rate(e, 3.0, "camera at 2 Hz")
 
         def pair() -> tuple[Image, CameraInfo] | None:
             """The newest picture whose CameraInfo came too (best effort: a 2 MB picture is
