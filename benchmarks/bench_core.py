@@ -207,7 +207,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     batch, segment = 256, 10
-    on = {"learner_on": torch.cuda.get_device_name(args.device)} if args.device != "cpu" else {}
+    cuda = args.device.startswith("cuda")
+    on = {"learner_on": torch.cuda.get_device_name(args.device)} if cuda else {}
     results = {
         "command": "python " + shlex.join(sys.argv),
         "commit": git_commit(),

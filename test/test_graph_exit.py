@@ -28,6 +28,3 @@ def test_exit_tracker_ends_on_failure_or_when_every_done_node_is_done():
     assert (verdict.end, verdict.code) == (True, 0) and "hung leaving DDS" in verdict.message
     verdict = ExitTracker(specs).exited(specs[2], LEFT_HUNG)  # a node that should not end
     assert verdict.code == 1 and "should run until the graph stops" in verdict.message
-
-
-# -- the command line --------------------------------------------------------------------------

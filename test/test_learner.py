@@ -85,8 +85,8 @@ def test_bfloat16_runs_the_updates_layers_in_bfloat16_and_leaves_float32_network
 
 
 def test_bfloat16_on_a_cpu_without_it_is_warned_of(monkeypatch):
-    """An AVX2 CPU computes bfloat16 products in a slow fallback (3-7 x float32's update time,
-    docs/speed.md): the learner says so. torch's own test of the CPU decides."""
+    """An AVX2 CPU computes bfloat16 products in a slow fallback (docs/speed.md): the learner
+    says so. torch's own test of the CPU decides."""
     for supported in (True, False):
         monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda s=supported: s)
         warning = Learner(make_networks("bernoulli", precision="bfloat16"), hold_steps=8).warning

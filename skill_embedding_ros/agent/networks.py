@@ -26,8 +26,8 @@ float32 throughout, the paper's and every result row's)."""
 
 def precision_warning(precision: str, device: torch.device | str) -> str:
     """Why agent.precision would slow this learner down, or "". Without bfloat16 arithmetic
-    torch's products fall back to a slow path: on an AVX2 CPU a bfloat16 update took 3-7 x
-    float32's time (docs/speed.md), where a CPU with AVX512-BF16 made it 1.5 x faster."""
+    torch's products fall back to a slow path: an update takes several times float32's time
+    (docs/speed.md, "Mixed precision", measured on an AVX2 CPU)."""
     if PRECISIONS[precision] is None:
         return ""
     device = torch.device(device)
@@ -43,7 +43,7 @@ def precision_warning(precision: str, device: torch.device | str) -> str:
     return (
         f"agent.precision: {precision}, but this {device.type.upper()} has no {precision} "
         f"arithmetic torch can use{needs}: the learner's matrix products take a slow fallback "
-        "(an update takes 3-7 x float32's time on an AVX2 CPU); use float32 here"
+        "(an update takes several times float32's: docs/speed.md); use float32 here"
     )
 
 
