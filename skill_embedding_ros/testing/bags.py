@@ -159,7 +159,7 @@ def robot_messages(
     return out
 
 
-def write_messages(path: Path, messages, storage="mcap", extra_types=()) -> None:
+def write_messages(path: Path, messages, storage="mcap") -> None:
     """Write (topic, msgtype, log time, message) tuples with rosbags."""
     plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
     with Writer(path, version=9, storage_plugin=plugin) as bag:

@@ -55,11 +55,6 @@ class Rollouts:
     visits: np.ndarray | None = None
     touched: np.ndarray | None = None
 
-    @property
-    def solution(self) -> np.ndarray:
-        """The strict outcome under its name before strict scoring."""
-        return self.outcome
-
 
 def rollout_agent(
     agent: Agent,
