@@ -3,10 +3,11 @@
 One point-mass row per experiment here (about 3 s each); every row, the arm's too, with
 `SKILL_EMBEDDING_ALL_ROWS=1 pytest test/test_committed_rows.py`.
 
-The point-mass rows reproduce on any CPU (AVX2 and AVX512 machines, and with torch's scalar
-kernels, ATEN_CPU_CAPABILITY=default). An arm row's 200 steps of contact carry a last-bit
-difference in torch's vector kernels into its returns: the arm rows re-evaluated exactly on
-the CPU kind that wrote them (AVX512); on an AVX2 machine some differ (docs/measuring.md)."""
+The point-mass rows reproduce exactly on any CPU (AVX2 and AVX512 machines, and with torch's
+scalar kernels, ATEN_CPU_CAPABILITY=default). An arm row's 200 steps of contact carry a last-bit
+difference in torch's vector kernels into its returns: on the CPU kind that wrote them (AVX512)
+the arm rows re-evaluate exactly; elsewhere their returns are held to 1 % (returns_close) and
+everything else exactly (docs/measuring.md)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,9 @@ ARM_SUITES = ("jaco", "jaco_velocity")
 
 
 def _rows() -> list[Path]:
-    rows = sorted(p.parent for p in RUNS.glob("*/policy.safetensors"))
+    rows = sorted(
+        p.parent for p in RUNS.glob("*/eval.json") if (p.parent / "policy.safetensors").exists()
+    )
     if os.environ.get("SKILL_EMBEDDING_ALL_ROWS"):
         return rows
     first: dict[str, Path] = {}
@@ -41,15 +44,40 @@ def _suite(row: Path) -> str:
 
 @pytest.mark.parametrize("row", _rows(), ids=lambda p: p.name)
 def test_a_committed_row_reevaluates_into_its_eval_json(row, tmp_path):
-    assert main(["evaluate", str(row), "--out", str(tmp_path)]) == 0
     want = json.loads((row / "eval.json").read_text())
+    episodes = str(want["episodes_per_task"])  # some early arm rows were evaluated with 10
+    assert main(["evaluate", str(row), "--episodes", episodes, "--out", str(tmp_path)]) == 0
     got = json.loads((tmp_path / "eval.json").read_text())
     assert set(got) == set(want)
+    arm = _suite(row) in ARM_SUITES
     for key in sorted(want):
         if key == "kl":  # float32 arithmetic: see kl_close
             assert kl_close(got[key], want[key]), (got[key], want[key])
+        elif key == "per_task" and arm:  # contact carries a CPU's last bits: see returns_close
+            assert len(got[key]) == len(want[key])
+            for g, w in zip(got[key], want[key], strict=True):
+                assert {k: v for k, v in g.items() if k not in RETURNS} == {
+                    k: v for k, v in w.items() if k not in RETURNS
+                }, w["task"]
+                assert returns_close(g, w), (w["task"], g["returns"], w["returns"])
         elif key != "checkpoint":  # where it was read from
             assert got[key] == want[key], key
+
+
+RETURNS = ("mean_return", "return_std", "returns")
+
+
+def returns_close(got: dict, want: dict) -> bool:
+    """An arm row's return statistics re-evaluated on another CPU kind: each within 1 % of
+    itself (|x| + 1). Measured on an AVX2 machine against rows written on AVX512 ones (the 44
+    arm rows with an eval.json, 2026-12-04): 32 the same, 8 apart in the returns only, at most
+    0.3 % (a standard deviation); of 4 evaluated with 10 episodes, the one re-run so in the
+    returns only, 0.2 %; success, solutions and every z's region the same (measuring.md)."""
+    pairs = [(got["mean_return"], want["mean_return"]), (got["return_std"], want["return_std"])]
+    pairs += [(got["returns"][k], v) for k, v in want["returns"].items()]
+    return set(got["returns"]) == set(want["returns"]) and all(
+        abs(g - w) <= 0.01 * (abs(w) + 1) for g, w in pairs
+    )
 
 
 def kl_close(got, want) -> bool:
