@@ -127,8 +127,7 @@ class Emulator:
     def pose(self, name: str, index: int = -1) -> PoseStamped:
         return deserialize_message(self.poses[name][index], PoseStamped)
 
-    def settle(self, seconds: float) -> dict[str, float]:
-        """Spin for `seconds`; the positions then."""
+    def settle(self, seconds: float) -> dict[str, float]:  # the positions after `seconds`
         self.probe.spin_for(seconds)
         return self.positions()
 
@@ -148,12 +147,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / 100.0  # utime, stime in clock ticks (USER_HZ)
 
 
-def measure_rate(
-    e: Emulator, seconds: float, what: str, floor: float = 0.5
-) -> tuple[float, list[JointState]]:
+def measure_rate(e: Emulator, seconds: float, what: str, floor=0.5) -> tuple[float, list]:
     """joint_states' rate (Hz) over `seconds`, printed with the emulator's CPU share and the
-    stamps' gaps, and checked: the emulator samples on its period (the stamps' median gap), and
-    at least `floor` x RATE arrive; the messages of that window."""
+    stamps' gaps, and checked: sampled on its period, `floor` x RATE at least arriving."""
     first, cpu = len(e.raw), cpu_seconds(e.proc.pid)
     start = time.monotonic()
     e.probe.spin_for(seconds)
@@ -167,15 +163,12 @@ def measure_rate(
         f"{100 * share:.0f}%; stamp gaps median {np.median(gaps):.2f} ms, 99th percentile "
         f"{np.percentile(gaps, 99):.2f} ms, max {gaps.max():.2f} ms"
     )
-    # The period shows in the median gap; a stall of the machine only in the tail. What
-    # arrives is checked against a generous floor: rclpy skips a timer tick late by a whole
-    # period (2 ms), which a loaded 2-core machine causes now and then (measured 430-490 Hz with
-    # a load average of 5, and 345 Hz, median gap 2.14 ms, once in a fresh-clone CI run on a
-    # slower machine where alone it makes 472-498 Hz, median 2.00 ms).
+    # The period shows in the median gap, a stall of the machine only in the tail; rclpy skips
+    # a timer tick late by a period, so what arrives has a generous floor (a loaded 2-core
+    # machine: 430-490 Hz at load 5, 345 Hz once in a CI run on a slower one, median 2.14 ms).
     period_ms = 1e3 / RATE
-    assert abs(np.median(gaps) - period_ms) <= 0.15 * period_ms, (
-        f"stamps {np.median(gaps)} ms apart"
-    )
+    gap = np.median(gaps)
+    assert abs(gap - period_ms) <= 0.15 * period_ms, f"median gap {gap:.2f} ms"
     assert floor * RATE <= rate <= 1.05 * RATE, f"{rate:.1f} Hz, asked for {RATE} Hz"
     assert share < 0.9, f"the emulator took {100 * share:.0f}% of a core at {RATE:g} Hz"
     return rate, window
@@ -360,9 +353,8 @@ def test_camera_pictures_show_the_block_where_the_motion_capture_has_it(tmp_path
         # Rendering takes CPU the timer then lacks on 2 shared cores (measured 350-465 Hz).
         measure_rate(e, 3.0, "camera at 2 Hz")
 
+        # The newest picture with its info (a 2 MB picture is often lost: 5 of 12 got through)
         def pair() -> tuple[Image, CameraInfo] | None:
-            """The newest picture whose CameraInfo came too (best effort: a 2 MB picture is
-            often lost on its way, measured 5 of 12 through on this host)."""
             info = {stamp_ns(i.header.stamp): i for i in infos}
             both = [(m, info.get(stamp_ns(m.header.stamp))) for m in images]
             return next((b for b in reversed(both) if b[1] is not None), None)
@@ -378,9 +370,8 @@ def test_camera_pictures_show_the_block_where_the_motion_capture_has_it(tmp_path
         assert stamp in {stamp_ns(deserialize_message(b, JointState).header.stamp) for b in e.raw}
         locator = ArucoLocator("DICT_4X4_50", 0, 0.04, BLOCK_HALF, DEFAULT_POSE)
         camera = intrinsics_from_fields(info.width, info.height, info.k, info.d)
-        seen = locator(
-            gray(image.encoding, image.height, image.width, image.step, image.data), camera
-        )
+        picture = gray(image.encoding, image.height, image.width, image.step, image.data)
+        seen = locator(picture, camera)
         assert seen is not None, "the marker on the block is not in the picture"
         mocap = min(
             (deserialize_message(b, PoseStamped) for b in e.poses["block"]),
