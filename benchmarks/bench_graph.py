@@ -25,15 +25,16 @@ from unittest import mock
 
 import rclpy
 import torch
-from graph_baselines import bench_dds, bench_inprocess, bench_weights
+from graph_baselines import bench_acting, bench_dds, bench_inprocess, bench_weights
 from graph_harness import RUN_CONFIG, SERVERS
 from graph_measure import bench_graph
 
 from skill_embedding_ros.provenance import git_commit, machine
 from skill_embedding_ros.ros.run import EXECUTOR_ENV, INTRA_PROCESS_ENV, spin
 
-# The measurements: graph_baselines.py (in-process loop, bare DDS round trip, weights broadcast)
-# and graph_measure.py (the node graph with N actors), on what graph_harness.py shares.
+# The measurements: graph_baselines.py (in-process loop, a node's action at one state, bare DDS
+# round trip, weights broadcast) and graph_measure.py (the node graph with N actors), on what
+# graph_harness.py shares.
 
 # -- report ----------------------------------------------------------------------------------
 
@@ -82,8 +83,10 @@ def ratios(res: dict) -> dict:
 
 def table(res: dict) -> str:
     ip, dds, w = res["inprocess"], res["dds_round_trip"], res["weights_broadcast"]
+    act = res["acting_one_state"]
     rows = [
         f"in-process, 1 actor x 1 env   {ip['steps_per_s']:>8} steps/s  ({ip['step_us']} us)",
+        f"a node's action, one state    {act['one_state_us']:>8} us (torch: {act['torch_us']} us)",
         f"bare DDS round trip           {dds['round_trips_per_s']:>8} /s       "
         f"p50 {dds['p50_us']} us, p99 {dds['p99_us']} us",
         f"weights broadcast ({w['payload_bytes'] / 1e3:.0f} kB)     "
@@ -140,6 +143,7 @@ def main() -> None:
         log_dir = Path(args.logs or tmp)
         try:
             results["inprocess"] = bench_inprocess(short)
+            results["acting_one_state"] = bench_acting(short)
             results["dds_round_trip"] = bench_dds(short, log_dir)
             results["weights_broadcast"] = bench_weights(10 if args.quick else 50, log_dir)
             warmup = 1 if args.quick else 2

@@ -1,5 +1,6 @@
-"""The reference figures beside the graph's: the in-process loop (no ROS), a bare DDS round trip
-to an echo process, and the /policy_weights broadcast to a subscriber in another process."""
+"""The reference figures beside the graph's: the in-process loop (no ROS), a skill-policy node's
+action at one state, a bare DDS round trip to an echo process, and the /policy_weights broadcast
+to a subscriber in another process."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 from graph_harness import PING, PONG, RUN_CONFIG, WEIGHTS_ACK, RosContext, start_server, stop_all
 from std_msgs.msg import Float64MultiArray, UInt8MultiArray
 
+from skill_embedding_ros.agent.acting import skill_acting
 from skill_embedding_ros.agent.actor import Actor
 from skill_embedding_ros.agent.checkpoint import encode_weights
 from skill_embedding_ros.agent.run_networks import build_networks
@@ -39,6 +41,38 @@ def bench_inprocess(seconds: float) -> dict:
         count += 1
     rate = count / (time.perf_counter() - begin)
     return {"steps_per_s": round(rate), "step_us": round(1e6 / rate, 1)}
+
+
+def bench_acting(seconds: float, rounds: int = 3) -> dict:
+    """A skill-policy node's core acting on one state (z held, a ~ pi(.|s, z), log b): with the
+    numpy policy it acts with (agent/one_state.py) and through torch's `act`, as the in-process
+    actor does; measured in turn, `rounds` times each, medians."""
+    acting = skill_acting(RUN_CONFIG, "", False, 0)
+    core, one_state = acting.core, acting.core.one_state
+    obs = np.zeros((1, acting.suite.obs_dim), np.float32)
+    core.begin(0, 0)
+
+    def step_us(policy) -> float:
+        core.one_state = policy
+        for _ in range(200):  # warm-up
+            core.act(obs)
+        count, begin = 0, time.perf_counter()
+        while time.perf_counter() - begin < seconds / (2 * rounds):
+            core.act(obs)
+            count += 1
+        return (time.perf_counter() - begin) / count * 1e6
+
+    torch_us, numpy_us = [], []
+    for _ in range(rounds):
+        torch_us.append(step_us(None))
+        numpy_us.append(step_us(one_state))
+    core.one_state = one_state
+    torch_med, numpy_med = float(np.median(torch_us)), float(np.median(numpy_us))
+    return {
+        "one_state_us": round(numpy_med, 1),
+        "torch_us": round(torch_med, 1),
+        "torch_over_one_state": round(torch_med / numpy_med, 2),
+    }
 
 
 def bench_dds(seconds: float, log_dir: Path) -> dict:

@@ -29,6 +29,8 @@ def test_quick_graph_benchmark_writes_every_figure(tmp_path):
     graph = res["graph"]["1"]
     figures = [
         res["inprocess"]["steps_per_s"],
+        res["acting_one_state"]["one_state_us"],
+        res["acting_one_state"]["torch_us"],
         res["dds_round_trip"]["round_trips_per_s"],
         res["dds_round_trip"]["p50_us"],
         res["dds_round_trip"]["p99_us"],

@@ -14,6 +14,7 @@ import torch
 
 from skill_embedding_ros.agent.actor import ActorCore, EmbeddingZ
 from skill_embedding_ros.agent.checkpoint import split_actor_state
+from skill_embedding_ros.agent.one_state import OneStatePolicy
 from skill_embedding_ros.agent.run_networks import build_networks, load_networks
 from skill_embedding_ros.settings.run import load_run_config
 from skill_embedding_ros.tasks.registry import get_suite
@@ -62,6 +63,7 @@ def skill_acting(config: str, checkpoint: str, deterministic: bool, seed: int) -
         run_cfg.train.z_hold,
         deterministic,
         torch.Generator().manual_seed(seed),
+        OneStatePolicy(nets.policy),
     )
     suite = get_suite(run_cfg.train.suite)
     tasks = list(run_cfg.train.tasks)

@@ -98,6 +98,8 @@ class ActorCore:
     """z source, z hold and the policy for `slots` parallel episodes.
 
     z is drawn at each episode start and redrawn every `z_hold` steps (0: held all episode).
+    `one_state`: act with this instead of `act` (a skill-policy node's single state:
+    agent/one_state.py); it is called as `act` is, without the policy.
     """
 
     def __init__(
@@ -109,8 +111,9 @@ class ActorCore:
         z_hold: int = 0,
         deterministic: bool = False,
         generator: torch.Generator | None = None,
+        one_state: Callable | None = None,
     ):
-        self.z_source, self.policy = z_source, policy
+        self.z_source, self.policy, self.one_state = z_source, policy, one_state
         self.z_hold, self.deterministic = z_hold, deterministic
         self.generator = generator if generator is not None else torch.Generator()
         self.task = np.zeros(slots, np.int64)
@@ -130,7 +133,10 @@ class ActorCore:
             self.z[drawn], self.log_b_z[drawn] = self.z_source.draw(
                 self.task[drawn], obs[drawn], self.generator
             )
-        action, log_b_a = act(self.policy, obs, self.z, self.deterministic, self.generator)
+        if self.one_state is not None:
+            action, log_b_a = self.one_state(obs, self.z, self.deterministic, self.generator)
+        else:
+            action, log_b_a = act(self.policy, obs, self.z, self.deterministic, self.generator)
         self.age += 1
         return Decision(action, log_b_a, self.z.copy(), self.log_b_z.copy(), drawn)
 

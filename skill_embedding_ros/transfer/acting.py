@@ -27,7 +27,7 @@ def transfer_acting(run_file: str, checkpoint: str, deterministic: bool, seed: i
     else:
         model = model_from_file(load_transfer_file(run_file))
     mean = deterministic or model.cfg.skill_actions == "mean"  # evaluating, or as trained
-    core = transfer_agent(model, 1, mean, torch.Generator().manual_seed(seed))
+    core = transfer_agent(model, 1, mean, torch.Generator().manual_seed(seed), one_state=True)
     return Acting(
         model.suite,
         [model.task],

@@ -19,6 +19,7 @@ import torch
 
 from skill_embedding_ros.agent.actor import ActorCore
 from skill_embedding_ros.agent.checkpoint import FORMAT, _write, check_finite, read_checkpoint
+from skill_embedding_ros.agent.one_state import OneStatePolicy
 from skill_embedding_ros.agent.run_networks import build_networks
 from skill_embedding_ros.settings.base import from_dict
 from skill_embedding_ros.settings.run import RunConfig, to_dict
@@ -63,17 +64,22 @@ class HighLevelZ:
         return z.numpy(), log_b.numpy()
 
 
-def transfer_agent(model: TransferModel, slots: int, deterministic: bool, generator):
+def transfer_agent(
+    model: TransferModel, slots: int, deterministic: bool, generator, one_state: bool = False
+):
     """An `ActorCore` acting on the transfer suite: z ~ HL(.|s) every K steps, held, and the
-    frozen skill policy's action (its mean when `deterministic`, as evaluation does)."""
+    frozen skill policy's action (its mean when `deterministic`, as evaluation does).
+    `one_state`: a node's core, acting on one state in numpy (agent/one_state.py)."""
+    policy = model.skills.acting_policy(model.suite)
     return ActorCore(
         HighLevelZ(model.high_level),
-        model.skills.acting_policy(model.suite),
+        policy,
         slots,
         model.skills.latent.z_dim,
         model.cfg.hold,
         deterministic,
         generator,
+        OneStatePolicy(policy.policy, policy.obs_dim) if one_state else None,
     )
 
 
