@@ -2,9 +2,10 @@
 
 `act` (agent/actor.py) computes a ~ pi(.|s, z) and log b(a|s,z) with torch, some forty operators
 for one state. At a batch of one their arithmetic is a few thousand multiply-adds, and torch's
-dispatch around each operator costs more than all of it: one state took 276 us in torch and
-40 us here (docs/speed.md, "The lockstep graph"), a quarter of a composed actor's step. The
-in-process actor and evaluation act on batches and keep `act`.
+dispatch around each operator costs more than all of it: a node's core acted in 63 us with this
+and in 227 us through `act` (benchmarks/results_graph.json, `acting_one_state`), where a composed
+actor's whole step took 710 us (docs/speed.md, "The lockstep graph"). The in-process actor and
+evaluation act on batches and keep `act`, so their numbers do not move.
 
 The same math as `PolicyNet.forward` and `act`: the observation normalizer, the z features, the
 MLP, the clamped log std, the tanh-squashed Gaussian and its log-probability, with the noise drawn
