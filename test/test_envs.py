@@ -34,6 +34,30 @@ def test_rewards_are_pure_functions_of_the_observation():
     assert push.reward("goal_0", block_in_goal_0) == 1  # the block counts, not the mass
 
 
+@pytest.mark.parametrize("name", ["reach", "push", "reach_force"])
+def test_one_state_is_scored_as_in_a_batch(name):
+    """The one-state reward (Python floats) gives the batch's answer, also a few float32 steps
+    from a region's edge (a radius wider by 1e-7 of itself fails this)."""
+    suite = get_suite(name)
+    rng = np.random.default_rng(0)
+    angle = rng.uniform(0, 2 * np.pi, 4000)
+    centre = np.asarray(suite.goals)[rng.integers(len(suite.goals), size=4000)]
+    edge = centre + suite.goal_radius * np.stack([np.cos(angle), np.sin(angle)], -1)
+    edge = edge.astype(np.float32)
+    steps = rng.integers(-3, 4, size=edge.shape).astype(np.float32)
+    edge = edge + steps * np.spacing(np.abs(edge))  # a few float32 ulps either side
+    far = rng.uniform(-1.2, 1.2, (1000, 2)).astype(np.float32)
+    states = np.zeros((5000, suite.obs_dim), np.float32)
+    suite.target_position(states)[:] = np.concatenate([edge, far])  # a view: sets the target
+    batch = suite.rewards(suite.tasks, states)
+    one = np.stack([suite.rewards(suite.tasks, s) for s in states])
+    assert 0 < batch.mean() < 1  # both sides of the edges are in the sample
+    np.testing.assert_array_equal(one, batch)
+    assert one.dtype == batch.dtype and suite.reward(suite.tasks[0], states[0]).shape == ()
+    with pytest.raises(ValueError, match="valid tasks"):
+        suite.reward("goal_9", states[0])
+
+
 def test_unknown_names_are_rejected_with_the_valid_ones():
     with pytest.raises(ValueError, match="valid tasks"):
         get_suite("reach").check_task("goal_9")

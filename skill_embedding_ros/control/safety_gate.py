@@ -149,7 +149,7 @@ class Gate:
             return
         v = self._picker.pick(names, velocities)
         self._positions = x
-        finite = np.all(np.isfinite(x)) and (v is None or np.all(np.isfinite(v)))
+        finite = np.isfinite(x).all() and (v is None or np.isfinite(v).all())
         self._state_problem = "" if finite else "latest joint state is not finite"
         if v is None and self.torque is not None:
             # An effort's safe range depends on how fast the joint already moves.
@@ -334,7 +334,7 @@ class Gate:
             return "no joint state received yet"
         if command.shape != (len(self.joints),):
             return f"{command.size} components for the joints {list(self.joints)}"
-        if not np.all(np.isfinite(command)):
+        if not np.isfinite(command).all():
             return "command is not finite"
         return ""
 

@@ -135,7 +135,7 @@ class SimBridge(Node):
     def on_command(self, msg: Float64MultiArray) -> None:
         command = np.asarray(msg.data, dtype=np.float64)
         n = len(self.joints)
-        if command.shape != (n,) or not np.all(np.isfinite(command)):
+        if command.shape != (n,) or not np.isfinite(command).all():
             # The safety gate upstream should never send this; a zero command stops the robot
             # and (in lockstep) still advances time, so an actor waiting on the next state
             # does not stall.

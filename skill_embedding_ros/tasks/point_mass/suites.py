@@ -10,6 +10,7 @@ the region it ends in, if it stayed there long enough.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,8 +115,28 @@ class PointMassSuite(TaskSuite):
 
     def rewards(self, tasks: Sequence[str], obs: np.ndarray) -> np.ndarray:
         """Sparse: 1 per step while the target is inside one of the task's regions."""
+        obs = np.asarray(obs)
+        if obs.ndim == 1:
+            region = self._region_of_one(obs)
+            return np.array([region in self._goal_sets(t) for t in tasks], np.float32)
         region = self.goal_index(obs)
         return np.stack([self._rewarded(region, t) for t in tasks], -1).astype(np.float32)
+
+    def _region_of_one(self, obs: np.ndarray) -> int:
+        """`goal_index` of one state in Python floats: a policy node scores every step, and on
+        arrays of two numpy's cost per call is most of the time. The same float64 arithmetic in
+        the same order (float32 values widen exactly), so the same answer on a region's edge
+        (test_envs.py holds the two equal)."""
+        x, y = self.target_position(obs).tolist()
+        for i, (cx, cy) in enumerate(self._goal_floats):
+            dx, dy = x - cx, y - cy
+            if math.sqrt(dx * dx + dy * dy) < self.goal_radius:
+                return i
+        return -1
+
+    def _goal_sets(self, task: str) -> frozenset[int]:
+        goals = self._task_goal_sets.get(task)
+        return frozenset(self.task_goals(task)) if goals is None else goals
 
     def visits(self, task: str, obs: np.ndarray) -> np.ndarray:
         """The rewarded region the target is in after each step, or -1: obs [N, L+1, S] ->
@@ -138,6 +159,14 @@ class PointMassSuite(TaskSuite):
     @functools.cached_property
     def _task_goals(self) -> dict[str, np.ndarray]:
         return {task: np.asarray(self.task_goals(task)) for task in self.tasks}
+
+    @functools.cached_property
+    def _goal_floats(self) -> tuple[tuple[float, float], ...]:
+        return tuple((float(cx), float(cy)) for cx, cy in self.goals)
+
+    @functools.cached_property
+    def _task_goal_sets(self) -> dict[str, frozenset[int]]:
+        return {task: frozenset(self.task_goals(task)) for task in self.tasks}
 
     def markers(self, task: str):
         """The goal regions, drawn into pictures (tasks/render.py; they are no part of the
