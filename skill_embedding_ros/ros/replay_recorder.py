@@ -115,21 +115,23 @@ class ReplayRecorder(Node):
 
     def _take_all(self) -> None:
         """Every record queued on every recorded topic (DRAIN_MAX per topic at most): a record
-        still queued is one a kill loses."""
+        still queued is one a kill loses. They are stamped with the time of the take (the store
+        keeps stamps increasing): a clock reading per record was 2 % of the recorder's time."""
+        taken_ns = self.get_clock().now().nanoseconds
         for topic, sub in self._recorded_topics.items():
             for _ in range(DRAIN_MAX):
                 with sub.handle:
                     taken = sub.handle.take_message(sub.msg_type, sub.raw)
                 if taken is None:
                     break
-                self._store(topic, *taken)
+                self._store(topic, *taken, taken_ns)
 
-    def _store(self, topic: str, data: bytes, info) -> None:
+    def _store(self, topic: str, data: bytes, info, taken_ns: int) -> None:
         sent = info.get("source_timestamp") if isinstance(info, dict) else None
         if sent and sent >= self.started_ns:
             self.lag_ns = max(self.lag_ns, time.time_ns() - sent)
         try:
-            self.store.add(topic, data, self.get_clock().now().nanoseconds)
+            self.store.add(topic, data, taken_ns)
         except ValueError as err:
             self.malformed += 1
             self.get_logger().warning(
