@@ -92,7 +92,8 @@ def table(res: dict) -> str:
         f"weights broadcast ({w['payload_bytes'] / 1e3:.0f} kB)     "
         f"p50 {w['p50_us'] / 1e3:.2f} ms, p99 {w['p99_us'] / 1e3:.2f} ms",
         "",
-        "actors  total steps/s  per actor  step us  policy p50/p99 us  stored/reported eps",
+        "actors  total steps/s  per actor  step us  policy p50/p99 us  stored/reported eps"
+        "  stolen",
     ]
     graphs = [(n, g) for n, g in res["graph"].items()]
     graphs += [(f"{n}c", g) for n, g in res.get("graph_composed", {}).items()]  # c: composed
@@ -103,7 +104,8 @@ def table(res: dict) -> str:
             f"{n:>6}  {g['steps_per_s_total']:>13}  {g['steps_per_s_per_actor']:>9}  "
             f"{g['step_us_per_actor']:>7}  "
             f"{g['policy_latency_p50_us']:>7} / {g['policy_latency_p99_us']:<7}  "
-            f"{g['episodes_stored']:>8} / {g['episodes_reported']}"
+            f"{g['episodes_stored']:>8} / {g['episodes_reported']:<8}  "
+            f"{g['cpu_stolen_share']:.1%}"
         )
     rows += ["", *(f"{k}: {v}" for k, v in res["ratios"].items())]
     return "\n".join(rows)

@@ -51,7 +51,7 @@ def main() -> None:
             print(
                 f"{name}: {res['steps_per_s_total']} steps/s, policy p50/p99 "
                 f"{res['policy_latency_p50_us']}/{res['policy_latency_p99_us']} us, cores "
-                f"{res['cpu_share_per_process']}",
+                f"{res['cpu_share_per_process']}, stolen {res['cpu_stolen_share']:.1%}",
                 flush=True,
             )
     for name, values in rates.items():

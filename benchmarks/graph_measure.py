@@ -97,6 +97,15 @@ def cpu_seconds(procs: dict[str, list]) -> dict[str, list[float]]:
     return {name: [used(p.pid) for p in group] for name, group in procs.items()}
 
 
+def machine_ticks() -> tuple[int, int]:
+    """(stolen, all) clock ticks of the whole machine so far, from /proc/stat (Linux). Stolen
+    time is what the hypervisor gave other guests while this one had work: on a shared virtual
+    machine it makes one window slower than the next for no reason in the graph."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    # user nice system idle iowait irq softirq steal (guest time is already in user)
+    return fields[7], sum(fields[:8])
+
+
 def actor_rate(events: list[dict], begin: float, end: float, episode_steps: int) -> float:
     """Env steps/s of one actor between its first and last episode end inside [begin, end]:
     each interval is whole episodes including the reset between them, and startup is left out."""
@@ -127,10 +136,10 @@ def bench_graph(
         started = time.monotonic()
         ros.spin_until(warmed_up, 120, f"{warmup_episodes} episodes from each of {n} actors")
         startup_s = time.monotonic() - started
-        begin, cpu_begin = time.monotonic(), cpu_seconds(graph)
+        begin, cpu_begin, ticks_begin = time.monotonic(), cpu_seconds(graph), machine_ticks()
         ros.spin_until(lambda: time.monotonic() - begin >= seconds, seconds + 5, "the window")
         check_alive(procs)
-        end, cpu_end = time.monotonic(), cpu_seconds(graph)
+        end, cpu_end, ticks_end = time.monotonic(), cpu_seconds(graph), machine_ticks()
     finally:
         # Policies first, so no command is in flight when their bridges go; the recorder last,
         # so it writes every episode it completed into its final chunk.
@@ -166,6 +175,11 @@ def bench_graph(
             )
             for name in graph
         },
+        # Of the machine's CPU time in the window, the share the hypervisor took (0 on bare
+        # metal): a window with much of it measured a slower machine.
+        "cpu_stolen_share": round(
+            (ticks_end[0] - ticks_begin[0]) / max(ticks_end[1] - ticks_begin[1], 1), 3
+        ),
         "episodes_reported": len(seen),
         "episodes_stored": sum(c.episodes for c in chunks),
         "startup_s": round(startup_s, 1),

@@ -57,4 +57,5 @@ def test_quick_graph_benchmark_writes_every_figure(tmp_path):
     assert set(shares) == {"skill_policy", "safety_gate", "sim_bridge", "replay_recorder"}
     assert all(0 < v < 2 for v in shares.values()), shares
     assert set(composed["cpu_share_per_process"]) == {"actor_container", "replay_recorder"}
+    assert 0 <= graph["cpu_stolen_share"] < 1  # the hypervisor's share of the machine's CPU
     assert "steps/s" in proc.stdout  # the table
