@@ -1,7 +1,8 @@
 """The training graph end to end, over real rclpy and DDS, every node its own process: the graph
 comes up through the launcher, episodes reach the store, weights reach the policies, lockstep
 reproduces a trajectory exactly, and the learner and the recorder survive `kill -9` (the
-learner with exact counts, through a poison episode and hostile weights)."""
+learner with exact counts, through a poison episode and hostile weights). Where torch sees a
+CUDA device, the learner also trains on it inside the graph (skipped elsewhere, as in CI)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,15 @@ import sys
 import time
 
 import numpy as np
+import pytest
 import torch
 from diagnostic_msgs.msg import DiagnosticArray
 from rosbags.rosbag2 import Reader
 from safetensors.torch import save
 from std_msgs.msg import Float64MultiArray, UInt8MultiArray
 
-from skill_embedding_ros.agent.checkpoint import read_checkpoint
+from skill_embedding_ros.agent.checkpoint import load_checkpoint_into, read_checkpoint
+from skill_embedding_ros.agent.learner import Learner
 from skill_embedding_ros.agent.run_networks import build_networks
 from skill_embedding_ros.data.assembly import episode_records
 from skill_embedding_ros.data.replay_store import StoreReader, list_chunks
@@ -164,6 +167,32 @@ def test_the_train_graph_fine_tunes_a_checkpoint_by_its_config(tmp_path):
     )
     # The learner's weights from its start (version 0 on), not the policy's own fresh ones (-1).
     assert statuses and int(statuses[-1]["weights_version"]) >= 0, statuses[-2:]
+
+
+def train_graph_on(tmp_path, device: str) -> None:
+    """`device:=DEVICE`: the learner says where it trains and trains to the replay ratio, the
+    policies act with the weights it publishes (CPU tensors on the wire), and its checkpoint
+    loads into networks on the CPU."""
+    domain = fresh_domain()
+    run_dir, config = tmp_path / "run", tiny_config(tmp_path, 1500)
+    probe = Probe(domain)
+    statuses = policy_statuses(probe)
+    out = launch_train_sim(
+        domain, probe, 150, "actors:=1", "compose:=true", f"config:={config}",
+        f"run_dir:={run_dir}", f"device:={device}",
+    )  # fmt: skip
+    assert re.search(rf"\[learner\].* from .* on {device}", out), out[-3000:]
+    tensors, meta = read_checkpoint(run_dir / "checkpoint.safetensors")
+    assert meta["updates"] == int((1500 - 500) * 0.25)
+    on_cpu = Learner(build_networks(load_run_config(config)), 50)
+    load_checkpoint_into(on_cpu, tensors, "checkpoint")
+    assert on_cpu.optimizers["critic"].state_dict()["state"]  # the GPU's optimizer state too
+    assert statuses and max(int(s["weights_version"]) for s in statuses) > 0, statuses[-2:]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_the_learner_trains_on_a_gpu_inside_the_graph(tmp_path):
+    train_graph_on(tmp_path, "cuda")
 
 
 def run_actor_once(tmp_path, domain: int, seed: int, composed=False) -> list[np.ndarray]:
