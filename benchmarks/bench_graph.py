@@ -27,7 +27,7 @@ import rclpy
 import torch
 from graph_baselines import bench_acting, bench_dds, bench_inprocess, bench_weights
 from graph_harness import RUN_CONFIG, SERVERS
-from graph_measure import bench_graph
+from graph_measure import bench_graph, bench_idle
 
 from skill_embedding_ros.provenance import git_commit, machine
 from skill_embedding_ros.ros.run import EXECUTOR_ENV, INTRA_PROCESS_ENV, spin
@@ -91,6 +91,8 @@ def table(res: dict) -> str:
         f"p50 {dds['p50_us']} us, p99 {dds['p99_us']} us",
         f"weights broadcast ({w['payload_bytes'] / 1e3:.0f} kB)     "
         f"p50 {w['p50_us'] / 1e3:.2f} ms, p99 {w['p99_us'] / 1e3:.2f} ms",
+        "idle, nothing to do, share of a core: "
+        + ", ".join(f"{k} {v:.3f}" for k, v in res["idle"]["cpu_share_per_process"].items()),
         "",
         "actors  total steps/s  per actor  step us  policy p50/p99 us  stored/reported eps"
         "  stolen",
@@ -148,6 +150,7 @@ def main() -> None:
             results["acting_one_state"] = bench_acting(short)
             results["dds_round_trip"] = bench_dds(short, log_dir)
             results["weights_broadcast"] = bench_weights(10 if args.quick else 50, log_dir)
+            results["idle"] = bench_idle(2 * short, log_dir)
             warmup = 1 if args.quick else 2
             results["graph"] = {
                 str(n): bench_graph(n, seconds, warmup, log_dir) for n in sorted(args.actors)

@@ -38,14 +38,7 @@ def start_graph(n: int, domain: int, store: Path, log_dir: Path, composed=False)
     graph: dict[str, list] = {"actor_container": [], "skill_policy": [], "safety_gate": []}
     graph["sim_bridge"] = []
     for i in range(n):
-        ns = f"actor_{i}"
-        params = {  # the order the nodes start in, and a container builds them in
-            "sim_bridge": graph_params("sim_bridge", suite=suite, mode="lockstep", seed=i),
-            "safety_gate": graph_params("safety_gate", stepping="lockstep"),
-            "skill_policy": graph_params(
-                "skill_policy", config=RUN_CONFIG, mode="explore", actors=0, seed=i
-            ),
-        }
+        ns, params = f"actor_{i}", actor_params(suite, i)
         if composed:
             graph["actor_container"].append(start_container(domain, log_dir, ns, params))
             continue
@@ -53,6 +46,52 @@ def start_graph(n: int, domain: int, store: Path, log_dir: Path, composed=False)
             graph[executable].append(start_node(executable, domain, log_dir, ns, values))
     graph["replay_recorder"] = [recorder]
     return {name: group for name, group in graph.items() if group}
+
+
+def actor_params(suite: str, seed: int) -> dict[str, dict]:
+    """Actor nodes' parameters, in the order they start in (and a container builds them in)."""
+    return {
+        "sim_bridge": graph_params("sim_bridge", suite=suite, mode="lockstep", seed=seed),
+        "safety_gate": graph_params("safety_gate", stepping="lockstep"),
+        "skill_policy": graph_params(
+            "skill_policy", config=RUN_CONFIG, mode="explore", actors=0, seed=seed
+        ),
+    }
+
+
+def bench_idle(seconds: float, log_dir: Path, startup_s: float = 8.0) -> dict:
+    """Each node's share of a core with nothing to do, as separate processes: one actor's nodes
+    waiting for a replay recorder (a policy starts no episode without one), and a recorder on
+    another domain with no records to take. A node that sleeps until something is due uses
+    next to nothing; one woken by a fixed tick pays for every wake."""
+    suite = load_run_config(RUN_CONFIG).train.suite
+    store = log_dir / "idle_store"
+    procs = {
+        "replay_recorder": [
+            start_node("replay_recorder", fresh_domain(), log_dir, params={"store": str(store)})
+        ]
+    }
+    domain = fresh_domain()
+    for executable, values in actor_params(suite, 0).items():
+        procs[executable] = [start_node(executable, domain, log_dir / "idle", "actor_0", values)]
+    every = [p for group in procs.values() for p in group]
+    try:
+        time.sleep(startup_s)  # imported, built, discovered: the window holds no startup
+        check_alive(every)
+        begin, cpu_begin = time.monotonic(), cpu_seconds(procs)
+        time.sleep(seconds)
+        check_alive(every)
+        end, cpu_end = time.monotonic(), cpu_seconds(procs)
+    finally:
+        codes = {name: stop_all(group) for name, group in procs.items()}
+    report_unclean_exits(procs, codes)
+    return {
+        "cpu_share_per_process": {
+            name: round((cpu_end[name][0] - cpu_begin[name][0]) / (end - begin), 4)
+            for name in procs
+        },
+        "window_s": round(end - begin, 1),
+    }
 
 
 def episode_listener(ros: RosContext) -> list[dict]:

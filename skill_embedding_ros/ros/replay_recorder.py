@@ -11,11 +11,12 @@ matches a restarted policy late gets them, and the store keeps an episode it get
 (data/store_writer.py). So what a kill -9 loses is only what the policies no longer hold once the
 restarted recorder matches them: records queued in this process's subscriptions (DDS has
 acknowledged them) and those published while it was down come again. Intake still does nothing
-but take records and log closed episodes to the store's write-ahead log: every INTAKE_PERIOD a
-timer takes each subscription's whole queue (the executor never waits on the subscriptions
-themselves: one wake per record cost rclpy's SingleThreadedExecutor more than storing it),
-chunks are written and fsynced by a thread of their own, and the per-chunk log line gives the
-largest lag (store time - send time) of the records sent since the recorder started.
+but take records and log closed episodes to the store's write-ahead log: every INTAKE_PERIOD_S a
+thread of its own takes each subscription's whole queue (the executor never waits on the
+subscriptions: one wake per record cost rclpy's SingleThreadedExecutor more than storing it, and
+so did a timer's wake), chunks are written and fsynced by another thread, and the per-chunk log
+line gives the largest lag (store time - send time) of the records sent since the recorder
+started.
 docs/ros_graph.md gives the measured figures.
 """
 
@@ -39,7 +40,9 @@ from skill_embedding_ros.settings.nodes import StoreConfig
 LOG_PERIOD_S = 30.0
 INTAKE_PERIOD_S = 0.01
 """How often the queued records are taken: a lag this small is nothing beside a chunk's flush
-period, and a hundred wakes a second cost little whatever the record rate."""
+period, and a hundred wakes a second of the intake thread cost little whatever the record rate
+(as an rclpy timer, whose every wake rebuilt the executor's wait set and inspected the callback's
+signature, they cost 7 % of a core with no record at all)."""
 DRAIN_MAX = 1000
 """Records taken per topic and intake at most, so one busy topic cannot starve the timers."""
 
@@ -93,11 +96,12 @@ class ReplayRecorder(Node):
         steady = Clock(clock_type=ClockType.STEADY_TIME)
         self.create_timer(self.cfg.scan_period, self._scan, clock=steady)
         self._polled = _Polled()
-        self.create_timer(INTAKE_PERIOD_S, self._take_all, clock=steady)
         self._stop = threading.Event()
         self._flusher = threading.Thread(target=self._flush_loop, name="flush", daemon=True)
         self._flusher.start()
         self._scan()
+        self._intake = threading.Thread(target=self._intake_loop, name="intake", daemon=True)
+        self._intake.start()
 
     def _scan(self) -> None:
         for topic, types in self.get_topic_names_and_types():
@@ -113,12 +117,27 @@ class ReplayRecorder(Node):
             )
             self.get_logger().info(f"recording {topic}")
 
+    def _intake_loop(self) -> None:
+        """The intake thread: the only taker of these subscriptions (the executor never takes
+        from a `_Polled` one)."""
+        while not self._stop.wait(INTAKE_PERIOD_S) and self._take_safely():
+            pass
+
+    def _take_safely(self) -> bool:
+        try:
+            self._take_all()
+            return True
+        except Exception as err:  # a bug: stop the node rather than silently stop recording
+            self.get_logger().error(f"taking records failed, stopping: {err!r}")
+            self.exit_code = 1
+            return False
+
     def _take_all(self) -> None:
         """Every record queued on every recorded topic (DRAIN_MAX per topic at most): a record
         still queued is one a kill loses. They are stamped with the time of the take (the store
         keeps stamps increasing): a clock reading per record was 2 % of the recorder's time."""
         taken_ns = self.get_clock().now().nanoseconds
-        for topic, sub in self._recorded_topics.items():
+        for topic, sub in tuple(self._recorded_topics.items()):  # _scan may add one meanwhile
             for _ in range(DRAIN_MAX):
                 with sub.handle:
                     taken = sub.handle.take_message(sub.msg_type, sub.raw)
@@ -185,6 +204,8 @@ class ReplayRecorder(Node):
 
     def close(self) -> None:
         self._stop.set()
+        self._intake.join()
+        self._take_safely()  # what is still queued goes into the last chunk
         self._flusher.join()
         self._flush()
         try:
