@@ -95,7 +95,7 @@ def table(res: dict) -> str:
         + ", ".join(f"{k} {v:.3f}" for k, v in res["idle"]["cpu_share_per_process"].items()),
         "",
         "actors  total steps/s  per actor  step us  policy p50/p99 us  stored/reported eps"
-        "  stolen",
+        "  stolen  actor CPU us/step",
     ]
     graphs = [(n, g) for n, g in res["graph"].items()]
     graphs += [(f"{n}c", g) for n, g in res.get("graph_composed", {}).items()]  # c: composed
@@ -107,7 +107,7 @@ def table(res: dict) -> str:
             f"{g['step_us_per_actor']:>7}  "
             f"{g['policy_latency_p50_us']:>7} / {g['policy_latency_p99_us']:<7}  "
             f"{g['episodes_stored']:>8} / {g['episodes_reported']:<8}  "
-            f"{g['cpu_stolen_share']:.1%}"
+            f"{g['cpu_stolen_share']:>6.1%}  {g['actor_cpu_us_per_step']:>8}"
         )
     rows += ["", *(f"{k}: {v}" for k, v in res["ratios"].items())]
     return "\n".join(rows)

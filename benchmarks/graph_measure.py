@@ -214,6 +214,21 @@ def bench_graph(
             )
             for name in graph
         },
+        # CPU time of the actors' processes (all but the recorder) per env step. The same code
+        # should cost the same: where it costs more, the machine was slower in that window (a
+        # shared VM's speed drifts) or its processes slowed each other, and ratios between
+        # windows move with it.
+        "actor_cpu_us_per_step": round(
+            sum(
+                sum(cpu_end[name]) - sum(cpu_begin[name])
+                for name in graph
+                if name != "replay_recorder"
+            )
+            / (end - begin)
+            / sum(rates)
+            * 1e6,
+            1,
+        ),
         # Of the machine's CPU time in the window, the share the hypervisor took (0 on bare
         # metal): a window with much of it measured a slower machine.
         "cpu_stolen_share": round(

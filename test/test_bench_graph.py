@@ -58,6 +58,7 @@ def test_quick_graph_benchmark_writes_every_figure(tmp_path):
     assert all(0 < v < 2 for v in shares.values()), shares
     assert set(composed["cpu_share_per_process"]) == {"actor_container", "replay_recorder"}
     assert 0 <= graph["cpu_stolen_share"] < 1  # the hypervisor's share of the machine's CPU
+    assert graph["actor_cpu_us_per_step"] > 0
     idle = res["idle"]["cpu_share_per_process"]  # each node alone, with nothing to do
     assert set(idle) == {"replay_recorder", "sim_bridge", "safety_gate", "skill_policy"}
     assert all(0 <= v < 1 for v in idle.values()), idle
