@@ -42,7 +42,7 @@ INTAKE_PERIOD_S = 0.01
 """How often the queued records are taken: a lag this small is nothing beside a chunk's flush
 period, and a hundred wakes a second of the intake thread cost little whatever the record rate
 (as an rclpy timer, whose every wake rebuilt the executor's wait set and inspected the callback's
-signature, they cost 7 % of a core with no record at all)."""
+signature, they cost about 5 % of a core more, with no record at all: docs/speed.md)."""
 DRAIN_MAX = 1000
 """Records taken per topic and intake at most, so one busy topic cannot starve the timers."""
 
