@@ -64,16 +64,14 @@ def bench_idle(seconds: float, log_dir: Path, startup_s: float = 8.0) -> dict:
     waiting for a replay recorder (a policy starts no episode without one), and a recorder on
     another domain with no records to take. A node that sleeps until something is due uses
     next to nothing; one woken by a fixed tick pays for every wake."""
-    suite = load_run_config(RUN_CONFIG).train.suite
-    store = log_dir / "idle_store"
+    suite, log_dir = load_run_config(RUN_CONFIG).train.suite, log_dir / "idle"
+    store = {"store": str(log_dir / "store")}
     procs = {
-        "replay_recorder": [
-            start_node("replay_recorder", fresh_domain(), log_dir, params={"store": str(store)})
-        ]
+        "replay_recorder": [start_node("replay_recorder", fresh_domain(), log_dir, params=store)]
     }
     domain = fresh_domain()
     for executable, values in actor_params(suite, 0).items():
-        procs[executable] = [start_node(executable, domain, log_dir / "idle", "actor_0", values)]
+        procs[executable] = [start_node(executable, domain, log_dir, "actor_0", values)]
     every = [p for group in procs.values() for p in group]
     try:
         time.sleep(startup_s)  # imported, built, discovered: the window holds no startup
@@ -85,13 +83,8 @@ def bench_idle(seconds: float, log_dir: Path, startup_s: float = 8.0) -> dict:
     finally:
         codes = {name: stop_all(group) for name, group in procs.items()}
     report_unclean_exits(procs, codes)
-    return {
-        "cpu_share_per_process": {
-            name: round((cpu_end[name][0] - cpu_begin[name][0]) / (end - begin), 4)
-            for name in procs
-        },
-        "window_s": round(end - begin, 1),
-    }
+    used, window_s = cpu_used(cpu_begin, cpu_end), end - begin
+    return {"cpu_share_per_process": core_shares(used, window_s), "window_s": round(window_s, 1)}
 
 
 def episode_listener(ros: RosContext) -> list[dict]:
@@ -134,6 +127,16 @@ def cpu_seconds(procs: dict[str, list]) -> dict[str, list[float]]:
         return (int(fields[11]) + int(fields[12])) / tick  # utime, stime: fields 14 and 15
 
     return {name: [used(p.pid) for p in group] for name, group in procs.items()}
+
+
+def cpu_used(begin: dict[str, list[float]], end: dict[str, list[float]]) -> dict[str, list[float]]:
+    """CPU seconds each process used between two `cpu_seconds` readings."""
+    return {name: [e - b for b, e in zip(begin[name], end[name], strict=True)] for name in end}
+
+
+def core_shares(used: dict[str, list[float]], seconds: float) -> dict[str, float]:
+    """Share of one core each process used in a window of `seconds`, the mean over its kind."""
+    return {name: round(float(np.mean(u)) / seconds, 3) for name, u in used.items()}
 
 
 def machine_ticks() -> tuple[int, int]:
@@ -190,6 +193,7 @@ def bench_graph(
         codes |= {name: stop_all(group) for name, group in graph.items() if name not in codes}
         ros.close()
         report_unclean_exits(graph, codes)
+    used, window_s = cpu_used(cpu_begin, cpu_end), end - begin
     rates = [
         actor_rate([e for e in seen if e["actor"] == a], begin, end, episode_steps) for a in actors
     ]
@@ -207,24 +211,14 @@ def bench_graph(
         "policy_latency_p50_us": round(float(np.median([e["p50_us"] for e in window])), 1),
         "policy_latency_p99_us": round(float(np.median([e["p99_us"] for e in window])), 1),
         "policy_latency_worst_episode_p99_us": round(max(e["p99_us"] for e in window), 1),
-        # Share of one core each process used in the window, the mean over its kind.
-        "cpu_share_per_process": {
-            name: round(
-                float(np.mean(cpu_end[name]) - np.mean(cpu_begin[name])) / (end - begin), 3
-            )
-            for name in graph
-        },
+        "cpu_share_per_process": core_shares(used, window_s),
         # CPU time of the actors' processes (all but the recorder) per env step. The same code
         # should cost the same: where it costs more, the machine was slower in that window (a
         # shared VM's speed drifts) or its processes slowed each other, and ratios between
         # windows move with it.
         "actor_cpu_us_per_step": round(
-            sum(
-                sum(cpu_end[name]) - sum(cpu_begin[name])
-                for name in graph
-                if name != "replay_recorder"
-            )
-            / (end - begin)
+            sum(sum(u) for name, u in used.items() if name != "replay_recorder")
+            / window_s
             / sum(rates)
             * 1e6,
             1,
@@ -237,6 +231,6 @@ def bench_graph(
         "episodes_reported": len(seen),
         "episodes_stored": sum(c.episodes for c in chunks),
         "startup_s": round(startup_s, 1),
-        "window_s": round(end - begin, 1),
+        "window_s": round(window_s, 1),
         "exit_codes": {name: c for name, c in codes.items() if any(c)},
     }

@@ -169,7 +169,17 @@ def test_the_train_graph_fine_tunes_a_checkpoint_by_its_config(tmp_path):
     assert statuses and int(statuses[-1]["weights_version"]) >= 0, statuses[-2:]
 
 
-def train_graph_on(tmp_path, device: str) -> None:
+@pytest.mark.parametrize(
+    "device",
+    [
+        "cpu",  # runs everywhere: what the GPU case checks works, so a GPU is not its first run
+        pytest.param(
+            "cuda",
+            marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"),
+        ),
+    ],
+)
+def test_the_learner_trains_on_its_device_inside_the_graph(tmp_path, device):
     """`device:=DEVICE`: the learner says where it trains and trains to the replay ratio, the
     policies act with the weights it publishes (CPU tensors on the wire), and its checkpoint
     loads into networks on the CPU."""
@@ -188,11 +198,6 @@ def train_graph_on(tmp_path, device: str) -> None:
     load_checkpoint_into(on_cpu, tensors, "checkpoint")
     assert on_cpu.optimizers["critic"].state_dict()["state"]  # the GPU's optimizer state too
     assert statuses and max(int(s["weights_version"]) for s in statuses) > 0, statuses[-2:]
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
-def test_the_learner_trains_on_a_gpu_inside_the_graph(tmp_path):
-    train_graph_on(tmp_path, "cuda")
 
 
 def run_actor_once(tmp_path, domain: int, seed: int, composed=False) -> list[np.ndarray]:

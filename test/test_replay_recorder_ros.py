@@ -3,6 +3,7 @@ the store must end up with exactly their complete episodes, also across a kill -
 recorder subscribes after the records went out (their publishers keep a history for it)."""
 
 import signal
+import time
 
 import numpy as np
 from rclpy.serialization import deserialize_message
@@ -246,3 +247,28 @@ def test_a_damaged_store_leaves_the_recorder_running(tmp_path):
     finally:
         stop(proc)
         actors.probe.close()
+
+
+def test_an_intake_that_fails_stops_the_recorder(tmp_path):
+    """An error in the intake thread (a bug) ends the node's run with exit code 1, rather than
+    leaving a recorder that runs on and records nothing."""
+    import rclpy
+
+    from skill_embedding_ros.ros.replay_recorder import INTAKE_PERIOD_S, ReplayRecorder
+
+    rclpy.init(args=["--ros-args", "-p", f"store:={tmp_path / 'store'}"], domain_id=fresh_domain())
+    try:
+        recorder = ReplayRecorder()
+
+        def fail():
+            raise RuntimeError("intake bug")
+
+        recorder._take_all = fail
+        deadline = time.monotonic() + 100 * INTAKE_PERIOD_S
+        while getattr(recorder, "exit_code", None) is None and time.monotonic() < deadline:
+            time.sleep(INTAKE_PERIOD_S)
+        assert getattr(recorder, "exit_code", None) == 1
+        recorder.close()  # its last take fails the same way: logged, and the chunk still written
+        recorder.destroy_node()
+    finally:
+        rclpy.shutdown()

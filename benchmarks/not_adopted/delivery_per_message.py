@@ -18,16 +18,17 @@ N = 20_000
 
 def task_chain(executor: EventsExecutor) -> float:
     """Each delivery creates the next as a task, the way `_Inbox.deliver` is scheduled."""
-    left = [N]
+    left = N
 
     def deliver():
-        left[0] -= 1
-        if left[0]:
+        nonlocal left
+        left -= 1
+        if left:
             executor.create_task(deliver)
 
     executor.create_task(deliver)
     start = time.perf_counter()
-    while left[0]:
+    while left:
         executor.spin_once(timeout_sec=0.1)
     return (time.perf_counter() - start) / N
 

@@ -44,7 +44,8 @@ period, and a hundred wakes a second of the intake thread cost little whatever t
 (as an rclpy timer, whose every wake rebuilt the executor's wait set and inspected the callback's
 signature, they cost about 5 % of a core more, with no record at all: docs/speed.md)."""
 DRAIN_MAX = 1000
-"""Records taken per topic and intake at most, so one busy topic cannot starve the timers."""
+"""Records taken per topic and intake at most, so one busy topic cannot hold back the others
+(nor keep its records far from the take's one clock reading)."""
 
 
 class _Polled(CallbackGroup):
@@ -120,8 +121,9 @@ class ReplayRecorder(Node):
     def _intake_loop(self) -> None:
         """The intake thread: the only taker of these subscriptions (the executor never takes
         from a `_Polled` one)."""
-        while not self._stop.wait(INTAKE_PERIOD_S) and self._take_safely():
-            pass
+        while not self._stop.wait(INTAKE_PERIOD_S):
+            if not self._take_safely():
+                return
 
     def _take_safely(self) -> bool:
         try:
