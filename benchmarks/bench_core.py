@@ -8,8 +8,10 @@ across machines; absolute rates depend on the CPU and what else runs on it. The 
 compares (the learner in float32, in bfloat16, with ReLU, at the configs' batch, and SB3's
 update) are measured in turn, `--rounds` times each (their medians), so a load that comes and
 goes touches them alike; torch.compile's, after its minute of compiling, on its own. With `--device
-cuda` the learner trains on the GPU (the actor and SB3 stay on the CPU), and the same run
-measures it on both devices at 1, 4 and 16 times the batch, where a GPU earns its keep.
+cuda` the learner trains on the GPU (the actor stays on the CPU, SB3's update goes with it), the
+rates in turn add the learner launching each kernel itself (agent.cuda_graph: false) against its
+default, one CUDA graph per update, and the same run measures it on both devices at 1, 4 and 16
+times the batch, where a GPU earns its keep.
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ def _compile_mlps(nets: torch.nn.Module) -> None:
 
 
 def bench_learner(
-    batch: int, segment: int, seconds: float, device: str, rounds: int, sb3_update
+    batch: int, segment: int, seconds: float, device: str, rounds: int, sb3_update, compile_too
 ) -> dict:
     """`sb3_update`: one SB3 SAC update on the same number of transitions, or None; it is
     measured in turn with the learner's variants (`_rates_in_turn`)."""
@@ -104,9 +106,13 @@ def bench_learner(
             replay.add(ep)
     rng = np.random.default_rng(0)
 
-    def one_update(segments: int, on: str, activation="elu", precision="float32", compiled=False):
+    def one_update(
+        segments: int, on: str, activation="elu", precision="float32", compiled=False, graph=True
+    ):
         replay_cfg = {"batch": segments, "segment": segment}
-        agent = {**NETS, "activation": activation, "precision": precision}
+        # agent.cuda_graph (on a GPU only); not under torch.compile, which launches its own.
+        graph = graph and not compiled
+        agent = {**NETS, "activation": activation, "precision": precision, "cuda_graph": graph}
         sized = from_dict(RunConfig, {"agent": agent, "replay": replay_cfg})
         learner = Learner(build_networks(sized), hold_steps(sized), on)
         if compiled:
@@ -127,6 +133,8 @@ def bench_learner(
         f"float32_batch_{small}": one_update(small, device),
         f"bfloat16_batch_{small}": one_update(small, device, precision="bfloat16"),
     }
+    if device != "cpu":  # agent.cuda_graph: false, each kernel launched on its own
+        calls["float32_op_by_op"] = one_update(batch, device, graph=False)
     if sb3_update is not None:
         calls["sb3"] = sb3_update
     rates = _rates_in_turn(calls, seconds, rounds)
@@ -148,14 +156,17 @@ def bench_learner(
     results[f"learner_bfloat16_vs_float32_batch_{small}"] = round(
         rates[f"bfloat16_batch_{small}"] / rates[f"float32_batch_{small}"], 2
     )
+    if device != "cpu":
+        results["learner_updates_per_s_op_by_op"] = round(rates["float32_op_by_op"], 1)
+        results["learner_cuda_graph_vs_op_by_op"] = round(updates / rates["float32_op_by_op"], 2)
     if sb3_update is not None:
         results["sb3_sac_updates_per_s"] = round(rates["sb3"], 1)
         results["sb3_sac_gflop_per_update"] = _gflop(sb3_update)
     results["env_steps_per_s_inprocess_8_envs"] = round(8 * _rate(actor.step, seconds))
-    # torch.compile (inductor) on every MLP, ELU kept: the warm-up call compiles them.
-    compiled = updates_per_s(batch, device, compiled=True)
-    results["learner_updates_per_s_compiled"] = round(compiled, 1)
-    results["learner_compiled_vs_eager"] = round(compiled / updates, 2)
+    if compile_too:  # torch.compile (inductor) on every MLP, ELU kept: the warm-up compiles
+        compiled = updates_per_s(batch, device, compiled=True)
+        results["learner_updates_per_s_compiled"] = round(compiled, 1)
+        results["learner_compiled_vs_eager"] = round(compiled / updates, 2)
     if device != "cpu":
         # The same learner on this machine's CPU, in the same run, at growing batches.
         for segments in (batch, 4 * batch, 16 * batch):
@@ -172,8 +183,8 @@ def bench_learner(
     return results
 
 
-def sb3_sac_update(batch: int):
-    """One SB3 SAC gradient step on `batch` transitions (a function), or None where
+def sb3_sac_update(batch: int, device: str):
+    """One SB3 SAC gradient step on `batch` transitions on `device` (a function), or None where
     stable-baselines3 is not installed."""
     try:
         from stable_baselines3 import SAC
@@ -190,7 +201,7 @@ def sb3_sac_update(batch: int):
         verbose=0,
         seed=0,
         policy_kwargs={"net_arch": [128, 128]},
-        device="cpu",
+        device=device,
     )
     model.learn(2_000)
     return lambda: model.train(1, batch)
@@ -201,6 +212,9 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results_core.json")
     parser.add_argument("--seconds", type=float, default=10.0, help="time per measurement")
     parser.add_argument("--device", default="cpu", help="torch device of the learner")
+    parser.add_argument(
+        "--no-compile", action="store_true", help="skip torch.compile's variant (a minute)"
+    )
     parser.add_argument(
         "--rounds", type=int, default=3, help="turns of the rates a ratio compares (median)"
     )
@@ -221,10 +235,14 @@ def main() -> None:
         "bfloat16_native": not precision_warning("bfloat16", args.device),
     }
     # SB3 samples single transitions: give it the same transitions per update.
-    sb3 = sb3_sac_update(batch * segment)
+    sb3 = sb3_sac_update(batch * segment, args.device)
     if sb3 is None:
         results["note"] = "stable-baselines3 not installed: no SB3 figures"
-    results.update(bench_learner(batch, segment, args.seconds, args.device, args.rounds, sb3))
+    results.update(
+        bench_learner(
+            batch, segment, args.seconds, args.device, args.rounds, sb3, not args.no_compile
+        )
+    )
     if results.get("sb3_sac_updates_per_s"):
         for key, variant in (("", ""), ("_bfloat16", "_bfloat16")):
             results[f"learner{variant}_vs_sb3_transitions_ratio"] = round(

@@ -8,11 +8,12 @@ import pytest
 import torch
 
 from skill_embedding_ros.agent.checkpoint import load_checkpoint_into, read_checkpoint
+from skill_embedding_ros.agent.cuda_graph import WARMUP_UPDATES
 from skill_embedding_ros.agent.learner import Learner
 from skill_embedding_ros.agent.retrace import retrace_targets
 from skill_embedding_ros.agent.run_networks import build_networks
 from skill_embedding_ros.settings.run import RunConfig, from_dict
-from skill_embedding_ros.testing.episodes import make_networks
+from skill_embedding_ros.testing.episodes import make_networks, replay_batch
 from skill_embedding_ros.training.trainer import Trainer
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
@@ -94,3 +95,49 @@ def test_latent_samples_stay_on_the_device_of_their_parameters(embedding):
     z = nets.latent.sample(params)
     assert z.is_cuda and z.shape == (2, nets.latent.z_dim)
     assert torch.isfinite(nets.latent.log_prob(params, z)).all()
+
+
+@pytest.mark.parametrize(
+    "family, precision",
+    [("bernoulli", "float32"), ("gaussian", "float32"), ("gaussian", "bfloat16")],
+)
+def test_updates_replayed_as_a_cuda_graph_match_updates_op_by_op(family, precision):
+    """agent.cuda_graph: after its warm-up updates a learner replays one captured graph per
+    update; with the same batches and random seeds it computes what a learner launching every
+    kernel itself computes (the same kernels: random draws included)."""
+    graphed = Learner(make_networks(family, precision=precision), hold_steps=8, device="cuda")
+    eager_nets = make_networks(family, precision=precision, cuda_graph=False)
+    eager_nets.load_state_dict(graphed.nets.state_dict())
+    eager = Learner(eager_nets, hold_steps=8, device="cuda")
+    assert graphed.graph_problem == "" and eager.graph_problem == "agent.cuda_graph is false"
+    for seed in range(WARMUP_UPDATES + 5):
+        got = {}
+        for name, learner in (("graphed", graphed), ("eager", eager)):
+            torch.cuda.manual_seed(seed)
+            got[name] = learner.update(*replay_batch(seed))
+        assert list(got["graphed"]) == list(got["eager"])
+        np.testing.assert_allclose(
+            list(got["graphed"].values()), list(got["eager"].values()), rtol=1e-4, atol=1e-5,
+            err_msg=f"update {seed}: {got}",
+        )  # fmt: skip
+    assert graphed._graph is not None and eager._graph is None
+    for a, b in zip(graphed.nets.parameters(), eager.nets.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_a_graphed_learner_captures_again_after_a_rollback_or_a_new_batch_shape():
+    learner = Learner(make_networks(), hold_steps=8, device="cuda")
+    for seed in range(WARMUP_UPDATES + 2):
+        assert learner.update(*replay_batch(seed))
+    first = learner._graph
+    assert first is not None
+    with torch.no_grad():  # a NaN in a weight the graph reads: the replay's losses go NaN
+        learner.nets.critic.net[-1].bias[0] = float("nan")
+    assert learner.update(*replay_batch(10)) == {} and learner.rollbacks == 1
+    assert learner._graph is None  # the rollback loaded new optimizer moments
+    metrics = learner.update(*replay_batch(11))
+    assert metrics and all(np.isfinite(v) for v in metrics.values()), metrics
+    assert learner._graph is not None and learner._graph is not first
+    second = learner._graph
+    assert learner.update(*replay_batch(12, segments=8)) and learner._graph is not second
+    assert all(torch.isfinite(p).all() for p in learner.nets.parameters())

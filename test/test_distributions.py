@@ -80,3 +80,12 @@ def test_latent_kl_matches_monte_carlo():
     z = latent.sample(p.expand(200_000, 4))
     mc = (latent.log_prob(p, z) - latent.log_prob(q, z)).mean()
     assert abs(mc.item() - latent.kl(p, q).item()) < 0.02
+
+
+def test_gaussian_log_prob_is_torchs_normal_to_the_bit():
+    """The learner's Gaussian log density is torch.distributions.Normal's, without its argument
+    checks (a CUDA graph cannot hold them: agent/cuda_graph.py); the same numbers to the bit."""
+    torch.manual_seed(0)
+    z, mean, log_std = torch.randn(3, 64, 5).unbind(0)
+    want = torch.distributions.Normal(mean, log_std.exp()).log_prob(z).sum(-1)
+    assert torch.equal(D.gaussian_log_prob(z, mean, log_std), want)

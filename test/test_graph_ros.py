@@ -191,7 +191,9 @@ def test_the_learner_trains_on_its_device_inside_the_graph(tmp_path, device):
         domain, probe, 150, "actors:=1", "compose:=true", f"config:={config}",
         f"run_dir:={run_dir}", f"device:={device}",
     )  # fmt: skip
-    assert re.search(rf"\[learner\].* from .* on {device}", out), out[-3000:]
+    # On a GPU, agent.cuda_graph's default: each update one replayed CUDA graph.
+    on = {"cpu": "cpu:", "cuda": r"cuda \(one CUDA graph per update\)"}[device]
+    assert re.search(rf"\[learner\].* from .* on {on}", out), out[-3000:]
     tensors, meta = read_checkpoint(run_dir / "checkpoint.safetensors")
     assert meta["updates"] == int((1500 - 500) * 0.25)
     on_cpu = Learner(build_networks(load_run_config(config)), 50)

@@ -16,16 +16,7 @@ from skill_embedding_ros.agent.networks import (
     precision_warning,
     z_features,
 )
-from skill_embedding_ros.data.replay import ReplayBuffer
-from skill_embedding_ros.testing.episodes import make_episode, make_networks
-
-
-def _batch(seed=0):
-    buf = ReplayBuffer(200, obs_dim=3, action_dim=2, z_dim=2)
-    for k in range(6):
-        buf.add(make_episode(8, task=k % 2, offset=0.1 * k))
-    rng = np.random.default_rng(seed)
-    return buf.sample(16, segment=4, history=3, rng=rng), buf.sample_draws(16, rng)
+from skill_embedding_ros.testing.episodes import make_networks, replay_batch
 
 
 def _params(module):
@@ -42,7 +33,7 @@ def test_one_update_moves_every_network():
         learner = Learner(nets, hold_steps=8)
         names = ("embedding", "policy", "inference", "critic", "critic_target")
         before = {n: _params(getattr(nets, n)) for n in names}
-        metrics = learner.update(*_batch())
+        metrics = learner.update(*replay_batch())
         assert all(np.isfinite(v) for v in metrics.values()), metrics
         for n in names:
             assert _changed(before[n], getattr(nets, n)), f"{family}: {n} did not move"
@@ -53,7 +44,7 @@ def test_the_activation_is_a_setting_and_relu_trains_too():
     kinds = {type(m).__name__ for m in relu.modules()} - {type(m).__name__ for m in elu.modules()}
     assert kinds == {"ReLU"} and not any(isinstance(m, torch.nn.ELU) for m in relu.modules())
     before = _params(relu.policy)
-    metrics = Learner(relu, hold_steps=8).update(*_batch())
+    metrics = Learner(relu, hold_steps=8).update(*replay_batch())
     assert all(np.isfinite(v) for v in metrics.values()) and _changed(before, relu.policy)
 
 
@@ -71,7 +62,7 @@ def test_bfloat16_runs_the_updates_layers_in_bfloat16_and_leaves_float32_network
             if isinstance(layer, torch.nn.Linear)
         ]
         before = {n: _params(getattr(nets, n)) for n in ("policy", "critic", "inference")}
-        metrics = Learner(nets, hold_steps=8).update(*_batch())
+        metrics = Learner(nets, hold_steps=8).update(*replay_batch())
         assert metrics and all(np.isfinite(v) for v in metrics.values()), metrics
         assert all(_changed(before[n], getattr(nets, n)) for n in before)
         for hook in hooks:
@@ -127,7 +118,7 @@ def test_embedding_entropy_term_moves_phi_on_its_own():
                 learner.optimizers[name].param_groups[0]["lr"] = 0.0
             before = nets.latent.entropy(nets.embedding(torch.arange(2))).sum().item()
             for seed in range(20):
-                learner.update(*_batch(seed))
+                learner.update(*replay_batch(seed))
             after = nets.latent.entropy(nets.embedding(torch.arange(2))).sum().item()
             deltas[alpha1] = after - before
         assert abs(deltas[0.0]) < 1e-3, (family, deltas)
@@ -149,7 +140,7 @@ def test_embedding_entropy_gradient_reaches_phi_for_bernoulli():
 
 def test_inference_network_never_sees_the_task():
     assert "task" not in inspect.signature(InferenceNet.forward).parameters
-    batch, draws = _batch()
+    batch, draws = replay_batch()
     other = dict(batch, task=1 - batch["task"])
     nets = make_networks("gaussian")
     a, b = Learner(copy.deepcopy(nets), 8), Learner(copy.deepcopy(nets), 8)
@@ -222,7 +213,7 @@ def test_the_anchor_weight_follows_the_critics_values_when_asked():
             with torch.no_grad():
                 nets.critic.net[-1].bias += shift  # the critic's values, 50 higher
             torch.manual_seed(0)
-            weight[per_q, shift] = Learner(nets, hold_steps=8).update(*_batch())
+            weight[per_q, shift] = Learner(nets, hold_steps=8).update(*replay_batch())
             weight[per_q, shift] = weight[per_q, shift]["values/anchor_weight"]
     assert weight[False, 0.0] == weight[False, 50.0] == 2.0
     assert weight[True, 0.0] < 10.0 and 2.0 * 45 < weight[True, 50.0] < 2.0 * 55, weight

@@ -73,8 +73,15 @@ def bounded_log_std(raw: torch.Tensor, low: float, high: float) -> torch.Tensor:
 
 
 def gaussian_log_prob(z: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor):
-    """Diagonal Gaussian log density summed over the last dim: [..., Z] -> [...]."""
-    return torch.distributions.Normal(mean, log_std.exp()).log_prob(z).sum(-1)
+    """Diagonal Gaussian log density summed over the last dim: [..., Z] -> [...].
+
+    torch.distributions.Normal's log_prob, operation for operation (so the same numbers), without
+    its argument checks: they read a value back to the CPU, which a CUDA graph cannot hold."""
+    scale = log_std.exp()
+    log_density = (
+        -((z - mean) ** 2) / (2 * scale**2) - scale.log() - math.log(math.sqrt(2 * math.pi))
+    )
+    return log_density.sum(-1)
 
 
 def gaussian_entropy(log_std: torch.Tensor) -> torch.Tensor:

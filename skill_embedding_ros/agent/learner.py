@@ -12,10 +12,14 @@ at once; `verify` (every VERIFY_EVERY updates, and by callers before a checkpoin
 broadcast) checks every tensor and either makes the current state the last good one or rolls
 back. So NaN never reaches a checkpoint or an actor, and a rolled-back update is simply done
 again (the update count goes back with the weights).
+
+On a CUDA device an update is, where the config allows, replayed as one CUDA graph
+(agent/cuda_graph.py): the same kernels in the same order, launched at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 from contextlib import contextmanager
@@ -25,6 +29,12 @@ import torch
 
 from skill_embedding_ros.agent import losses
 from skill_embedding_ros.agent.checkpoint import checkpoint_tensors, load_checkpoint_into
+from skill_embedding_ros.agent.cuda_graph import (
+    WARMUP_UPDATES,
+    GraphedStep,
+    graph_problem,
+    side_stream,
+)
 from skill_embedding_ros.agent.distributions import (
     atanh_clipped,
     sample_tanh_gaussian,
@@ -107,9 +117,19 @@ class Learner:
         self.hold_discount = hold_discount(self.cfg.gamma, hold_steps)
         self.warning = precision_warning(self.cfg.precision, self.device)
         """Why this learner will run slower than float32 here (agent.precision), or ""."""
+        self.graph_problem = graph_problem(nets, self.device)
+        """Why updates run op by op rather than as one CUDA graph, or "" (agent.cuda_graph)."""
+        self._graph: GraphedStep | None = None
+        self._eager_updates = 0
         self.optimizers = {
-            # fused: one kernel per step instead of one per tensor (3x faster on a CPU too)
-            name: torch.optim.Adam(getattr(nets, name).parameters(), lr=self.cfg.lr, fused=True)
+            # fused: one kernel per step instead of one per tensor (3x faster on a CPU too);
+            # capturable: the step counts stay on the GPU, so a CUDA graph can replay a step.
+            name: torch.optim.Adam(
+                getattr(nets, name).parameters(),
+                lr=self.cfg.lr,
+                fused=True,
+                capturable=not self.graph_problem,
+            )
             for name in ("critic", "policy", "embedding", "inference")
         }
         self.updates = 0
@@ -129,6 +149,7 @@ class Learner:
         """Return to the last good state (networks, optimizer moments, update count)."""
         state, updates = self._good
         load_checkpoint_into(self, state, "the last good state")
+        self._graph = None  # loading replaced the optimizers' moments the capture reads
         self.updates = updates
         self.rollbacks += 1
         self.problem = problem
@@ -145,6 +166,20 @@ class Learner:
 
     def _tensors(self, batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         return {k: torch.as_tensor(v, device=self.device) for k, v in batch.items()}
+
+    def _metrics(self, inputs: dict[str, np.ndarray]) -> dict[str, float]:
+        """One update's work on the device, op by op or as a replayed CUDA graph, and its
+        diagnostics read back in one transfer."""
+        if self.graph_problem or self._eager_updates < WARMUP_UPDATES:
+            self._eager_updates += 1
+            warming = contextlib.nullcontext() if self.graph_problem else side_stream(self.device)
+            with warming:
+                names, values = self._update(self._tensors(inputs))
+        else:
+            if self._graph is None or not self._graph.fits(inputs):
+                self._graph = GraphedStep(self._update, self._tensors(inputs))
+            names, values = self._graph(inputs)
+        return dict(zip(names, values.tolist(), strict=True))
 
     def _step(self, name: str, loss: torch.Tensor) -> None:
         opt = self.optimizers[name]
@@ -169,8 +204,10 @@ class Learner:
         Returns a dict of float diagnostics, namespaced like "losses/critic"; an empty dict when
         the update was rolled back (a non-finite loss or parameter; see the module docstring).
         """
+        inputs = {**batch, "draw_obs": draws[0], "draw_task": draws[1]}
         with layers_in(self.nets, self.cfg.precision):  # agent.precision: this update only
-            metrics = self._update(batch, draws)
+            metrics = self._metrics(inputs)
+        self.updates += 1
         bad = sorted(k for k, v in metrics.items() if not math.isfinite(v))
         if bad:
             self.rollback(f"non-finite {', '.join(bad[:3])} at update {self.updates}")
@@ -179,9 +216,12 @@ class Learner:
             return {}
         return metrics
 
-    def _update(self, batch: dict[str, np.ndarray], draws: tuple[np.ndarray, np.ndarray]):
+    def _update(self, b: dict[str, torch.Tensor]) -> tuple[list[str], torch.Tensor]:
+        """Every loss's step from the batch's tensors (and the z-draw states "draw_obs",
+        "draw_task"); the diagnostics' names and their values in one tensor. Nothing in it
+        reads a value back to the CPU, so it can run inside a CUDA graph (agent/cuda_graph.py),
+        except the terms of agent.imitation and agent.anchor, which keep a learner op by op."""
         cfg, nets = self.cfg, self.nets
-        b = self._tensors(batch)
         mask = b["mask"]
         n = mask.sum().clamp(min=1)  # valid steps, for the logged means
         task = b["task"][:, None].expand_as(mask)
@@ -245,8 +285,8 @@ class Learner:
             if loss is not None:
                 policy_loss = policy_loss + cfg.imitation * loss
             held_to = {
-                "losses/imitation": 0.0 if loss is None else loss.item(),
-                "values/demo_share": (demo.sum() / n).item(),
+                "losses/imitation": torch.zeros(()) if loss is None else loss,
+                "values/demo_share": demo.sum() / n,
             }
         if nets.anchor is not None:
             rows = mask.bool()
@@ -256,8 +296,8 @@ class Learner:
             # Over the valid steps, as the anchor's error: padding past an episode's end is not Q.
             weight = cfg.anchor * (q_new[rows].abs().mean().detach() if cfg.anchor_per_q else 1.0)
             policy_loss = policy_loss + weight * anchor_loss
-            held_to["losses/anchor"] = anchor_loss.item()
-            held_to["values/anchor_weight"] = float(weight)
+            held_to["losses/anchor"] = anchor_loss
+            held_to["values/anchor_weight"] = torch.as_tensor(weight)
         self._step("policy", policy_loss)
 
         if nets.latent.fixed:
@@ -265,7 +305,7 @@ class Learner:
             # (log q and H are 0: no inference or entropy term reaches the reward either).
             embedding_loss = entropy = torch.zeros((), device=self.device)
         else:
-            draw_obs, draw_task = (torch.as_tensor(x, device=self.device) for x in draws)
+            draw_obs, draw_task = b["draw_obs"], b["draw_task"]
             params = nets.embedding(draw_task)
             z_new = nets.latent.rsample(params)
             with weights_fixed(nets.policy, nets.critic):  # the embedding's loss moves phi only
@@ -283,18 +323,19 @@ class Learner:
                 nets.critic.parameters(), nets.critic_target.parameters(), strict=True
             ):
                 tp.lerp_(p, cfg.tau)
-        self.updates += 1
-        return {
-            "losses/critic": critic_loss.item(),
-            "losses/policy": policy_loss.item(),
-            "losses/embedding": embedding_loss.item(),
-            "losses/inference": inference_loss.item(),
+        metrics = {
+            "losses/critic": critic_loss,
+            "losses/policy": policy_loss,
+            "losses/embedding": embedding_loss,
+            "losses/inference": inference_loss,
             **held_to,
-            "values/q": ((q * mask).sum() / n).item(),
-            "values/q_retrace": ((q_ret * mask).sum() / n).item(),
-            "values/reward_augmented": ((r_hat * mask).sum() / n).item(),
-            "values/log_q": ((log_q * mask).sum() / n).item(),
-            "values/trace_c": ((c * mask).sum() / n).item(),
-            "values/policy_entropy": (-(log_pi_sample * mask).sum() / n).item(),
-            "values/embedding_entropy": entropy.mean().item(),
+            "values/q": (q * mask).sum() / n,
+            "values/q_retrace": (q_ret * mask).sum() / n,
+            "values/reward_augmented": (r_hat * mask).sum() / n,
+            "values/log_q": (log_q * mask).sum() / n,
+            "values/trace_c": (c * mask).sum() / n,
+            "values/policy_entropy": -(log_pi_sample * mask).sum() / n,
+            "values/embedding_entropy": entropy.mean(),
         }
+        values = [v.to(self.device, torch.float32).reshape(()) for v in metrics.values()]
+        return list(metrics), torch.stack(values)

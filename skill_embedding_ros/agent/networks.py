@@ -63,7 +63,9 @@ class MLP(nn.Sequential):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.autocast is None:
             return super().forward(x)
-        with torch.autocast(x.device.type, dtype=self.autocast):
+        # No cast cache: a pass casts each weight once anyway, and a CUDA graph's capture must
+        # not keep casts that outlive it (torch.cuda.graphs, autocast).
+        with torch.autocast(x.device.type, dtype=self.autocast, cache_enabled=False):
             return super().forward(x).float()
 
 

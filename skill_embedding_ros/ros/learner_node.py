@@ -107,10 +107,14 @@ class LearnerNode(Node):
         self.create_timer(0.001, self.work)
         self.create_timer(1.0, self.diagnose)
         mixed = not self.cfg.transfer and run.agent.precision != "float32"  # agent.precision
+        graphs = ""  # agent.cuda_graph, on a GPU (the transfer learner runs on the CPU only)
+        if not self.cfg.transfer and self.cfg.device != "cpu":
+            problem = self.learner.graph_problem
+            graphs = f" (op by op: {problem})" if problem else " (one CUDA graph per update)"
         self.get_logger().info(
             f"learning {'a transfer to ' if self.cfg.transfer else ''}"
             f"{self.core.stats.suite.name} {self.core.stats.tasks} from {self.cfg.store} on "
-            f"{self.cfg.device}"
+            f"{self.cfg.device}{graphs}"
             + (f" in {run.agent.precision}" if mixed else "")
             + (f" at nice +{self.cfg.niceness}" if self.cfg.niceness else "")
             + f": {pacing.env_steps} env steps, "

@@ -118,6 +118,11 @@ class AgentConfig(Settings):
     (benchmarks/bench_core.py, docs/speed.md); 3-7 x slower where it does not (an AVX2 CPU:
     the learner warns as it starts). Actors and evaluations act in float32 whatever the run's
     precision: the weights they get are float32."""
+    cuda_graph: bool = flag(True)
+    """On a CUDA device, replay each update as one CUDA graph instead of launching its kernels
+    one by one (agent/cuda_graph.py): the same arithmetic, launched at once. Runs that normalize,
+    imitate or anchor update op by op whatever this says (their batches pick rows by value).
+    No effect on a CPU."""
     normalize: bool = flag(False)
     """Standardize the observation input of every network with running statistics of the
     replayed states (agent/normalizer.py), which travel with the policy's weights. Not in the

@@ -3,7 +3,7 @@
 import numpy as np
 
 from skill_embedding_ros.agent.learner import Networks
-from skill_embedding_ros.data.replay import Episode
+from skill_embedding_ros.data.replay import Episode, ReplayBuffer
 from skill_embedding_ros.settings.run import AgentConfig
 
 
@@ -29,6 +29,20 @@ def make_episode(
         z_drawn=np.eye(1, length, dtype=bool)[0],
         intervention=np.zeros(length, bool),
     )
+
+
+def replay_batch(seed: int = 0, segments: int = 16, demonstrated_every: int = 0):
+    """A learner's update input from six `make_episode`s (two tasks): `segments` segments of 4
+    steps with 3 of history, and as many z-draw states; every `demonstrated_every`-th step an
+    intervention (0: none)."""
+    buf = ReplayBuffer(200, obs_dim=3, action_dim=2, z_dim=2)
+    for k in range(6):
+        episode = make_episode(8, task=k % 2, offset=0.1 * k)
+        if demonstrated_every:
+            episode.intervention[::demonstrated_every] = True
+        buf.add(episode)
+    rng = np.random.default_rng(seed)
+    return buf.sample(segments, segment=4, history=3, rng=rng), buf.sample_draws(segments, rng)
 
 
 def make_networks(
