@@ -19,10 +19,9 @@ On a CUDA device an update is, where the config allows, replayed as one CUDA gra
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import torch
@@ -172,7 +171,7 @@ class Learner:
         diagnostics read back in one transfer."""
         if self.graph_problem or self._eager_updates < WARMUP_UPDATES:
             self._eager_updates += 1
-            warming = contextlib.nullcontext() if self.graph_problem else side_stream(self.device)
+            warming = nullcontext() if self.graph_problem else side_stream(self.device)
             with warming:
                 names, values = self._update(self._tensors(inputs))
         else:
