@@ -61,13 +61,23 @@ def actor_params(suite: str, seed: int) -> dict[str, dict]:
 
 def bench_idle(seconds: float, log_dir: Path, startup_s: float = 8.0) -> dict:
     """Each node's share of a core with nothing to do, as separate processes: one actor's nodes
-    waiting for a replay recorder (a policy starts no episode without one), and a recorder on
-    another domain with no records to take. A node that sleeps until something is due uses
-    next to nothing; one woken by a fixed tick pays for every wake."""
+    waiting for a replay recorder (a policy starts no episode without one), a recorder on
+    another domain with no records to take, and a learner on a third with an empty store. A
+    node that sleeps until something is due uses next to nothing; one woken by a fixed tick
+    pays for every wake."""
     suite, log_dir = load_run_config(RUN_CONFIG).train.suite, log_dir / "idle"
     store = {"store": str(log_dir / "store")}
     procs = {
-        "replay_recorder": [start_node("replay_recorder", fresh_domain(), log_dir, params=store)]
+        "replay_recorder": [start_node("replay_recorder", fresh_domain(), log_dir, params=store)],
+        # A learner with nothing learned from and nothing owed: an empty store of its own.
+        "learner": [
+            start_node(
+                "learner",
+                fresh_domain(),
+                log_dir,
+                params={**store, "config": RUN_CONFIG, "out": str(log_dir / "learner_run")},
+            )
+        ],
     }
     domain = fresh_domain()
     for executable, values in actor_params(suite, 0).items():

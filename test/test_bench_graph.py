@@ -60,6 +60,6 @@ def test_quick_graph_benchmark_writes_every_figure(tmp_path):
     assert 0 <= graph["cpu_stolen_share"] < 1  # the hypervisor's share of the machine's CPU
     assert graph["actor_cpu_us_per_step"] > 0
     idle = res["idle"]["cpu_share_per_process"]  # each node alone, with nothing to do
-    assert set(idle) == {"replay_recorder", "sim_bridge", "safety_gate", "skill_policy"}
+    assert set(idle) == {"replay_recorder", "learner", "sim_bridge", "safety_gate", "skill_policy"}
     assert all(0 <= v < 1 for v in idle.values()), idle
     assert "steps/s" in proc.stdout  # the table
