@@ -1,6 +1,6 @@
 """Where one learner update spends its time: torch.profiler over 20 updates at bench_core.py's
 batch (256 segments x 10 steps; the configs' is 32), 2x128 networks, one thread, top operators
-by self CPU time.
+by self CPU time; then how many operators one update dispatches.
 
     python benchmarks/profile_learner.py [--activation relu] [--precision bfloat16] [--batch 32]
 """
@@ -12,6 +12,7 @@ import argparse
 import numpy as np
 import torch
 from torch.profiler import ProfilerActivity, profile
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from skill_embedding_ros.agent.actor import Actor
 from skill_embedding_ros.agent.learner import Learner
@@ -23,6 +24,20 @@ from skill_embedding_ros.training.trainer import (
     hold_steps,
     replay_update,
 )
+
+
+class _Operators(TorchDispatchMode):
+    """Counts the operators torch dispatches to its kernels (autograd's backward and the
+    optimizers' steps included), and of them the views, which launch nothing."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = self.views = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.count += 1
+        self.views += func.is_view
+        return func(*args, **(kwargs or {}))
 
 
 def main() -> None:
@@ -55,6 +70,11 @@ def main() -> None:
         for _ in range(args.updates):
             replay_update(learner, replay, cfg, rng)
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.rows))
+    # On a GPU each but the views is a kernel launched from Python: what agent/cuda_graph.py
+    # replays as one.
+    with _Operators() as operators:
+        replay_update(learner, replay, cfg, rng)
+    print(f"operators in one update: {operators.count}, {operators.views} of them views")
 
 
 if __name__ == "__main__":

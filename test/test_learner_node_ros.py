@@ -18,7 +18,12 @@ from skill_embedding_ros.ros.processes import fresh_domain
 def node(tmp_path, monkeypatch):
     wakes = []
     work = LearnerNode.work
-    monkeypatch.setattr(LearnerNode, "work", lambda self: wakes.append(1) or work(self))
+
+    def counted(self):  # the timers hold the method they were made with: patch it before
+        wakes.append(1)
+        work(self)
+
+    monkeypatch.setattr(LearnerNode, "work", counted)
     store, out = tmp_path / "store", tmp_path / "run"
     args = ["--ros-args", "-p", f"store:={store}", "-p", f"out:={out}"]
     rclpy.init(args=args, domain_id=fresh_domain())

@@ -1,13 +1,13 @@
 """One learner update replayed as a CUDA graph (agent.cuda_graph).
 
-At the configs' batches a GPU update is bound by launching its kernels, not by running them: a
-thousand small kernels, each launched from Python. A CUDA graph records those launches once and
-replays them as one: 419 updates/s against 79 op by op on an H200 at 256 segments
-(benchmarks/results_core_cuda.json, docs/speed.md). What a replay needs (torch.cuda.graphs):
-the same input tensors each time (the batch is copied into them), the same shapes, no value
-read back to the CPU inside, and optimizers that keep their step counts on the GPU (Adam's
-`capturable`). Random draws stay random: each replay takes the generator's current seed and
-offset, as eager kernels do.
+At the configs' batches a GPU update is bound by launching its kernels, not by running them:
+512 small kernels (benchmarks/profile_learner.py), each launched from Python. A CUDA graph
+records those launches once and replays them as one: 419 updates/s against 79 op by op on an
+H200 at 256 segments (benchmarks/results_core_cuda.json, docs/speed.md). What a replay needs
+(torch.cuda.graphs): the same input tensors each time (the batch is copied into them), the same
+shapes, no value read back to the CPU inside, and optimizers that keep their step counts on the
+GPU (Adam's `capturable`). Random draws stay random: each replay takes the generator's current
+seed and offset, as eager kernels do.
 
 What a config may not do inside a graph, `graph_problem` names, and such a learner runs op by op.
 """

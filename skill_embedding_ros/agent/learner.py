@@ -219,7 +219,7 @@ class Learner:
         """Every loss's step from the batch's tensors (and the z-draw states "draw_obs",
         "draw_task"); the diagnostics' names and their values in one tensor. Nothing in it
         reads a value back to the CPU, so it can run inside a CUDA graph (agent/cuda_graph.py),
-        except the terms of agent.imitation and agent.anchor, which keep a learner op by op."""
+        except what agent.normalize, agent.imitation and agent.anchor add (graph_problem)."""
         cfg, nets = self.cfg, self.nets
         mask = b["mask"]
         n = mask.sum().clamp(min=1)  # valid steps, for the logged means
