@@ -7,10 +7,11 @@ All figures come from one run on one machine, so the ratio to SB3 is the number 
 across machines; absolute rates depend on the CPU and what else runs on it. The rates a ratio
 compares (the learner in float32, in bfloat16, with ReLU, at the configs' batch, and SB3's
 update) are measured in turn, `--rounds` times each (their medians), so a load that comes and
-goes touches them alike; torch.compile's, after its minute of compiling, on its own. With `--device
-cuda` the learner trains on the GPU (the actor stays on the CPU, SB3's update goes with it), the
-rates in turn add the learner launching each kernel itself (agent.cuda_graph: false) against its
-default, one CUDA graph per update, and the same run measures it on both devices at 1, 4 and 16
+goes touches them alike; torch.compile's, after its minute of compiling, in turn with the
+same learner eager (on a GPU also both op by op). With `--device cuda` the learner trains on
+the GPU (the actor stays on the CPU, SB3's update goes with it), the rates in turn add the
+learner launching each kernel itself (agent.cuda_graph: false) against its default, one CUDA
+graph per update, and the same run measures it on both devices at 1, 4 and 16
 times the batch, where a GPU earns its keep.
 """
 
@@ -28,6 +29,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from skill_embedding_ros.agent.actor import Actor
+from skill_embedding_ros.agent.cuda_graph import WARMUP_UPDATES
 from skill_embedding_ros.agent.learner import Learner
 from skill_embedding_ros.agent.networks import precision_warning
 from skill_embedding_ros.data.replay import ReplayBuffer
@@ -110,8 +112,6 @@ def bench_learner(
         segments: int, on: str, activation="elu", precision="float32", compiled=False, graph=True
     ):
         replay_cfg = {"batch": segments, "segment": segment}
-        # agent.cuda_graph (on a GPU only); not under torch.compile, which launches its own.
-        graph = graph and not compiled
         agent = {**NETS, "activation": activation, "precision": precision, "cuda_graph": graph}
         sized = from_dict(RunConfig, {"agent": agent, "replay": replay_cfg})
         learner = Learner(build_networks(sized), hold_steps(sized), on)
@@ -163,10 +163,6 @@ def bench_learner(
         results["sb3_sac_updates_per_s"] = round(rates["sb3"], 1)
         results["sb3_sac_gflop_per_update"] = _gflop(sb3_update)
     results["env_steps_per_s_inprocess_8_envs"] = round(8 * _rate(actor.step, seconds))
-    if compile_too:  # torch.compile (inductor) on every MLP, ELU kept: the warm-up compiles
-        compiled = updates_per_s(batch, device, compiled=True)
-        results["learner_updates_per_s_compiled"] = round(compiled, 1)
-        results["learner_compiled_vs_eager"] = round(compiled / updates, 2)
     if device != "cpu":
         # The same learner on this machine's CPU, in the same run, at growing batches.
         for segments in (batch, 4 * batch, 16 * batch):
@@ -180,6 +176,39 @@ def bench_learner(
                 / results[f"learner_updates_per_s_cpu_batch_{segments}"],
                 2,
             )
+    if compile_too:  # last: a capture that fails may leave the GPU's stream unusable
+        results.update(bench_compiled(one_update, batch, device, seconds, rounds))
+    return results
+
+
+def bench_compiled(one_update, batch: int, device: str, seconds: float, rounds: int) -> dict:
+    """torch.compile (inductor) on every MLP, ELU kept, against the same learner eager, in turn;
+    on a GPU both inside agent.cuda_graph's capture (the default) and op by op. The first
+    updates compile (their seconds are reported); a variant that fails is reported, not run."""
+    variants = {"eager": one_update(batch, device)}
+    results: dict = {}
+    for graph in (False, True) if device != "cpu" else (True,):
+        suffix = "" if graph else "_op_by_op"
+        if suffix:
+            variants["eager" + suffix] = one_update(batch, device, graph=False)
+        fn = one_update(batch, device, compiled=True, graph=graph)
+        start = time.perf_counter()
+        try:  # past the warm-up updates: the capture, where there is one
+            for _ in range(WARMUP_UPDATES + 2):
+                fn()
+        except Exception as error:  # what failed is the figure
+            failed = f"failed: {type(error).__name__}: {error}"
+            results["learner_compiled" + suffix] = failed[:300]
+            continue
+        results[f"learner_compile_seconds{suffix}"] = round(time.perf_counter() - start, 1)
+        variants["compiled" + suffix] = fn
+    rates = _rates_in_turn(variants, seconds, rounds)
+    for name, rate in rates.items():
+        results[f"learner_updates_per_s_{name}"] = round(rate, 1)
+    for suffix in ("", "_op_by_op"):
+        if "compiled" + suffix in rates:
+            ratio = rates["compiled" + suffix] / rates["eager" + suffix]
+            results[f"learner_compiled_vs_eager{suffix}"] = round(ratio, 2)
     return results
 
 
