@@ -2,7 +2,7 @@
 
 At the configs' batches a GPU update is bound by launching its kernels, not by running them:
 512 small kernels (benchmarks/profile_learner.py), each launched from Python. A CUDA graph
-records those launches once and replays them as one: 419 updates/s against 79 op by op on an
+records those launches once and replays them as one: 352 updates/s against 51 op by op on an
 H200 at 256 segments (benchmarks/results_core_cuda.json, docs/speed.md). What a replay needs
 (torch.cuda.graphs): the same input tensors each time (the batch is copied into them), the same
 shapes, no value read back to the CPU inside, and optimizers that keep their step counts on the
