@@ -138,8 +138,9 @@ class SourceAligner:
         self.observer = self.suite.observer()
         self.joint_set = frozenset(self.suite.joints)
         _, limits = commanded_limits(self.suite.description(), self.suite.joints)
-        self.speed = np.array([lim.velocity for lim in limits])
-        self.slowest = -self.speed  # the clip's bounds, made once
+        # The clip's bounds, as Python floats: a few values clip faster so than through numpy.
+        self.speed = [float(lim.velocity) for lim in limits]
+        self.slowest = [-v for v in self.speed]
         self.action_dim = self.suite.action_dim
         self._new_segment()
 
@@ -190,8 +191,9 @@ class SourceAligner:
             )
         elif not all(map(math.isfinite, data)):
             self._problem("non_finite", f"command {list(data)}")
-        else:  # np.clip, without its wrapper's cost on a few values
-            action = self.suite.action(np.minimum(np.maximum(data, self.slowest), self.speed))
+        else:
+            clipped = list(map(min, map(max, data, self.slowest), self.speed))
+            action = self.suite.action(np.array(clipped))
         self.commands.append(_Command(log_ns, action))
         return []
 
@@ -282,11 +284,11 @@ class SourceAligner:
 
     def _episode(self, n_obs: int) -> AlignedEpisode:
         task = self.segment_task
-        obs = np.stack(self.obs[:n_obs]).astype(np.float32)
+        obs = np.array(self.obs[:n_obs], np.float32)
         n = n_obs - 1
         episode = demonstration(
             obs,
-            np.stack(self.actions[:n]),
+            np.array(self.actions[:n]),
             self.suite.reward(task, obs[1:]),
             self.cfg.tasks.index(task),
             self.cfg.z_dim,
