@@ -176,8 +176,9 @@ class TaskSuite(ABC):
         """A policy action in [-1, 1] per joint -> the physical command (default: unscaled)."""
         return np.asarray(action, np.float64)
 
-    def action(self, command: np.ndarray) -> np.ndarray:
-        """The inverse of `command`: what a recorded physical command was, as an action."""
+    def action(self, command: np.ndarray | Sequence[float]) -> np.ndarray:
+        """The inverse of `command`: what a recorded physical command was, as an action
+        (float32). `command`: its values, as an array or a list of floats."""
         return np.asarray(command, np.float32)
 
     def plot_episodes(self, ax, task: str, obs: np.ndarray, outcomes: np.ndarray) -> None:  # noqa: B027

@@ -192,8 +192,7 @@ class SourceAligner:
         elif not all(map(math.isfinite, data)):
             self._problem("non_finite", f"command {list(data)}")
         else:
-            clipped = list(map(min, map(max, data, self.slowest), self.speed))
-            action = self.suite.action(np.array(clipped))
+            action = self.suite.action(list(map(min, map(max, data, self.slowest), self.speed)))
         self.commands.append(_Command(log_ns, action))
         return []
 

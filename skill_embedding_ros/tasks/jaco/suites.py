@@ -113,7 +113,7 @@ class JacoSuite(TaskSuite):
         """[-1, 1] per joint -> torque or velocity, +-1 being the joint's limit."""
         return np.asarray(action, np.float64) * self.limits
 
-    def action(self, command: np.ndarray) -> np.ndarray:
+    def action(self, command: np.ndarray | Sequence[float]) -> np.ndarray:
         return (np.asarray(command, np.float64) / self.limits).astype(np.float32)
 
     def inside(self, obs: np.ndarray) -> np.ndarray:
