@@ -37,3 +37,14 @@ def test_quick_ingest_benchmark_times_each_bag_beside_a_plain_read(tmp_path):
     # The robot pipeline's constant is there whatever the bag: MuJoCo and the suite's model.
     assert res["peak_memory_robot"][0]["of_it_joint_limits_mb"] > 5
     assert res["peak_memory_records"][0]["of_it_joint_limits_mb"] == 0
+
+
+def test_ingest_profile_names_each_stage_and_the_whole():
+    """profile_ingest.py reaches into the pipeline's stages one by one: this keeps it running
+    as they change (its figures are for reading, not asserting)."""
+    cmd = [sys.executable, "benchmarks/profile_ingest.py", "--episodes", "20", "--repeats", "1"]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "1200 control steps" in proc.stdout
+    for stage in ("read", "digest", "decode", "align", "records", "write", "whole ingest"):
+        assert f"\n  {stage}" in proc.stdout, stage
