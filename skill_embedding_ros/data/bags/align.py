@@ -138,7 +138,7 @@ class SourceAligner:
         self.observer = self.suite.observer()
         self.joint_set = frozenset(self.suite.joints)
         _, limits = commanded_limits(self.suite.description(), self.suite.joints)
-        # The clip's bounds, as Python floats: a few values clip faster so than through numpy.
+        # The clip's bounds as Python floats: on a few values, min and max beat numpy's calls.
         self.speed = [float(lim.velocity) for lim in limits]
         self.slowest = [-v for v in self.speed]
         self.action_dim = self.suite.action_dim
