@@ -43,7 +43,7 @@ def build_observation(
         ) from None
     obs = np.array(parts, np.float32)
     # After the cast, so a float64 too large for float32 is caught too; as Python floats,
-    # because on a few values math.isfinite beats numpy's isfinite and all (ingest: 2 µs/step).
+    # because on a few values math.isfinite beats numpy's isfinite and all (0.5 vs 2.1 µs on 8).
     if not all(map(math.isfinite, obs.tolist())):
         raise ValueError(f"non-finite value in observation {obs.tolist()}")
     return obs
