@@ -83,15 +83,6 @@ def _matmul_gflop_per_s(rows: int, width: int, seconds: float, dtype=torch.float
     return round(_rate(lambda: x @ w, seconds) * 2 * rows * width * width / 1e9, 1)
 
 
-def _compile_mlps(nets: torch.nn.Module) -> None:
-    """Put every MLP (networks.mlp: Linear and activation layers) under torch.compile; the
-    losses around them (distributions, Retrace) stay eager."""
-    for module in list(nets.modules()):
-        for name, child in list(module.named_children()):
-            if isinstance(child, torch.nn.Sequential):
-                setattr(module, name, torch.compile(child, dynamic=False))
-
-
 def bench_learner(
     batch: int, segment: int, seconds: float, device: str, rounds: int, sb3_update, compile_too
 ) -> dict:
@@ -113,10 +104,9 @@ def bench_learner(
     ):
         replay_cfg = {"batch": segments, "segment": segment}
         agent = {**NETS, "activation": activation, "precision": precision, "cuda_graph": graph}
+        agent["compile"] = compiled
         sized = from_dict(RunConfig, {"agent": agent, "replay": replay_cfg})
         learner = Learner(build_networks(sized), hold_steps(sized), on)
-        if compiled:
-            _compile_mlps(learner.nets)
         return lambda: replay_update(learner, replay, sized, rng)
 
     def updates_per_s(segments: int, on: str, **kwargs) -> float:
@@ -182,9 +172,9 @@ def bench_learner(
 
 
 def bench_compiled(one_update, batch: int, device: str, seconds: float, rounds: int) -> dict:
-    """torch.compile (inductor) on every MLP, ELU kept, against the same learner eager, in turn;
-    on a GPU both inside agent.cuda_graph's capture (the default) and op by op. The first
-    updates compile (their seconds are reported); a variant that fails is reported, not run."""
+    """agent.compile (every MLP under torch.compile, ELU kept) against the same learner eager,
+    in turn; on a GPU both inside agent.cuda_graph's capture (the default) and op by op. The
+    first updates compile (their seconds are reported); a variant that fails is reported."""
     variants = {"eager": one_update(batch, device)}
     results: dict = {}
     for graph in (False, True) if device != "cpu" else (True,):

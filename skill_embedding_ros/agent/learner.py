@@ -45,6 +45,8 @@ from skill_embedding_ros.agent.networks import (
     InferenceNet,
     Latent,
     PolicyNet,
+    compile_problem,
+    compiled_layers,
     layers_in,
     precision_warning,
 )
@@ -120,6 +122,12 @@ class Learner:
         """Why updates run op by op rather than as one CUDA graph, or "" (agent.cuda_graph)."""
         self._graph: GraphedStep | None = None
         self._eager_updates = 0
+        self._compiled = None  # agent.compile: each MLP's layers under torch.compile
+        if self.cfg.compile:
+            problem = compile_problem(self.device)
+            if problem:
+                raise ValueError(problem)
+            self._compiled = compiled_layers(self.nets)
         self.optimizers = {
             # fused: one kernel per step instead of one per tensor (3x faster on a CPU too);
             # capturable: the step counts stay on the GPU, so a CUDA graph can replay a step.
@@ -204,7 +212,8 @@ class Learner:
         the update was rolled back (a non-finite loss or parameter; see the module docstring).
         """
         inputs = {**batch, "draw_obs": draws[0], "draw_task": draws[1]}
-        with layers_in(self.nets, self.cfg.precision):  # agent.precision: this update only
+        # agent.precision and agent.compile: this update only
+        with layers_in(self.nets, self.cfg.precision, self._compiled):
             metrics = self._metrics(inputs)
         self.updates += 1
         bad = sorted(k for k, v in metrics.items() if not math.isfinite(v))

@@ -6,6 +6,9 @@ Embedding and inference output distributions over z of the same family, handled 
 
 from __future__ import annotations
 
+import os
+import shutil
+from collections.abc import Callable
 from contextlib import contextmanager
 
 import torch
@@ -59,8 +62,14 @@ class MLP(nn.Sequential):
     hand the policy's loss the critic's weights from before the critic's step)."""
 
     autocast: torch.dtype | None = None
+    compiled: Callable[[torch.Tensor], torch.Tensor] | None = None
+    """None, or `layers` under torch.compile (set by the learner for its updates: `layers_in`,
+    agent.compile), which `forward` calls instead."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x) if self.compiled is None else self.compiled(x)
+
+    def layers(self, x: torch.Tensor) -> torch.Tensor:
         if self.autocast is None:
             return super().forward(x)
         # No cast cache: a pass casts each weight once anyway, and a CUDA graph's capture must
@@ -79,20 +88,49 @@ def mlp(inputs: int, hidden: tuple[int, ...], outputs: int, activation: str = "e
     return MLP(*layers)
 
 
+def compile_problem(device: torch.device | str) -> str:
+    """Why agent.compile cannot run on `device`, or "": on a CPU, inductor builds its kernels
+    with a C++ compiler (torch._inductor.cpp_builder: $CXX, else g++ and the like)."""
+    if torch.device(device).type != "cpu":
+        return ""
+    if os.environ.get("CXX") or any(shutil.which(c) for c in ("g++", "c++", "clang++")):
+        return ""
+    return (
+        "agent.compile: torch.compile builds a CPU's kernels with a C++ compiler, and none was "
+        "found ($CXX, g++, c++, clang++); install one (Debian: apt install g++) or set "
+        "agent.compile: false"
+    )
+
+
+def compiled_layers(module: nn.Module) -> dict[MLP, Callable]:
+    """Each MLP of `module` -> its layers under torch.compile (agent.compile). torch.compile
+    compiles on a first call, for each shape it meets (dynamic=False: an update's few shapes
+    recur every update)."""
+    return {
+        net: torch.compile(net.layers, dynamic=False)
+        for net in module.modules()
+        if isinstance(net, MLP)
+    }
+
+
 @contextmanager
-def layers_in(module: nn.Module, precision: str):
-    """Inside, every MLP of `module` computes its layers in `precision` (agent.precision); on
-    leaving, float32 again, so whatever else runs these networks (an actor sharing the policy,
-    an evaluation, a checkpoint) sees plain float32 networks."""
+def layers_in(module: nn.Module, precision: str, compiled: dict[MLP, Callable] | None = None):
+    """Inside, every MLP of `module` computes its layers in `precision` (agent.precision), and
+    through `compiled` (`compiled_layers`, agent.compile) where given; on leaving, float32 and
+    eager again, so whatever else runs these networks (an actor sharing the policy, an
+    evaluation, a checkpoint) sees plain float32 networks."""
     dtype = PRECISIONS[precision]
-    nets = [] if dtype is None else [net for net in module.modules() if isinstance(net, MLP)]
+    nets = []
+    if dtype is not None or compiled:
+        nets = [net for net in module.modules() if isinstance(net, MLP)]
     for net in nets:
         net.autocast = dtype
+        net.compiled = compiled.get(net) if compiled else None
     try:
         yield
     finally:
         for net in nets:
-            net.autocast = None
+            net.autocast = net.compiled = None
 
 
 FAMILIES = ("gaussian", "bernoulli", "none")

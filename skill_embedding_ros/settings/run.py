@@ -123,6 +123,12 @@ class AgentConfig(Settings):
     one by one (agent/cuda_graph.py): the same arithmetic, launched at once. Runs that normalize,
     imitate or anchor update op by op whatever this says (their batches pick rows by value).
     No effect on a CPU."""
+    compile: bool = flag(False)
+    """Run the learner's layers (every MLP) under torch.compile (inductor) in its updates;
+    actors and evaluations act eagerly. Inductor's kernels are not eager's to the bit (the same
+    updates to about 1e-7, test/test_compile.py); the first updates compile (seconds; a C++
+    compiler is needed on a CPU). Measured in turn with eager (benchmarks/bench_core.py,
+    docs/speed.md): faster on an AVX2 CPU, slower on an AVX512 one and on a GPU."""
     normalize: bool = flag(False)
     """Standardize the observation input of every network with running statistics of the
     replayed states (agent/normalizer.py), which travel with the policy's weights. Not in the

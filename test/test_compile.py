@@ -1,0 +1,73 @@
+"""agent.compile: the learner's layers under torch.compile in its updates, and only there.
+Inductor's kernels are not eager's to the bit, so the updates are held to eager ones within a
+tolerance; what must not change at all (checkpoint keys, the acting networks) is held exactly.
+The first update compiles (about 15 s on one core, once per process and shape)."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from skill_embedding_ros.agent import networks
+from skill_embedding_ros.agent.learner import Learner
+from skill_embedding_ros.agent.networks import MLP
+from skill_embedding_ros.testing.episodes import make_networks, replay_batch
+
+
+def _pair(family: str = "bernoulli"):
+    eager = make_networks(family)
+    compiled = make_networks(family, compile=True)
+    compiled.load_state_dict(eager.state_dict())
+    return Learner(eager, hold_steps=8), Learner(compiled, hold_steps=8)
+
+
+@pytest.mark.parametrize("family", ["bernoulli", "gaussian"])
+def test_compiled_updates_follow_eager_ones(family):
+    torch.manual_seed(0)
+    eager, compiled = _pair(family)
+    # Every layer's pass goes through its torch.compile'd callable: count the calls.
+    calls = []
+    layers = compiled._compiled
+    assert all(hasattr(fn, "_torchdynamo_orig_callable") for fn in layers.values())
+    for net, fn in list(layers.items()):
+        layers[net] = lambda x, fn=fn: calls.append(1) or fn(x)
+    for i in range(3):
+        torch.manual_seed(i)
+        want = eager.update(*replay_batch(seed=i))
+        torch.manual_seed(i)
+        got = compiled.update(*replay_batch(seed=i))
+        assert got.keys() == want.keys()
+        for key, value in want.items():
+            assert got[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+    assert len(calls) >= 3 * len(layers)
+    want, got = eager.nets.state_dict(), compiled.nets.state_dict()
+    assert list(got) == list(want)  # the same checkpoint keys: a compiled run's loads anywhere
+    for key, value in want.items():
+        torch.testing.assert_close(got[key], value, rtol=1e-5, atol=1e-6, msg=key)
+
+
+def test_the_networks_act_eagerly_outside_an_update():
+    torch.manual_seed(0)
+    _, compiled = _pair()
+    torch.manual_seed(0)
+    compiled.update(*replay_batch())
+    layers = [m for m in compiled.nets.modules() if isinstance(m, MLP)]
+    assert layers and all(m.compiled is None for m in layers)
+    # An actor sharing the policy gets eager's numbers to the bit, whatever the learner did.
+    policy = copy.deepcopy(compiled.nets.policy)
+    obs, z = torch.randn(5, 3), torch.randn(5, 2)
+    mean, log_std = compiled.nets.policy(obs, z)
+    want_mean, want_log_std = policy(obs, z)
+    assert torch.equal(mean, want_mean) and torch.equal(log_std, want_log_std)
+    assert np.isfinite(mean.detach().numpy()).all()
+
+
+def test_without_a_cpp_compiler_the_learner_says_what_to_do(monkeypatch):
+    monkeypatch.delenv("CXX", raising=False)
+    monkeypatch.setattr(networks.shutil, "which", lambda name: None)
+    with pytest.raises(ValueError, match=r"C\+\+ compiler.*agent.compile: false"):
+        Learner(make_networks(compile=True), hold_steps=8)
+    assert networks.compile_problem("cuda") == ""  # a GPU's kernels need none
