@@ -122,6 +122,7 @@ class LearnerNode(Node):
             f"{self.core.stats.suite.name} {self.core.stats.tasks} from {self.cfg.store} on "
             f"{self.cfg.device}{graphs}"
             + (f" in {run.agent.precision}" if mixed else "")
+            + (" with torch.compile" if not self.cfg.transfer and run.agent.compile else "")
             + (f" at nice +{self.cfg.niceness}" if self.cfg.niceness else "")
             + f": {pacing.env_steps} env steps, "
             f"{pacing.updates_per_step} updates per step; run dir {self.out}, learner run "
