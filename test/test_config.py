@@ -69,6 +69,7 @@ BAD_RUN_SETTINGS = [
     (["agent.activation=tanh"], ["agent.activation", "must be 'elu' or 'relu'"]),
     (["agent.precision=float16"], ["agent.precision", "must be 'float32' or 'bfloat16'"]),
     (["agent.cuda_graph=always"], ["agent.cuda_graph: expected a bool", "'always'"]),
+    (["agent.compile=yes please"], ["agent.compile: expected a bool", "'yes please'"]),
     (["agent.retrace_lambda=3"], ["agent.retrace_lambda must be in [0, 1]", "got 3"]),
     # the other settings
     (["agent.critic_hidden=[64, 0]"], ["agent.critic_hidden must be a non-empty list", "0]"]),
