@@ -6,6 +6,7 @@ The first update compiles (about 15 s on one core, once per process and shape)."
 from __future__ import annotations
 
 import copy
+import functools
 
 import numpy as np
 import pytest
@@ -17,7 +18,14 @@ from skill_embedding_ros.agent.networks import MLP
 from skill_embedding_ros.testing.episodes import make_networks, replay_batch
 
 
+@functools.cache
+def _cannot_compile() -> str:
+    return networks.compile_problem("cpu")
+
+
 def _pair(family: str = "bernoulli"):
+    if _cannot_compile():  # CI without a C++ compiler: the test above still runs
+        pytest.skip(_cannot_compile())
     eager = make_networks(family)
     compiled = make_networks(family, compile=True)
     compiled.load_state_dict(eager.state_dict())
@@ -65,9 +73,11 @@ def test_the_networks_act_eagerly_outside_an_update():
     assert np.isfinite(mean.detach().numpy()).all()
 
 
-def test_without_a_cpp_compiler_the_learner_says_what_to_do(monkeypatch):
-    monkeypatch.delenv("CXX", raising=False)
-    monkeypatch.setattr(networks.shutil, "which", lambda name: None)
-    with pytest.raises(ValueError, match=r"C\+\+ compiler.*agent.compile: false"):
+def test_where_torch_compile_cannot_build_the_learner_says_what_to_do(monkeypatch):
+    def no_compiler(fn, **kwargs):  # what inductor raises without g++, in short
+        raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found")
+
+    monkeypatch.setattr(networks.torch, "compile", no_compiler)
+    with pytest.raises(ValueError, match=r"No working C\+\+ compiler.*apt install g\+\+"):
         Learner(make_networks(compile=True), hold_steps=8)
-    assert networks.compile_problem("cuda") == ""  # a GPU's kernels need none
+    assert networks.compile_problem("cuda") == ""  # a GPU's kernels need no C++ compiler

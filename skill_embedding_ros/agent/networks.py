@@ -6,8 +6,6 @@ Embedding and inference output distributions over z of the same family, handled 
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Callable
 from contextlib import contextmanager
 
@@ -89,17 +87,26 @@ def mlp(inputs: int, hidden: tuple[int, ...], outputs: int, activation: str = "e
 
 
 def compile_problem(device: torch.device | str) -> str:
-    """Why agent.compile cannot run on `device`, or "": on a CPU, inductor builds its kernels
-    with a C++ compiler (torch._inductor.cpp_builder: $CXX, else g++ and the like)."""
+    """Why agent.compile cannot run on `device`, or "". On a CPU, inductor builds its kernels
+    with a C++ compiler and Python's headers: a first tiny function is compiled to find out (a
+    second or two, once), rather than failing at the learner's first update."""
     if torch.device(device).type != "cpu":
         return ""
-    if os.environ.get("CXX") or any(shutil.which(c) for c in ("g++", "c++", "clang++")):
-        return ""
-    return (
-        "agent.compile: torch.compile builds a CPU's kernels with a C++ compiler, and none was "
-        "found ($CXX, g++, c++, clang++); install one (Debian: apt install g++) or set "
-        "agent.compile: false"
-    )
+    try:
+        torch.compile(_probe, dynamic=False)(torch.ones(2))
+    except Exception as err:  # inductor raises many kinds for a missing tool
+        text = str(err).strip()
+        first = text.splitlines()[0][:200] if text else type(err).__name__
+        return (
+            f"agent.compile: torch.compile cannot build kernels on this CPU ({first}); it needs "
+            "a C++ compiler and Python's headers (Debian: apt install g++ python3-dev), or set "
+            "agent.compile: false"
+        )
+    return ""
+
+
+def _probe(x: torch.Tensor) -> torch.Tensor:
+    return torch.exp(x) + 1.0
 
 
 def compiled_layers(module: nn.Module) -> dict[MLP, Callable]:
