@@ -1,7 +1,7 @@
 """agent.compile: the learner's layers under torch.compile in its updates, and only there.
 Inductor's kernels are not eager's to the bit, so the updates are held to eager ones within a
 tolerance; what must not change at all (checkpoint keys, the acting networks) is held exactly.
-The first update compiles (about 15 s on one core, once per process and shape)."""
+The first update compiles (about 20 s here without inductor's cache, once per process)."""
 
 from __future__ import annotations
 
