@@ -103,8 +103,8 @@ def bench_learner(
         segments: int, on: str, activation="elu", precision="float32", compiled=False, graph=True
     ):
         replay_cfg = {"batch": segments, "segment": segment}
-        agent = {**NETS, "activation": activation, "precision": precision, "cuda_graph": graph}
-        agent["compile"] = compiled
+        agent = {**NETS, "activation": activation, "precision": precision}
+        agent |= {"cuda_graph": graph, "compile": compiled}
         sized = from_dict(RunConfig, {"agent": agent, "replay": replay_cfg})
         learner = Learner(build_networks(sized), hold_steps(sized), on)
         return lambda: replay_update(learner, replay, sized, rng)

@@ -48,3 +48,18 @@ def test_ingest_profile_names_each_stage_and_the_whole():
     assert "1200 control steps" in proc.stdout
     for stage in ("read", "digest", "decode", "align", "records", "write", "whole ingest"):
         assert f"\n  {stage}" in proc.stdout, stage
+
+
+def test_ingest_digests_are_the_same_bytes_run_again_and_tell_damage_apart():
+    """scripts/ingest_digests.py is compared across checkouts byte for byte: its output must
+    not vary between runs of the same code, and must see what the ingest stores."""
+    cmd = [sys.executable, "scripts/ingest_digests.py", "--episodes", "2"]
+    runs = [subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)]
+    runs.append(subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300))
+    assert all(r.returncode == 0 for r in runs), runs[0].stderr[-3000:]
+    assert runs[0].stdout == runs[1].stdout
+    out = json.loads(runs[0].stdout)
+    assert len(out) == 2 * 7 * 2 * 2
+    clean, fast = out["push/clean/None/1"], out["push/fast/None/1"]
+    assert clean["records"] > 0 and clean["sha256"] != fast["sha256"]  # the clipped commands
+    assert out["push/non_finite/None/1"]["counts"]["non_finite"] > 0

@@ -125,8 +125,8 @@ class AgentConfig(Settings):
     No effect on a CPU."""
     compile: bool = flag(False)
     """Run the learner's layers (every MLP) under torch.compile (inductor) in its updates;
-    actors and evaluations act eagerly. Inductor's kernels are not eager's to the bit (the same
-    updates to about 1e-7, test/test_compile.py); the first updates compile (seconds; a C++
+    actors and evaluations act eagerly. Inductor's kernels are not eager's to the bit (updates
+    within 1e-5 of eager's, test/test_compile.py); the first updates compile (seconds; a C++
     compiler is needed on a CPU). Measured in turn with eager (benchmarks/bench_core.py,
     docs/speed.md): faster on an AVX2 CPU, slower on an AVX512 one and on a GPU."""
     normalize: bool = flag(False)
