@@ -47,6 +47,14 @@ class BagFile:
         except Exception as err:  # rosbags raises many kinds on a damaged file
             self._reader = None
             raise BagError(f"{self.path}: not a readable bag ({_describe(err)})") from None
+        # A damaged sqlite3 index can hand rosbags a NULL topic or type (test_bag_fuzz).
+        for c in self._reader.connections:
+            if not (isinstance(c.topic, str) and isinstance(c.msgtype, str)):
+                self.__exit__()
+                raise BagError(
+                    f"{self.path}: not a readable bag (a connection with topic {c.topic!r} and "
+                    f"type {c.msgtype!r}: its index is damaged)"
+                )
         return self
 
     def __exit__(self, *exc) -> None:
